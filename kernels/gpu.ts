@@ -1,0 +1,361 @@
+// The GPU context: one adapter and device with the adapter's maximum limits, a pipeline cache, and
+// `GpuBatch`, which records many kernel dispatches into one command encoder and submits them once.
+// Nothing here knows about Gemma; kernels build on these helpers.
+
+/** Element type of a weight matrix on the GPU. Activations are always f32. */
+export type DType = "f32" | "f16";
+
+export class GpuError extends Error {
+  override name = "GpuError";
+}
+
+export interface GpuContextOptions {
+  /** Fail unless the adapter has `shader-f16`. */
+  requireF16?: boolean;
+  /**
+   * Largest byte size bound to one storage binding. Defaults to the adapter's
+   * `maxStorageBufferBindingSize`; tests lower it to exercise the chunked paths.
+   */
+  maxBindingBytes?: number;
+}
+
+export class GpuContext {
+  readonly device: GPUDevice;
+  readonly adapterInfo: GPUAdapterInfo;
+  /** True when the device was created with `shader-f16`. */
+  readonly hasF16: boolean;
+  /** Largest byte size one storage binding may span (≤ maxStorageBufferBindingSize). */
+  readonly maxBindingBytes: number;
+  readonly maxBufferBytes: number;
+  readonly #pipelines = new Map<string, GPUComputePipeline>();
+  readonly #uniformPool: GPUBuffer[] = [];
+
+  constructor(device: GPUDevice, info: GPUAdapterInfo, maxBindingBytes: number) {
+    this.device = device;
+    this.adapterInfo = info;
+    this.hasF16 = device.features.has("shader-f16");
+    this.maxBindingBytes = maxBindingBytes;
+    this.maxBufferBytes = device.limits.maxBufferSize;
+  }
+
+  /** A compute pipeline for `code`, compiled once per (code, entry point, constants). */
+  pipeline(code: string, constants: Record<string, number> = {}): GPUComputePipeline {
+    const key = code + "\0" + JSON.stringify(constants);
+    let pipeline = this.#pipelines.get(key);
+    if (!pipeline) {
+      const module = this.device.createShaderModule({ code });
+      pipeline = this.device.createComputePipeline({
+        layout: "auto",
+        compute: { module, entryPoint: "main", constants },
+      });
+      this.#pipelines.set(key, pipeline);
+    }
+    return pipeline;
+  }
+
+  /** Uniform buffer number `i` of the pool shared by batches (queue order makes reuse safe). */
+  uniformBuffer(i: number): GPUBuffer {
+    while (this.#uniformPool.length <= i) {
+      this.#uniformPool.push(this.device.createBuffer({
+        size: UNIFORM_POOL_BYTES,
+        usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST,
+      }));
+    }
+    return this.#uniformPool[i];
+  }
+
+  /** A storage buffer of at least `bytes` (rounded up to 4), zero-filled by WebGPU. */
+  createBuffer(bytes: number, label?: string): GPUBuffer {
+    if (bytes > this.maxBufferBytes) {
+      throw new GpuError(
+        `Cannot allocate ${label ?? "a buffer"} of ${bytes} bytes: the device's maxBufferSize is ${this.maxBufferBytes}`,
+      );
+    }
+    return this.device.createBuffer({
+      label,
+      size: Math.max(4, alignTo(bytes, 4)),
+      usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST,
+    });
+  }
+
+  /** Writes `data` into `buffer` at byte `offset`, padding the write to a multiple of 4 bytes. */
+  write(buffer: GPUBuffer, data: ArrayBufferView, offset = 0): void {
+    // Our arrays never live in a SharedArrayBuffer; the cast only satisfies the DOM typings.
+    const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength) as Uint8Array<
+      ArrayBuffer
+    >;
+    if (bytes.byteLength % 4 === 0) {
+      this.device.queue.writeBuffer(buffer, offset, bytes);
+    } else {
+      const padded = new Uint8Array(alignTo(bytes.byteLength, 4));
+      padded.set(bytes);
+      this.device.queue.writeBuffer(buffer, offset, padded);
+    }
+  }
+
+  /** A new storage buffer holding `data`. */
+  upload(data: Float32Array | Uint32Array | Int32Array | Uint16Array, label?: string): GPUBuffer {
+    const buffer = this.createBuffer(data.byteLength, label);
+    this.write(buffer, data);
+    return buffer;
+  }
+
+  /** Copies `bytes` bytes of `buffer` from `offset` back to the CPU. */
+  async readBytes(buffer: GPUBuffer, bytes: number, offset = 0): Promise<ArrayBuffer> {
+    const size = alignTo(bytes, 4);
+    const staging = this.device.createBuffer({
+      size,
+      usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
+    });
+    const encoder = this.device.createCommandEncoder();
+    encoder.copyBufferToBuffer(buffer, offset, staging, 0, size);
+    this.device.queue.submit([encoder.finish()]);
+    await staging.mapAsync(GPUMapMode.READ);
+    const copy = staging.getMappedRange().slice(0, bytes);
+    staging.unmap();
+    staging.destroy();
+    return copy;
+  }
+
+  async readF32(buffer: GPUBuffer, count: number, offset = 0): Promise<Float32Array> {
+    return new Float32Array(await this.readBytes(buffer, count * 4, offset * 4));
+  }
+
+  async readU32(buffer: GPUBuffer, count: number, offset = 0): Promise<Uint32Array> {
+    return new Uint32Array(await this.readBytes(buffer, count * 4, offset * 4));
+  }
+
+  /** A new batch: record dispatches, then `submit()` once. */
+  batch(): GpuBatch {
+    return new GpuBatch(this);
+  }
+
+  destroy(): void {
+    this.device.destroy();
+  }
+}
+
+const UNIFORM_POOL_BYTES = 64 * 1024;
+/** Uniform slots are aligned to the largest minUniformBufferOffsetAlignment WebGPU allows. */
+const UNIFORM_SLOT_BYTES = 256;
+
+export function alignTo(n: number, alignment: number): number {
+  return Math.ceil(n / alignment) * alignment;
+}
+
+/** A storage binding: a whole buffer, or a byte range of one. */
+export type Binding = GPUBuffer | { buffer: GPUBuffer; offset: number; size: number };
+
+/**
+ * Records kernel dispatches into one command encoder. Each dispatch gets its own 256-byte
+ * uniform slot; the slots are written with `queue.writeBuffer` at submit, which WebGPU orders
+ * before the submitted commands, so pool buffers can be reused by the next batch.
+ */
+export class GpuBatch {
+  readonly gpu: GpuContext;
+  #encoder: GPUCommandEncoder;
+  #pass: GPUComputePassEncoder | null = null;
+  #uniforms: Uint8Array<ArrayBuffer>[] = [];
+  #slot = 0;
+
+  constructor(gpu: GpuContext) {
+    this.gpu = gpu;
+    this.#encoder = gpu.device.createCommandEncoder();
+  }
+
+  /**
+   * Dispatches `pipeline` with `uniforms` at binding 0 (if given; at most 256 bytes) and the
+   * storage `bindings` at 1, 2, … of group 0.
+   */
+  dispatch(
+    pipeline: GPUComputePipeline,
+    uniforms: ArrayBuffer | null,
+    bindings: Binding[],
+    workgroups: [number, number?, number?],
+  ): void {
+    const entries: GPUBindGroupEntry[] = [];
+    if (uniforms) {
+      if (uniforms.byteLength > UNIFORM_SLOT_BYTES) throw new GpuError("uniform block too large");
+      const perBuffer = UNIFORM_POOL_BYTES / UNIFORM_SLOT_BYTES;
+      const bufferIndex = Math.floor(this.#slot / perBuffer);
+      const offset = (this.#slot % perBuffer) * UNIFORM_SLOT_BYTES;
+      this.#slot++;
+      while (this.#uniforms.length <= bufferIndex) this.#uniforms.push(new Uint8Array(UNIFORM_POOL_BYTES));
+      this.#uniforms[bufferIndex].set(new Uint8Array(uniforms), offset);
+      entries.push({
+        binding: 0,
+        resource: { buffer: this.gpu.uniformBuffer(bufferIndex), offset, size: UNIFORM_SLOT_BYTES },
+      });
+    }
+    bindings.forEach((b, i) => {
+      entries.push({ binding: i + 1, resource: b instanceof GPUBuffer ? { buffer: b } : b });
+    });
+    const bindGroup = this.gpu.device.createBindGroup({
+      layout: pipeline.getBindGroupLayout(0),
+      entries,
+    });
+    const [x, y = 1, z = 1] = workgroups;
+    const limit = this.gpu.device.limits.maxComputeWorkgroupsPerDimension;
+    if (x > limit || y > limit || z > limit) {
+      throw new GpuError(`dispatch of ${x}×${y}×${z} workgroups exceeds the device limit ${limit}`);
+    }
+    if (x === 0 || y === 0 || z === 0) return;
+    this.#pass ??= this.#encoder.beginComputePass();
+    this.#pass.setPipeline(pipeline);
+    this.#pass.setBindGroup(0, bindGroup);
+    this.#pass.dispatchWorkgroups(x, y, z);
+  }
+
+  /** Copies `bytes` bytes between buffers, in order with the dispatches around it. */
+  copy(src: GPUBuffer, srcOffset: number, dst: GPUBuffer, dstOffset: number, bytes: number): void {
+    this.#endPass();
+    this.#encoder.copyBufferToBuffer(src, srcOffset, dst, dstOffset, alignTo(bytes, 4));
+  }
+
+  #endPass(): void {
+    this.#pass?.end();
+    this.#pass = null;
+  }
+
+  /** Writes the uniform slots and submits everything recorded. The batch cannot be reused. */
+  submit(): void {
+    this.#endPass();
+    const used = Math.ceil(this.#slot * UNIFORM_SLOT_BYTES / UNIFORM_POOL_BYTES);
+    for (let i = 0; i < used; i++) {
+      const bytes = i === used - 1
+        ? this.#slot * UNIFORM_SLOT_BYTES - i * UNIFORM_POOL_BYTES
+        : UNIFORM_POOL_BYTES;
+      this.gpu.device.queue.writeBuffer(this.gpu.uniformBuffer(i), 0, this.#uniforms[i], 0, bytes);
+    }
+    this.gpu.device.queue.submit([this.#encoder.finish()]);
+  }
+}
+
+/** Packs uniform fields: each value is a 4-byte u32, i32 or f32, in declaration order. */
+export class Uniforms {
+  readonly #view = new DataView(new ArrayBuffer(UNIFORM_SLOT_BYTES));
+  #offset = 0;
+
+  u32(value: number): this {
+    this.#view.setUint32(this.#offset, value, true);
+    this.#offset += 4;
+    return this;
+  }
+
+  i32(value: number): this {
+    this.#view.setInt32(this.#offset, value, true);
+    this.#offset += 4;
+    return this;
+  }
+
+  f32(value: number): this {
+    this.#view.setFloat32(this.#offset, value, true);
+    this.#offset += 4;
+    return this;
+  }
+
+  get buffer(): ArrayBuffer {
+    return this.#view.buffer.slice(0, Math.max(16, alignTo(this.#offset, 16)));
+  }
+}
+
+/**
+ * Opens the default WebGPU adapter with its maximum limits (and `shader-f16` when present).
+ * Throws GpuError with a one-line reason when there is no adapter or a requirement is unmet.
+ */
+export async function createGpuContext(options: GpuContextOptions = {}): Promise<GpuContext> {
+  if (typeof navigator === "undefined" || !("gpu" in navigator)) {
+    throw new GpuError("WebGPU is not available in this runtime");
+  }
+  const adapter = await navigator.gpu.requestAdapter({ powerPreference: "high-performance" });
+  if (!adapter) {
+    throw new GpuError(
+      "No WebGPU adapter found (on Linux without a GPU, install mesa-vulkan-drivers for lavapipe)",
+    );
+  }
+  const hasF16 = adapter.features.has("shader-f16");
+  if (options.requireF16 && !hasF16) {
+    throw new GpuError(`The WebGPU adapter "${describe(adapter.info)}" has no shader-f16`);
+  }
+  const wanted = [
+    "maxStorageBufferBindingSize",
+    "maxBufferSize",
+    "maxComputeWorkgroupStorageSize",
+    "maxComputeInvocationsPerWorkgroup",
+    "maxComputeWorkgroupSizeX",
+    "maxComputeWorkgroupsPerDimension",
+    "maxStorageBuffersPerShaderStage",
+  ] as const;
+  const requiredLimits: Record<string, number> = {};
+  for (const name of wanted) requiredLimits[name] = adapter.limits[name];
+  const device = await adapter.requestDevice({
+    requiredFeatures: hasF16 ? ["shader-f16"] : [],
+    requiredLimits,
+  });
+  device.addEventListener("uncapturederror", (event) => {
+    const error = (event as GPUUncapturedErrorEvent).error;
+    console.error(`WebGPU error: ${error.message}`);
+  });
+  const maxBinding = Math.min(
+    options.maxBindingBytes ?? Infinity,
+    device.limits.maxStorageBufferBindingSize,
+  );
+  return new GpuContext(device, adapter.info, maxBinding);
+}
+
+export function describe(info: GPUAdapterInfo): string {
+  return info.description || [info.vendor, info.architecture, info.device].filter(Boolean).join(" ");
+}
+
+// ---- f16 conversion on the CPU (for uploads and for references that round like the GPU) ----
+
+const f32Scratch = new Float32Array(1);
+const u32Scratch = new Uint32Array(f32Scratch.buffer);
+
+/** Rounds an f32 to the nearest f16 (ties to even), returning its bits. */
+export function f32ToF16Bits(value: number): number {
+  f32Scratch[0] = value;
+  const x = u32Scratch[0];
+  const sign = (x >>> 16) & 0x8000;
+  const exponent = (x >>> 23) & 0xff;
+  let mantissa = x & 0x7fffff;
+  if (exponent === 0xff) return sign | 0x7c00 | (mantissa ? 0x200 : 0); // inf / nan
+  const e = exponent - 127 + 15;
+  if (e >= 0x1f) return sign | 0x7c00; // overflow → inf
+  if (e <= 0) {
+    if (e < -10) return sign; // underflow → ±0
+    mantissa |= 0x800000;
+    const shift = 14 - e;
+    const half = 1 << (shift - 1);
+    let result = mantissa >>> shift;
+    const rest = mantissa & ((1 << shift) - 1);
+    if (rest > half || (rest === half && (result & 1))) result++;
+    return sign | result;
+  }
+  let result = (e << 10) | (mantissa >>> 13);
+  const rest = mantissa & 0x1fff;
+  if (rest > 0x1000 || (rest === 0x1000 && (result & 1))) result++; // may carry into exponent: fine
+  return sign | result;
+}
+
+export function f16BitsToF32(bits: number): number {
+  const sign = bits & 0x8000 ? -1 : 1;
+  const exponent = (bits >>> 10) & 0x1f;
+  const mantissa = bits & 0x3ff;
+  if (exponent === 0) return sign * mantissa * 2 ** -24;
+  if (exponent === 0x1f) return mantissa ? NaN : sign * Infinity;
+  return sign * (1 + mantissa / 1024) * 2 ** (exponent - 15);
+}
+
+export function toF16(values: Float32Array): Uint16Array {
+  const out = new Uint16Array(values.length);
+  for (let i = 0; i < values.length; i++) out[i] = f32ToF16Bits(values[i]);
+  return out;
+}
+
+/** `values` rounded through f16 and back: what the GPU sees when weights are stored as f16. */
+export function roundToF16(values: Float32Array): Float32Array {
+  const out = new Float32Array(values.length);
+  for (let i = 0; i < values.length; i++) out[i] = f16BitsToF32(f32ToF16Bits(values[i]));
+  return out;
+}

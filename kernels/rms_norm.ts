@@ -1,0 +1,41 @@
+// RMSNorm: the GPU kernel and its CPU reference.
+
+import { type Binding, GpuBatch, Uniforms } from "./gpu.ts";
+import source from "./rms_norm.wgsl" with { type: "text" };
+
+export interface RmsNormArgs {
+  /** (rows, dim) f32 input. */
+  x: Binding;
+  /** (dim) f32 weight (Gemma's 1 + w already added). */
+  weight: Binding;
+  /** (rows, dim) f32 output; must not be `x`. */
+  y: Binding;
+  rows: number;
+  dim: number;
+  eps: number;
+}
+
+export function rmsNorm(batch: GpuBatch, args: RmsNormArgs): void {
+  const uniforms = new Uniforms().u32(args.rows).u32(args.dim).f32(args.eps);
+  batch.dispatch(batch.gpu.pipeline(source), uniforms.buffer, [args.x, args.weight, args.y], [
+    args.rows,
+  ]);
+}
+
+/** y[r, i] = x[r, i] / sqrt(mean(x[r, :]²) + eps) * weight[i], accumulated in f64. */
+export function rmsNormReference(
+  x: Float32Array,
+  weight: Float32Array,
+  rows: number,
+  eps: number,
+): Float32Array {
+  const dim = weight.length;
+  const y = new Float32Array(rows * dim);
+  for (let r = 0; r < rows; r++) {
+    let sum = 0;
+    for (let i = 0; i < dim; i++) sum += x[r * dim + i] ** 2;
+    const scale = 1 / Math.sqrt(sum / dim + eps);
+    for (let i = 0; i < dim; i++) y[r * dim + i] = x[r * dim + i] * scale * weight[i];
+  }
+  return y;
+}
