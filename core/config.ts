@@ -52,14 +52,18 @@ export function parseConfig(json: unknown, source = "config.json"): GemmaConfig 
     const value = c[key] ?? fallback;
     if (value === undefined) throw new ConfigError(`${source}: missing field "${key}"`);
     if (typeof value !== "number" || !Number.isInteger(value) || value <= 0) {
-      throw new ConfigError(`${source}: "${key}" must be a positive integer, got ${JSON.stringify(value)}`);
+      throw new ConfigError(
+        `${source}: "${key}" must be a positive integer, got ${JSON.stringify(value)}`,
+      );
     }
     return value;
   };
   const num = (key: string, fallback: number): number => {
     const value = c[key] ?? fallback;
     if (typeof value !== "number" || !Number.isFinite(value) || value <= 0) {
-      throw new ConfigError(`${source}: "${key}" must be a positive number, got ${JSON.stringify(value)}`);
+      throw new ConfigError(
+        `${source}: "${key}" must be a positive number, got ${JSON.stringify(value)}`,
+      );
     }
     return value;
   };

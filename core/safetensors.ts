@@ -199,13 +199,24 @@ export async function readTensor(info: TensorInfo): Promise<Float32Array> {
 }
 
 /**
+ * A tensor to write. `data` is all its values, or a function giving `count` values from element
+ * `start`, so that tensors larger than memory (benchmark checkpoints) can be generated piecewise.
+ */
+export interface TensorToWrite {
+  name: string;
+  dtype: SafetensorsDType;
+  shape: number[];
+  data: Float32Array | ((start: number, count: number) => Float32Array);
+}
+
+/**
  * Writes a .safetensors file, converting f32 data to each tensor's dtype with round-to-nearest-even.
  * The header is padded with spaces so the data starts on an 8-byte boundary. Written to
  * `path + ".tmp"` and renamed, so a reader never sees a half-written file.
  */
 export async function writeSafetensors(
   path: string,
-  tensors: { name: string; dtype: SafetensorsDType; shape: number[]; data: Float32Array }[],
+  tensors: TensorToWrite[],
   metadata?: Record<string, string>,
 ): Promise<void> {
   const header: Record<string, unknown> = {};
@@ -218,14 +229,15 @@ export async function writeSafetensors(
     if (!SUPPORTED.includes(t.dtype)) {
       throw new CheckpointError(`Cannot write "${path}": tensor "${t.name}" has dtype ${t.dtype}`);
     }
-    if (elementCount(t.shape) !== t.data.length) {
+    const length = valueCount(t);
+    if (elementCount(t.shape) !== length) {
       throw new CheckpointError(
-        `Cannot write "${path}": tensor "${t.name}" has ${t.data.length} values but shape ` +
+        `Cannot write "${path}": tensor "${t.name}" has ${length} values but shape ` +
           `${shapeText(t.shape)}`,
       );
     }
     const begin = end;
-    end += t.data.length * DTYPE_BYTES[t.dtype];
+    end += length * DTYPE_BYTES[t.dtype];
     header[t.name] = { dtype: t.dtype, shape: t.shape, data_offsets: [begin, end] };
   }
   let json = JSON.stringify(header);
@@ -242,8 +254,12 @@ export async function writeSafetensors(
       await writeAll(file, headerBytes);
       const CHUNK = 1 << 20; // elements converted per write: bounded memory for big tensors
       for (const t of tensors) {
-        for (let i = 0; i < t.data.length; i += CHUNK) {
-          const part = t.data.subarray(i, Math.min(i + CHUNK, t.data.length));
+        const length = valueCount(t);
+        for (let i = 0; i < length; i += CHUNK) {
+          const count = Math.min(CHUNK, length - i);
+          const part = typeof t.data === "function"
+            ? t.data(i, count)
+            : t.data.subarray(i, i + count);
           await writeAll(file, encode(part, t.dtype));
         }
       }
@@ -253,6 +269,10 @@ export async function writeSafetensors(
     await Deno.remove(tmp).catch(() => {});
     throw e;
   }
+}
+
+function valueCount(t: TensorToWrite): number {
+  return typeof t.data === "function" ? elementCount(t.shape) : t.data.length;
 }
 
 /** f32 → bf16 bits, round to nearest even (NaN stays a quiet NaN; overflow rounds to ±inf). */

@@ -68,7 +68,9 @@ export class GpuContext {
   createBuffer(bytes: number, label?: string): GPUBuffer {
     if (bytes > this.maxBufferBytes) {
       throw new GpuError(
-        `Cannot allocate ${label ?? "a buffer"} of ${bytes} bytes: the device's maxBufferSize is ${this.maxBufferBytes}`,
+        `Cannot allocate ${
+          label ?? "a buffer"
+        } of ${bytes} bytes: the device's maxBufferSize is ${this.maxBufferBytes}`,
       );
     }
     return this.device.createBuffer({
@@ -143,6 +145,18 @@ export function alignTo(n: number, alignment: number): number {
   return Math.ceil(n / alignment) * alignment;
 }
 
+/**
+ * Splits `count` workgroups into an `[x, y]` grid with x ≤ the per-dimension limit (65535), for
+ * kernels whose workgroup count can exceed it. The kernel recovers its index as
+ * `wid.x + wid.y * num_workgroups.x` and must ignore indices ≥ count (the grid may overshoot).
+ */
+export function workgroupGrid(gpu: GpuContext, count: number): [number, number] {
+  const limit = gpu.device.limits.maxComputeWorkgroupsPerDimension;
+  if (count <= limit) return [count, 1];
+  const y = Math.ceil(count / limit);
+  return [Math.ceil(count / y), y];
+}
+
 /** A storage binding: a whole buffer, or a byte range of one. */
 export type Binding = GPUBuffer | { buffer: GPUBuffer; offset: number; size: number };
 
@@ -180,7 +194,9 @@ export class GpuBatch {
       const bufferIndex = Math.floor(this.#slot / perBuffer);
       const offset = (this.#slot % perBuffer) * UNIFORM_SLOT_BYTES;
       this.#slot++;
-      while (this.#uniforms.length <= bufferIndex) this.#uniforms.push(new Uint8Array(UNIFORM_POOL_BYTES));
+      while (this.#uniforms.length <= bufferIndex) {
+        this.#uniforms.push(new Uint8Array(UNIFORM_POOL_BYTES));
+      }
       this.#uniforms[bufferIndex].set(new Uint8Array(uniforms), offset);
       entries.push({
         binding: 0,
@@ -304,7 +320,8 @@ export async function createGpuContext(options: GpuContextOptions = {}): Promise
 }
 
 export function describe(info: GPUAdapterInfo): string {
-  return info.description || [info.vendor, info.architecture, info.device].filter(Boolean).join(" ");
+  return info.description ||
+    [info.vendor, info.architecture, info.device].filter(Boolean).join(" ");
 }
 
 // ---- f16 conversion on the CPU (for uploads and for references that round like the GPU) ----

@@ -5,7 +5,12 @@
 import { seededRandom } from "../kernels/test_util.ts";
 import { GEMMA_CHAT_TEMPLATE } from "../core/chat_template.ts";
 import { type Checkpoint } from "../core/checkpoint.ts";
-import { readTensor, type SafetensorsDType, writeSafetensors } from "../core/safetensors.ts";
+import {
+  readTensor,
+  type SafetensorsDType,
+  type TensorToWrite,
+  writeSafetensors,
+} from "../core/safetensors.ts";
 
 export interface TinyModelOptions {
   hiddenSize?: number;
@@ -105,19 +110,20 @@ export async function buildTinyModel(
   tokenizerConfig.model_max_length = maxPositions;
   await writeJson(`${dir}/tokenizer_config.json`, tokenizerConfig);
 
-  // Weights, in the order transformers writes them, drawn from one seeded stream.
+  // Weights, in the order transformers writes them, drawn from one seeded stream. They are
+  // generated piece by piece as the writer asks for them (in file order, so the stream order is
+  // fixed), which keeps memory small even for Gemma-2B-sized benchmark checkpoints.
   const random = seededRandom(options.seed ?? 1);
-  const uniform = (shape: number[], limit: number): Float32Array => {
-    const out = new Float32Array(shape.reduce((a, b) => a * b, 1));
-    for (let i = 0; i < out.length; i++) out[i] = (random() * 2 - 1) * limit;
+  const uniform = (_shape: number[], limit: number) => (_start: number, count: number) => {
+    const out = new Float32Array(count);
+    for (let i = 0; i < count; i++) out[i] = (random() * 2 - 1) * limit;
     return out;
   };
   // Uniform(±a) has std a/√3, so this limit gives std gain/√fanIn.
   const projection = (out: number, fanIn: number, gain: number) =>
     uniform([out, fanIn], gain * Math.sqrt(3 / fanIn));
-  const tensors: { name: string; dtype: SafetensorsDType; shape: number[]; data: Float32Array }[] =
-    [];
-  const add = (name: string, shape: number[], data: Float32Array) =>
+  const tensors: TensorToWrite[] = [];
+  const add = (name: string, shape: number[], data: TensorToWrite["data"]) =>
     tensors.push({ name, dtype, shape, data });
   add("model.embed_tokens.weight", [vocab, d], uniform([vocab, d], 2 * Math.sqrt(3 / d)));
   for (let l = 0; l < layers; l++) {
@@ -162,7 +168,10 @@ export async function buildTinyModel(
       for (const t of part) weightMap[t.name] = file;
     }
     const bytesPer = dtype === "F32" ? 4 : 2;
-    const totalSize = tensors.reduce((sum, t) => sum + t.data.length * bytesPer, 0);
+    const totalSize = tensors.reduce(
+      (sum, t) => sum + t.shape.reduce((a, b) => a * b, 1) * bytesPer,
+      0,
+    );
     await writeJson(`${dir}/model.safetensors.index.json`, {
       metadata: { total_size: totalSize },
       weight_map: weightMap,

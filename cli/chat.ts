@@ -1,0 +1,104 @@
+// `gemma chat`: an interactive multi-turn conversation. Each turn renders the whole conversation
+// with the chat template and reuses the KV cache for the longest prefix of tokens it already
+// holds, so earlier turns are not recomputed. /reset starts over; /exit or Ctrl-D ends.
+
+import { Command } from "commander";
+import { type ChatMessage, GemmaSession, generate, renderChat } from "../core/mod.ts";
+import { loadModel, writeStdout } from "./common.ts";
+import {
+  addGenerationOptions,
+  type GenerationFlags,
+  printTimings,
+  samplingFrom,
+  stopTokenIds,
+} from "./generate.ts";
+
+interface ChatFlags extends GenerationFlags {
+  verbose?: boolean;
+}
+
+export function chatCommand(): Command {
+  const command = new Command("chat")
+    .description("chat with an instruction-tuned model (/reset, /exit, Ctrl-D)")
+    .option("-v, --verbose", "print timings on stderr after each reply");
+  addGenerationOptions(command);
+  return command.action(async (flags: ChatFlags) => {
+    const loaded = await loadModel(flags);
+    const { tokenizer } = loaded;
+    const session = new GemmaSession(loaded.model, { contextLength: flags.ctx });
+    const sampling = samplingFrom(flags, loaded.checkpoint);
+    const interactive = Deno.stdin.isTerminal();
+    let messages: ChatMessage[] = flags.system ? [{ role: "system", content: flags.system }] : [];
+    /** Token ids whose keys and values are in the session's cache, in order. */
+    let cached: number[] = [];
+
+    if (interactive) {
+      console.error("Chat with the model. /reset to start over, /exit or Ctrl-D to quit.");
+    }
+    for await (const line of readLines(interactive ? "> " : "")) {
+      const input = line.trim();
+      if (input === "/exit" || input === "/quit") break;
+      if (input === "/reset") {
+        messages = messages.filter((m) => m.role === "system");
+        session.reset();
+        cached = [];
+        continue;
+      }
+      if (input === "") continue;
+      const turn = [...messages, { role: "user" as const, content: input }];
+      const ids = tokenizer.encode(
+        renderChat(turn, {
+          template: tokenizer.chatTemplate,
+          bosToken: tokenizer.bosToken,
+          eosToken: tokenizer.eosToken,
+          addGenerationPrompt: true,
+        }),
+        { addBos: false },
+      );
+      const maxTokens = flags.maxTokens ?? 1024;
+      if (ids.length + 1 > session.contextLength) {
+        console.error(
+          `error: the conversation (${ids.length} tokens) no longer fits the context of ${session.contextLength}; /reset to start over`,
+        );
+        continue;
+      }
+      const reuse = commonPrefix(cached, ids.slice(0, -1));
+      session.truncate(reuse);
+      const result = await generate(session, tokenizer, ids.slice(reuse), {
+        maxTokens,
+        sampling,
+        stopTokenIds: stopTokenIds(loaded),
+        stopStrings: flags.stop,
+        onText: writeStdout,
+      });
+      writeStdout("\n");
+      if (flags.verbose) printTimings(result, loaded.loadMs);
+      cached = [...ids, ...result.tokenIds].slice(0, session.position);
+      messages = [...turn, { role: "assistant", content: result.text }];
+    }
+  });
+}
+
+function commonPrefix(a: number[], b: number[]): number {
+  let n = 0;
+  while (n < a.length && n < b.length && a[n] === b[n]) n++;
+  return n;
+}
+
+/** Lines of stdin, showing `prompt` on stderr before each. */
+async function* readLines(prompt: string): AsyncGenerator<string> {
+  const encoder = new TextEncoder();
+  const show = () => prompt && Deno.stderr.writeSync(encoder.encode(prompt));
+  show();
+  let pending = "";
+  for await (const chunk of Deno.stdin.readable.pipeThrough(new TextDecoderStream())) {
+    pending += chunk;
+    let newline;
+    while ((newline = pending.indexOf("\n")) >= 0) {
+      yield pending.slice(0, newline);
+      pending = pending.slice(newline + 1);
+      show();
+    }
+  }
+  if (pending) yield pending;
+}

@@ -1,0 +1,153 @@
+// What the subcommands share: opening a model with progress on stderr, the built-in demo model,
+// parsing numeric flags, and turning errors into one line and an exit code.
+
+import { CommanderError } from "commander";
+import {
+  ChatTemplateError,
+  CheckpointError,
+  ConfigError,
+  ContextError,
+  createGpuContext,
+  type DType,
+  type Gemma,
+  type GemmaTokenizer,
+  GpuError,
+  loadGemma,
+  loadTokenizer,
+  openCheckpoint,
+  SamplingError,
+  TokenizerError,
+} from "../core/mod.ts";
+import type { Checkpoint } from "../core/checkpoint.ts";
+
+/** Bad usage or input: exit code 1. */
+export class UsageError extends Error {
+  override name = "UsageError";
+}
+
+/** The folder `tools/build_demo_model.ts` writes (by `tools/setup.sh`). */
+export const DEMO_MODEL_DIR = new URL("../.cache/demo-model", import.meta.url).pathname;
+
+export interface ModelFlags {
+  model?: string;
+  dtype?: string;
+  quiet?: boolean;
+}
+
+export interface LoadedModel {
+  checkpoint: Checkpoint;
+  tokenizer: GemmaTokenizer;
+  model: Gemma;
+  loadMs: number;
+}
+
+/** The folder to load: --model, or the demo model with a notice that it is random. */
+export function modelPath(flags: ModelFlags): string {
+  if (flags.model) return flags.model;
+  if (!flags.quiet) {
+    console.error(
+      "note: no --model given: using the built-in demo model (tiny, random weights: its output is gibberish)",
+    );
+  }
+  try {
+    Deno.statSync(DEMO_MODEL_DIR);
+  } catch {
+    throw new UsageError(
+      "no --model given and the demo model is not built; run ./deno task setup (or pass --model)",
+    );
+  }
+  return DEMO_MODEL_DIR;
+}
+
+export async function loadModel(flags: ModelFlags): Promise<LoadedModel> {
+  const start = performance.now();
+  const dtype = parseDType(flags.dtype);
+  const checkpoint = await openCheckpoint(modelPath(flags));
+  const [tokenizer, gpu] = await Promise.all([
+    loadTokenizer(checkpoint.dir),
+    createGpuContext({ requireF16: dtype === "f16" }),
+  ]);
+  const progress = !flags.quiet && Deno.stderr.isTerminal() ? progressLine("Loading") : undefined;
+  const model = await loadGemma(gpu, checkpoint, { dtype, onProgress: progress?.update });
+  progress?.done();
+  return { checkpoint, tokenizer, model, loadMs: performance.now() - start };
+}
+
+function parseDType(value: string | undefined): DType | undefined {
+  if (value === undefined || value === "f16" || value === "f32") return value;
+  throw new UsageError(`--dtype must be f16 or f32, got "${value}"`);
+}
+
+/** A one-line progress display on stderr. */
+function progressLine(label: string) {
+  const encoder = new TextEncoder();
+  let last = -1;
+  return {
+    update(done: number, total: number) {
+      const percent = Math.floor((100 * done) / Math.max(total, 1));
+      if (percent === last) return;
+      last = percent;
+      const gb = (n: number) => (n / 1e9).toFixed(2);
+      Deno.stderr.writeSync(encoder.encode(`\r${label} ${percent}% (${gb(done)}/${gb(total)} GB)`));
+    },
+    done() {
+      Deno.stderr.writeSync(encoder.encode("\r\x1b[K"));
+    },
+  };
+}
+
+export function parseInteger(name: string, min = 0) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (!Number.isInteger(n) || n < min) {
+      throw new UsageError(`${name} must be an integer ≥ ${min}, got "${value}"`);
+    }
+    return n;
+  };
+}
+
+export function parseNumber(name: string) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (value.trim() === "" || !Number.isFinite(n)) {
+      throw new UsageError(`${name} must be a number, got "${value}"`);
+    }
+    return n;
+  };
+}
+
+/** Exit code for an error: 1 for bad usage or input, 2 for runtime and GPU failures. */
+export function exitCodeFor(error: unknown): number {
+  const inputErrors = [
+    UsageError,
+    ChatTemplateError,
+    CheckpointError,
+    ConfigError,
+    TokenizerError,
+    ContextError,
+    SamplingError,
+    CommanderError,
+    Deno.errors.NotFound,
+    Deno.errors.PermissionDenied,
+  ];
+  if (inputErrors.some((type) => error instanceof type)) return 1;
+  if (error instanceof GpuError) return 2;
+  return 2;
+}
+
+export function errorMessage(error: unknown): string {
+  const message = error instanceof Error ? error.message : String(error);
+  return message.split("\n")[0];
+}
+
+/** Reads all of stdin as text. */
+export async function readStdin(): Promise<string> {
+  return await new Response(Deno.stdin.readable).text();
+}
+
+/** Writes text to stdout without buffering it, so tokens appear as they are produced. */
+export function writeStdout(text: string): void {
+  const bytes = new TextEncoder().encode(text);
+  let written = 0;
+  while (written < bytes.length) written += Deno.stdout.writeSync(bytes.subarray(written));
+}

@@ -1,0 +1,124 @@
+// The CPU twin of core/gemma.ts: the same forward pass built from the kernels' plain-loop
+// reference functions, recomputing the whole sequence on every call (no KV cache), so that it is
+// an independent check of the GPU path, the cache and the chunked prefill. Slow; for tests.
+
+import { attentionReference } from "../kernels/attention.ts";
+import { embedReference } from "../kernels/embedding.ts";
+import { geluMulReference } from "../kernels/gelu_mul.ts";
+import { type DType, roundToF16 } from "../kernels/gpu.ts";
+import { matmulReference } from "../kernels/matmul.ts";
+import { rmsNormReference } from "../kernels/rms_norm.ts";
+import { ropeReference } from "../kernels/rope.ts";
+import type { GemmaConfig } from "./config.ts";
+import { EMBED_TENSOR, FINAL_NORM_TENSOR, layerTensorNames } from "./weights.ts";
+
+export interface ReferenceModel {
+  config: GemmaConfig;
+  /** Tensor name → values as the GPU sees them (matrices rounded to f16 when dtype is f16). */
+  weights: Map<string, Float32Array>;
+}
+
+/**
+ * Prepares checkpoint tensors (raw, as in the file) for the reference: norm weights become 1 + w
+ * and, for `dtype` f16, matrices are rounded to f16 exactly as the GPU upload rounds them.
+ */
+export function referenceModel(
+  config: GemmaConfig,
+  tensors: Map<string, Float32Array>,
+  dtype: DType = "f32",
+): ReferenceModel {
+  const weights = new Map<string, Float32Array>();
+  for (const [name, values] of tensors) {
+    if (name.endsWith("norm.weight")) {
+      weights.set(name, values.map((v) => v + 1));
+    } else {
+      weights.set(name, dtype === "f16" ? roundToF16(values) : values);
+    }
+  }
+  return { config, weights };
+}
+
+/**
+ * Logits for the last `logitRows` positions of `ids` (default 1): (logitRows, vocab), the last
+ * row predicting the token after `ids`.
+ */
+export function referenceLogits(
+  model: ReferenceModel,
+  ids: number[],
+  logitRows = 1,
+): Float32Array {
+  const c = model.config;
+  const get = (name: string): Float32Array => {
+    const w = model.weights.get(name);
+    if (!w) throw new Error(`reference: no tensor "${name}"`);
+    return w;
+  };
+  const T = ids.length;
+  const d = c.hiddenSize;
+  const qWidth = c.numHeads * c.headDim;
+  const kvWidth = c.numKvHeads * c.headDim;
+  const f = c.intermediateSize;
+  const embedding = get(EMBED_TENSOR);
+  const h = embedReference(new Uint32Array(ids), embedding, d, Math.fround(Math.sqrt(d)));
+
+  for (let layer = 0; layer < c.numLayers; layer++) {
+    const n = layerTensorNames(layer);
+    let x = rmsNormReference(h, get(n.inputNorm), T, c.rmsNormEps);
+    const q = ropeReference(
+      matmulReference(x, get(n.q), T, qWidth, d),
+      T,
+      c.numHeads,
+      c.headDim,
+      0,
+      c.ropeTheta,
+    );
+    const k = ropeReference(
+      matmulReference(x, get(n.k), T, kvWidth, d),
+      T,
+      c.numKvHeads,
+      c.headDim,
+      0,
+      c.ropeTheta,
+    );
+    const v = matmulReference(x, get(n.v), T, kvWidth, d);
+    const attended = attentionReference(
+      q,
+      k,
+      v,
+      T,
+      c.numHeads,
+      c.numKvHeads,
+      c.headDim,
+      0,
+      c.attentionScale,
+    );
+    addInPlace(h, matmulReference(attended, get(n.o), T, d, qWidth));
+
+    x = rmsNormReference(h, get(n.postAttentionNorm), T, c.rmsNormEps);
+    const gate = matmulReference(x, get(n.gate), T, f, d);
+    const up = matmulReference(x, get(n.up), T, f, d);
+    addInPlace(h, matmulReference(geluMulReference(gate, up), get(n.down), T, d, f));
+  }
+
+  const last = h.subarray((T - logitRows) * d);
+  const normed = rmsNormReference(last, get(FINAL_NORM_TENSOR), logitRows, c.rmsNormEps);
+  return matmulReference(normed, embedding, logitRows, c.vocabSize, d);
+}
+
+function addInPlace(x: Float32Array, y: Float32Array): void {
+  for (let i = 0; i < x.length; i++) x[i] += y[i];
+}
+
+/** Greedy continuation of `ids` by `count` tokens with the reference model. */
+export function referenceGreedy(model: ReferenceModel, ids: number[], count: number): number[] {
+  const sequence = [...ids];
+  const out: number[] = [];
+  for (let i = 0; i < count; i++) {
+    const logits = referenceLogits(model, sequence);
+    let best = 0;
+    for (let j = 1; j < logits.length; j++) if (logits[j] > logits[best]) best = j;
+    out.push(best);
+    sequence.push(best);
+  }
+  return out;
+}

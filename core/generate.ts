@@ -1,0 +1,122 @@
+// Text generation: prefill the prompt in one batched pass, then one decode step per token until
+// an end token, a stop string, the token budget or the end of the context. Text is streamed to
+// `onText` as soon as it is final: UTF-8 complete, and not possibly the start of a stop string.
+
+import { Sampler, type SamplingOptions } from "./sampler.ts";
+import type { GemmaSession } from "./session.ts";
+import { type GemmaTokenizer, StreamingDecoder } from "./tokenizer.ts";
+
+export type FinishReason = "length" | "stop" | "eos";
+
+export interface GenerateOptions {
+  maxTokens: number;
+  sampling: SamplingOptions;
+  /** Token ids that end generation (eos, end_of_turn): finish_reason "eos". */
+  stopTokenIds: number[];
+  /** Strings that end generation, left out of the text: finish_reason "stop". */
+  stopStrings?: string[];
+  /** Receives the text as it becomes final. */
+  onText?: (text: string) => void;
+}
+
+export interface Timings {
+  prefillMs: number;
+  decodeMs: number;
+  prefillTokensPerS: number;
+  decodeTokensPerS: number;
+}
+
+export interface GenerateResult {
+  text: string;
+  promptTokenIds: number[];
+  /** Sampled tokens, including a final end token when finishReason is "eos". */
+  tokenIds: number[];
+  finishReason: FinishReason;
+  timings: Timings;
+}
+
+/**
+ * Appends `promptIds` to `session` (which may already hold earlier turns) and samples up to
+ * `maxTokens` tokens. The session then holds the prompt and every sampled token but the last.
+ */
+export async function generate(
+  session: GemmaSession,
+  tokenizer: GemmaTokenizer,
+  promptIds: number[],
+  options: GenerateOptions,
+): Promise<GenerateResult> {
+  const sampler = new Sampler(options.sampling);
+  const stops = (options.stopStrings ?? []).filter((s) => s.length > 0);
+  const holdBack = Math.max(0, ...stops.map((s) => s.length - 1));
+  const decoder = new StreamingDecoder(tokenizer, { skipSpecial: true });
+  const history = [...promptIds];
+  const tokenIds: number[] = [];
+  let text = "";
+  let emitted = 0;
+  let finishReason: FinishReason = "length";
+  const emit = (upTo: number) => {
+    if (upTo > emitted) {
+      options.onText?.(text.slice(emitted, upTo));
+      emitted = upTo;
+    }
+  };
+  const next = async (): Promise<number> => {
+    if (!sampler.needsLogits) return await session.argmax();
+    return sampler.sample(await session.logits(), history);
+  };
+
+  const prefillStart = performance.now();
+  session.append(promptIds);
+  let id = await next();
+  const prefillMs = performance.now() - prefillStart;
+
+  const decodeStart = performance.now();
+  while (options.maxTokens > 0) {
+    tokenIds.push(id);
+    history.push(id);
+    if (options.stopTokenIds.includes(id)) {
+      finishReason = "eos";
+      break;
+    }
+    const piece = decoder.push(id);
+    if (piece) {
+      const searchFrom = Math.max(0, text.length - holdBack);
+      text += piece;
+      const at = firstStop(text, stops, searchFrom);
+      if (at >= 0) {
+        text = text.slice(0, at);
+        finishReason = "stop";
+        break;
+      }
+      emit(text.length - holdBack);
+    }
+    if (tokenIds.length >= options.maxTokens || session.position >= session.contextLength) break;
+    session.append([id]);
+    id = await next();
+  }
+  if (finishReason === "length") text += decoder.flush();
+  emit(text.length);
+  const decodeMs = performance.now() - decodeStart;
+  const decoded = Math.max(0, tokenIds.length - 1); // the first token came from the prefill
+  return {
+    text,
+    promptTokenIds: promptIds,
+    tokenIds,
+    finishReason,
+    timings: {
+      prefillMs,
+      decodeMs,
+      prefillTokensPerS: promptIds.length / (prefillMs / 1000),
+      decodeTokensPerS: decoded > 0 ? decoded / (decodeMs / 1000) : 0,
+    },
+  };
+}
+
+function firstStop(text: string, stops: string[], from: number): number {
+  let best = -1;
+  for (const stop of stops) {
+    const at = text.indexOf(stop, from);
+    if (at >= 0 && (best < 0 || at < best)) best = at;
+  }
+  return best;
+}

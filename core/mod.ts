@@ -1,0 +1,30 @@
+// The public API of the engine: what cli/, safety/, examples/ and other programs import.
+
+export { createGpuContext, type DType, GpuContext, GpuError } from "../kernels/gpu.ts";
+export { ConfigError, type GemmaConfig, parameterCount, parseConfig } from "./config.ts";
+export { CheckpointError } from "./safetensors.ts";
+export { type Checkpoint, openCheckpoint } from "./checkpoint.ts";
+export {
+  type GemmaTokenizer,
+  loadTokenizer,
+  StreamingDecoder,
+  TokenizerError,
+} from "./tokenizer.ts";
+export { type ChatMessage, ChatTemplateError, renderChat } from "./chat_template.ts";
+export { Gemma, loadGemma, type LoadOptions } from "./weights.ts";
+export { ContextError, GemmaSession, type SessionOptions } from "./session.ts";
+export {
+  argmaxOf,
+  DEFAULT_SAMPLING,
+  Sampler,
+  SamplingError,
+  type SamplingOptions,
+  validateSampling,
+} from "./sampler.ts";
+export {
+  type FinishReason,
+  generate,
+  type GenerateOptions,
+  type GenerateResult,
+  type Timings,
+} from "./generate.ts";

@@ -1,0 +1,132 @@
+// Choosing the next token from logits: repetition penalty, temperature, top-k, top-p (nucleus),
+// min-p, then a draw from a seeded generator (same seed, same tokens). Greedy when temperature
+// is 0. The order follows HF transformers' logits processors.
+
+export interface SamplingOptions {
+  /** 0 = greedy (argmax). */
+  temperature: number;
+  /** Keep only the k most likely tokens; 0 = off. */
+  topK: number;
+  /** Keep the smallest set of tokens whose probability reaches p; 1 = off. */
+  topP: number;
+  /** Drop tokens less likely than minP × the most likely one's probability; 0 = off. */
+  minP: number;
+  /** > 1 makes tokens already in the sequence less likely (CTRL-style); 1 = off. */
+  repetitionPenalty: number;
+  /** Seed of the generator; a random one when absent. */
+  seed?: number;
+}
+
+export const DEFAULT_SAMPLING: SamplingOptions = {
+  temperature: 0,
+  topK: 0,
+  topP: 1,
+  minP: 0,
+  repetitionPenalty: 1,
+};
+
+export class SamplingError extends Error {
+  override name = "SamplingError";
+}
+
+export function validateSampling(o: SamplingOptions): void {
+  const check = (ok: boolean, what: string) => {
+    if (!ok) throw new SamplingError(what);
+  };
+  check(Number.isFinite(o.temperature) && o.temperature >= 0, "--temperature must be ≥ 0");
+  check(Number.isInteger(o.topK) && o.topK >= 0, "--top-k must be an integer ≥ 0");
+  check(o.topP > 0 && o.topP <= 1, "--top-p must be in (0, 1]");
+  check(o.minP >= 0 && o.minP < 1, "--min-p must be in [0, 1)");
+  check(
+    Number.isFinite(o.repetitionPenalty) && o.repetitionPenalty > 0,
+    "--repeat-penalty must be > 0",
+  );
+  if (o.seed !== undefined) check(Number.isInteger(o.seed), "--seed must be an integer");
+}
+
+/** Tokens with a logit below max − CUTOFF have probability < e^-30 ≈ 1e-13: left out of the sort. */
+const CUTOFF = 30;
+
+export class Sampler {
+  readonly options: SamplingOptions;
+  readonly #random: () => number;
+
+  constructor(options: SamplingOptions) {
+    validateSampling(options);
+    this.options = options;
+    this.#random = splitmix32(options.seed ?? crypto.getRandomValues(new Uint32Array(1))[0]);
+  }
+
+  /** Whether `sample` needs the logits; otherwise the GPU's argmax is the answer. */
+  get needsLogits(): boolean {
+    return this.options.temperature > 0 || this.options.repetitionPenalty !== 1;
+  }
+
+  /** Picks a token from `logits` (not modified); `history` feeds the repetition penalty. */
+  sample(logits: Float32Array, history: Iterable<number> = []): number {
+    const o = this.options;
+    let scores = logits;
+    if (o.repetitionPenalty !== 1) {
+      scores = logits.slice();
+      for (const id of new Set(history)) {
+        const s = scores[id];
+        scores[id] = s > 0 ? s / o.repetitionPenalty : s * o.repetitionPenalty;
+      }
+    }
+    if (o.temperature === 0) return argmaxOf(scores);
+
+    let max = -Infinity;
+    for (let i = 0; i < scores.length; i++) if (scores[i] > max) max = scores[i];
+    const floor = max - CUTOFF * o.temperature;
+    let candidates: number[] = [];
+    for (let i = 0; i < scores.length; i++) if (scores[i] >= floor) candidates.push(i);
+    candidates.sort((a, b) => scores[b] - scores[a] || a - b);
+    if (o.topK > 0) candidates = candidates.slice(0, o.topK);
+
+    const probs = candidates.map((i) => Math.exp((scores[i] - max) / o.temperature));
+    let total = probs.reduce((a, b) => a + b, 0);
+    let keep = candidates.length;
+    if (o.topP < 1) {
+      let cumulative = 0;
+      for (let j = 0; j < probs.length; j++) {
+        cumulative += probs[j] / total;
+        if (cumulative >= o.topP) {
+          keep = j + 1;
+          break;
+        }
+      }
+    }
+    if (o.minP > 0) {
+      const threshold = o.minP * probs[0];
+      let j = 1;
+      while (j < keep && probs[j] >= threshold) j++;
+      keep = j;
+    }
+    total = 0;
+    for (let j = 0; j < keep; j++) total += probs[j];
+    let r = this.#random() * total;
+    for (let j = 0; j < keep; j++) {
+      r -= probs[j];
+      if (r < 0) return candidates[j];
+    }
+    return candidates[keep - 1];
+  }
+}
+
+export function argmaxOf(values: ArrayLike<number>): number {
+  let best = 0;
+  for (let i = 1; i < values.length; i++) if (values[i] > values[best]) best = i;
+  return best;
+}
+
+/** A small seeded generator of uniform numbers in [0, 1). */
+function splitmix32(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x9e3779b9) >>> 0;
+    let z = state;
+    z = Math.imul(z ^ (z >>> 16), 0x85ebca6b);
+    z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35);
+    return ((z ^ (z >>> 16)) >>> 0) / 4294967296;
+  };
+}

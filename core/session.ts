@@ -1,0 +1,191 @@
+// GemmaSession: one sequence being processed by a model. It owns the KV cache (allocated once for
+// the context length actually used) and scratch buffers sized for a prefill chunk, so decoding
+// allocates nothing per token. Callers append tokens and read the last token's logits (or only
+// its argmax, which reads back 4 bytes instead of vocab × 4).
+
+import { GpuError } from "../kernels/gpu.ts";
+import { type ForwardState, recordForward } from "./gemma.ts";
+import type { Gemma } from "./weights.ts";
+
+export class ContextError extends Error {
+  override name = "ContextError";
+}
+
+export interface SessionOptions {
+  /** Positions the KV cache holds; default min(max_position_embeddings, 4096). */
+  contextLength?: number;
+  /** Tokens per prefill chunk (a longer prompt runs in several chunks); default 128. */
+  maxBatchRows?: number;
+}
+
+export class GemmaSession {
+  readonly model: Gemma;
+  readonly state: ForwardState;
+  /** Tokens in the KV cache. */
+  #position = 0;
+  /** True when `state.logits` row 0 holds the logits after the last appended token. */
+  #hasLogits = false;
+
+  constructor(model: Gemma, options: SessionOptions = {}) {
+    this.model = model;
+    const c = model.config;
+    const gpu = model.gpu;
+    const capacity = options.contextLength ?? Math.min(c.maxPositions, 4096);
+    if (!Number.isInteger(capacity) || capacity < 1) {
+      throw new ContextError(`context length must be a positive integer, got ${capacity}`);
+    }
+    if (capacity > c.maxPositions) {
+      throw new ContextError(
+        `context length ${capacity} exceeds the model's max_position_embeddings (${c.maxPositions})`,
+      );
+    }
+    const kvWidth = c.numKvHeads * c.headDim;
+    if (capacity * kvWidth * 4 > gpu.maxBindingBytes) {
+      const fits = Math.floor(gpu.maxBindingBytes / (kvWidth * 4));
+      throw new GpuError(
+        `A KV cache of ${capacity} positions exceeds the device's binding limit; use a context of at most ${fits}`,
+      );
+    }
+    const maxRows = Math.max(1, Math.min(options.maxBatchRows ?? 128, capacity));
+    const rowBytes = c.vocabSize * 4;
+    const maxLogitRows = Math.max(
+      1,
+      Math.min(maxRows, 32, Math.floor(gpu.maxBindingBytes / rowBytes)),
+    );
+    const buffer = (elements: number, label: string) => gpu.createBuffer(elements * 4, label);
+    const qWidth = c.numHeads * c.headDim;
+    const d = c.hiddenSize;
+    const f = c.intermediateSize;
+    this.state = {
+      keys: Array.from({ length: c.numLayers }, (_, i) => buffer(capacity * kvWidth, `keys ${i}`)),
+      values: Array.from(
+        { length: c.numLayers },
+        (_, i) => buffer(capacity * kvWidth, `values ${i}`),
+      ),
+      capacity,
+      maxRows,
+      ids: buffer(maxRows, "ids"),
+      h: buffer(maxRows * d, "h"),
+      x: buffer(maxRows * d, "x"),
+      q: buffer(maxRows * qWidth, "q"),
+      k: buffer(maxRows * kvWidth, "k"),
+      v: buffer(maxRows * kvWidth, "v"),
+      attended: buffer(maxRows * qWidth, "attended"),
+      gate: buffer(maxRows * f, "gate"),
+      up: buffer(maxRows * f, "up"),
+      act: buffer(maxRows * f, "act"),
+      logitInput: buffer(maxLogitRows * d, "logit input"),
+      logits: buffer(maxLogitRows * c.vocabSize, "logits"),
+      maxLogitRows,
+      argmax: buffer(1, "argmax"),
+    };
+  }
+
+  /** Tokens in the KV cache. */
+  get position(): number {
+    return this.#position;
+  }
+
+  get contextLength(): number {
+    return this.state.capacity;
+  }
+
+  /** Forgets everything after the first `position` tokens (the cache rows are simply reused). */
+  truncate(position: number): void {
+    if (position < 0 || position > this.#position) throw new RangeError("truncate: bad position");
+    this.#position = position;
+    this.#hasLogits = false;
+  }
+
+  reset(): void {
+    this.truncate(0);
+  }
+
+  /**
+   * Appends tokens to the sequence (prefill: chunks of up to maxBatchRows in one submit each)
+   * and leaves the logits after the last of them ready for `logits()` / `argmax()`.
+   */
+  append(ids: ArrayLike<number>): void {
+    this.#checkRoom(ids.length);
+    const { maxRows } = this.state;
+    for (let start = 0; start < ids.length; start += maxRows) {
+      const rows = Math.min(maxRows, ids.length - start);
+      const last = start + rows === ids.length;
+      this.#run(Array.from(ids).slice(start, start + rows), last ? rows - 1 : 0, last ? 1 : 0);
+    }
+    this.#hasLogits = ids.length > 0;
+  }
+
+  /** The logits (vocab) after the last appended token. */
+  async logits(): Promise<Float32Array> {
+    this.#needLogits();
+    return await this.model.gpu.readF32(this.state.logits, this.model.config.vocabSize);
+  }
+
+  /** argmax of the logits after the last appended token, computed on the GPU. */
+  async argmax(): Promise<number> {
+    this.#needLogits();
+    return (await this.model.gpu.readU32(this.state.argmax, 1))[0];
+  }
+
+  /**
+   * Appends tokens and returns the logits after each of them: (ids.length, vocab), row t
+   * predicting token t + 1. For scoring (eval) and for tests.
+   */
+  async appendWithAllLogits(ids: ArrayLike<number>): Promise<Float32Array> {
+    this.#checkRoom(ids.length);
+    const vocab = this.model.config.vocabSize;
+    const out = new Float32Array(ids.length * vocab);
+    const step = this.state.maxLogitRows;
+    for (let start = 0; start < ids.length; start += step) {
+      const rows = Math.min(step, ids.length - start);
+      this.#run(Array.from(ids).slice(start, start + rows), 0, rows);
+      out.set(await this.model.gpu.readF32(this.state.logits, rows * vocab), start * vocab);
+    }
+    // Row 0 of the logits buffer no longer holds the last token's logits unless rows == 1.
+    this.#hasLogits = false;
+    return out;
+  }
+
+  #run(ids: number[], logitsFrom: number, logitRows: number): void {
+    const gpu = this.model.gpu;
+    for (const id of ids) {
+      if (!Number.isInteger(id) || id < 0 || id >= this.model.config.vocabSize) {
+        throw new RangeError(`token id ${id} is outside the vocabulary`);
+      }
+    }
+    gpu.write(this.state.ids, new Uint32Array(ids));
+    const batch = gpu.batch();
+    recordForward(batch, this.model, this.state, {
+      rows: ids.length,
+      position0: this.#position,
+      logitsFrom,
+      logitRows,
+      argmax: logitRows === 1,
+    });
+    batch.submit();
+    this.#position += ids.length;
+  }
+
+  #checkRoom(count: number): void {
+    if (this.#position + count > this.state.capacity) {
+      throw new ContextError(
+        `${this.#position + count} tokens do not fit in the context of ${this.state.capacity}`,
+      );
+    }
+  }
+
+  #needLogits(): void {
+    if (!this.#hasLogits) throw new Error("no logits: append tokens first");
+  }
+
+  destroy(): void {
+    const s = this.state;
+    for (const b of [...s.keys, ...s.values]) b.destroy();
+    for (
+      const b of [s.ids, s.h, s.x, s.q, s.k, s.v, s.attended, s.gate, s.up, s.act, s.logitInput]
+    ) b.destroy();
+    s.logits.destroy();
+    s.argmax.destroy();
+  }
+}

@@ -1,0 +1,186 @@
+// Gemma's weights on the GPU, loaded once from a checkpoint, streamed tensor by tensor.
+//
+// Activations are f32 everywhere; weights are f16 or f32 (`dtype`). Norm weights stay f32 and are
+// stored as 1 + w, because Gemma's RMSNorm multiplies by (1 + w) and adding the 1 once at load
+// time lets the kernel be plain RMSNorm.
+
+import type { DType, GpuContext } from "../kernels/gpu.ts";
+import { GpuError } from "../kernels/gpu.ts";
+import { createMatrix, destroyMatrix, type GpuMatrix, writeMatrixRows } from "../kernels/matrix.ts";
+import type { Checkpoint } from "./checkpoint.ts";
+import type { GemmaConfig } from "./config.ts";
+import { readTensor, readTensorRows, type TensorInfo } from "./safetensors.ts";
+
+export interface LayerWeights {
+  inputNorm: GPUBuffer; //         (hidden) f32, 1 + w
+  q: GpuMatrix; //                  (heads·headDim, hidden)
+  k: GpuMatrix; //                  (kvHeads·headDim, hidden)
+  v: GpuMatrix; //                  (kvHeads·headDim, hidden)
+  o: GpuMatrix; //                  (hidden, heads·headDim)
+  postAttentionNorm: GPUBuffer; //  (hidden) f32, 1 + w: Gemma 1 applies it before the MLP
+  gate: GpuMatrix; //               (ff, hidden)
+  up: GpuMatrix; //                 (ff, hidden)
+  down: GpuMatrix; //               (hidden, ff)
+}
+
+export interface GemmaWeights {
+  /** (vocab, hidden): the token embedding, also the tied output head. */
+  embed: GpuMatrix;
+  layers: LayerWeights[];
+  finalNorm: GPUBuffer; // (hidden) f32, 1 + w
+}
+
+export interface LoadOptions {
+  /** Weight precision on the GPU; default f16 when the device has shader-f16, else f32. */
+  dtype?: DType;
+  /** Called after each tensor with bytes read so far and the total. */
+  onProgress?: (loadedBytes: number, totalBytes: number) => void;
+}
+
+export class Gemma {
+  // The model: config, precision and GPU weights. The forward pass is in core/gemma.ts; the
+  // state of one sequence (KV cache, scratch buffers) in core/session.ts.
+  readonly gpu: GpuContext;
+  readonly config: GemmaConfig;
+  readonly dtype: DType;
+  readonly weights: GemmaWeights;
+
+  constructor(gpu: GpuContext, config: GemmaConfig, dtype: DType, weights: GemmaWeights) {
+    this.gpu = gpu;
+    this.config = config;
+    this.dtype = dtype;
+    this.weights = weights;
+  }
+
+  /** Bytes of weights on the GPU. */
+  get weightBytes(): number {
+    const { embed, layers } = this.weights;
+    const normBytes = this.config.hiddenSize * 4;
+    let total = embed.bytes + normBytes;
+    for (const l of layers) {
+      total += l.q.bytes + l.k.bytes + l.v.bytes + l.o.bytes + l.gate.bytes + l.up.bytes +
+        l.down.bytes + 2 * normBytes;
+    }
+    return total;
+  }
+
+  destroy(): void {
+    const { embed, layers, finalNorm } = this.weights;
+    destroyMatrix(embed);
+    finalNorm.destroy();
+    for (const l of layers) {
+      for (const m of [l.q, l.k, l.v, l.o, l.gate, l.up, l.down]) destroyMatrix(m);
+      l.inputNorm.destroy();
+      l.postAttentionNorm.destroy();
+    }
+  }
+}
+
+/** Names of a layer's tensors in a Hugging Face checkpoint. */
+export function layerTensorNames(i: number) {
+  const p = `model.layers.${i}`;
+  return {
+    inputNorm: `${p}.input_layernorm.weight`,
+    q: `${p}.self_attn.q_proj.weight`,
+    k: `${p}.self_attn.k_proj.weight`,
+    v: `${p}.self_attn.v_proj.weight`,
+    o: `${p}.self_attn.o_proj.weight`,
+    postAttentionNorm: `${p}.post_attention_layernorm.weight`,
+    gate: `${p}.mlp.gate_proj.weight`,
+    up: `${p}.mlp.up_proj.weight`,
+    down: `${p}.mlp.down_proj.weight`,
+  };
+}
+
+export const EMBED_TENSOR = "model.embed_tokens.weight";
+export const FINAL_NORM_TENSOR = "model.norm.weight";
+
+/**
+ * Loads a checkpoint's weights onto the GPU. Each matrix is streamed from its file in pieces
+ * of whole rows straight into its (chunked) GPU buffers, so the JS heap never holds more than
+ * one piece. The checkpoint has already validated names and shapes.
+ */
+export async function loadGemma(
+  gpu: GpuContext,
+  checkpoint: Checkpoint,
+  options: LoadOptions = {},
+): Promise<Gemma> {
+  const config = checkpoint.config;
+  const dtype = options.dtype ?? (gpu.hasF16 ? "f16" : "f32");
+  if (dtype === "f16" && !gpu.hasF16) {
+    throw new GpuError(
+      `--dtype f16 needs shader-f16, which "${gpu.adapterInfo.description}" lacks`,
+    );
+  }
+  checkDeviceLimits(gpu, config);
+  const infos = checkpoint.tensors;
+  let total = 0;
+  for (const info of infos.values()) total += info.byteLength;
+  let loaded = 0;
+  const tensor = (name: string): TensorInfo => {
+    const info = infos.get(name);
+    if (!info) throw new GpuError(`checkpoint has no tensor "${name}"`);
+    return info;
+  };
+  const progress = (info: TensorInfo) => {
+    loaded += info.byteLength;
+    options.onProgress?.(loaded, total);
+  };
+  const matrix = async (name: string): Promise<GpuMatrix> => {
+    const info = tensor(name);
+    const [rows, cols] = info.shape;
+    const m = createMatrix(gpu, rows, cols, dtype, name);
+    for await (const piece of readTensorRows(info)) {
+      writeMatrixRows(gpu, m, piece.rowStart, piece.values);
+    }
+    progress(info);
+    return m;
+  };
+  const norm = async (name: string): Promise<GPUBuffer> => {
+    const info = tensor(name);
+    const w = await readTensor(info);
+    for (let i = 0; i < w.length; i++) w[i] += 1;
+    progress(info);
+    return gpu.upload(w, name);
+  };
+
+  const embed = await matrix(EMBED_TENSOR);
+  const layers: LayerWeights[] = [];
+  for (let i = 0; i < config.numLayers; i++) {
+    const n = layerTensorNames(i);
+    layers.push({
+      inputNorm: await norm(n.inputNorm),
+      q: await matrix(n.q),
+      k: await matrix(n.k),
+      v: await matrix(n.v),
+      o: await matrix(n.o),
+      postAttentionNorm: await norm(n.postAttentionNorm),
+      gate: await matrix(n.gate),
+      up: await matrix(n.up),
+      down: await matrix(n.down),
+    });
+  }
+  const finalNorm = await norm(FINAL_NORM_TENSOR);
+  await gpu.device.queue.onSubmittedWorkDone();
+  return new Gemma(gpu, config, dtype, { embed, layers, finalNorm });
+}
+
+/** Fails early, with the limit named, when the device cannot run this model's kernels. */
+function checkDeviceLimits(gpu: GpuContext, config: GemmaConfig): void {
+  const limits = gpu.device.limits;
+  if (limits.maxStorageBuffersPerShaderStage < 6) {
+    throw new GpuError(
+      `The device allows ${limits.maxStorageBuffersPerShaderStage} storage buffers per shader stage; gemma needs 6`,
+    );
+  }
+  const widest = Math.max(
+    config.hiddenSize,
+    config.intermediateSize,
+    config.numHeads * config.headDim,
+  );
+  if (widest * 4 > gpu.maxBindingBytes) {
+    throw new GpuError(
+      `The device's storage binding limit (${gpu.maxBindingBytes} bytes) is too small`,
+    );
+  }
+}

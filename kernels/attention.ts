@@ -1,0 +1,112 @@
+// Causal multi-head attention over a KV cache (MHA, GQA, MQA), with Gemma 2's score soft-capping
+// and sliding window: the GPU kernel and its CPU reference.
+
+import { type Binding, GpuBatch, GpuError, Uniforms } from "./gpu.ts";
+import attentionSource from "./attention.wgsl" with { type: "text" };
+import tanhSource from "./tanh.wgsl" with { type: "text" };
+
+const source = tanhSource + attentionSource;
+
+export interface AttentionArgs {
+  /** (T, H, D) f32 queries (RoPE applied). */
+  q: Binding;
+  /** (S, KVH, D) f32 key cache; rows 0 … position0 + T − 1 are read. */
+  k: Binding;
+  /** (S, KVH, D) f32 value cache. */
+  v: Binding;
+  /** (T, H, D) f32 output. */
+  out: GPUBuffer;
+  /** T: query rows. */
+  rows: number;
+  /** H: query heads. */
+  heads: number;
+  /** KVH: key/value heads, dividing H (query head h uses kv head ⌊h / (H / KVH)⌋). */
+  kvHeads: number;
+  /** D: a multiple of 4, ≤ 256. */
+  headDim: number;
+  /** Absolute position of query row 0; row t attends to keys 0 … position0 + t. */
+  position0: number;
+  /** Multiplies q·k (Gemma: headDim^-0.5 or queryPreAttnScalar^-0.5). */
+  scale: number;
+  /** 0 or undefined: none; else scores become softcap·tanh(s / softcap) before masking. */
+  softcap?: number;
+  /** 0 or undefined: none; else key j is visible from query i iff i − window < j ≤ i. */
+  window?: number;
+}
+
+/** The kernel's 4·WG·DPT. */
+const MAX_HEAD_DIM = 256;
+
+export function attention(batch: GpuBatch, args: AttentionArgs): void {
+  const { rows, heads, kvHeads, headDim } = args;
+  if (headDim > MAX_HEAD_DIM || headDim % 4 !== 0) {
+    throw new GpuError(
+      `attention: head dim ${headDim} is not a multiple of 4 up to ${MAX_HEAD_DIM}`,
+    );
+  }
+  if (kvHeads < 1 || heads % kvHeads !== 0) {
+    throw new GpuError(`attention: ${heads} query heads cannot share ${kvHeads} kv heads`);
+  }
+  const uniforms = new Uniforms()
+    .u32(rows)
+    .u32(heads)
+    .u32(kvHeads)
+    .u32(headDim)
+    .u32(args.position0)
+    .f32(args.scale)
+    .f32(args.softcap ?? 0)
+    .u32(args.window ?? 0);
+  batch.dispatch(batch.gpu.pipeline(source), uniforms.buffer, [
+    args.q,
+    args.k,
+    args.v,
+    args.out,
+  ], [heads, rows]);
+}
+
+/** A fresh (T, H, D) attention output, computed key by key in f64 with a two-pass softmax. */
+export function attentionReference(
+  q: Float32Array,
+  k: Float32Array,
+  v: Float32Array,
+  rows: number,
+  heads: number,
+  kvHeads: number,
+  headDim: number,
+  position0: number,
+  scale: number,
+  softcap = 0,
+  window = 0,
+): Float32Array {
+  const D = headDim;
+  const out = new Float32Array(rows * heads * D);
+  const group = heads / kvHeads;
+  for (let t = 0; t < rows; t++) {
+    const last = position0 + t;
+    const first = window > 0 ? Math.max(0, last - window + 1) : 0;
+    for (let h = 0; h < heads; h++) {
+      const kvh = Math.floor(h / group);
+      const qBase = (t * heads + h) * D;
+      const scores: number[] = [];
+      for (let j = first; j <= last; j++) {
+        const kBase = (j * kvHeads + kvh) * D;
+        let s = 0;
+        for (let d = 0; d < D; d++) s += q[qBase + d] * k[kBase + d];
+        s *= scale;
+        if (softcap > 0) s = softcap * Math.tanh(s / softcap);
+        scores.push(s);
+      }
+      const max = Math.max(...scores);
+      const weights = scores.map((s) => Math.exp(s - max));
+      const sum = weights.reduce((a, b) => a + b, 0);
+      for (let d = 0; d < D; d++) {
+        let value = 0;
+        for (let j = first; j <= last; j++) {
+          value += weights[j - first] * v[(j * kvHeads + kvh) * D + d];
+        }
+        out[qBase + d] = value / sum;
+      }
+    }
+  }
+  return out;
+}

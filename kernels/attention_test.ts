@@ -1,0 +1,117 @@
+import assert from "node:assert/strict";
+import { attention, attentionReference } from "./attention.ts";
+import { assertClose, randomArray, seededRandom, testGpu, testSeed } from "./test_util.ts";
+
+interface Case {
+  rows: number;
+  heads: number;
+  kvHeads: number;
+  headDim: number;
+  position0: number;
+  /** Spread of the random q and k entries (larger = peakier softmax). */
+  spread?: number;
+  softcap?: number;
+  window?: number;
+}
+
+async function check(c: Case): Promise<void> {
+  const gpu = await testGpu();
+  const seed = testSeed();
+  const random = seededRandom(seed);
+  const { rows, heads, kvHeads, headDim, position0 } = c;
+  const keys = position0 + rows;
+  // The cache has spare rows past the last key, poisoned with NaN: reading them would show.
+  const capacity = keys + 5;
+  const q = randomArray(random, rows * heads * headDim, c.spread ?? 1);
+  const k = randomArray(random, capacity * kvHeads * headDim, c.spread ?? 1);
+  const v = randomArray(random, capacity * kvHeads * headDim, 1);
+  k.fill(NaN, keys * kvHeads * headDim);
+  v.fill(NaN, keys * kvHeads * headDim);
+  const scale = 1 / Math.sqrt(headDim);
+  const out = gpu.createBuffer(q.length * 4);
+  const batch = gpu.batch();
+  attention(batch, {
+    q: gpu.upload(q),
+    k: gpu.upload(k),
+    v: gpu.upload(v),
+    out,
+    rows,
+    heads,
+    kvHeads,
+    headDim,
+    position0,
+    scale,
+    softcap: c.softcap,
+    window: c.window,
+  });
+  batch.submit();
+  const actual = await gpu.readF32(out, q.length);
+  const expected = attentionReference(
+    q,
+    k,
+    v,
+    rows,
+    heads,
+    kvHeads,
+    headDim,
+    position0,
+    scale,
+    c.softcap,
+    c.window,
+  );
+  assertClose(actual, expected, 1e-5, `seed ${seed}`);
+}
+
+const cases: [string, Case][] = [
+  ["MQA decode, D=256", { rows: 1, heads: 8, kvHeads: 1, headDim: 256, position0: 37 }],
+  ["GQA prefill, D=8", { rows: 7, heads: 4, kvHeads: 2, headDim: 8, position0: 0 }],
+  ["MHA continuing at 5", { rows: 3, heads: 3, kvHeads: 3, headDim: 64, position0: 5 }],
+  ["one key", { rows: 1, heads: 1, kvHeads: 1, headDim: 4, position0: 0 }],
+  ["odd head dim", { rows: 4, heads: 2, kvHeads: 1, headDim: 72, position0: 9 }],
+  ["prefill longer than a tile", { rows: 150, heads: 2, kvHeads: 1, headDim: 16, position0: 0 }],
+  ["peaky scores", { rows: 5, heads: 4, kvHeads: 2, headDim: 32, position0: 60, spread: 6 }],
+  ["softcap 50, large scores", {
+    rows: 4,
+    heads: 4,
+    kvHeads: 2,
+    headDim: 64,
+    position0: 90,
+    spread: 12,
+    softcap: 50,
+  }],
+  ["window 4", { rows: 10, heads: 2, kvHeads: 1, headDim: 16, position0: 30, window: 4 }],
+  ["window 4 from the start", {
+    rows: 9,
+    heads: 2,
+    kvHeads: 2,
+    headDim: 8,
+    position0: 0,
+    window: 4,
+  }],
+  ["window 100 over 2 tiles", {
+    rows: 3,
+    heads: 2,
+    kvHeads: 1,
+    headDim: 32,
+    position0: 300,
+    window: 100,
+  }],
+  ["long cache, S≈1500", { rows: 2, heads: 2, kvHeads: 1, headDim: 256, position0: 1500 }],
+];
+for (const [name, c] of cases) {
+  Deno.test(`attention matches the reference: ${name}`, () => check(c));
+}
+
+Deno.test("attention rejects unsupported shapes", async () => {
+  const gpu = await testGpu();
+  const buffer = gpu.createBuffer(4);
+  const base = { q: buffer, k: buffer, v: buffer, out: buffer, rows: 1, position0: 0, scale: 1 };
+  assert.throws(
+    () => attention(gpu.batch(), { ...base, heads: 1, kvHeads: 1, headDim: 512 }),
+    /head dim 512 is not/,
+  );
+  assert.throws(
+    () => attention(gpu.batch(), { ...base, heads: 3, kvHeads: 2, headDim: 8 }),
+    /cannot share/,
+  );
+});

@@ -1,0 +1,92 @@
+// Matrix multiplication against a weight matrix: y = x·wᵀ (PyTorch's Linear without bias), the
+// GPU kernel and its CPU reference. The weight is a chunked GpuMatrix (f32 or f16); every chunk
+// is one dispatch that writes its own band of output columns.
+
+import { type Binding, GpuBatch, GpuError, Uniforms, workgroupGrid } from "./gpu.ts";
+import type { GpuMatrix } from "./matrix.ts";
+import source from "./matmul.wgsl" with { type: "text" };
+
+export interface MatmulArgs {
+  /** (rows, w.cols) f32 input. */
+  x: Binding;
+  /** (N, K) weight, row-major ([out, in]), f32 or f16. */
+  w: GpuMatrix;
+  /** (rows, yStride) f32 output, in a buffer other than that of `x`. */
+  y: GPUBuffer;
+  /** T: rows of x and y. */
+  rows: number;
+  /** Element offset of output column 0 within each row of y (default 0). */
+  yOffset?: number;
+  /** Elements between rows of y (default w.rows). */
+  yStride?: number;
+  /** Add to y instead of overwriting it (residual connections). */
+  accumulate?: boolean;
+}
+
+/** Rows of w per workgroup (the kernel's R). */
+const COLUMNS_PER_GROUP = 8;
+
+/**
+ * The variant for shapes whose rows are not 16-byte aligned: scalar x and w arrays (see the
+ * header of matmul.wgsl). Built once from the aligned source.
+ */
+const unalignedSource = source
+  .replace("alias XElem = vec4<f32>; const XP = 4u;", "alias XElem = f32; const XP = 1u;")
+  .replace("alias WElem = vec4<u32>; const WP = 4u;", "alias WElem = u32; const WP = 1u;");
+if (unalignedSource === source) throw new Error("matmul.wgsl: element type lines not found");
+
+/** y[t, yOffset + n] (+)= Σ_k x[t, k] · w[n, k]. */
+export function matmul(batch: GpuBatch, args: MatmulArgs): void {
+  const { w, rows } = args;
+  const yOffset = args.yOffset ?? 0;
+  const yStride = args.yStride ?? w.rows;
+  if (yOffset + w.rows > yStride) {
+    throw new GpuError(
+      `matmul: ${w.rows} output columns from offset ${yOffset} exceed the row stride ${yStride}`,
+    );
+  }
+  if (rows === 0 || w.rows === 0) return;
+  // Gathering 8 weights per load needs rows (and x rows) that start on 16-byte boundaries.
+  const aligned = w.cols % 8 === 0 && w.stride % 8 === 0;
+  // Rows of x per workgroup: 1 for decode (pure GEMV); prefill reuses each weight load 4 times.
+  const tt = rows === 1 ? 1 : 4;
+  const pipeline = batch.gpu.pipeline(aligned ? source : unalignedSource, {
+    F16: w.dtype === "f16" ? 1 : 0,
+    TT: tt,
+  });
+  for (const chunk of w.chunks) {
+    const uniforms = new Uniforms()
+      .u32(rows)
+      .u32(w.cols)
+      .u32(chunk.rows)
+      .u32(w.stride)
+      .u32(yStride)
+      .u32(yOffset + chunk.rowStart)
+      .u32(args.accumulate ? 1 : 0);
+    const [gx, gz] = workgroupGrid(batch.gpu, Math.ceil(chunk.rows / COLUMNS_PER_GROUP));
+    batch.dispatch(pipeline, uniforms.buffer, [args.x, chunk.buffer, args.y], [
+      gx,
+      Math.ceil(rows / tt),
+      gz,
+    ]);
+  }
+}
+
+/** (rows, n) = x (rows, k) · wᵀ with w (n, k), accumulated in f64. */
+export function matmulReference(
+  x: Float32Array,
+  w: Float32Array,
+  rows: number,
+  n: number,
+  k: number,
+): Float32Array {
+  const y = new Float32Array(rows * n);
+  for (let t = 0; t < rows; t++) {
+    for (let j = 0; j < n; j++) {
+      let sum = 0;
+      for (let i = 0; i < k; i++) sum += x[t * k + i] * w[j * k + i];
+      y[t * n + j] = sum;
+    }
+  }
+  return y;
+}
