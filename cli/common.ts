@@ -63,6 +63,13 @@ export async function loadModel(flags: ModelFlags): Promise<LoadedModel> {
   const start = performance.now();
   const dtype = parseDType(flags.dtype);
   const checkpoint = await openCheckpoint(modelPath(flags));
+  if (checkpoint.skipped.length > 0 && !flags.quiet) {
+    console.error(
+      `note: skipping ${checkpoint.skipped.length} tensors that are not part of the language model (e.g. "${
+        checkpoint.skipped[0]
+      }")`,
+    );
+  }
   const [tokenizer, gpu] = await Promise.all([
     loadTokenizer(checkpoint.dir),
     createGpuContext({ requireF16: dtype === "f16" }),

@@ -2,7 +2,13 @@
 // the WebGPU device offers.
 
 import { Command } from "commander";
-import { createGpuContext, GpuError, openCheckpoint, parameterCount } from "../core/mod.ts";
+import {
+  createGpuContext,
+  type GemmaConfig,
+  GpuError,
+  openCheckpoint,
+  parameterCount,
+} from "../core/mod.ts";
 import { describe } from "../kernels/gpu.ts";
 import { modelPath } from "./common.ts";
 
@@ -29,7 +35,7 @@ export function infoCommand(): Command {
       }
       const parameters = parameterCount(c);
       // Norm weights (2 per layer + the final one) stay f32; everything else takes the dtype.
-      const normParameters = (2 * c.numLayers + 1) * c.hiddenSize;
+      const normParameters = normCount(c);
       const gpuBytes = (bytes: number) =>
         (parameters - normParameters) * bytes + normParameters * 4;
       const device = await deviceInfo();
@@ -51,7 +57,8 @@ export function infoCommand(): Command {
       const lines = [
         `model        ${checkpoint.dir}`,
         `type         ${c.modelType}, ${c.numLayers} layers, hidden ${c.hiddenSize}, ff ${c.intermediateSize}`,
-        `attention    ${c.numHeads} heads, ${c.numKvHeads} kv heads, head_dim ${c.headDim}, rope θ ${c.ropeTheta}`,
+        `attention    ${c.numHeads} heads, ${c.numKvHeads} kv heads, head_dim ${c.headDim}, ` +
+        `rope θ ${[...new Set(c.layerRopeTheta)].join("/")}${attentionExtras(c)}`,
         `vocabulary   ${c.vocabSize}, context ${c.maxPositions}`,
         `parameters   ${(parameters / 1e9).toFixed(3)} B`,
         `file         ${gb(fileBytes)} (${
@@ -70,6 +77,21 @@ export function infoCommand(): Command {
       ];
       console.log(lines.join("\n"));
     });
+}
+
+/** Norm weights (kept in f32 on the GPU whatever the dtype). */
+function normCount(c: GemmaConfig): number {
+  const perLayer = (c.sandwichNorms ? 4 : 2) * c.hiddenSize + (c.qkNorm ? 2 * c.headDim : 0);
+  return c.numLayers * perLayer + c.hiddenSize;
+}
+
+function attentionExtras(c: GemmaConfig): string {
+  const local = c.layerWindows.filter((w) => w > 0);
+  const parts = [];
+  if (local.length) parts.push(`window ${local[0]} on ${local.length} of ${c.numLayers} layers`);
+  if (c.attnLogitSoftcap) parts.push(`score softcap ${c.attnLogitSoftcap}`);
+  if (c.finalLogitSoftcap) parts.push(`logit softcap ${c.finalLogitSoftcap}`);
+  return parts.length ? `, ${parts.join(", ")}` : "";
 }
 
 async function deviceInfo() {

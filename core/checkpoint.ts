@@ -10,6 +10,7 @@
 //   models--org--name/snapshots/<rev>/                          (one snapshot of it)
 
 import { ConfigError, type GemmaConfig, parseConfig } from "./config.ts";
+import { expectedTensorShapes } from "./tensor_names.ts";
 import {
   CheckpointError,
   checkSupportedDType,
@@ -21,8 +22,13 @@ export interface Checkpoint {
   /** The resolved model folder (a snapshot folder for a hub cache). */
   dir: string;
   config: GemmaConfig;
-  /** Every tensor of every weight file, by name (extras such as lm_head.weight included). */
+  /**
+   * Every tensor of the language model, by canonical name (a Gemma 3 multimodal checkpoint's
+   * `language_model.` prefix removed; extras such as lm_head.weight included).
+   */
   tensors: Map<string, TensorInfo>;
+  /** Names of tensors that are not part of the language model (a vision tower): not loaded. */
+  skipped: string[];
   generation: GenerationDefaults;
 }
 
@@ -44,14 +50,15 @@ export async function openCheckpoint(path: string): Promise<Checkpoint> {
     throw new CheckpointError(`Cannot open model "${path}": no config.json in "${dir}"`);
   }
   let config: GemmaConfig;
+  const json = await readJson(configPath);
   try {
-    config = parseConfig(await readJson(configPath), configPath);
+    config = parseConfig(json, configPath);
   } catch (e) {
     // parseConfig's messages already start with the file path; keep one error class for callers.
     if (e instanceof ConfigError) throw new CheckpointError(e.message, { cause: e });
     throw e;
   }
-  const tensors = await indexTensors(path, dir);
+  const { tensors, skipped } = languageModelTensors(await indexTensors(path, dir), json);
   for (const [name, shape] of expectedTensorShapes(config)) {
     const info = tensors.get(name);
     if (!info) throw new CheckpointError(`Cannot load "${dir}": missing tensor "${name}"`);
@@ -64,31 +71,33 @@ export async function openCheckpoint(path: string): Promise<Checkpoint> {
     checkSupportedDType(info);
   }
   const generation = await readGenerationDefaults(`${dir}/generation_config.json`);
-  return { dir, config, tensors, generation };
+  return { dir, config, tensors, skipped, generation };
 }
 
 /**
- * Every tensor a Gemma 1 checkpoint must have, with its PyTorch shape ([out, in] for projections).
- * The output head is tied to the embedding, so there is no lm_head.weight to expect.
+ * A Gemma 3 multimodal checkpoint ("gemma3") keeps the text model under `language_model.` and a
+ * vision tower beside it: keep the former under canonical names, and list the rest as skipped.
  */
-export function expectedTensorShapes(config: GemmaConfig): Map<string, number[]> {
-  const { hiddenSize: d, intermediateSize: ff, numHeads, numKvHeads, headDim } = config;
-  const shapes = new Map<string, number[]>();
-  shapes.set("model.embed_tokens.weight", [config.vocabSize, d]);
-  for (let layer = 0; layer < config.numLayers; layer++) {
-    const p = `model.layers.${layer}`;
-    shapes.set(`${p}.input_layernorm.weight`, [d]);
-    shapes.set(`${p}.self_attn.q_proj.weight`, [numHeads * headDim, d]);
-    shapes.set(`${p}.self_attn.k_proj.weight`, [numKvHeads * headDim, d]);
-    shapes.set(`${p}.self_attn.v_proj.weight`, [numKvHeads * headDim, d]);
-    shapes.set(`${p}.self_attn.o_proj.weight`, [d, numHeads * headDim]);
-    shapes.set(`${p}.post_attention_layernorm.weight`, [d]);
-    shapes.set(`${p}.mlp.gate_proj.weight`, [ff, d]);
-    shapes.set(`${p}.mlp.up_proj.weight`, [ff, d]);
-    shapes.set(`${p}.mlp.down_proj.weight`, [d, ff]);
+function languageModelTensors(
+  all: Map<string, TensorInfo>,
+  json: unknown,
+): { tensors: Map<string, TensorInfo>; skipped: string[] } {
+  if ((json as { model_type?: unknown }).model_type !== "gemma3") {
+    return { tensors: all, skipped: [] };
   }
-  shapes.set("model.norm.weight", [d]);
-  return shapes;
+  const tensors = new Map<string, TensorInfo>();
+  const skipped: string[] = [];
+  for (const [name, info] of all) {
+    // Older exports: language_model.model.layers…; newer ones: model.language_model.layers….
+    const canonical = name.startsWith("language_model.")
+      ? name.slice("language_model.".length)
+      : name.startsWith("model.language_model.")
+      ? "model." + name.slice("model.language_model.".length)
+      : undefined;
+    if (canonical) tensors.set(canonical, info);
+    else skipped.push(name);
+  }
+  return { tensors, skipped };
 }
 
 /**

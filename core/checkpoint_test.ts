@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { buildTinyModel, loadReferenceWeights, type TinyModelOptions } from "../tests/fixtures.ts";
-import { expectedTensorShapes, openCheckpoint } from "./checkpoint.ts";
+import { openCheckpoint } from "./checkpoint.ts";
+import { expectedTensorShapes } from "./tensor_names.ts";
 import { CheckpointError, readSafetensorsHeader, writeSafetensors } from "./safetensors.ts";
 
 /** Small vocabulary: error tests need the layout, not the real embedding's 16 M values. */
@@ -51,9 +52,15 @@ Deno.test("openCheckpoint reads the default tiny model (single file, real vocabu
       numKvHeads: 1,
       headDim: 16,
       rmsNormEps: 1e-6,
-      ropeTheta: 10000,
       maxPositions: 8192,
       attentionScale: 0.25,
+      sandwichNorms: false,
+      qkNorm: false,
+      attnLogitSoftcap: 0,
+      finalLogitSoftcap: 0,
+      layerWindows: [0, 0],
+      layerRopeTheta: [10000, 10000],
+      layerRopeFactor: [1, 1],
       bosTokenId: 2,
       eosTokenIds: [1],
       padTokenId: 0,
@@ -159,7 +166,7 @@ Deno.test("config.json problems name the file and the field", async () => {
     await assertOpenFails(dir, `${config}: missing field "hidden_size"`);
     await Deno.writeTextFile(config, original);
     await editJson(config, (c) => c.model_type = "llama");
-    await assertOpenFails(dir, `${config}: unsupported model_type "llama" (supported: "gemma")`);
+    await assertOpenFails(dir, `${config}: unsupported model_type "llama" (supported: "gemma", "gemma2", "gemma3_text", "gemma3")`);
     await Deno.writeTextFile(config, original);
     await editJson(config, (c) => c.num_hidden_layers = 1.5);
     await assertOpenFails(dir, /"num_hidden_layers" must be a positive integer, got 1.5/);

@@ -4,12 +4,16 @@
 //
 //   h = E[ids] · √hidden
 //   for each layer:
-//     x = RMSNorm(h) · (1 + w_in)
-//     q, k, v = x·Wqᵀ, x·Wkᵀ, x·Wvᵀ;  RoPE(q), RoPE(k);  append k, v to the KV cache
-//     h += softmax(q·kᵀ · scale + causal mask) · v · Woᵀ
-//     x = RMSNorm(h) · (1 + w_post)
-//     h += (gelu_tanh(x·Wgateᵀ) ⊙ x·Wupᵀ) · Wdownᵀ
-//   logits = (RMSNorm(h) · (1 + w_final)) · Eᵀ
+//     x = RMSNorm(h) · (1 + w)
+//     q, k, v = x·Wqᵀ, x·Wkᵀ, x·Wvᵀ;  [Gemma 3: RMSNorm each head of q and k]
+//     RoPE(q), RoPE(k) (per-layer base);  append k, v to the layer's KV cache
+//     a = softmax(mask(softcap(q·kᵀ · scale))) · v · Woᵀ   [Gemma 2 soft-caps; local layers
+//                                                           see only a sliding window]
+//     h += a                       [Gemma 2/3: h += RMSNorm(a), the "sandwich" norm]
+//     x = RMSNorm(h)
+//     m = (gelu_tanh(x·Wgateᵀ) ⊙ x·Wupᵀ) · Wdownᵀ
+//     h += m                       [Gemma 2/3: h += RMSNorm(m)]
+//   logits = (RMSNorm(h) · (1 + w_final)) · Eᵀ   [Gemma 2: soft-capped at 30]
 
 import type { GpuBatch } from "../kernels/gpu.ts";
 import { argmax } from "../kernels/argmax.ts";
@@ -19,13 +23,20 @@ import { geluMul } from "../kernels/gelu_mul.ts";
 import { matmul } from "../kernels/matmul.ts";
 import { rmsNorm } from "../kernels/rms_norm.ts";
 import { rope } from "../kernels/rope.ts";
+import { add } from "../kernels/add.ts";
+import { softcap } from "../kernels/softcap.ts";
 import type { Gemma } from "./weights.ts";
 
 /** GPU buffers for one sequence: its KV cache and the activations of up to `maxRows` tokens. */
 export interface ForwardState {
-  /** Per layer, (capacity, kvHeads·headDim) f32 keys and values; row p holds position p. */
+  /**
+   * Per layer, (cacheRows[layer], kvHeads·headDim) f32 keys and values; position p is at row
+   * p mod cacheRows[layer]. Global layers have a row per position; sliding-window layers keep a
+   * ring of window + maxRows rows, enough for every key a chunk of queries can see.
+   */
   keys: GPUBuffer[];
   values: GPUBuffer[];
+  cacheRows: number[];
   /** Positions the KV cache can hold (the context length). */
   capacity: number;
   /** Most tokens one forward call may process. */
@@ -33,6 +44,8 @@ export interface ForwardState {
   ids: GPUBuffer; //     (maxRows) u32
   h: GPUBuffer; //       (maxRows, hidden) the residual stream
   x: GPUBuffer; //       (maxRows, hidden) normed input of a block
+  x2: GPUBuffer; //      (maxRows, hidden) a block's output before its sandwich norm
+  kRaw: GPUBuffer; //    (maxRows, kvHeads·headDim) keys before Gemma 3's k_norm
   q: GPUBuffer; //       (maxRows, heads·headDim)
   k: GPUBuffer; //       (maxRows, kvHeads·headDim)
   v: GPUBuffer; //       (maxRows, kvHeads·headDim)
@@ -85,31 +98,35 @@ export function recordForward(
 
   for (let layer = 0; layer < c.numLayers; layer++) {
     const lw = w.layers[layer];
-    const { keys, values } = state;
+    const norm = (x: GPUBuffer, weight: GPUBuffer, y: GPUBuffer, n = rows, dim = d) =>
+      rmsNorm(batch, { x, weight, y, rows: n, dim, eps: c.rmsNormEps });
 
     // Attention block.
-    rmsNorm(batch, {
-      x: state.h,
-      weight: lw.inputNorm,
-      y: state.x,
-      rows,
-      dim: d,
-      eps: c.rmsNormEps,
-    });
-    matmul(batch, { x: state.x, w: lw.q, y: state.q, rows });
-    matmul(batch, { x: state.x, w: lw.k, y: state.k, rows });
+    norm(state.h, lw.attnNorm, state.x);
+    if (lw.qNorm && lw.kNorm) {
+      matmul(batch, { x: state.x, w: lw.q, y: state.attended, rows });
+      norm(state.attended, lw.qNorm, state.q, rows * c.numHeads, c.headDim);
+      matmul(batch, { x: state.x, w: lw.k, y: state.kRaw, rows });
+      norm(state.kRaw, lw.kNorm, state.k, rows * c.numKvHeads, c.headDim);
+    } else {
+      matmul(batch, { x: state.x, w: lw.q, y: state.q, rows });
+      matmul(batch, { x: state.x, w: lw.k, y: state.k, rows });
+    }
     matmul(batch, { x: state.x, w: lw.v, y: state.v, rows });
-    const ropeArgs = { rows, headDim: c.headDim, position0, theta: c.ropeTheta };
+    const ropeArgs = {
+      rows,
+      headDim: c.headDim,
+      position0,
+      theta: c.layerRopeTheta[layer],
+      factor: c.layerRopeFactor[layer],
+    };
     rope(batch, { ...ropeArgs, x: state.q, heads: c.numHeads });
     rope(batch, { ...ropeArgs, x: state.k, heads: c.numKvHeads });
-    // Append this step's keys and values at rows position0… of the cache.
-    const cacheOffset = position0 * kvWidth * 4;
-    batch.copy(state.k, 0, keys[layer], cacheOffset, rows * kvWidth * 4);
-    batch.copy(state.v, 0, values[layer], cacheOffset, rows * kvWidth * 4);
+    appendToCache(batch, state, layer, rows, position0, kvWidth);
     attention(batch, {
       q: state.q,
-      k: keys[layer],
-      v: values[layer],
+      k: state.keys[layer],
+      v: state.values[layer],
       out: state.attended,
       rows,
       heads: c.numHeads,
@@ -117,18 +134,20 @@ export function recordForward(
       headDim: c.headDim,
       position0,
       scale: c.attentionScale,
+      softcap: c.attnLogitSoftcap,
+      window: c.layerWindows[layer],
+      cacheRows: state.cacheRows[layer],
     });
-    matmul(batch, { x: state.attended, w: lw.o, y: state.h, rows, accumulate: true });
+    if (lw.attnOutNorm) {
+      matmul(batch, { x: state.attended, w: lw.o, y: state.x2, rows });
+      norm(state.x2, lw.attnOutNorm, state.x);
+      add(batch, { x: state.h, y: state.x, count: rows * d });
+    } else {
+      matmul(batch, { x: state.attended, w: lw.o, y: state.h, rows, accumulate: true });
+    }
 
     // MLP block (GeGLU with tanh-GELU).
-    rmsNorm(batch, {
-      x: state.h,
-      weight: lw.postAttentionNorm,
-      y: state.x,
-      rows,
-      dim: d,
-      eps: c.rmsNormEps,
-    });
+    norm(state.h, lw.mlpNorm, state.x);
     matmul(batch, { x: state.x, w: lw.gate, y: state.gate, rows });
     matmul(batch, { x: state.x, w: lw.up, y: state.up, rows });
     geluMul(batch, {
@@ -137,7 +156,13 @@ export function recordForward(
       y: state.act,
       count: rows * c.intermediateSize,
     });
-    matmul(batch, { x: state.act, w: lw.down, y: state.h, rows, accumulate: true });
+    if (lw.mlpOutNorm) {
+      matmul(batch, { x: state.act, w: lw.down, y: state.x2, rows });
+      norm(state.x2, lw.mlpOutNorm, state.x);
+      add(batch, { x: state.h, y: state.x, count: rows * d });
+    } else {
+      matmul(batch, { x: state.act, w: lw.down, y: state.h, rows, accumulate: true });
+    }
   }
 
   if (args.logitRows === 0) return;
@@ -153,5 +178,34 @@ export function recordForward(
     eps: c.rmsNormEps,
   });
   matmul(batch, { x: state.logitInput, w: w.embed, y: state.logits, rows: args.logitRows });
+  if (c.finalLogitSoftcap > 0) {
+    softcap(batch, {
+      x: state.logits,
+      count: args.logitRows * c.vocabSize,
+      cap: c.finalLogitSoftcap,
+    });
+  }
   if (args.argmax) argmax(batch, { x: state.logits, n: c.vocabSize, out: state.argmax });
+}
+
+/**
+ * Copies this step's keys and values (rows × kvWidth, f32) into the layer's cache at positions
+ * position0…, wrapping around the end of a ring cache (at most once: rows ≤ cacheRows).
+ */
+function appendToCache(
+  batch: GpuBatch,
+  state: ForwardState,
+  layer: number,
+  rows: number,
+  position0: number,
+  kvWidth: number,
+): void {
+  const ring = state.cacheRows[layer];
+  const start = position0 % ring;
+  const first = Math.min(rows, ring - start);
+  const rowBytes = kvWidth * 4;
+  for (const [from, to] of [[state.k, state.keys[layer]], [state.v, state.values[layer]]]) {
+    batch.copy(from, 0, to, start * rowBytes, first * rowBytes);
+    if (first < rows) batch.copy(from, first * rowBytes, to, 0, (rows - first) * rowBytes);
+  }
 }

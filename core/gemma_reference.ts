@@ -10,7 +10,8 @@ import { matmulReference } from "../kernels/matmul.ts";
 import { rmsNormReference } from "../kernels/rms_norm.ts";
 import { ropeReference } from "../kernels/rope.ts";
 import type { GemmaConfig } from "./config.ts";
-import { EMBED_TENSOR, FINAL_NORM_TENSOR, layerTensorNames } from "./weights.ts";
+import { softcapReference } from "../kernels/softcap.ts";
+import { EMBED_TENSOR, FINAL_NORM_TENSOR, layerTensorNames, mlpNormName } from "./tensor_names.ts";
 
 export interface ReferenceModel {
   config: GemmaConfig;
@@ -63,27 +64,22 @@ export function referenceLogits(
 
   for (let layer = 0; layer < c.numLayers; layer++) {
     const n = layerTensorNames(layer);
-    let x = rmsNormReference(h, get(n.inputNorm), T, c.rmsNormEps);
-    const q = ropeReference(
-      matmulReference(x, get(n.q), T, qWidth, d),
-      T,
-      c.numHeads,
-      c.headDim,
-      0,
-      c.ropeTheta,
-    );
-    const k = ropeReference(
-      matmulReference(x, get(n.k), T, kvWidth, d),
-      T,
-      c.numKvHeads,
-      c.headDim,
-      0,
-      c.ropeTheta,
-    );
+    const norm = (x: Float32Array, name: string, rows = T) =>
+      rmsNormReference(x, get(name), rows, c.rmsNormEps);
+    const rope = (x: Float32Array, heads: number) =>
+      ropeReference(x, T, heads, c.headDim, 0, c.layerRopeTheta[layer], c.layerRopeFactor[layer]);
+
+    let x = norm(h, n.attnNorm);
+    let q = matmulReference(x, get(n.q), T, qWidth, d);
+    let k = matmulReference(x, get(n.k), T, kvWidth, d);
+    if (c.qkNorm) {
+      q = norm(q, n.qNorm, T * c.numHeads);
+      k = norm(k, n.kNorm, T * c.numKvHeads);
+    }
     const v = matmulReference(x, get(n.v), T, kvWidth, d);
     const attended = attentionReference(
-      q,
-      k,
+      rope(q, c.numHeads),
+      rope(k, c.numKvHeads),
       v,
       T,
       c.numHeads,
@@ -91,18 +87,23 @@ export function referenceLogits(
       c.headDim,
       0,
       c.attentionScale,
+      c.attnLogitSoftcap,
+      c.layerWindows[layer],
     );
-    addInPlace(h, matmulReference(attended, get(n.o), T, d, qWidth));
+    const a = matmulReference(attended, get(n.o), T, d, qWidth);
+    addInPlace(h, c.sandwichNorms ? norm(a, n.attnOutNorm) : a);
 
-    x = rmsNormReference(h, get(n.postAttentionNorm), T, c.rmsNormEps);
+    x = norm(h, mlpNormName(c, layer));
     const gate = matmulReference(x, get(n.gate), T, f, d);
     const up = matmulReference(x, get(n.up), T, f, d);
-    addInPlace(h, matmulReference(geluMulReference(gate, up), get(n.down), T, d, f));
+    const m = matmulReference(geluMulReference(gate, up), get(n.down), T, d, f);
+    addInPlace(h, c.sandwichNorms ? norm(m, n.mlpOutNorm) : m);
   }
 
   const last = h.subarray((T - logitRows) * d);
   const normed = rmsNormReference(last, get(FINAL_NORM_TENSOR), logitRows, c.rmsNormEps);
-  return matmulReference(normed, embedding, logitRows, c.vocabSize, d);
+  const logits = matmulReference(normed, embedding, logitRows, c.vocabSize, d);
+  return c.finalLogitSoftcap > 0 ? softcapReference(logits, c.finalLogitSoftcap) : logits;
 }
 
 function addInPlace(x: Float32Array, y: Float32Array): void {

@@ -47,6 +47,10 @@ export class GemmaSession {
       );
     }
     const maxRows = Math.max(1, Math.min(options.maxBatchRows ?? 128, capacity));
+    // Sliding-window layers keep a ring of window + maxRows rows (see ForwardState.cacheRows).
+    const cacheRows = c.layerWindows.map((
+      w,
+    ) => (w > 0 ? Math.min(capacity, w + maxRows) : capacity));
     const rowBytes = c.vocabSize * 4;
     const maxLogitRows = Math.max(
       1,
@@ -57,16 +61,16 @@ export class GemmaSession {
     const d = c.hiddenSize;
     const f = c.intermediateSize;
     this.state = {
-      keys: Array.from({ length: c.numLayers }, (_, i) => buffer(capacity * kvWidth, `keys ${i}`)),
-      values: Array.from(
-        { length: c.numLayers },
-        (_, i) => buffer(capacity * kvWidth, `values ${i}`),
-      ),
+      keys: cacheRows.map((n, i) => buffer(n * kvWidth, `keys ${i}`)),
+      values: cacheRows.map((n, i) => buffer(n * kvWidth, `values ${i}`)),
+      cacheRows,
       capacity,
       maxRows,
       ids: buffer(maxRows, "ids"),
       h: buffer(maxRows * d, "h"),
       x: buffer(maxRows * d, "x"),
+      x2: buffer(maxRows * d, "x2"),
+      kRaw: buffer(maxRows * kvWidth, "k before k_norm"),
       q: buffer(maxRows * qWidth, "q"),
       k: buffer(maxRows * kvWidth, "k"),
       v: buffer(maxRows * kvWidth, "v"),
@@ -183,8 +187,9 @@ export class GemmaSession {
     const s = this.state;
     for (const b of [...s.keys, ...s.values]) b.destroy();
     for (
-      const b of [s.ids, s.h, s.x, s.q, s.k, s.v, s.attended, s.gate, s.up, s.act, s.logitInput]
+      const b of [s.ids, s.h, s.x, s.x2, s.kRaw, s.q, s.k, s.v, s.attended, s.gate, s.up, s.act]
     ) b.destroy();
+    s.logitInput.destroy();
     s.logits.destroy();
     s.argmax.destroy();
   }

@@ -10,17 +10,24 @@ import { createMatrix, destroyMatrix, type GpuMatrix, writeMatrixRows } from "..
 import type { Checkpoint } from "./checkpoint.ts";
 import type { GemmaConfig } from "./config.ts";
 import { readTensor, readTensorRows, type TensorInfo } from "./safetensors.ts";
+import { EMBED_TENSOR, FINAL_NORM_TENSOR, layerTensorNames, mlpNormName } from "./tensor_names.ts";
 
 export interface LayerWeights {
-  inputNorm: GPUBuffer; //         (hidden) f32, 1 + w
-  q: GpuMatrix; //                  (heads·headDim, hidden)
-  k: GpuMatrix; //                  (kvHeads·headDim, hidden)
-  v: GpuMatrix; //                  (kvHeads·headDim, hidden)
-  o: GpuMatrix; //                  (hidden, heads·headDim)
-  postAttentionNorm: GPUBuffer; //  (hidden) f32, 1 + w: Gemma 1 applies it before the MLP
-  gate: GpuMatrix; //               (ff, hidden)
-  up: GpuMatrix; //                 (ff, hidden)
-  down: GpuMatrix; //               (hidden, ff)
+  attnNorm: GPUBuffer; //    (hidden) f32, 1 + w: before attention
+  q: GpuMatrix; //            (heads·headDim, hidden)
+  k: GpuMatrix; //            (kvHeads·headDim, hidden)
+  v: GpuMatrix; //            (kvHeads·headDim, hidden)
+  o: GpuMatrix; //            (hidden, heads·headDim)
+  mlpNorm: GPUBuffer; //     (hidden) f32, 1 + w: before the MLP
+  gate: GpuMatrix; //         (ff, hidden)
+  up: GpuMatrix; //           (ff, hidden)
+  down: GpuMatrix; //         (hidden, ff)
+  /** Gemma 2/3: (hidden) norms of the attention and MLP outputs. */
+  attnOutNorm?: GPUBuffer;
+  mlpOutNorm?: GPUBuffer;
+  /** Gemma 3: (headDim) norms of each head's q and k. */
+  qNorm?: GPUBuffer;
+  kNorm?: GPUBuffer;
 }
 
 export interface GemmaWeights {
@@ -54,12 +61,11 @@ export class Gemma {
 
   /** Bytes of weights on the GPU. */
   get weightBytes(): number {
-    const { embed, layers } = this.weights;
-    const normBytes = this.config.hiddenSize * 4;
-    let total = embed.bytes + normBytes;
+    const { embed, layers, finalNorm } = this.weights;
+    let total = embed.bytes + finalNorm.size;
     for (const l of layers) {
-      total += l.q.bytes + l.k.bytes + l.v.bytes + l.o.bytes + l.gate.bytes + l.up.bytes +
-        l.down.bytes + 2 * normBytes;
+      for (const m of [l.q, l.k, l.v, l.o, l.gate, l.up, l.down]) total += m.bytes;
+      for (const b of layerNorms(l)) total += b.size;
     }
     return total;
   }
@@ -70,30 +76,10 @@ export class Gemma {
     finalNorm.destroy();
     for (const l of layers) {
       for (const m of [l.q, l.k, l.v, l.o, l.gate, l.up, l.down]) destroyMatrix(m);
-      l.inputNorm.destroy();
-      l.postAttentionNorm.destroy();
+      for (const b of layerNorms(l)) b.destroy();
     }
   }
 }
-
-/** Names of a layer's tensors in a Hugging Face checkpoint. */
-export function layerTensorNames(i: number) {
-  const p = `model.layers.${i}`;
-  return {
-    inputNorm: `${p}.input_layernorm.weight`,
-    q: `${p}.self_attn.q_proj.weight`,
-    k: `${p}.self_attn.k_proj.weight`,
-    v: `${p}.self_attn.v_proj.weight`,
-    o: `${p}.self_attn.o_proj.weight`,
-    postAttentionNorm: `${p}.post_attention_layernorm.weight`,
-    gate: `${p}.mlp.gate_proj.weight`,
-    up: `${p}.mlp.up_proj.weight`,
-    down: `${p}.mlp.down_proj.weight`,
-  };
-}
-
-export const EMBED_TENSOR = "model.embed_tokens.weight";
-export const FINAL_NORM_TENSOR = "model.norm.weight";
 
 /**
  * Loads a checkpoint's weights onto the GPU. Each matrix is streamed from its file in pieces
@@ -148,21 +134,36 @@ export async function loadGemma(
   const layers: LayerWeights[] = [];
   for (let i = 0; i < config.numLayers; i++) {
     const n = layerTensorNames(i);
-    layers.push({
-      inputNorm: await norm(n.inputNorm),
+    const layer: LayerWeights = {
+      attnNorm: await norm(n.attnNorm),
       q: await matrix(n.q),
       k: await matrix(n.k),
       v: await matrix(n.v),
       o: await matrix(n.o),
-      postAttentionNorm: await norm(n.postAttentionNorm),
+      mlpNorm: await norm(mlpNormName(config, i)),
       gate: await matrix(n.gate),
       up: await matrix(n.up),
       down: await matrix(n.down),
-    });
+    };
+    if (config.sandwichNorms) {
+      layer.attnOutNorm = await norm(n.attnOutNorm);
+      layer.mlpOutNorm = await norm(n.mlpOutNorm);
+    }
+    if (config.qkNorm) {
+      layer.qNorm = await norm(n.qNorm);
+      layer.kNorm = await norm(n.kNorm);
+    }
+    layers.push(layer);
   }
   const finalNorm = await norm(FINAL_NORM_TENSOR);
   await gpu.device.queue.onSubmittedWorkDone();
   return new Gemma(gpu, config, dtype, { embed, layers, finalNorm });
+}
+
+function layerNorms(l: LayerWeights): GPUBuffer[] {
+  return [l.attnNorm, l.mlpNorm, l.attnOutNorm, l.mlpOutNorm, l.qNorm, l.kNorm].filter(
+    (b): b is GPUBuffer => b !== undefined,
+  );
 }
 
 /** Fails early, with the limit named, when the device cannot run this model's kernels. */

@@ -10,9 +10,9 @@ const source = tanhSource + attentionSource;
 export interface AttentionArgs {
   /** (T, H, D) f32 queries (RoPE applied). */
   q: Binding;
-  /** (S, KVH, D) f32 key cache; rows 0 … position0 + T − 1 are read. */
+  /** (S, KVH, D) f32 key cache: key position j at row j mod cacheRows. */
   k: Binding;
-  /** (S, KVH, D) f32 value cache. */
+  /** (S, KVH, D) f32 value cache, laid out like k. */
   v: Binding;
   /** (T, H, D) f32 output. */
   out: GPUBuffer;
@@ -32,6 +32,11 @@ export interface AttentionArgs {
   softcap?: number;
   /** 0 or undefined: none; else key j is visible from query i iff i − window < j ≤ i. */
   window?: number;
+  /**
+   * Rows of the cache when it is a ring (sliding-window layers keep only window + chunk rows);
+   * default: no wrapping (every position has its own row).
+   */
+  cacheRows?: number;
 }
 
 /** The kernel's 4·WG·DPT. */
@@ -55,7 +60,8 @@ export function attention(batch: GpuBatch, args: AttentionArgs): void {
     .u32(args.position0)
     .f32(args.scale)
     .f32(args.softcap ?? 0)
-    .u32(args.window ?? 0);
+    .u32(args.window ?? 0)
+    .u32(args.cacheRows ?? 0xffffffff);
   batch.dispatch(batch.gpu.pipeline(source), uniforms.buffer, [
     args.q,
     args.k,
@@ -77,6 +83,7 @@ export function attentionReference(
   scale: number,
   softcap = 0,
   window = 0,
+  cacheRows = Infinity,
 ): Float32Array {
   const D = headDim;
   const out = new Float32Array(rows * heads * D);
@@ -89,7 +96,7 @@ export function attentionReference(
       const qBase = (t * heads + h) * D;
       const scores: number[] = [];
       for (let j = first; j <= last; j++) {
-        const kBase = (j * kvHeads + kvh) * D;
+        const kBase = ((j % cacheRows) * kvHeads + kvh) * D;
         let s = 0;
         for (let d = 0; d < D; d++) s += q[qBase + d] * k[kBase + d];
         s *= scale;
@@ -102,7 +109,7 @@ export function attentionReference(
       for (let d = 0; d < D; d++) {
         let value = 0;
         for (let j = first; j <= last; j++) {
-          value += weights[j - first] * v[(j * kvHeads + kvh) * D + d];
+          value += weights[j - first] * v[((j % cacheRows) * kvHeads + kvh) * D + d];
         }
         out[qBase + d] = value / sum;
       }

@@ -1,5 +1,6 @@
 // Causal attention of T query rows over a KV cache, with optional score soft-capping and a
-// sliding window. Query row t sits at absolute position i = position0 + t and sees keys j with
+// sliding window. The cache may be a ring of `cacheRows` rows (key position j at row
+// j mod cacheRows), which lets sliding-window layers keep only the window. Query row t sits at absolute position i = position0 + t and sees keys j with
 // lo ≤ j ≤ i (lo = 0, or i − window + 1 with a window). Query head h reads kv head h / (H / KVH)
 // (MHA, GQA and MQA alike).
 //
@@ -24,13 +25,14 @@ struct Params {
   scale: f32, // multiplies q·k
   softcap: f32, // 0: none; else s ← softcap·tanh(s / softcap)
   window: u32, // 0: none; else key j is visible from query i iff i − window < j ≤ i
+  cacheRows: u32, // rows of the cache; key position j lives at row j % cacheRows
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
 // All four as vec4 along D: index (row, head, d / 4).
 @group(0) @binding(1) var<storage, read> q: array<vec4<f32>>; // (T, H, D)
-@group(0) @binding(2) var<storage, read> k: array<vec4<f32>>; // (S, KVH, D), S ≥ position0 + T
-@group(0) @binding(3) var<storage, read> v: array<vec4<f32>>; // (S, KVH, D)
+@group(0) @binding(2) var<storage, read> k: array<vec4<f32>>; // (cacheRows, KVH, D)
+@group(0) @binding(3) var<storage, read> v: array<vec4<f32>>; // (cacheRows, KVH, D)
 @group(0) @binding(4) var<storage, read_write> out: array<vec4<f32>>; // (T, H, D)
 
 const WG: u32 = 16u; // keys per tile = lanes
@@ -68,7 +70,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     let j = start + lid;
     var s = bitcast<f32>(0xff800000u);
     if (j <= last) {
-      let kBase = j * kvStride + kvh * D4;
+      let kBase = (j % p.cacheRows) * kvStride + kvh * D4;
       var dot4 = vec4<f32>();
       for (var d = 0u; d < D4; d++) {
         dot4 += qs[d] * k[kBase + d];
@@ -103,9 +105,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       let d = lid + c * WG;
       if (d < D4) {
         var a = acc[c] * alpha;
-        let vBase = start * kvStride + kvh * D4 + d;
+        let vBase = kvh * D4 + d;
         for (var i = 0u; i < count; i++) {
-          a += probs[i] * v[vBase + i * kvStride];
+          a += probs[i] * v[((start + i) % p.cacheRows) * kvStride + vBase];
         }
         acc[c] = a;
       }

@@ -12,6 +12,8 @@ interface Case {
   spread?: number;
   softcap?: number;
   window?: number;
+  /** A ring cache of this many rows (key position j at row j mod cacheRows). */
+  cacheRows?: number;
 }
 
 async function check(c: Case): Promise<void> {
@@ -21,12 +23,15 @@ async function check(c: Case): Promise<void> {
   const { rows, heads, kvHeads, headDim, position0 } = c;
   const keys = position0 + rows;
   // The cache has spare rows past the last key, poisoned with NaN: reading them would show.
-  const capacity = keys + 5;
+  // A ring cache has no spare rows: every row may hold a visible key.
+  const capacity = c.cacheRows ?? keys + 5;
   const q = randomArray(random, rows * heads * headDim, c.spread ?? 1);
   const k = randomArray(random, capacity * kvHeads * headDim, c.spread ?? 1);
   const v = randomArray(random, capacity * kvHeads * headDim, 1);
-  k.fill(NaN, keys * kvHeads * headDim);
-  v.fill(NaN, keys * kvHeads * headDim);
+  if (!c.cacheRows) {
+    k.fill(NaN, keys * kvHeads * headDim);
+    v.fill(NaN, keys * kvHeads * headDim);
+  }
   const scale = 1 / Math.sqrt(headDim);
   const out = gpu.createBuffer(q.length * 4);
   const batch = gpu.batch();
@@ -43,6 +48,7 @@ async function check(c: Case): Promise<void> {
     scale,
     softcap: c.softcap,
     window: c.window,
+    cacheRows: c.cacheRows,
   });
   batch.submit();
   const actual = await gpu.readF32(out, q.length);
@@ -58,6 +64,7 @@ async function check(c: Case): Promise<void> {
     scale,
     c.softcap,
     c.window,
+    c.cacheRows,
   );
   assertClose(actual, expected, 1e-5, `seed ${seed}`);
 }
@@ -95,6 +102,15 @@ const cases: [string, Case][] = [
     headDim: 32,
     position0: 300,
     window: 100,
+  }],
+  ["window 16 in a ring of 16 + 5 rows", {
+    rows: 5,
+    heads: 4,
+    kvHeads: 2,
+    headDim: 16,
+    position0: 203,
+    window: 16,
+    cacheRows: 21,
   }],
   ["long cache, S≈1500", { rows: 2, heads: 2, kvHeads: 1, headDim: 256, position0: 1500 }],
 ];

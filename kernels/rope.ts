@@ -1,7 +1,7 @@
 // Rotary position embedding (rotate-half / NEOX layout, as in HF Gemma), in place: the GPU kernel
 // and its CPU reference.
 
-import { GpuBatch, GpuError, Uniforms, workgroupGrid } from "./gpu.ts";
+import { GpuBatch, GpuContext, GpuError, Uniforms, workgroupGrid } from "./gpu.ts";
 import source from "./rope.wgsl" with { type: "text" };
 
 export interface RopeArgs {
@@ -17,6 +17,8 @@ export interface RopeArgs {
   position0: number;
   /** The base θ of inv_freq = θ^(-2i/D) (Gemma: 10000; Gemma 3 global layers: 1e6). */
   theta: number;
+  /** Linear RoPE scaling: positions are divided by it (default 1, none). */
+  factor?: number;
 }
 
 const WG = 256;
@@ -24,22 +26,45 @@ const WG = 256;
 export function rope(batch: GpuBatch, args: RopeArgs): void {
   const { rows, heads, headDim } = args;
   if (headDim % 2 !== 0) throw new GpuError(`rope: head dim ${headDim} is odd`);
-  const uniforms = new Uniforms()
-    .u32(rows)
-    .u32(heads)
-    .u32(headDim)
-    .u32(args.position0)
-    .f32(Math.log2(args.theta));
+  const uniforms = new Uniforms().u32(rows).u32(heads).u32(headDim).u32(args.position0);
+  const table = inverseFrequencyBuffer(batch.gpu, headDim, args.theta, args.factor ?? 1);
   const pairs = rows * heads * headDim / 2;
   batch.dispatch(
     batch.gpu.pipeline(source),
     uniforms.buffer,
-    [args.x],
+    [args.x, table],
     workgroupGrid(batch.gpu, Math.ceil(pairs / WG)),
   );
 }
 
-/** A fresh rotated copy of x (T, H, D), with angles and rotations in f64. */
+/** θ^(-2i/D) / factor for i < D/2, rounded to f32 (as HF transformers computes it). */
+export function inverseFrequencies(headDim: number, theta: number, factor = 1): Float32Array {
+  return Float32Array.from(
+    { length: headDim / 2 },
+    (_, i) => Math.fround(1 / theta ** ((2 * i) / headDim)) / factor,
+  );
+}
+
+/** One uploaded table per (device, D, θ, factor): models use at most two. */
+const tables = new WeakMap<GpuContext, Map<string, GPUBuffer>>();
+
+function inverseFrequencyBuffer(gpu: GpuContext, headDim: number, theta: number, factor: number) {
+  let byKey = tables.get(gpu);
+  if (!byKey) tables.set(gpu, byKey = new Map());
+  const key = `${headDim}/${theta}/${factor}`;
+  let buffer = byKey.get(key);
+  if (!buffer) {
+    buffer = gpu.upload(inverseFrequencies(headDim, theta, factor), `inv_freq ${key}`);
+    byKey.set(key, buffer);
+  }
+  return buffer;
+}
+
+/**
+ * A fresh rotated copy of x (T, H, D). The angle is rounded to f32 as in HF transformers (so at
+ * position p it carries up to half an f32 ulp of p·inv_freq, ~1e-4 rad at 3000); cos, sin and the
+ * rotation are f64.
+ */
 export function ropeReference(
   x: Float32Array,
   rows: number,
@@ -47,14 +72,17 @@ export function ropeReference(
   headDim: number,
   position0: number,
   theta: number,
+  factor = 1,
 ): Float32Array {
   const y = new Float32Array(x.length);
   const half = headDim / 2;
+  const invFreq = inverseFrequencies(headDim, theta, factor);
   for (let t = 0; t < rows; t++) {
     for (let h = 0; h < heads; h++) {
       const base = (t * heads + h) * headDim;
       for (let i = 0; i < half; i++) {
-        const angle = (position0 + t) * theta ** (-2 * i / headDim);
+        // As HF transformers does: inv_freq in f32, angle = position · inv_freq rounded to f32.
+        const angle = Math.fround((position0 + t) * invFreq[i]);
         const c = Math.cos(angle);
         const s = Math.sin(angle);
         const a = x[base + i];

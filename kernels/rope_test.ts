@@ -34,6 +34,20 @@ for (const [rows, heads, headDim, position0, theta] of cases) {
   );
 }
 
+Deno.test("rope with linear scaling divides positions by the factor", async () => {
+  const gpu = await testGpu();
+  const seed = testSeed();
+  const [rows, heads, headDim, position0] = [3, 2, 64, 700];
+  const x = randomArray(seededRandom(seed), rows * heads * headDim, 2);
+  const buffer = gpu.upload(x);
+  const batch = gpu.batch();
+  rope(batch, { x: buffer, rows, heads, headDim, position0, theta: 1e6, factor: 8 });
+  batch.submit();
+  const actual = await gpu.readF32(buffer, x.length);
+  const expected = ropeReference(x, rows, heads, headDim, position0, 1e6, 8);
+  assertClose(actual, expected, tolerance(position0), `seed ${seed}`);
+});
+
 Deno.test("rope over 65535·256 pairs folds into a 2D grid", async () => {
   const gpu = await testGpu();
   const [rows, heads, headDim] = [520, 128, 256]; // 8.5M pairs

