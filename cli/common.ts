@@ -12,8 +12,8 @@ import {
   type Gemma,
   type GemmaTokenizer,
   GpuError,
+  loadCheckpointTokenizer,
   loadGemma,
-  loadTokenizer,
   openCheckpoint,
   SamplingError,
   TokenizerError,
@@ -31,6 +31,7 @@ export const DEMO_MODEL_DIR = new URL("../.cache/demo-model", import.meta.url).p
 export interface ModelFlags {
   model?: string;
   dtype?: string;
+  quant?: string;
   quiet?: boolean;
 }
 
@@ -70,14 +71,20 @@ export async function loadModel(flags: ModelFlags): Promise<LoadedModel> {
       }")`,
     );
   }
+  const quant = parseQuant(flags.quant);
   const [tokenizer, gpu] = await Promise.all([
-    loadTokenizer(checkpoint.dir),
+    loadCheckpointTokenizer(checkpoint),
     createGpuContext({ requireF16: dtype === "f16" }),
   ]);
   const progress = !flags.quiet && Deno.stderr.isTerminal() ? progressLine("Loading") : undefined;
-  const model = await loadGemma(gpu, checkpoint, { dtype, onProgress: progress?.update });
+  const model = await loadGemma(gpu, checkpoint, { dtype, quant, onProgress: progress?.update });
   progress?.done();
   return { checkpoint, tokenizer, model, loadMs: performance.now() - start };
+}
+
+function parseQuant(value: string | undefined): "q8_0" | "q4_0" | undefined {
+  if (value === undefined || value === "q8_0" || value === "q4_0") return value;
+  throw new UsageError(`--quant must be q8_0 or q4_0, got "${value}"`);
 }
 
 function parseDType(value: string | undefined): DType | undefined {

@@ -25,6 +25,7 @@ import {
 export interface GenerationFlags {
   model?: string;
   dtype?: string;
+  quant?: string;
   ctx?: number;
   maxTokens?: number;
   temperature?: number;
@@ -41,8 +42,12 @@ export interface GenerationFlags {
 /** Adds the model, context and sampling flags shared by `generate` and `chat`. */
 export function addGenerationOptions(command: Command): Command {
   return command
-    .option("-m, --model <path>", "Hugging Face model folder (default: the built-in demo model)")
+    .option(
+      "-m, --model <path>",
+      "a Hugging Face model folder or a .gguf file (default: the demo model)",
+    )
     .option("--dtype <type>", "weight precision on the GPU: f16 or f32 (default f16 if supported)")
+    .option("--quant <type>", "quantize float weights on load: q8_0 or q4_0")
     .option("--ctx <n>", "context length (KV cache positions)", parseInteger("--ctx", 1))
     .option(
       "-n, --max-tokens <n>",

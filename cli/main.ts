@@ -3,6 +3,7 @@
 
 import { Command, CommanderError } from "commander";
 import { chatCommand } from "./chat.ts";
+import { convertCommand } from "./convert.ts";
 import { errorMessage, exitCodeFor } from "./common.ts";
 import { generateCommand } from "./generate.ts";
 import { infoCommand } from "./info.ts";
@@ -14,7 +15,8 @@ export async function main(args: string[]): Promise<number> {
     .configureOutput({ writeErr: () => {} })
     .addCommand(generateCommand())
     .addCommand(chatCommand())
-    .addCommand(infoCommand());
+    .addCommand(infoCommand())
+    .addCommand(convertCommand());
   for (const command of program.commands) {
     command.exitOverride().configureOutput({ writeErr: () => {} });
   }

@@ -3,7 +3,7 @@
 // No weights are read here: callers stream each tensor with readTensorRows (GPU loader) or
 // readTensor (CPU reference), so opening a 5 GB model costs a few header reads.
 //
-// Accepted layouts:
+// Accepted layouts (and a .gguf file: core/gguf_checkpoint.ts):
 //   <dir>/config.json + model.safetensors                       (a Hugging Face model folder)
 //   <dir>/config.json + model.safetensors.index.json + shards   (weight_map: tensor → shard file)
 //   models--org--name/ with refs/main + snapshots/<rev>/        (the Hugging Face hub cache)
@@ -11,25 +11,69 @@
 
 import { ConfigError, type GemmaConfig, parseConfig } from "./config.ts";
 import { expectedTensorShapes } from "./tensor_names.ts";
+import type { QuantType } from "../kernels/quant.ts";
+import { openGgufCheckpoint } from "./gguf_checkpoint.ts";
+import type { GgufFile } from "./gguf.ts";
+import { loadGgufTokenizer } from "./gguf_tokenizer.ts";
+import { type GemmaTokenizer, loadTokenizer } from "./tokenizer.ts";
 import {
   CheckpointError,
   checkSupportedDType,
   readSafetensorsHeader,
+  readTensorRows,
   type TensorInfo,
 } from "./safetensors.ts";
 
+/**
+ * One tensor of a checkpoint under its canonical (Hugging Face) name, with Hugging Face values
+ * whatever the file format (a GGUF's norms, stored as 1 + w, are shifted back to w).
+ */
+export interface CheckpointTensor {
+  name: string;
+  /** PyTorch order: [out, in] for a projection. */
+  shape: number[];
+  /** Element type in the file: F32, F16, BF16, or a GGUF quant type (Q8_0, Q4_0, Q4_K, Q6_K). */
+  dtype: string;
+  /** Bytes in the file. */
+  byteLength: number;
+  path: string;
+  /** The values as f32, in pieces of whole rows (last dimension) of at most maxBytes. */
+  rows(options?: { maxBytes?: number }): AsyncGenerator<{ rowStart: number; values: Float32Array }>;
+  /** For a quantized GGUF tensor: its type and raw blocks of whole rows, to keep it quantized. */
+  quant?: QuantType;
+  rawRows?(rowStart: number, rowCount: number): Promise<Uint8Array>;
+}
+
+/** All of a tensor's values as f32 (for small tensors and the CPU reference). */
+export async function readWholeTensor(tensor: CheckpointTensor): Promise<Float32Array> {
+  const rowLength = tensor.shape.length ? tensor.shape[tensor.shape.length - 1] : 1;
+  const out = new Float32Array(tensor.shape.reduce((a, b) => a * b, 1));
+  for await (const { rowStart, values } of tensor.rows()) out.set(values, rowStart * rowLength);
+  return out;
+}
+
 export interface Checkpoint {
-  /** The resolved model folder (a snapshot folder for a hub cache). */
+  /** The resolved model folder (a snapshot folder for a hub cache), or the GGUF file's folder. */
   dir: string;
+  /** The folder, or the .gguf file. */
+  path: string;
+  format: "safetensors" | "gguf";
   config: GemmaConfig;
   /**
    * Every tensor of the language model, by canonical name (a Gemma 3 multimodal checkpoint's
    * `language_model.` prefix removed; extras such as lm_head.weight included).
    */
-  tensors: Map<string, TensorInfo>;
+  tensors: Map<string, CheckpointTensor>;
   /** Names of tensors that are not part of the language model (a vision tower): not loaded. */
   skipped: string[];
   generation: GenerationDefaults;
+  /** The parsed GGUF header, for a GGUF checkpoint (its tokenizer lives in the metadata). */
+  gguf?: GgufFile;
+}
+
+/** The checkpoint's tokenizer: tokenizer.json beside a HF checkpoint, or a GGUF's metadata. */
+export async function loadCheckpointTokenizer(checkpoint: Checkpoint): Promise<GemmaTokenizer> {
+  return checkpoint.gguf ? loadGgufTokenizer(checkpoint.gguf) : await loadTokenizer(checkpoint.dir);
 }
 
 /** Sampling defaults from generation_config.json; every field optional. */
@@ -42,8 +86,12 @@ export interface GenerationDefaults {
   eosTokenIds?: number[];
 }
 
-/** Opens a model folder (see the layouts above) and validates config and tensor shapes. */
+/**
+ * Opens a model folder (see the layouts above) or a .gguf file, and validates the config and
+ * every tensor's shape.
+ */
 export async function openCheckpoint(path: string): Promise<Checkpoint> {
+  if (path.toLowerCase().endsWith(".gguf")) return await openGgufCheckpoint(path);
   const dir = await resolveModelFolder(path);
   const configPath = `${dir}/config.json`;
   if (!(await exists(configPath))) {
@@ -58,20 +106,40 @@ export async function openCheckpoint(path: string): Promise<Checkpoint> {
     if (e instanceof ConfigError) throw new CheckpointError(e.message, { cause: e });
     throw e;
   }
-  const { tensors, skipped } = languageModelTensors(await indexTensors(path, dir), json);
+  const { tensors: infos, skipped } = languageModelTensors(await indexTensors(path, dir), json);
+  const tensors = new Map<string, CheckpointTensor>();
+  for (const [name, info] of infos) {
+    tensors.set(name, {
+      name,
+      shape: info.shape,
+      dtype: info.dtype,
+      byteLength: info.byteLength,
+      path: info.path,
+      rows: (options) => readTensorRows(info, options),
+    });
+  }
+  validateTensors(config, tensors, dir);
+  for (const name of expectedTensorShapes(config).keys()) checkSupportedDType(infos.get(name)!);
+  const generation = await readGenerationDefaults(`${dir}/generation_config.json`);
+  return { dir, path: dir, format: "safetensors", config, tensors, skipped, generation };
+}
+
+/** Every tensor the config implies must be present with its shape. */
+export function validateTensors(
+  config: GemmaConfig,
+  tensors: Map<string, CheckpointTensor>,
+  where: string,
+): void {
   for (const [name, shape] of expectedTensorShapes(config)) {
     const info = tensors.get(name);
-    if (!info) throw new CheckpointError(`Cannot load "${dir}": missing tensor "${name}"`);
+    if (!info) throw new CheckpointError(`Cannot load "${where}": missing tensor "${name}"`);
     if (info.shape.length !== shape.length || info.shape.some((n, i) => n !== shape[i])) {
       throw new CheckpointError(
         `Cannot load "${info.path}": tensor "${name}" has shape [${info.shape.join(",")}], ` +
           `expected [${shape.join(",")}]`,
       );
     }
-    checkSupportedDType(info);
   }
-  const generation = await readGenerationDefaults(`${dir}/generation_config.json`);
-  return { dir, config, tensors, skipped, generation };
 }
 
 /**

@@ -166,7 +166,10 @@ Deno.test("config.json problems name the file and the field", async () => {
     await assertOpenFails(dir, `${config}: missing field "hidden_size"`);
     await Deno.writeTextFile(config, original);
     await editJson(config, (c) => c.model_type = "llama");
-    await assertOpenFails(dir, `${config}: unsupported model_type "llama" (supported: "gemma", "gemma2", "gemma3_text", "gemma3")`);
+    await assertOpenFails(
+      dir,
+      `${config}: unsupported model_type "llama" (supported: "gemma", "gemma2", "gemma3_text", "gemma3")`,
+    );
     await Deno.writeTextFile(config, original);
     await editJson(config, (c) => c.num_hidden_layers = 1.5);
     await assertOpenFails(dir, /"num_hidden_layers" must be a positive integer, got 1.5/);

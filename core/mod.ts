@@ -3,7 +3,12 @@
 export { createGpuContext, type DType, GpuContext, GpuError } from "../kernels/gpu.ts";
 export { ConfigError, type GemmaConfig, parameterCount, parseConfig } from "./config.ts";
 export { CheckpointError } from "./safetensors.ts";
-export { type Checkpoint, openCheckpoint } from "./checkpoint.ts";
+export {
+  type Checkpoint,
+  type CheckpointTensor,
+  loadCheckpointTokenizer,
+  openCheckpoint,
+} from "./checkpoint.ts";
 export {
   type GemmaTokenizer,
   loadTokenizer,

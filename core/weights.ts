@@ -6,10 +6,16 @@
 
 import type { DType, GpuContext } from "../kernels/gpu.ts";
 import { GpuError } from "../kernels/gpu.ts";
-import { createMatrix, destroyMatrix, type GpuMatrix, writeMatrixRows } from "../kernels/matrix.ts";
-import type { Checkpoint } from "./checkpoint.ts";
+import {
+  createMatrix,
+  destroyMatrix,
+  type GpuMatrix,
+  writeMatrixRows,
+  writeQuantizedRows,
+} from "../kernels/matrix.ts";
+import { type Checkpoint, type CheckpointTensor, readWholeTensor } from "./checkpoint.ts";
 import type { GemmaConfig } from "./config.ts";
-import { readTensor, readTensorRows, type TensorInfo } from "./safetensors.ts";
+import { BLOCK_ELEMENTS, type QuantType } from "../kernels/quant.ts";
 import { EMBED_TENSOR, FINAL_NORM_TENSOR, layerTensorNames, mlpNormName } from "./tensor_names.ts";
 
 export interface LayerWeights {
@@ -40,6 +46,11 @@ export interface GemmaWeights {
 export interface LoadOptions {
   /** Weight precision on the GPU; default f16 when the device has shader-f16, else f32. */
   dtype?: DType;
+  /**
+   * Quantize float weight matrices on load (q8_0 ≈ 8.5 bits, q4_0 ≈ 4.5 bits per weight).
+   * A GGUF's quantized tensors always stay in their own format.
+   */
+  quant?: Extract<QuantType, "q8_0" | "q4_0">;
   /** Called after each tensor with bytes read so far and the total. */
   onProgress?: (loadedBytes: number, totalBytes: number) => void;
 }
@@ -49,6 +60,7 @@ export class Gemma {
   // state of one sequence (KV cache, scratch buffers) in core/session.ts.
   readonly gpu: GpuContext;
   readonly config: GemmaConfig;
+  /** Precision of float weights (quantized ones keep their own block format). */
   readonly dtype: DType;
   readonly weights: GemmaWeights;
 
@@ -103,20 +115,36 @@ export async function loadGemma(
   let total = 0;
   for (const info of infos.values()) total += info.byteLength;
   let loaded = 0;
-  const tensor = (name: string): TensorInfo => {
+  const tensor = (name: string): CheckpointTensor => {
     const info = infos.get(name);
     if (!info) throw new GpuError(`checkpoint has no tensor "${name}"`);
     return info;
   };
-  const progress = (info: TensorInfo) => {
+  const progress = (info: CheckpointTensor) => {
     loaded += info.byteLength;
     options.onProgress?.(loaded, total);
   };
   const matrix = async (name: string): Promise<GpuMatrix> => {
     const info = tensor(name);
     const [rows, cols] = info.shape;
-    const m = createMatrix(gpu, rows, cols, dtype, name);
-    for await (const piece of readTensorRows(info)) {
+    if (info.quant && info.rawRows) {
+      // A quantized GGUF tensor stays in its own blocks: copied as raw bytes, piece by piece.
+      const m = createMatrix(gpu, rows, cols, info.quant, name);
+      const rowBytes = info.byteLength / rows;
+      const step = Math.max(1, Math.floor(PIECE_BYTES / rowBytes));
+      for (let r = 0; r < rows; r += step) {
+        const count = Math.min(step, rows - r);
+        writeQuantizedRows(gpu, m, r, await info.rawRows(r, count));
+      }
+      progress(info);
+      return m;
+    }
+    // Quantize on load only where the rows split into whole blocks.
+    const type = options.quant && cols % BLOCK_ELEMENTS[options.quant] === 0
+      ? options.quant
+      : dtype;
+    const m = createMatrix(gpu, rows, cols, type, name);
+    for await (const piece of info.rows({ maxBytes: PIECE_BYTES })) {
       writeMatrixRows(gpu, m, piece.rowStart, piece.values);
     }
     progress(info);
@@ -124,7 +152,7 @@ export async function loadGemma(
   };
   const norm = async (name: string): Promise<GPUBuffer> => {
     const info = tensor(name);
-    const w = await readTensor(info);
+    const w = await readWholeTensor(info);
     for (let i = 0; i < w.length; i++) w[i] += 1;
     progress(info);
     return gpu.upload(w, name);
@@ -165,6 +193,9 @@ function layerNorms(l: LayerWeights): GPUBuffer[] {
     (b): b is GPUBuffer => b !== undefined,
   );
 }
+
+/** Bytes read from a file and written to the GPU at a time while loading. */
+const PIECE_BYTES = 16 * 2 ** 20;
 
 /** Fails early, with the limit named, when the device cannot run this model's kernels. */
 function checkDeviceLimits(gpu: GpuContext, config: GemmaConfig): void {

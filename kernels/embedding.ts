@@ -1,15 +1,20 @@
-// Embedding lookup, y[t, :] = table[ids[t], :] · scale: the GPU kernel and its CPU reference.
+// Embedding lookup, y[t, :] = table[ids[t], :] · scale: the GPU kernels and the CPU reference.
 // The table is a chunked GpuMatrix (Gemma's 256000×2048 embedding exceeds one binding); each
-// chunk is one dispatch that fills the rows of y whose ids it holds.
+// chunk is one dispatch that fills the rows of y whose ids it holds. f32/f16 tables use
+// embedding.wgsl (one invocation per element); quantized tables embedding_quant.wgsl (one per
+// unit of a row, decoded in registers with the same format code as matmul).
 
 import { type Binding, GpuBatch, Uniforms, workgroupGrid } from "./gpu.ts";
-import type { GpuMatrix } from "./matrix.ts";
+import { type GpuMatrix, isQuantized, quantRowLayout } from "./matrix.ts";
+import type { QuantType } from "./quant.ts";
+import { QUANT_SHADERS } from "./quant_shader.ts";
 import source from "./embedding.wgsl" with { type: "text" };
+import quantSource from "./embedding_quant.wgsl" with { type: "text" };
 
 export interface EmbedArgs {
   /** (T) u32 token ids; an id ≥ table.rows leaves its row of y untouched. */
   ids: Binding;
-  /** (V, D) table, f32 or f16. */
+  /** (V, D) table: f32, f16 or quantized. */
   table: GpuMatrix;
   /** (T, D) f32 output. */
   y: GPUBuffer;
@@ -20,9 +25,15 @@ export interface EmbedArgs {
 }
 
 const WG = 256;
+/** Invocations per workgroup of embedding_quant.wgsl. */
+const QUANT_WG = 64;
 
 export function embed(batch: GpuBatch, args: EmbedArgs): void {
   const { table, rows } = args;
+  if (isQuantized(table)) {
+    embedQuantized(batch, args, table);
+    return;
+  }
   const pipeline = batch.gpu.pipeline(source, { F16: table.dtype === "f16" ? 1 : 0 });
   const grid = workgroupGrid(batch.gpu, Math.ceil(rows * table.cols / WG));
   for (const chunk of table.chunks) {
@@ -34,6 +45,29 @@ export function embed(batch: GpuBatch, args: EmbedArgs): void {
       .u32(chunk.rows)
       .f32(args.scale);
     batch.dispatch(pipeline, uniforms.buffer, [args.ids, chunk.buffer, args.y], grid);
+  }
+}
+
+function embedQuantized(batch: GpuBatch, args: EmbedArgs, table: GpuMatrix & { dtype: QuantType }) {
+  const { rows } = args;
+  const shader = QUANT_SHADERS[table.dtype];
+  const layout = quantRowLayout(table.dtype, table.cols);
+  const units = table.cols / shader.unit;
+  const pipeline = batch.gpu.pipeline(shader.source + quantSource);
+  const grid = workgroupGrid(batch.gpu, Math.ceil(rows * units / QUANT_WG));
+  for (const chunk of table.chunks) {
+    const uniforms = new Uniforms()
+      .u32(rows)
+      .u32(table.cols)
+      .u32(units)
+      .u32(layout.quantBytes / 16)
+      .u32(layout.scaleStride)
+      .u32(chunk.rowStart)
+      .u32(chunk.rows)
+      .f32(args.scale);
+    const bindings = [args.ids, chunk.buffer, args.y];
+    if (chunk.scales) bindings.push(chunk.scales);
+    batch.dispatch(pipeline, uniforms.buffer, bindings, grid);
   }
 }
 

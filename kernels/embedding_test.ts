@@ -1,18 +1,31 @@
 import type { DType, GpuContext } from "./gpu.ts";
 import { roundToF16 } from "./gpu.ts";
-import { destroyMatrix, uploadMatrix } from "./matrix.ts";
+import { createMatrix, destroyMatrix, uploadMatrix, writeQuantizedRows } from "./matrix.ts";
 import { embed, embedReference } from "./embedding.ts";
-import { assertClose, randomArray, seededRandom, testGpu, testSeed } from "./test_util.ts";
+import { dequantize, QUANT_TYPES, quantize, type QuantType } from "./quant.ts";
+import {
+  assertClose,
+  randomArray,
+  randomBlocks,
+  seededRandom,
+  testGpu,
+  testSeed,
+} from "./test_util.ts";
+
+/** `rows` ids in [0, vocab) with the first and last ids and a repeat: every chunk matters. */
+function randomIds(random: () => number, vocab: number, rows: number): Uint32Array {
+  const ids = new Uint32Array(rows).map(() => Math.floor(random() * vocab));
+  ids[0] = vocab - 1;
+  if (rows > 1) ids[1] = 0;
+  if (rows > 2) ids[2] = ids[0];
+  return ids;
+}
 
 async function check(gpu: GpuContext, vocab: number, dim: number, rows: number, dtype: DType) {
   const seed = testSeed();
   const random = seededRandom(seed);
   const table = randomArray(random, vocab * dim, 1);
-  // Include the first and last ids and a repeat, so every chunk boundary matters.
-  const ids = new Uint32Array(rows).map(() => Math.floor(random() * vocab));
-  ids[0] = vocab - 1;
-  if (rows > 1) ids[1] = 0;
-  if (rows > 2) ids[2] = ids[0];
+  const ids = randomIds(random, vocab, rows);
   const matrix = uploadMatrix(gpu, table, vocab, dim, dtype);
   const y = gpu.createBuffer(rows * dim * 4);
   const batch = gpu.batch();
@@ -43,6 +56,56 @@ for (const dtype of ["f32", "f16"] as const) {
       if (dtype === "f16" && !gpu.hasF16) return;
       await check(gpu, 1000, 13, 40, dtype);
       await check(gpu, 77, 64, 17, dtype);
+    } finally {
+      gpu.destroy();
+    }
+  });
+}
+
+/** Quantized tables: raw blocks (quantized, or random bytes) against the dequantized reference. */
+async function checkQuantized(
+  gpu: GpuContext,
+  vocab: number,
+  dim: number,
+  rows: number,
+  type: QuantType,
+  random: boolean,
+) {
+  const seed = testSeed();
+  const next = seededRandom(seed);
+  const blocks = random
+    ? randomBlocks(next, type, vocab * dim)
+    : quantize(type, randomArray(next, vocab * dim, 1));
+  const ids = randomIds(next, vocab, rows);
+  const matrix = createMatrix(gpu, vocab, dim, type);
+  writeQuantizedRows(gpu, matrix, 0, blocks);
+  const y = gpu.upload(new Float32Array(rows * dim).fill(NaN));
+  const batch = gpu.batch();
+  const scale = Math.fround(Math.sqrt(dim));
+  embed(batch, { ids: gpu.upload(ids), table: matrix, y, rows, scale });
+  batch.submit();
+  const actual = await gpu.readF32(y, rows * dim);
+  destroyMatrix(matrix);
+  const expected = embedReference(ids, dequantize(type, blocks, vocab * dim), dim, scale);
+  assertClose(actual, expected, 1e-6, `${type} seed ${seed}`);
+}
+
+for (const type of QUANT_TYPES) {
+  const block = type.endsWith("_k") ? 256 : 32;
+  for (const [vocab, dim, rows] of [[1, block, 1], [10, 3 * block, 3], [300, 8 * block, 9]]) {
+    Deno.test(`embed ${type} matches the reference for V=${vocab} D=${dim} T=${rows}`, async () => {
+      const gpu = await testGpu();
+      await checkQuantized(gpu, vocab, dim, rows, type, false);
+      await checkQuantized(gpu, vocab, dim, rows, type, true);
+    });
+  }
+
+  Deno.test(`embed ${type} reads a table split into many chunks`, async () => {
+    // 1024-byte bindings: a handful of rows per chunk.
+    const gpu = await testGpu({ maxBindingBytes: 1024 });
+    try {
+      await checkQuantized(gpu, 1000, block, 40, type, true);
+      await checkQuantized(gpu, 77, 2 * block, 17, type, false);
     } finally {
       gpu.destroy();
     }

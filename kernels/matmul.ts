@@ -1,15 +1,17 @@
 // Matrix multiplication against a weight matrix: y = x·wᵀ (PyTorch's Linear without bias), the
-// GPU kernel and its CPU reference. The weight is a chunked GpuMatrix (f32 or f16); every chunk
-// is one dispatch that writes its own band of output columns.
+// GPU kernel and its CPU reference. The weight is a chunked GpuMatrix (f32, f16 or GGUF-quantized,
+// decoded in registers); every chunk is one dispatch that writes its own band of output columns.
 
 import { type Binding, GpuBatch, GpuError, Uniforms, workgroupGrid } from "./gpu.ts";
-import type { GpuMatrix } from "./matrix.ts";
-import source from "./matmul.wgsl" with { type: "text" };
+import { type GpuMatrix, isQuantized, quantRowLayout } from "./matrix.ts";
+import { QUANT_SHADERS } from "./quant_shader.ts";
+import template from "./matmul.wgsl" with { type: "text" };
+import floatFormat from "./matmul_float.wgsl" with { type: "text" };
 
 export interface MatmulArgs {
   /** (rows, w.cols) f32 input. */
   x: Binding;
-  /** (N, K) weight, row-major ([out, in]), f32 or f16. */
+  /** (N, K) weight, row-major ([out, in]): f32, f16 or quantized (K a whole number of blocks). */
   w: GpuMatrix;
   /** (rows, yStride) f32 output, in a buffer other than that of `x`. */
   y: GPUBuffer;
@@ -23,17 +25,23 @@ export interface MatmulArgs {
   accumulate?: boolean;
 }
 
-/** Rows of w per workgroup (the kernel's R). */
+/** Rows of w per workgroup (the kernel's R, or RV for T = 1). */
 const COLUMNS_PER_GROUP = 8;
+const COLUMNS_PER_GEMV_GROUP = Number(Deno.env.get("RV") ?? 32);
 
+/**
+ * The template with the f32/f16 format, for rows that start on 16 bytes. Formats go first: naga
+ * (wgpu 29) panics at pipeline creation when the format's `override F16` follows the template.
+ */
+const alignedSource = floatFormat + template;
 /**
  * The variant for shapes whose rows are not 16-byte aligned: scalar x and w arrays (see the
  * header of matmul.wgsl). Built once from the aligned source.
  */
-const unalignedSource = source
+const unalignedSource = alignedSource
   .replace("alias XElem = vec4<f32>; const XP = 4u;", "alias XElem = f32; const XP = 1u;")
   .replace("alias WElem = vec4<u32>; const WP = 4u;", "alias WElem = u32; const WP = 1u;");
-if (unalignedSource === source) throw new Error("matmul.wgsl: element type lines not found");
+if (unalignedSource === alignedSource) throw new Error("matmul.wgsl: element type lines not found");
 
 /** y[t, yOffset + n] (+)= Σ_k x[t, k] · w[n, k]. */
 export function matmul(batch: GpuBatch, args: MatmulArgs): void {
@@ -46,25 +54,41 @@ export function matmul(batch: GpuBatch, args: MatmulArgs): void {
     );
   }
   if (rows === 0 || w.rows === 0) return;
-  // Gathering 8 weights per load needs rows (and x rows) that start on 16-byte boundaries.
-  const aligned = w.cols % 8 === 0 && w.stride % 8 === 0;
   // Rows of x per workgroup: 1 for decode (pure GEMV); prefill reuses each weight load 4 times.
   const tt = rows === 1 ? 1 : 4;
-  const pipeline = batch.gpu.pipeline(aligned ? source : unalignedSource, {
-    F16: w.dtype === "f16" ? 1 : 0,
-    TT: tt,
-  });
+  let pipeline: GPUComputePipeline;
+  // Row strides in the kernel's units: elements (f32/f16), or vec4 words and f16 scales.
+  let wStride = w.stride;
+  let sStride = 0;
+  if (isQuantized(w)) {
+    const layout = quantRowLayout(w.dtype, w.cols);
+    wStride = layout.quantBytes / 16;
+    sStride = layout.scaleStride;
+    pipeline = batch.gpu.pipeline(QUANT_SHADERS[w.dtype].source + template, { TT: tt, RV: COLUMNS_PER_GEMV_GROUP });
+  } else {
+    // Gathering 8 weights per load needs rows (and x rows) that start on 16-byte boundaries.
+    const aligned = w.cols % 8 === 0 && w.stride % 8 === 0;
+    pipeline = batch.gpu.pipeline(aligned ? alignedSource : unalignedSource, {
+      F16: w.dtype === "f16" ? 1 : 0,
+      TT: tt,
+      RV: COLUMNS_PER_GEMV_GROUP,
+    });
+  }
   for (const chunk of w.chunks) {
     const uniforms = new Uniforms()
       .u32(rows)
       .u32(w.cols)
       .u32(chunk.rows)
-      .u32(w.stride)
+      .u32(wStride)
+      .u32(sStride)
       .u32(yStride)
       .u32(yOffset + chunk.rowStart)
       .u32(args.accumulate ? 1 : 0);
-    const [gx, gz] = workgroupGrid(batch.gpu, Math.ceil(chunk.rows / COLUMNS_PER_GROUP));
-    batch.dispatch(pipeline, uniforms.buffer, [args.x, chunk.buffer, args.y], [
+    const columns = rows === 1 ? COLUMNS_PER_GEMV_GROUP : COLUMNS_PER_GROUP;
+    const [gx, gz] = workgroupGrid(batch.gpu, Math.ceil(chunk.rows / columns));
+    const bindings = [args.x, chunk.buffer, args.y];
+    if (chunk.scales) bindings.push(chunk.scales);
+    batch.dispatch(pipeline, uniforms.buffer, bindings, [
       gx,
       Math.ceil(rows / tt),
       gz,

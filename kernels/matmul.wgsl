@@ -1,32 +1,46 @@
 // y[t, yCol + n] (+)= Σ_k x[t, k] · w[n, k] for one row chunk of a weight matrix (y = x·wᵀ).
 //
 // Split-K: a workgroup of WG lanes owns R = 8 consecutive rows of w (output columns) and TT
-// consecutive rows of x. Lane l walks K in 8-element packets l, l + WG, l + 2·WG, … and keeps the
-// TT×R partial dot products in registers, so each weight packet loaded is used TT times and each x
-// packet R times; the lanes' partials are then summed through workgroup memory. T = 1 (decode)
+// consecutive rows of x. Lane l walks K in units l, l + WG, l + 2·WG, … (a unit is UNIT values of
+// a row: 8 for f32/f16, a block or part of one for quantized weights), and keeps the TT×R partial
+// dot products in registers: each unit of weights loaded (and decoded) is used TT times and each
+// x value R times. The lanes' partials are then summed through workgroup memory. T = 1 (decode)
 // uses TT = 1: a bandwidth-bound GEMV that reads every weight once. On lavapipe WG = 8 (its SIMD
 // width: one subgroup, so the barrier is cheap) with 16-byte loads was the fastest shape measured.
 //
-// Weights arrive as raw 32-bit words, so no shader-f16 is needed: f16 pairs are unpacked with
-// unpack2x16float, f32 words are bitcast. matmul.ts picks one of two variants of this file:
-// "aligned" (K and the row stride multiples of 8: every row and packet starts on 16 bytes, so x
-// and w are read as vec4 arrays) and "unaligned" (the XElem/WElem lines below swapped for scalar
-// types; packets are gathered word by word and a tail loop covers K mod 8).
+// This file is a template: matmul.ts puts one weight format in front of it, which reads `w` (and `wScales`)
+// and defines
+//   const UNIT: u32                        values of a row per unit (a multiple of 8)
+//   const PACKETS: u32                     packets of 8 weights per unit
+//   struct Unit                            one unit of one row, loaded into registers
+//   fn loadUnit(row: Row, u: u32) -> Unit  unit u of a row (all of its memory reads)
+//   fn decode(unit: Unit, i: u32) -> Packet            packet i as 8 f32 weights (no reads)
+//   fn packetCols(u: u32, i: u32) -> vec2<u32>         the columns of its lo and hi halves
+//   fn wAt(row: Row, k: u32) -> f32        one weight, for the last K mod UNIT columns
+// matmul_float.wgsl is f32/f16 (UNIT 8); quant_<type>.wgsl are GGUF's quantized blocks, decoded in
+// registers: quantized weights never exist dequantized in memory.
+//
+// Weights arrive as raw 32-bit words, so no shader-f16 is needed. matmul.ts picks one of two
+// variants of the f32/f16 format: "aligned" (K and the row stride multiples of 8: every row and
+// packet starts on 16 bytes, so x and w are read as vec4 arrays) and "unaligned" (the XElem/WElem
+// lines below swapped for scalar types; packets are gathered word by word and a tail loop covers
+// K mod 8). Quantized formats are always aligned (K is a whole number of 32-value blocks).
 
 struct Params {
   rows: u32, // T
   k: u32, // K
   n: u32, // rows of w in this chunk
-  wStride: u32, // elements between row starts of w (K, or K rounded up to even for f16)
+  wStride: u32, // w's units (f32/f16 elements, or vec4 words) between row starts
+  sStride: u32, // f16 scales between row starts of wScales (quantized formats)
   yStride: u32, // elements between row starts of y
   yCol: u32, // column of y that receives chunk row 0
   accumulate: u32, // 1: y += x·wᵀ; 0: y = x·wᵀ
 }
 
-override F16: bool = false; // weight words hold f16 pairs (else one f32 each)
-override TT: u32 = 1u; // rows of x per workgroup, 1 … MAX_TT
+override TT: u32 = 1u; // rows of x per workgroup, 1 (GEMV) … MAX_TT
 override WG: u32 = 8u; // lanes per workgroup
-const R = 8u; // rows of w per workgroup
+const R = 8u; // rows of w per workgroup for TT > 1
+override RV: u32 = 32u; // rows of w per workgroup for TT = 1: 8, 16 or 32
 const MAX_TT = 8u;
 
 // matmul.ts rewrites these two lines for the unaligned variant (f32 / u32, 1u).
@@ -35,11 +49,24 @@ alias WElem = vec4<u32>; const WP = 4u;
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> x: array<XElem>; // (T, K) f32
-@group(0) @binding(2) var<storage, read> w: array<WElem>; // (n, wStride) f32 or f16, as u32 words
+@group(0) @binding(2) var<storage, read> w: array<WElem>; // (n, wStride) as u32 words
 @group(0) @binding(3) var<storage, read_write> y: array<f32>; // (T, yStride)
+@group(0) @binding(4) var<storage, read> wScales: array<u32>; // (n, sStride) f16 pairs, if used
 
-// Per lane: TT rows × R columns of partial sums, as 2 vec4 per row of x.
-var<workgroup> partial: array<vec4<f32>, WG * MAX_TT * 2u>;
+// Per lane: TT rows × R columns (or RV columns) of partial sums.
+var<workgroup> partial: array<f32, WG * MAX_TT * R>;
+
+/** Where a row of w starts: in w's units (p.wStride) and in f16 scales (p.sStride). */
+struct Row {
+  w: u32,
+  s: u32,
+}
+
+/** 8 weights: lo and hi match the x values of slots packetSlots(i) (at columns xCol). */
+struct Packet {
+  lo: vec4<f32>,
+  hi: vec4<f32>,
+}
 
 // x element e, and 4 elements from e (e a multiple of 4 in the aligned variant).
 fn xAt(e: u32) -> f32 {
@@ -63,30 +90,6 @@ fn words4(i: u32) -> vec4<u32> {
   return vec4<u32>(wordAt(i), wordAt(i + 1u), wordAt(i + 2u), wordAt(i + 3u));
 }
 
-// Weight element e of the chunk (e counts elements, row starts included).
-fn wAt(e: u32) -> f32 {
-  if (F16) {
-    return unpack2x16float(wordAt(e / 2u))[e % 2u];
-  }
-  return bitcast<f32>(wordAt(e));
-}
-
-// 8 weights from element e (e even: row starts are even and packets start at multiples of 8).
-struct Packet {
-  lo: vec4<f32>,
-  hi: vec4<f32>,
-}
-fn w8(e: u32) -> Packet {
-  if (F16) {
-    let q = words4(e / 2u);
-    return Packet(
-      vec4<f32>(unpack2x16float(q.x), unpack2x16float(q.y)),
-      vec4<f32>(unpack2x16float(q.z), unpack2x16float(q.w)),
-    );
-  }
-  return Packet(bitcast<vec4<f32>>(words4(e)), bitcast<vec4<f32>>(words4(e + 4u)));
-}
-
 // The dot products of 8 x values (xa, xb) with four packets.
 fn dot4(xa: vec4<f32>, xb: vec4<f32>, a: Packet, b: Packet, c: Packet, d: Packet) -> vec4<f32> {
   return vec4<f32>(
@@ -97,22 +100,99 @@ fn dot4(xa: vec4<f32>, xb: vec4<f32>, a: Packet, b: Packet, c: Packet, d: Packet
   );
 }
 
-@compute @workgroup_size(WG)
-fn main(
-  @builtin(workgroup_id) wid: vec3<u32>,
-  @builtin(num_workgroups) nwg: vec3<u32>,
-  @builtin(local_invocation_index) lid: u32,
-) {
-  // Column groups are folded over x and z (a vocab-sized chunk can exceed 65535 groups).
-  let n0 = (wid.x + wid.z * nwg.x) * R;
-  let t0 = wid.y * TT;
+// y[t, yCol + n] (+)= sum, for an output inside the chunk.
+fn store(t: u32, n: u32, sum: f32) {
+  if (t < p.rows && n < p.n) {
+    let at = t * p.yStride + p.yCol + n;
+    if (p.accumulate != 0u) {
+      y[at] += sum;
+    } else {
+      y[at] = sum;
+    }
+  }
+}
+
+// The dot product of x (the unit's slots, in registers) with unit u of row n.
+fn rowDot(xs: ptr<function, array<vec4<f32>, XSLOTS>>, n: u32, u: u32) -> f32 {
+  // Rows past the end are clamped for loading; their results are never stored.
+  let m = min(n, p.n - 1u);
+  let unit = loadUnit(Row(m * p.wStride, m * p.sStride), u);
+  var sum = 0.0;
+  for (var j = 0u; j < PACKETS; j++) {
+    let w = decode(unit, j);
+    let slots = packetSlots(j);
+    sum += dot((*xs)[slots.x], w.lo) + dot((*xs)[slots.y], w.hi);
+  }
+  return sum;
+}
+
+// 4 rows from n.
+fn rowDot4(xs: ptr<function, array<vec4<f32>, XSLOTS>>, n: u32, u: u32) -> vec4<f32> {
+  return vec4<f32>(rowDot(xs, n, u), rowDot(xs, n + 1u, u), rowDot(xs, n + 2u, u), rowDot(xs, n + 3u, u));
+}
+
+// T = 1: RV rows of w per workgroup. Lane l takes units l, l + WG, …; for each it loads the
+// unit's x values into registers once, then streams that unit of all RV rows through them, so
+// each x load serves RV rows while only one row's unit is live at a time.
+fn gemv(group: u32, lid: u32) {
+  let n0 = group * RV;
+  if (n0 >= p.n) {
+    return;
+  }
+  var acc: array<vec4<f32>, 8>; // RV / 4 used
+  let units = p.k / UNIT;
+  for (var u = lid; u < units; u += WG) {
+    var xs: array<vec4<f32>, XSLOTS>;
+    for (var s = 0u; s < XSLOTS; s++) {
+      xs[s] = x4(xCol(u, s));
+    }
+    acc[0] += rowDot4(&xs, n0, u);
+    acc[1] += rowDot4(&xs, n0 + 4u, u);
+    if (RV > 8u) {
+      acc[2] += rowDot4(&xs, n0 + 8u, u);
+      acc[3] += rowDot4(&xs, n0 + 12u, u);
+    }
+    if (RV > 16u) {
+      acc[4] += rowDot4(&xs, n0 + 16u, u);
+      acc[5] += rowDot4(&xs, n0 + 20u, u);
+      acc[6] += rowDot4(&xs, n0 + 24u, u);
+      acc[7] += rowDot4(&xs, n0 + 28u, u);
+    }
+  }
+  // The last K mod UNIT elements, one per lane (empty unless f32/f16 and unaligned).
+  for (var k = units * UNIT + lid; k < p.k; k += WG) {
+    let xk = xAt(k);
+    for (var r = 0u; r < RV; r++) {
+      let n = min(n0 + r, p.n - 1u);
+      acc[r / 4u][r % 4u] += xk * wAt(Row(n * p.wStride, n * p.sStride), k);
+    }
+  }
+  for (var r = 0u; r < RV; r++) {
+    partial[lid * RV + r] = acc[r / 4u][r % 4u];
+  }
+  workgroupBarrier();
+  for (var r = lid; r < RV; r += WG) {
+    var sum = 0.0;
+    for (var l = 0u; l < WG; l++) {
+      sum += partial[l * RV + r];
+    }
+    store(0u, n0 + r, sum);
+  }
+}
+
+// T > 1: R rows of w and TT rows of x per workgroup. Each unit of weights loaded and decoded is
+// used TT times, each x value R times.
+fn gemm(group: u32, tile: u32, lid: u32) {
+  let n0 = group * R;
+  let t0 = tile * TT;
   if (n0 >= p.n) {
     return;
   }
   // Rows past the end are clamped for loading; their results are never stored.
-  var wBase: array<u32, R>;
+  var rows: array<Row, R>;
   for (var r = 0u; r < R; r++) {
-    wBase[r] = min(n0 + r, p.n - 1u) * p.wStride;
+    let n = min(n0 + r, p.n - 1u);
+    rows[r] = Row(n * p.wStride, n * p.sStride);
   }
   var xBase: array<u32, MAX_TT>;
   for (var i = 0u; i < TT; i++) {
@@ -120,30 +200,43 @@ fn main(
   }
 
   var acc: array<vec4<f32>, MAX_TT * 2u>;
-  let k8 = p.k - p.k % 8u;
-  for (var k = lid * 8u; k < k8; k += WG * 8u) {
-    // Eight named packets rather than an array: llvmpipe keeps them in registers (an indexed
-    // private array made the GEMV ~30% slower).
-    let w0 = w8(wBase[0] + k);
-    let w1 = w8(wBase[1] + k);
-    let w2 = w8(wBase[2] + k);
-    let w3 = w8(wBase[3] + k);
-    let w4 = w8(wBase[4] + k);
-    let w5 = w8(wBase[5] + k);
-    let w6 = w8(wBase[6] + k);
-    let w7 = w8(wBase[7] + k);
-    for (var i = 0u; i < TT; i++) {
-      let xa = x4(xBase[i] + k);
-      let xb = x4(xBase[i] + k + 4u);
-      acc[2u * i] += dot4(xa, xb, w0, w1, w2, w3);
-      acc[2u * i + 1u] += dot4(xa, xb, w4, w5, w6, w7);
+  let units = p.k / UNIT;
+  for (var u = lid; u < units; u += WG) {
+    // Eight named units and packets rather than arrays: llvmpipe keeps them in registers (an
+    // indexed private array made the kernel ~30% slower).
+    let u0 = loadUnit(rows[0], u);
+    let u1 = loadUnit(rows[1], u);
+    let u2 = loadUnit(rows[2], u);
+    let u3 = loadUnit(rows[3], u);
+    let u4 = loadUnit(rows[4], u);
+    let u5 = loadUnit(rows[5], u);
+    let u6 = loadUnit(rows[6], u);
+    let u7 = loadUnit(rows[7], u);
+    for (var j = 0u; j < PACKETS; j++) {
+      let w0 = decode(u0, j);
+      let w1 = decode(u1, j);
+      let w2 = decode(u2, j);
+      let w3 = decode(u3, j);
+      let w4 = decode(u4, j);
+      let w5 = decode(u5, j);
+      let w6 = decode(u6, j);
+      let w7 = decode(u7, j);
+      let slots = packetSlots(j);
+      let ca = xCol(u, slots.x);
+      let cb = xCol(u, slots.y);
+      for (var i = 0u; i < TT; i++) {
+        let xa = x4(xBase[i] + ca);
+        let xb = x4(xBase[i] + cb);
+        acc[2u * i] += dot4(xa, xb, w0, w1, w2, w3);
+        acc[2u * i + 1u] += dot4(xa, xb, w4, w5, w6, w7);
+      }
     }
   }
-  // The last K mod 8 elements, one per lane (empty in the aligned variant).
-  for (var k = k8 + lid; k < p.k; k += WG) {
+  // The last K mod UNIT elements, one per lane (empty unless f32/f16 and unaligned).
+  for (var k = units * UNIT + lid; k < p.k; k += WG) {
     var wk: array<f32, R>;
     for (var r = 0u; r < R; r++) {
-      wk[r] = wAt(wBase[r] + k);
+      wk[r] = wAt(rows[r], k);
     }
     for (var i = 0u; i < TT; i++) {
       let xk = xAt(xBase[i] + k);
@@ -152,9 +245,10 @@ fn main(
     }
   }
 
-  let base = lid * MAX_TT * 2u;
-  for (var j = 0u; j < TT * 2u; j++) {
-    partial[base + j] = acc[j];
+  for (var i = 0u; i < TT; i++) {
+    for (var r = 0u; r < R; r++) {
+      partial[(lid * MAX_TT + i) * R + r] = acc[2u * i + r / 4u][r % 4u];
+    }
   }
   workgroupBarrier();
   // Output o = (row i of x, column r): sum the WG lanes' partials.
@@ -163,17 +257,23 @@ fn main(
     let r = o % R;
     var sum = 0.0;
     for (var l = 0u; l < WG; l++) {
-      sum += partial[l * MAX_TT * 2u + 2u * i + r / 4u][r % 4u];
+      sum += partial[(l * MAX_TT + i) * R + r];
     }
-    let t = t0 + i;
-    let n = n0 + r;
-    if (t < p.rows && n < p.n) {
-      let at = t * p.yStride + p.yCol + n;
-      if (p.accumulate != 0u) {
-        y[at] += sum;
-      } else {
-        y[at] = sum;
-      }
-    }
+    store(t0 + i, n0 + r, sum);
+  }
+}
+
+@compute @workgroup_size(WG)
+fn main(
+  @builtin(workgroup_id) wid: vec3<u32>,
+  @builtin(num_workgroups) nwg: vec3<u32>,
+  @builtin(local_invocation_index) lid: u32,
+) {
+  // Column groups are folded over x and z (a vocab-sized chunk can exceed 65535 groups).
+  let group = wid.x + wid.z * nwg.x;
+  if (TT == 1u) {
+    gemv(group, lid);
+  } else {
+    gemm(group, wid.y, lid);
   }
 }

@@ -1,14 +1,35 @@
-import type { DType, GpuContext } from "./gpu.ts";
+import type { GpuContext } from "./gpu.ts";
 import { roundToF16 } from "./gpu.ts";
-import { destroyMatrix, uploadMatrix } from "./matrix.ts";
+import {
+  createMatrix,
+  destroyMatrix,
+  type GpuMatrix,
+  uploadMatrix,
+  type WeightType,
+  writeQuantizedRows,
+} from "./matrix.ts";
 import { matmul, matmulReference } from "./matmul.ts";
-import { assertClose, randomArray, seededRandom, testGpu, testSeed } from "./test_util.ts";
+import { dequantize, isQuantType, quantize, quantizedBytes, type QuantType } from "./quant.ts";
+import {
+  assertClose,
+  randomArray,
+  randomBlocks,
+  seededRandom,
+  testGpu,
+  testSeed,
+} from "./test_util.ts";
 
 interface Case {
   rows: number;
   n: number;
   k: number;
-  dtype: DType;
+  dtype: WeightType;
+  /**
+   * Quantized weights from: "quantize" (quant.ts, then raw blocks; the default), "random" (random
+   * block bytes: every bit pattern, e.g. negative q6_k scales), or "f32" (writeMatrixRows, which
+   * quantizes on upload).
+   */
+  blocks?: "quantize" | "random" | "f32";
   yOffset?: number;
   yStride?: number;
   accumulate?: boolean;
@@ -22,9 +43,19 @@ async function check(gpu: GpuContext, c: Case): Promise<void> {
   const yOffset = c.yOffset ?? 0;
   const yStride = c.yStride ?? n;
   const x = randomArray(random, rows * k, 2);
-  const w = randomArray(random, n * k, 1);
+  let w = randomArray(random, n * k, 1);
   const y0 = randomArray(random, rows * yStride, 5);
-  const matrix = uploadMatrix(gpu, w, n, k, dtype);
+  let matrix: GpuMatrix;
+  if (isQuantType(dtype)) {
+    // The GPU must match the reference on exactly the weights the blocks hold.
+    const blocks = c.blocks === "random" ? randomBlocks(random, dtype, n * k) : quantize(dtype, w);
+    matrix = c.blocks === "f32"
+      ? uploadMatrix(gpu, w, n, k, dtype)
+      : uploadBlocks(gpu, blocks, n, k, dtype);
+    w = dequantize(dtype, blocks, n * k);
+  } else {
+    matrix = uploadMatrix(gpu, w, n, k, dtype);
+  }
   const xBuffer = gpu.upload(x);
   const y = gpu.upload(y0);
   const batch = gpu.batch();
@@ -47,12 +78,31 @@ async function check(gpu: GpuContext, c: Case): Promise<void> {
     return out;
   };
   const what = `seed ${seed}`;
-  if (dtype === "f16") {
+  if (isQuantType(dtype)) {
+    // Same weights, different summation order: f32 rounding only.
+    assertClose(actual, expect(matmulReference(x, w, rows, n, k)), 1e-4, what);
+  } else if (dtype === "f16") {
     assertClose(actual, expect(matmulReference(x, roundToF16(w), rows, n, k)), 1e-4, what);
     assertClose(actual, expect(matmulReference(x, w, rows, n, k)), 1e-2, what);
   } else {
     assertClose(actual, expect(matmulReference(x, w, rows, n, k)), 1e-5, what);
   }
+}
+
+/** Writes raw GGUF blocks in two pieces (a loader streams rows), split at row n / 3. */
+function uploadBlocks(
+  gpu: GpuContext,
+  blocks: Uint8Array,
+  n: number,
+  k: number,
+  type: QuantType,
+): GpuMatrix {
+  const matrix = createMatrix(gpu, n, k, type);
+  const split = Math.floor(n / 3);
+  const at = quantizedBytes(type, split * k);
+  writeQuantizedRows(gpu, matrix, 0, blocks.subarray(0, at));
+  writeQuantizedRows(gpu, matrix, split, blocks.subarray(at));
+  return matrix;
 }
 
 const shapes = [[1, 1, 1], [1, 7, 5], [3, 257, 130], [17, 33, 2048], [6, 20, 24], [1, 300, 256]];
@@ -100,3 +150,57 @@ Deno.test("matmul folds more than 65535 workgroups into a 2D grid", async () => 
   const gpu = await testGpu();
   await check(gpu, { rows: 1, n: 600000, k: 8, dtype: gpu.hasF16 ? "f16" : "f32" });
 });
+
+// Quantized weights: K a whole number of blocks (32 for q8_0 / q4_0, 256 for q4_k / q6_k).
+const quantShapes: Record<QuantType, number[][]> = {
+  q8_0: [[1, 7, 32], [3, 257, 96], [17, 33, 2048], [1, 300, 256], [4, 5, 64]],
+  q4_0: [[1, 7, 32], [3, 257, 96], [17, 33, 2048], [1, 300, 256], [4, 5, 64]],
+  q4_k: [[1, 7, 256], [3, 257, 512], [17, 33, 2048], [1, 300, 768]],
+  q6_k: [[1, 7, 256], [3, 257, 512], [17, 33, 2048], [1, 300, 768]],
+};
+for (const [dtype, list] of Object.entries(quantShapes) as [QuantType, number[][]][]) {
+  for (const [rows, n, k] of list) {
+    Deno.test(`matmul ${dtype} matches the reference for T=${rows} N=${n} K=${k}`, async () => {
+      const gpu = await testGpu();
+      await check(gpu, { rows, n, k, dtype });
+      await check(gpu, { rows, n, k, dtype, blocks: "random" });
+    });
+  }
+
+  const k = dtype.endsWith("_k") ? 256 : 64;
+  Deno.test(`matmul ${dtype} writes a column band of y, overwriting or accumulating`, async () => {
+    const gpu = await testGpu();
+    await check(gpu, { rows: 5, n: 37, k, dtype, yOffset: 3, yStride: 45 });
+    await check(gpu, { rows: 1, n: 37, k, dtype, yOffset: 8, yStride: 45, accumulate: true });
+    await check(gpu, { rows: 17, n: 37, k, dtype, yOffset: 0, yStride: 40, accumulate: true });
+  });
+
+  Deno.test(`matmul ${dtype} handles a matrix split into many chunks`, async () => {
+    // 2048-byte bindings: a few rows per chunk (q8_0 K=64: 64 B a row; q6_k K=512: 416 B).
+    const gpu = await testGpu({ maxBindingBytes: 2048 });
+    try {
+      await check(gpu, { rows: 1, n: 1000, k, dtype });
+      await check(gpu, { rows: 3, n: 333, k: 2 * k, dtype, yOffset: 7, yStride: 350 });
+      await check(gpu, {
+        rows: 17,
+        n: 77,
+        k,
+        dtype,
+        yOffset: 1,
+        yStride: 80,
+        accumulate: true,
+        blocks: "random",
+      });
+    } finally {
+      gpu.destroy();
+    }
+  });
+}
+
+for (const dtype of ["q8_0", "q4_0"] as const) {
+  Deno.test(`matmul ${dtype} on f32 weights quantized at upload matches the reference`, async () => {
+    const gpu = await testGpu();
+    await check(gpu, { rows: 1, n: 65, k: 2048, dtype, blocks: "f32" });
+    await check(gpu, { rows: 3, n: 65, k: 96, dtype, blocks: "f32" });
+  });
+}

@@ -1,11 +1,25 @@
 // A weight matrix on the GPU, stored row-major as [rows, cols] (PyTorch's [out, in]) and split
 // into row chunks so that no chunk is larger than one storage binding may be. Gemma's
 // 256000×2048 embedding is 1 GiB in f16, eight times lavapipe's 128 MiB binding limit.
+//
+// Weights are f32, f16, or one of GGUF's block-quantized types (quant.ts), which stay quantized on
+// the GPU: the kernels decode blocks in registers. A quantized row is cols / B consecutive blocks
+// (B = 32 or 256 values along the input dimension). GGUF's q8_0, q4_0 and q6_k blocks are 34, 18
+// and 210 bytes, so they cannot be read as aligned 32-bit words in place; at upload each block is
+// split into its quant bytes (`chunk.buffer`, a multiple of 16 bytes per block) and its f16
+// scale d (`chunk.scales`). Same bytes, rearranged: see QUANT_LAYOUTS.
 
 import { type DType, GpuContext, GpuError, toF16 } from "./gpu.ts";
+import { BLOCK_BYTES, BLOCK_ELEMENTS, isQuantType, quantize, type QuantType } from "./quant.ts";
+
+/** How a weight matrix is stored: plain f32 / f16 elements, or GGUF quantized blocks. */
+export type WeightType = DType | QuantType;
 
 export interface MatrixChunk {
+  /** f32 / f16 elements, or the quant part of each block (QUANT_LAYOUTS). */
   buffer: GPUBuffer;
+  /** Quantized types with a separate scale: one f16 per block, `scaleStride` per row. */
+  scales?: GPUBuffer;
   /** First row of the matrix held by this chunk. */
   rowStart: number;
   rows: number;
@@ -14,10 +28,11 @@ export interface MatrixChunk {
 export interface GpuMatrix {
   rows: number;
   cols: number;
-  dtype: DType;
+  dtype: WeightType;
   /**
    * Elements between the starts of two rows: `cols`, rounded up to even for f16 so that every
-   * row starts on a 4-byte boundary (WebGPU writes and copies work in 4-byte units).
+   * row starts on a 4-byte boundary (WebGPU writes and copies work in 4-byte units). For quantized
+   * types `cols` (see `quantRowLayout` for the byte strides).
    */
   stride: number;
   chunks: MatrixChunk[];
@@ -25,18 +40,69 @@ export interface GpuMatrix {
   bytes: number;
 }
 
+/**
+ * The GPU layout of one GGUF block: bytes [quantOffset, quantOffset + quantBytes) of the block
+ * go to `chunk.buffer` (blocks back to back), and the f16 at `scaleOffset` (if any) to
+ * `chunk.scales`. quantBytes is a multiple of 16, so every block starts on a vec4<u32>.
+ *
+ *   q8_0  32 B  the i8 quants               + f16 d    (34 B per 32 values:  8.5 bits/weight)
+ *   q4_0  16 B  the nibbles                 + f16 d    (18 B per 32 values:  4.5 bits/weight)
+ *   q4_k 144 B  the whole GGUF block (d, dmin, scales, nibbles; 144 = 9·16)  (4.5 bits/weight)
+ *   q6_k 208 B  ql, qh and the i8 scales    + f16 d   (210 B per 256 values: 6.5625 bits/weight)
+ */
+export const QUANT_LAYOUTS: Readonly<
+  Record<QuantType, { quantOffset: number; quantBytes: number; scaleOffset: number | null }>
+> = {
+  q8_0: { quantOffset: 2, quantBytes: 32, scaleOffset: 0 },
+  q4_0: { quantOffset: 2, quantBytes: 16, scaleOffset: 0 },
+  q4_k: { quantOffset: 0, quantBytes: 144, scaleOffset: null },
+  q6_k: { quantOffset: 0, quantBytes: 208, scaleOffset: 208 },
+};
+
+/** Per-row sizes of a quantized matrix on the GPU. */
+export interface QuantRowLayout {
+  /** Blocks per row. */
+  blocks: number;
+  /** Bytes of quant data per row in `chunk.buffer`. */
+  quantBytes: number;
+  /** f16 scales between row starts in `chunk.scales` (blocks rounded up to even; 0 if none). */
+  scaleStride: number;
+  /** Bytes of one row of a GGUF file (blocks · BLOCK_BYTES). */
+  ggufBytes: number;
+}
+
+export function quantRowLayout(type: QuantType, cols: number): QuantRowLayout {
+  const blocks = cols / BLOCK_ELEMENTS[type];
+  const layout = QUANT_LAYOUTS[type];
+  return {
+    blocks,
+    quantBytes: blocks * layout.quantBytes,
+    scaleStride: layout.scaleOffset === null ? 0 : blocks + (blocks % 2),
+    ggufBytes: blocks * BLOCK_BYTES[type],
+  };
+}
+
+export function isQuantized(matrix: GpuMatrix): matrix is GpuMatrix & { dtype: QuantType } {
+  return isQuantType(matrix.dtype);
+}
+
 export function bytesPerElement(dtype: DType): number {
   return dtype === "f16" ? 2 : 4;
 }
 
-/** Allocates a zero-filled `rows × cols` matrix, chunked to fit `gpu.maxBindingBytes`. */
+/**
+ * Allocates a zero-filled `rows × cols` matrix, chunked to fit `gpu.maxBindingBytes` (every
+ * binding of a chunk, quant part and scales alike, stays within it). Quantized types need `cols`
+ * to be a whole number of blocks; they do not need shader-f16.
+ */
 export function createMatrix(
   gpu: GpuContext,
   rows: number,
   cols: number,
-  dtype: DType,
+  dtype: WeightType,
   label = "matrix",
 ): GpuMatrix {
+  if (isQuantType(dtype)) return createQuantizedMatrix(gpu, rows, cols, dtype, label);
   if (dtype === "f16" && !gpu.hasF16) {
     throw new GpuError(`Cannot store ${label} as f16: the device has no shader-f16`);
   }
@@ -60,9 +126,50 @@ export function createMatrix(
   return { rows, cols, dtype, stride, chunks, bytes: rows * rowBytes };
 }
 
+function createQuantizedMatrix(
+  gpu: GpuContext,
+  rows: number,
+  cols: number,
+  type: QuantType,
+  label: string,
+): GpuMatrix {
+  const block = BLOCK_ELEMENTS[type];
+  if (cols % block !== 0 || cols === 0) {
+    throw new GpuError(
+      `Cannot store ${label} as ${type}: its ${cols} columns are not a whole number of ${block}-value blocks`,
+    );
+  }
+  const row = quantRowLayout(type, cols);
+  const rowsPerChunk = Math.floor(
+    Math.min(gpu.maxBindingBytes, gpu.maxBufferBytes) / row.quantBytes,
+  );
+  if (rowsPerChunk < 1) {
+    throw new GpuError(
+      `Cannot store ${label}: one ${type} row of ${row.quantBytes} bytes exceeds the device's binding limit of ${gpu.maxBindingBytes} bytes`,
+    );
+  }
+  const chunks: MatrixChunk[] = [];
+  for (let rowStart = 0; rowStart < rows; rowStart += rowsPerChunk) {
+    const n = Math.min(rowsPerChunk, rows - rowStart);
+    const name = `${label}[${rowStart}:${rowStart + n}]`;
+    chunks.push({
+      buffer: gpu.createBuffer(n * row.quantBytes, name),
+      scales: row.scaleStride
+        ? gpu.createBuffer(n * row.scaleStride * 2, `${name} scales`)
+        : undefined,
+      rowStart,
+      rows: n,
+    });
+  }
+  const bytes = rows * (row.quantBytes + row.scaleStride * 2);
+  return { rows, cols, dtype: type, stride: cols, chunks, bytes };
+}
+
 /**
  * Writes `values` (a whole number of rows, row-major, f32) into `matrix` from row `rowStart`,
  * converting to the matrix's dtype. Loaders call this piece by piece while streaming a file.
+ * Quantized matrices are quantized on the CPU first (quant.ts: q8_0 and q4_0 as llama.cpp's
+ * reference quantizers do; q4_k and q6_k with a simpler choice of scales).
  */
 export function writeMatrixRows(
   gpu: GpuContext,
@@ -76,14 +183,78 @@ export function writeMatrixRows(
   if (rowStart < 0 || rowStart + rowCount > matrix.rows) {
     throw new GpuError("writeMatrixRows: rows out of range");
   }
+  if (isQuantized(matrix)) {
+    writeQuantizedRows(gpu, matrix, rowStart, quantize(matrix.dtype, values));
+    return;
+  }
+  const dtype = matrix.dtype as DType;
   for (const chunk of matrix.chunks) {
     const from = Math.max(rowStart, chunk.rowStart);
     const to = Math.min(rowStart + rowCount, chunk.rowStart + chunk.rows);
     if (from >= to) continue;
     let piece = values.subarray((from - rowStart) * cols, (to - rowStart) * cols);
     if (stride !== cols) piece = padRows(piece, cols, stride);
-    const data = matrix.dtype === "f16" ? toF16(piece) : piece;
-    gpu.write(chunk.buffer, data, (from - chunk.rowStart) * stride * bytesPerElement(matrix.dtype));
+    const data = dtype === "f16" ? toF16(piece) : piece;
+    gpu.write(chunk.buffer, data, (from - chunk.rowStart) * stride * bytesPerElement(dtype));
+  }
+}
+
+/**
+ * Writes whole rows of raw GGUF blocks (as stored in a GGUF file, `cols / B` blocks per row) into
+ * a quantized `matrix` from row `rowStart`, splitting each block into the GPU layout.
+ */
+export function writeQuantizedRows(
+  gpu: GpuContext,
+  matrix: GpuMatrix,
+  rowStart: number,
+  blocks: Uint8Array,
+): void {
+  if (!isQuantized(matrix)) {
+    throw new GpuError(
+      `writeQuantizedRows: the matrix holds ${matrix.dtype}, not quantized blocks`,
+    );
+  }
+  const type = matrix.dtype;
+  const row = quantRowLayout(type, matrix.cols);
+  if (blocks.length % row.ggufBytes !== 0) {
+    throw new GpuError(
+      `writeQuantizedRows: ${blocks.length} bytes are not whole rows of ${row.ggufBytes} bytes (${row.blocks} ${type} blocks)`,
+    );
+  }
+  const rowCount = blocks.length / row.ggufBytes;
+  if (rowStart < 0 || rowStart + rowCount > matrix.rows) {
+    throw new GpuError("writeQuantizedRows: rows out of range");
+  }
+  const { quantOffset, quantBytes, scaleOffset } = QUANT_LAYOUTS[type];
+  const blockBytes = BLOCK_BYTES[type];
+  for (const chunk of matrix.chunks) {
+    const from = Math.max(rowStart, chunk.rowStart);
+    const to = Math.min(rowStart + rowCount, chunk.rowStart + chunk.rows);
+    if (from >= to) continue;
+    const src = blocks.subarray((from - rowStart) * row.ggufBytes, (to - rowStart) * row.ggufBytes);
+    const n = to - from;
+    let quants = src;
+    if (quantBytes !== blockBytes) {
+      quants = new Uint8Array(n * row.quantBytes);
+      // A plain byte loop: far faster than a subarray per (small) block.
+      for (let b = 0; b < n * row.blocks; b++) {
+        const at = b * blockBytes + quantOffset;
+        const to = b * quantBytes;
+        for (let i = 0; i < quantBytes; i++) quants[to + i] = src[at + i];
+      }
+    }
+    gpu.write(chunk.buffer, quants, (from - chunk.rowStart) * row.quantBytes);
+    if (scaleOffset !== null && chunk.scales) {
+      // Rows of f16 scales padded to an even count, so each row starts on a 4-byte boundary.
+      const scales = new Uint16Array(n * row.scaleStride);
+      for (let r = 0; r < n; r++) {
+        for (let b = 0; b < row.blocks; b++) {
+          const at = (r * row.blocks + b) * blockBytes + scaleOffset;
+          scales[r * row.scaleStride + b] = src[at] | (src[at + 1] << 8);
+        }
+      }
+      gpu.write(chunk.scales, scales, (from - chunk.rowStart) * row.scaleStride * 2);
+    }
   }
 }
 
@@ -100,7 +271,7 @@ export function uploadMatrix(
   values: Float32Array,
   rows: number,
   cols: number,
-  dtype: DType,
+  dtype: WeightType,
   label?: string,
 ): GpuMatrix {
   if (values.length !== rows * cols) {
@@ -112,5 +283,8 @@ export function uploadMatrix(
 }
 
 export function destroyMatrix(matrix: GpuMatrix): void {
-  for (const chunk of matrix.chunks) chunk.buffer.destroy();
+  for (const chunk of matrix.chunks) {
+    chunk.buffer.destroy();
+    chunk.scales?.destroy();
+  }
 }

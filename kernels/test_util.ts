@@ -1,7 +1,8 @@
 // Helpers shared by kernel tests: a seeded generator and a relative-error assertion.
 
 import assert from "node:assert/strict";
-import { createGpuContext, GpuContext, GpuContextOptions } from "./gpu.ts";
+import { createGpuContext, f32ToF16Bits, GpuContext, GpuContextOptions } from "./gpu.ts";
+import { BLOCK_BYTES, quantizedBytes, type QuantType } from "./quant.ts";
 
 /** Mulberry32: a small seeded PRNG, so a failing input can be reproduced from its seed. */
 export function seededRandom(seed: number): () => number {
@@ -20,6 +21,23 @@ export function randomArray(random: () => number, n: number, scale = 1): Float32
   const out = new Float32Array(n);
   for (let i = 0; i < n; i++) out[i] = (random() * 2 - 1) * scale;
   return out;
+}
+
+/**
+ * `count` values of random GGUF blocks of `type`: random bytes (every bit pattern, e.g. negative
+ * q6_k scales), with random f16 scales in ±1/16 so that no f16 field is inf or NaN.
+ */
+export function randomBlocks(random: () => number, type: QuantType, count: number): Uint8Array {
+  const bytes = new Uint8Array(quantizedBytes(type, count)).map(() => random() * 256);
+  const f16Fields = { q8_0: [0], q4_0: [0], q4_k: [0, 2], q6_k: [208] }[type];
+  for (let at = 0; at < bytes.length; at += BLOCK_BYTES[type]) {
+    for (const field of f16Fields) {
+      const bits = f32ToF16Bits((random() * 2 - 1) / 16);
+      bytes[at + field] = bits & 255;
+      bytes[at + field + 1] = bits >> 8;
+    }
+  }
+  return bytes;
 }
 
 /** A fresh seed per run (printed on failure), fixed when GEMMA_TEST_SEED is set. */

@@ -16,7 +16,7 @@ interface Run {
 /** Runs `gemma args…` with the same permissions as the `gemma` task (no network). */
 async function gemma(args: string[], stdin = ""): Promise<Run> {
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "--allow-read", "--allow-env", MAIN, ...args],
+    args: ["run", "--allow-read", "--allow-write", "--allow-env", MAIN, ...args],
     cwd: ROOT,
     stdin: "piped",
     stdout: "piped",

@@ -15,7 +15,15 @@ Deno.test({
     try {
       const binary = `${dir}/gemma`;
       const compile = await new Deno.Command(Deno.execPath(), {
-        args: ["compile", "--allow-read", "--allow-env", "--output", binary, "cli/main.ts"],
+        args: [
+          "compile",
+          "--allow-read",
+          "--allow-write",
+          "--allow-env",
+          "--output",
+          binary,
+          "cli/main.ts",
+        ],
         cwd: new URL("..", import.meta.url).pathname,
         stdout: "piped",
         stderr: "piped",

@@ -4,9 +4,8 @@
 
 import { seededRandom } from "../kernels/test_util.ts";
 import { GEMMA_CHAT_TEMPLATE } from "../core/chat_template.ts";
-import { type Checkpoint } from "../core/checkpoint.ts";
+import { type Checkpoint, readWholeTensor } from "../core/checkpoint.ts";
 import {
-  readTensor,
   type SafetensorsDType,
   type TensorToWrite,
   writeSafetensors,
@@ -268,7 +267,7 @@ export async function loadReferenceWeights(
   checkpoint: Checkpoint,
 ): Promise<Map<string, Float32Array>> {
   const weights = new Map<string, Float32Array>();
-  for (const [name, info] of checkpoint.tensors) weights.set(name, await readTensor(info));
+  for (const [name, info] of checkpoint.tensors) weights.set(name, await readWholeTensor(info));
   return weights;
 }
 

@@ -1,0 +1,118 @@
+import assert from "node:assert/strict";
+import { GpuContext, GpuError } from "./gpu.ts";
+import {
+  createMatrix,
+  destroyMatrix,
+  type GpuMatrix,
+  QUANT_LAYOUTS,
+  quantRowLayout,
+  uploadMatrix,
+  writeMatrixRows,
+  writeQuantizedRows,
+} from "./matrix.ts";
+import { BLOCK_BYTES, QUANT_TYPES, quantize, type QuantType } from "./quant.ts";
+import { randomArray, randomBlocks, seededRandom, testGpu, testSeed } from "./test_util.ts";
+
+/** Reads a quantized matrix back from the GPU and reassembles its GGUF blocks. */
+async function readBlocks(gpu: GpuContext, matrix: GpuMatrix & { dtype: QuantType }) {
+  const type = matrix.dtype;
+  const row = quantRowLayout(type, matrix.cols);
+  const { quantOffset, quantBytes, scaleOffset } = QUANT_LAYOUTS[type];
+  const out = new Uint8Array(matrix.rows * row.ggufBytes);
+  for (const chunk of matrix.chunks) {
+    const quants = new Uint8Array(await gpu.readBytes(chunk.buffer, chunk.rows * row.quantBytes));
+    const scales = chunk.scales
+      ? new Uint8Array(await gpu.readBytes(chunk.scales, chunk.rows * row.scaleStride * 2))
+      : null;
+    for (let r = 0; r < chunk.rows; r++) {
+      for (let b = 0; b < row.blocks; b++) {
+        const at = ((chunk.rowStart + r) * row.blocks + b) * BLOCK_BYTES[type];
+        const from = (r * row.blocks + b) * quantBytes;
+        out.set(quants.subarray(from, from + quantBytes), at + quantOffset);
+        if (scales && scaleOffset !== null) {
+          const s = (r * row.scaleStride + b) * 2;
+          out.set(scales.subarray(s, s + 2), at + scaleOffset);
+        }
+      }
+    }
+  }
+  return out;
+}
+
+Deno.test("quantized matrices report their bytes: 8.5, 4.5, 4.5 and 6.5625 bits per weight", async () => {
+  const gpu = await testGpu();
+  const bits: Record<string, number> = {};
+  for (const type of QUANT_TYPES) {
+    const m = createMatrix(gpu, 4, 2048, type);
+    bits[type] = m.bytes * 8 / (4 * 2048);
+    destroyMatrix(m);
+  }
+  assert.deepEqual(bits, { q8_0: 8.5, q4_0: 4.5, q4_k: 4.5, q6_k: 6.5625 });
+});
+
+Deno.test("createMatrix refuses quantized rows that are not whole blocks", async () => {
+  const gpu = await testGpu();
+  assert.throws(
+    () => createMatrix(gpu, 3, 100, "q4_0", "w"),
+    (e) =>
+      e instanceof GpuError &&
+      e.message ===
+        "Cannot store w as q4_0: its 100 columns are not a whole number of 32-value blocks",
+  );
+  assert.throws(() => createMatrix(gpu, 3, 512 + 32, "q6_k"), /256-value blocks/);
+});
+
+for (const type of QUANT_TYPES) {
+  Deno.test(`${type} blocks survive the GPU layout across chunks, every binding within the limit`, async () => {
+    const gpu = await testGpu({ maxBindingBytes: 600 });
+    try {
+      const seed = testSeed();
+      const random = seededRandom(seed);
+      const cols = type.endsWith("_k") ? 512 : 96; // odd block count for q8_0 / q4_0
+      const rows = 29;
+      const blocks = randomBlocks(random, type, rows * cols);
+      const matrix = createMatrix(gpu, rows, cols, type) as GpuMatrix & { dtype: QuantType };
+      assert.ok(matrix.chunks.length > 1, "several chunks");
+      for (const chunk of matrix.chunks) {
+        assert.ok(chunk.buffer.size <= 600, `quant binding of ${chunk.buffer.size} bytes`);
+        assert.ok((chunk.scales?.size ?? 0) <= 600);
+        assert.equal(chunk.scales !== undefined, QUANT_LAYOUTS[type].scaleOffset !== null);
+      }
+      // Three writes of whole rows, as a loader streams them.
+      const rowBytes = quantRowLayout(type, cols).ggufBytes;
+      for (const [from, to] of [[0, 5], [5, 6], [6, rows]]) {
+        writeQuantizedRows(gpu, matrix, from, blocks.subarray(from * rowBytes, to * rowBytes));
+      }
+      assert.deepEqual(await readBlocks(gpu, matrix), blocks, `seed ${seed}`);
+      destroyMatrix(matrix);
+    } finally {
+      gpu.destroy();
+    }
+  });
+}
+
+Deno.test("writeMatrixRows quantizes f32 rows on the CPU (quantize-on-load)", async () => {
+  const gpu = await testGpu();
+  const random = seededRandom(testSeed());
+  for (const type of ["q8_0", "q4_0"] as const) {
+    const values = randomArray(random, 7 * 64, 1);
+    const matrix = uploadMatrix(gpu, values, 7, 64, type) as GpuMatrix & { dtype: QuantType };
+    assert.deepEqual(await readBlocks(gpu, matrix), quantize(type, values));
+    destroyMatrix(matrix);
+  }
+});
+
+Deno.test("writeQuantizedRows rejects partial rows and non-quantized matrices", async () => {
+  const gpu = await testGpu();
+  const q = createMatrix(gpu, 4, 64, "q8_0");
+  assert.throws(
+    () => writeQuantizedRows(gpu, q, 0, new Uint8Array(34 * 3)),
+    /102 bytes are not whole rows of 68 bytes \(2 q8_0 blocks\)/,
+  );
+  assert.throws(() => writeQuantizedRows(gpu, q, 3, new Uint8Array(68 * 2)), /out of range/);
+  const f = createMatrix(gpu, 4, 64, "f32");
+  assert.throws(() => writeQuantizedRows(gpu, f, 0, new Uint8Array(68)), /holds f32/);
+  assert.throws(() => writeMatrixRows(gpu, q, 0, new Float32Array(65)), /partial row/);
+  destroyMatrix(q);
+  destroyMatrix(f);
+});

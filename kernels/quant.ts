@@ -1,0 +1,307 @@
+// GGUF's quantized block formats on the CPU: the block constants, quantizers (to make test data
+// and to quantize f32 checkpoints at load time) and dequantizers that decode blocks exactly as
+// llama.cpp does. Blocks run along a row (the input dimension); a row of K values is K / 32 or
+// K / 256 consecutive blocks. All multi-byte fields are little-endian.
+//
+//   q8_0  32 values,  34 bytes: f16 d, 32 × i8 q;                        x = d·q
+//   q4_0  32 values,  18 bytes: f16 d, 16 bytes of nibbles;               x = d·(q − 8)
+//         byte j holds value j in its low nibble and value j + 16 in its high nibble.
+//   q4_k  256 values, 144 bytes: f16 d, f16 dmin, 12 bytes of eight 6-bit (scale, min) pairs,
+//         128 bytes of nibbles; sub-block s (32 values) is x = d·scale_s·q − dmin·min_s.
+//         Bytes 32·g … 32·g + 31 of the nibbles hold sub-block 2g in their low nibbles and
+//         sub-block 2g + 1 in their high nibbles.
+//   q6_k  256 values, 210 bytes: 128 bytes ql (low 4 bits), 64 bytes qh (high 2 bits), 16 × i8
+//         scales (one per 16 values), f16 d; x = d·scale·(q − 32). See `q6kIndex` for the order.
+//
+// Nothing here touches the GPU; matrix.ts owns how blocks are laid out in GPU buffers.
+
+import { f16BitsToF32, f32ToF16Bits } from "./gpu.ts";
+
+export type QuantType = "q8_0" | "q4_0" | "q4_k" | "q6_k";
+
+export const QUANT_TYPES: readonly QuantType[] = ["q8_0", "q4_0", "q4_k", "q6_k"];
+
+/** Values per block. */
+export const BLOCK_ELEMENTS: Readonly<Record<QuantType, number>> = {
+  q8_0: 32,
+  q4_0: 32,
+  q4_k: 256,
+  q6_k: 256,
+};
+
+/** Bytes per block, as GGUF files and llama.cpp store them. */
+export const BLOCK_BYTES: Readonly<Record<QuantType, number>> = {
+  q8_0: 34,
+  q4_0: 18,
+  q4_k: 144,
+  q6_k: 210,
+};
+
+/** The `ggml_type` ids of these formats in GGUF tensor infos. */
+export const GGML_TYPE_IDS: Readonly<Record<QuantType, number>> = {
+  q4_0: 2,
+  q8_0: 8,
+  q4_k: 12,
+  q6_k: 14,
+};
+
+export function isQuantType(name: string): name is QuantType {
+  return (QUANT_TYPES as readonly string[]).includes(name);
+}
+
+/** Bytes of `count` values (a multiple of the block size) stored as `type`. */
+export function quantizedBytes(type: QuantType, count: number): number {
+  checkCount(type, count, "quantizedBytes");
+  return count / BLOCK_ELEMENTS[type] * BLOCK_BYTES[type];
+}
+
+function checkCount(type: QuantType, count: number, what: string): void {
+  if (!Number.isInteger(count) || count < 0 || count % BLOCK_ELEMENTS[type] !== 0) {
+    throw new RangeError(
+      `${what}: ${count} values are not a whole number of ${type} blocks of ${
+        BLOCK_ELEMENTS[type]
+      }`,
+    );
+  }
+}
+
+// ---- decoding ----
+
+/** Decodes `count` values (a multiple of the block size) from the blocks in `bytes`. */
+export function dequantize(type: QuantType, bytes: Uint8Array, count: number): Float32Array {
+  checkCount(type, count, "dequantize");
+  const blocks = count / BLOCK_ELEMENTS[type];
+  if (bytes.length < blocks * BLOCK_BYTES[type]) {
+    throw new RangeError(
+      `dequantize: ${count} ${type} values need ${
+        blocks * BLOCK_BYTES[type]
+      } bytes, got ${bytes.length}`,
+    );
+  }
+  const out = new Float32Array(count);
+  const decode = DECODERS[type];
+  for (let b = 0; b < blocks; b++) {
+    decode(bytes, b * BLOCK_BYTES[type], out, b * BLOCK_ELEMENTS[type]);
+  }
+  return out;
+}
+
+type BlockDecoder = (src: Uint8Array, at: number, out: Float32Array, to: number) => void;
+
+const DECODERS: Record<QuantType, BlockDecoder> = {
+  q8_0(src, at, out, to) {
+    const d = f16At(src, at);
+    for (let j = 0; j < 32; j++) out[to + j] = d * ((src[at + 2 + j] << 24) >> 24);
+  },
+  q4_0(src, at, out, to) {
+    const d = f16At(src, at);
+    for (let j = 0; j < 16; j++) {
+      const byte = src[at + 2 + j];
+      out[to + j] = d * ((byte & 15) - 8);
+      out[to + j + 16] = d * ((byte >> 4) - 8);
+    }
+  },
+  q4_k(src, at, out, to) {
+    const d = f16At(src, at);
+    const dmin = f16At(src, at + 2);
+    for (let s = 0; s < 8; s++) {
+      const [scale, min] = q4kScaleMin(src, at + 4, s);
+      const ds = Math.fround(d * scale);
+      const dm = Math.fround(dmin * min);
+      const qs = at + 16 + 32 * (s >> 1);
+      const shift = 4 * (s & 1);
+      // In f32 step by step, as llama.cpp's dequantize_row_q4_K computes it.
+      for (let l = 0; l < 32; l++) {
+        out[to + 32 * s + l] = Math.fround(ds * ((src[qs + l] >> shift) & 15)) - dm;
+      }
+    }
+  },
+  q6_k(src, at, out, to) {
+    const d = f16At(src, at + 208);
+    for (let e = 0; e < 256; e++) {
+      const { ql, lowShift, qh, highShift } = q6kIndex(e);
+      const q = ((src[at + ql] >> lowShift) & 15) | (((src[at + 128 + qh] >> highShift) & 3) << 4);
+      const scale = (src[at + 192 + (e >> 4)] << 24) >> 24;
+      out[to + e] = Math.fround(d * scale) * (q - 32);
+    }
+  },
+};
+
+function f16At(src: Uint8Array, at: number): number {
+  return f16BitsToF32(src[at] | (src[at + 1] << 8));
+}
+
+/**
+ * The 6-bit (scale, min) of sub-block s (0 … 7) from a q4_k block's 12 scale bytes at `at`.
+ * Sub-blocks 0–3 use the low 6 bits of bytes s (scale) and s + 4 (min); sub-blocks 4–7 take their
+ * low 4 bits from byte s + 4 (scale: low nibble, min: high nibble) and their top 2 bits from the
+ * top bits of bytes s − 4 (scale) and s (min).
+ */
+export function q4kScaleMin(src: Uint8Array, at: number, s: number): [number, number] {
+  if (s < 4) return [src[at + s] & 63, src[at + s + 4] & 63];
+  const packed = src[at + s + 4];
+  return [
+    (packed & 15) | ((src[at + s - 4] >> 6) << 4),
+    (packed >> 4) | ((src[at + s] >> 6) << 4),
+  ];
+}
+
+/**
+ * Where value e (0 … 255) of a q6_k block keeps its bits. The block is two halves of 128 values;
+ * in half h, value 32·g + l (g = 0 … 3, l = 0 … 31) has its low 4 bits in ql byte
+ * 64·h + 32·(g & 1) + l (low nibble for g < 2, high for g ≥ 2) and its high 2 bits at bit 2·g of
+ * qh byte 32·h + l (byte offsets relative to the start of ql and of qh).
+ */
+export function q6kIndex(e: number): {
+  ql: number;
+  lowShift: number;
+  qh: number;
+  highShift: number;
+} {
+  const h = e >> 7;
+  const g = (e >> 5) & 3;
+  const l = e & 31;
+  return {
+    ql: 64 * h + 32 * (g & 1) + l,
+    lowShift: 4 * (g >> 1),
+    qh: 32 * h + l,
+    highShift: 2 * g,
+  };
+}
+
+// ---- encoding ----
+
+/**
+ * Quantizes `values` (a multiple of the block size) into GGUF blocks. q8_0 and q4_0 round like
+ * llama.cpp's reference quantizers (bit-identical blocks); q4_k and q6_k use a simple one-pass
+ * choice of scales (valid blocks with a reasonable error, not llama.cpp's error search).
+ */
+export function quantize(type: QuantType, values: Float32Array): Uint8Array {
+  checkCount(type, values.length, "quantize");
+  const blocks = values.length / BLOCK_ELEMENTS[type];
+  const out = new Uint8Array(blocks * BLOCK_BYTES[type]);
+  const encode = ENCODERS[type];
+  for (let b = 0; b < blocks; b++) {
+    encode(values, b * BLOCK_ELEMENTS[type], out, b * BLOCK_BYTES[type]);
+  }
+  return out;
+}
+
+type BlockEncoder = (src: Float32Array, from: number, out: Uint8Array, at: number) => void;
+
+const ENCODERS: Record<QuantType, BlockEncoder> = {
+  q8_0(src, from, out, at) {
+    let amax = 0;
+    for (let j = 0; j < 32; j++) amax = Math.max(amax, Math.abs(src[from + j]));
+    const d = Math.fround(amax / 127);
+    const id = d ? Math.fround(1 / d) : 0;
+    setF16(out, at, d);
+    for (let j = 0; j < 32; j++) {
+      // C's roundf: halves away from zero (exact: v ± 0.5 is exact in f64 for |v| ≤ 128).
+      const v = Math.fround(src[from + j] * id);
+      out[at + 2 + j] = Math.trunc(v < 0 ? v - 0.5 : v + 0.5) & 255;
+    }
+  },
+  q4_0(src, from, out, at) {
+    // d = max / -8 with max the value of largest magnitude (first one wins), so that it maps to
+    // q = 0 exactly; the rest land in 0 … 16 and 16 is clamped to 15.
+    let amax = 0;
+    let max = 0;
+    for (let j = 0; j < 32; j++) {
+      const v = src[from + j];
+      if (Math.abs(v) > amax) {
+        amax = Math.abs(v);
+        max = v;
+      }
+    }
+    const d = Math.fround(max / -8);
+    const id = d ? Math.fround(1 / d) : 0;
+    setF16(out, at, d);
+    const q = (v: number) => Math.min(15, Math.trunc(Math.fround(Math.fround(v * id) + 8.5)));
+    for (let j = 0; j < 16; j++) {
+      out[at + 2 + j] = q(src[from + j]) | (q(src[from + j + 16]) << 4);
+    }
+  },
+  q4_k(src, from, out, at) {
+    // Per sub-block: min m_s = −min(0, smallest value) and step (largest − smallest) / 15; the
+    // super-block scales d, dmin spread the largest step and min over 0 … 63.
+    const steps = new Float64Array(8);
+    const mins = new Float64Array(8);
+    for (let s = 0; s < 8; s++) {
+      let lo = 0;
+      let hi = -Infinity;
+      for (let l = 0; l < 32; l++) {
+        const v = src[from + 32 * s + l];
+        lo = Math.min(lo, v);
+        hi = Math.max(hi, v);
+      }
+      steps[s] = (hi - lo) / 15;
+      mins[s] = -lo;
+    }
+    const d = f16Round(Math.max(...steps) / 63);
+    const dmin = f16Round(Math.max(...mins) / 63);
+    setF16(out, at, d);
+    setF16(out, at + 2, dmin);
+    const scales = new Uint8Array(8);
+    const minCodes = new Uint8Array(8);
+    for (let s = 0; s < 8; s++) {
+      // Round the step up and the min up, so that the sub-block's range stays covered.
+      scales[s] = d ? Math.min(63, Math.ceil(steps[s] / d)) : 0;
+      minCodes[s] = dmin ? Math.min(63, Math.ceil(mins[s] / dmin)) : 0;
+    }
+    for (let s = 0; s < 8; s++) {
+      if (s < 4) {
+        out[at + 4 + s] = scales[s];
+        out[at + 8 + s] = minCodes[s];
+      } else {
+        out[at + 8 + s] = (scales[s] & 15) | ((minCodes[s] & 15) << 4);
+        out[at + s] |= (scales[s] >> 4) << 6;
+        out[at + 4 + s] |= (minCodes[s] >> 4) << 6;
+      }
+    }
+    for (let s = 0; s < 8; s++) {
+      const ds = Math.fround(d * scales[s]);
+      const dm = Math.fround(dmin * minCodes[s]);
+      const qs = at + 16 + 32 * (s >> 1);
+      const shift = 4 * (s & 1);
+      for (let l = 0; l < 32; l++) {
+        const q = ds ? clamp(Math.round((src[from + 32 * s + l] + dm) / ds), 0, 15) : 0;
+        out[qs + l] |= q << shift;
+      }
+    }
+  },
+  q6_k(src, from, out, at) {
+    // Per 16 values: step amax / 31 (q in −31 … 31); the super-block scale d spreads the largest
+    // step over the i8 scales 0 … 127.
+    const steps = new Float64Array(16);
+    for (let s = 0; s < 16; s++) {
+      let amax = 0;
+      for (let l = 0; l < 16; l++) amax = Math.max(amax, Math.abs(src[from + 16 * s + l]));
+      steps[s] = amax / 31;
+    }
+    const d = f16Round(Math.max(...steps) / 127);
+    setF16(out, at + 208, d);
+    for (let s = 0; s < 16; s++) out[at + 192 + s] = d ? Math.min(127, Math.ceil(steps[s] / d)) : 0;
+    for (let e = 0; e < 256; e++) {
+      const ds = Math.fround(d * out[at + 192 + (e >> 4)]);
+      const q = ds ? clamp(Math.round(src[from + e] / ds), -32, 31) + 32 : 32;
+      const { ql, lowShift, qh, highShift } = q6kIndex(e);
+      out[at + ql] |= (q & 15) << lowShift;
+      out[at + 128 + qh] |= (q >> 4) << highShift;
+    }
+  },
+};
+
+function setF16(out: Uint8Array, at: number, value: number): void {
+  const bits = f32ToF16Bits(value);
+  out[at] = bits & 255;
+  out[at + 1] = bits >> 8;
+}
+
+function f16Round(value: number): number {
+  return f16BitsToF32(f32ToF16Bits(value));
+}
+
+function clamp(v: number, lo: number, hi: number): number {
+  return Math.min(hi, Math.max(lo, v));
+}

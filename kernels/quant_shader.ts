@@ -1,0 +1,25 @@
+// The WGSL decoders of the quantized weight formats, shared by matmul and embed: for each type,
+// the source to put in front of a host shader (quant.wgsl's helpers + quant_<type>.wgsl), and the
+// constants the host's dispatch maths needs. A format reads `wScales` exactly when the matrix's
+// chunks have `scales` (matrix.ts), so hosts bind it when it is there.
+
+import type { QuantType } from "./quant.ts";
+import helpers from "./quant.wgsl" with { type: "text" };
+import q8_0 from "./quant_q8_0.wgsl" with { type: "text" };
+import q4_0 from "./quant_q4_0.wgsl" with { type: "text" };
+import q4_k from "./quant_q4_k.wgsl" with { type: "text" };
+import q6_k from "./quant_q6_k.wgsl" with { type: "text" };
+
+export interface QuantShader {
+  /** WGSL: the helpers and the format's Unit, loadUnit, decode, packetCols. */
+  source: string;
+  /** Values of a row per unit (the format's UNIT). */
+  unit: number;
+}
+
+export const QUANT_SHADERS: Readonly<Record<QuantType, QuantShader>> = {
+  q8_0: { source: helpers + q8_0, unit: 32 },
+  q4_0: { source: helpers + q4_0, unit: 32 },
+  q4_k: { source: helpers + q4_k, unit: 64 },
+  q6_k: { source: helpers + q6_k, unit: 64 },
+};

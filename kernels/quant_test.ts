@@ -1,0 +1,186 @@
+import assert from "node:assert/strict";
+import {
+  BLOCK_BYTES,
+  BLOCK_ELEMENTS,
+  dequantize,
+  QUANT_TYPES,
+  quantize,
+  quantizedBytes,
+  type QuantType,
+} from "./quant.ts";
+import { randomArray, seededRandom, testSeed } from "./test_util.ts";
+
+Deno.test("quant block sizes are GGUF's", () => {
+  assert.deepEqual(
+    QUANT_TYPES.map((t) => [t, BLOCK_ELEMENTS[t], BLOCK_BYTES[t]]),
+    [["q8_0", 32, 34], ["q4_0", 32, 18], ["q4_k", 256, 144], ["q6_k", 256, 210]],
+  );
+  assert.equal(quantizedBytes("q4_0", 2048), 64 * 18);
+  assert.throws(() => quantizedBytes("q4_k", 100), /not a whole number of q4_k blocks of 256/);
+  assert.throws(() => quantize("q8_0", new Float32Array(33)), /33 values/);
+});
+
+// ---- hand-built blocks ----
+
+Deno.test("q8_0 decodes f16 d times signed bytes", () => {
+  const block = new Uint8Array(34);
+  block.set([0x00, 0x38]); // d = 0.5
+  block.set([1, 0xfe, 127, 0x80, 0, 3], 2); // 1, -2, 127, -128, 0, 3
+  block[33] = 0xff; // -1 in the last slot
+  const y = dequantize("q8_0", block, 32);
+  assert.deepEqual([...y.subarray(0, 6)], [0.5, -1, 63.5, -64, 0, 1.5]);
+  assert.equal(y[31], -0.5);
+});
+
+Deno.test("q4_0 decodes low nibbles to j and high nibbles to j + 16", () => {
+  const block = new Uint8Array(18);
+  block.set([0x00, 0x40]); // d = 2
+  block[2] = 0x91; // j = 0: 1 - 8 = -7; j = 16: 9 - 8 = 1
+  block[3] = 0x88; // j = 1, 17: 0
+  block[17] = 0x0f; // j = 15: 15 - 8 = 7; j = 31: 0 - 8 = -8
+  const y = dequantize("q4_0", block, 32);
+  assert.deepEqual([y[0], y[16], y[1], y[17], y[15], y[31]], [-14, 2, 0, 0, 14, -16]);
+  assert.equal(y[2], -16); // zero bytes decode to -8·d
+});
+
+Deno.test("q4_k decodes 6-bit scales and mins and the nibble order of sub-blocks", () => {
+  const block = new Uint8Array(144);
+  block.set([0x00, 0x3c, 0x00, 0x38]); // d = 1, dmin = 0.5
+  // Sub-block 0: scale 3, min 2 (low 6 bits of bytes 0 and 4).
+  // Sub-block 1: scale 7, min 1 (bytes 1 and 5), whose top 2 bits carry sub-block 5's high bits.
+  // Sub-block 5: scale 42 = 0b10_1010, min 49 = 0b11_0001: low nibbles in byte 9 (scale low,
+  // min high), top 2 bits in byte 1 (scale) and byte 5 (min).
+  block[4 + 0] = 3;
+  block[4 + 4] = 2;
+  block[4 + 1] = 0x80 | 7;
+  block[4 + 5] = 0xc0 | 1;
+  block[4 + 9] = 0x1a;
+  // Nibbles: byte 0 of group 0 is sub-block 0 (low) and 1 (high) at l = 0; byte 3 of group 2
+  // is sub-block 4 (low) and 5 (high) at l = 3.
+  block[16 + 0] = 0x52;
+  block[16 + 64 + 3] = 0xe0;
+  const y = dequantize("q4_k", block, 256);
+  assert.equal(y[0], 3 * 2 - 0.5 * 2); // sub-block 0, q = 2
+  assert.equal(y[1], -1); // q = 0: −dmin·min
+  assert.equal(y[32], 7 * 5 - 0.5 * 1); // sub-block 1, q = 5
+  assert.equal(y[5 * 32 + 3], 42 * 14 - 0.5 * 49); // sub-block 5, q = 14
+  assert.equal(y[5 * 32 + 4], -0.5 * 49);
+  assert.equal(y[4 * 32 + 3], 0); // sub-block 4: scale 0, min 0
+});
+
+Deno.test("q6_k decodes ql, qh and signed scales in llama.cpp's order", () => {
+  const block = new Uint8Array(210);
+  block.set([0x00, 0x34], 208); // d = 0.25
+  const scales = 192;
+  block[scales + 0] = 2;
+  block[scales + 2] = 4;
+  block[scales + 4] = 1;
+  block[scales + 6] = 0xff; // -1
+  block[scales + 9] = 0xfd; // -3
+  // Half 0, l = 0: values 0, 32, 64, 96 take low bits from ql[0] (low, high nibble) and ql[32]
+  // (low, high nibble), and bits 0-1, 2-3, 4-5, 6-7 of qh[0].
+  block[0] = 0x3f; // value 0: 15, value 64: 3
+  block[32] = 0x70; // value 32: 0, value 96: 7
+  block[128] = 0b10_01_11_10; // high bits: value 0: 2, 32: 3, 64: 1, 96: 2
+  // Half 1, l = 17: value 128 + 17 (scale 9) from ql[64 + 17] low nibble, qh[32 + 17] bits 0-1.
+  block[64 + 17] = 0x0c;
+  block[128 + 32 + 17] = 0x01;
+  const y = dequantize("q6_k", block, 256);
+  assert.equal(y[0], 0.25 * 2 * (47 - 32));
+  assert.equal(y[32], 0.25 * 4 * (48 - 32));
+  assert.equal(y[64], 0.25 * 1 * (19 - 32));
+  assert.equal(y[96], 0.25 * -1 * (39 - 32));
+  assert.equal(y[145], 0.25 * -3 * (28 - 32));
+  assert.equal(y[1], 0.25 * 2 * -32); // q = 0 means −32
+  assert.equal(Math.abs(y[200]), 0); // scale 0 (times −32: −0)
+});
+
+// ---- quantizers ----
+
+Deno.test("q8_0 quantizes like llama.cpp: d = amax / 127, q = roundf(x / d)", () => {
+  const x = new Float32Array(32);
+  x.set([127, -63.5, 0.5, -0.5, 1.49, 100]);
+  const block = quantize("q8_0", x);
+  assert.deepEqual([...block.subarray(0, 2)], [0x00, 0x3c]); // d = 1
+  assert.deepEqual([...new Int8Array(block.buffer, 2, 6)], [127, -64, 1, -1, 1, 100]);
+  assert.deepEqual([...quantize("q8_0", new Float32Array(32))], new Array(34).fill(0));
+});
+
+Deno.test("q4_0 quantizes like llama.cpp: d = max / -8, q = min(15, trunc(x / d + 8.5))", () => {
+  const x = new Float32Array(32);
+  x.set([8, -7.6, 0, 0.6, -3.4]);
+  x[16] = -8; // as large as 8 but later: the first one sets d
+  const block = quantize("q4_0", x);
+  assert.deepEqual([...block.subarray(0, 2)], [0x00, 0xbc]); // d = 8 / -8 = -1
+  const q = (j: number) => j < 16 ? block[2 + j] & 15 : block[2 + j - 16] >> 4;
+  // x / d + 8.5 = 0.5, 16.1, 8.5, 7.9, 11.9, 16.5, truncated; the clamp takes 16 to 15.
+  assert.deepEqual([0, 1, 2, 3, 4, 16].map(q), [0, 15, 8, 7, 11, 15]);
+});
+
+/** Checks dequantize(quantize(x)) per block against `bound(block values)`. */
+function checkRoundTrip(type: QuantType, bound: (block: Float32Array) => number): void {
+  const seed = testSeed();
+  const random = seededRandom(seed);
+  const n = BLOCK_ELEMENTS[type];
+  const blocks = 200;
+  const x = randomArray(random, n * blocks, 1);
+  // Vary the range per block, with outliers, all-positive and all-negative blocks, and zeros.
+  for (let b = 0; b < blocks; b++) {
+    const block = x.subarray(b * n, (b + 1) * n);
+    // Scales stay where d is a normal f16 (as in real weights; subnormal d loses precision).
+    const scale = 10 ** (random() * 3.3 - 0.3);
+    for (let j = 0; j < n; j++) {
+      block[j] *= scale;
+      if (b % 5 === 1) block[j] = Math.abs(block[j]);
+      if (b % 5 === 2) block[j] = -Math.abs(block[j]) - scale;
+      if (b % 5 === 3 && j % 37 === 0) block[j] *= 8;
+      if (b % 50 === 4) block[j] = 0;
+    }
+  }
+  const bytes = quantize(type, x);
+  assert.equal(bytes.length, blocks * BLOCK_BYTES[type]);
+  const y = dequantize(type, bytes, x.length);
+  for (let b = 0; b < blocks; b++) {
+    const block = x.subarray(b * n, (b + 1) * n);
+    const limit = bound(block);
+    for (let j = 0; j < n; j++) {
+      const err = Math.abs(y[b * n + j] - block[j]);
+      if (!(err <= limit)) {
+        assert.fail(
+          `${type} seed ${seed}: block ${b} value ${j}: |${y[b * n + j]} - ${block[j]}| > ${limit}`,
+        );
+      }
+    }
+  }
+}
+
+function amax(values: Float32Array): number {
+  return values.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
+}
+
+function range(values: Float32Array): number {
+  return Math.max(0, ...values) - Math.min(0, ...values);
+}
+
+Deno.test("q8_0 round trip is within half a step (amax / 254)", () => {
+  // Plus d's f16 rounding: 2^-11 relative, times at most 127 steps.
+  checkRoundTrip("q8_0", (b) => amax(b) / 254 + amax(b) * 2 ** -11);
+});
+
+Deno.test("q4_0 round trip is within one step (amax / 8)", () => {
+  // Half a step, except the clamp of 16 to 15 on the side opposite the extreme: one step.
+  checkRoundTrip("q4_0", (b) => amax(b) / 8 * (1 + 2 ** -10));
+});
+
+Deno.test("q4_k round trip is within a step of the sub-block's range", () => {
+  // Step = range / 15, widened by the 6-bit scale and min codes (each ≤ 1/63 of the largest).
+  checkRoundTrip("q4_k", (b) => {
+    let worst = 0;
+    for (let s = 0; s < 8; s++) worst = Math.max(worst, range(b.subarray(32 * s, 32 * s + 32)));
+    return worst / 15 * 0.5 + range(b) / 63 * 2;
+  });
+});
+
+Deno.test("q6_k round trip is within a step of the block's largest value", () => {
+  checkRoundTrip("q6_k", (b) => amax(b) / 31 * 0.5 + amax(b) / 127 * 0.5 * 32);
+});

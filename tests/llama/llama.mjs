@@ -1,0 +1,62 @@
+// Runs llama.cpp (prebuilt, through node-llama-cpp) on a GGUF file for gemma's tests and benchmarks.
+// Reads one JSON request on stdin, writes one JSON answer on stdout:
+//   { model, gpu: false | "vulkan", threads, contextSize, kvCacheType ("F32" default, or "F16"),
+//     tasks: [ { type: "greedy", tokens, count }          → { tokens }
+//            | { type: "teacher", tokens }                 → { top1 } (argmax after each token)
+//            | { type: "time", tokens, count } ] }         → { prefillMs, decodeMs }
+// Token ids go in directly: no tokenizer is involved, so both engines see the same input.
+import { getLlama } from "node-llama-cpp";
+
+const request = JSON.parse(
+  await new Promise((resolve) => {
+    let text = "";
+    process.stdin.on("data", (chunk) => text += chunk);
+    process.stdin.on("end", () => resolve(text));
+  }),
+);
+
+const llama = await getLlama({ build: "never", gpu: request.gpu ?? false, logLevel: "error" });
+const model = await llama.loadModel({
+  modelPath: request.model,
+  gpuLayers: request.gpu ? "max" : 0,
+});
+const threads = request.threads ?? 2;
+const results = [];
+for (const task of request.tasks) {
+  const context = await model.createContext({
+    contextSize: request.contextSize ?? 512,
+    batchSize: request.contextSize ?? 512,
+    threads,
+    // f32 keys and values (llama.cpp's default is f16), so that f32 models match exactly.
+    experimentalKvCacheKeyType: request.kvCacheType ?? "F32",
+    experimentalKvCacheValueType: request.kvCacheType ?? "F32",
+    flashAttention: false,
+  });
+  const sequence = context.getSequence();
+  if (task.type === "greedy") {
+    const out = [];
+    for await (const token of sequence.evaluate(task.tokens, { temperature: 0 })) {
+      out.push(token);
+      if (out.length >= task.count) break;
+    }
+    results.push({ tokens: out });
+  } else if (task.type === "teacher") {
+    const input = task.tokens.map((token) => [token, { generateNext: { token: true } }]);
+    const output = await sequence.controlledEvaluate(input);
+    results.push({ top1: output.map((o) => o?.next?.token ?? null) });
+  } else if (task.type === "time") {
+    let start = performance.now();
+    const generator = sequence.evaluate(task.tokens, { temperature: 0 });
+    let first = await generator.next();
+    const prefillMs = performance.now() - start;
+    start = performance.now();
+    let count = 0;
+    while (!first.done && ++count < task.count) first = await generator.next();
+    results.push({ prefillMs, decodeMs: performance.now() - start, decoded: count - 1 });
+  } else {
+    throw new Error(`unknown task type ${task.type}`);
+  }
+  await context.dispose();
+}
+await model.dispose();
+process.stdout.write(JSON.stringify(results) + "\n");
