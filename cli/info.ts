@@ -6,6 +6,7 @@ import {
   createGpuContext,
   type GemmaConfig,
   GpuError,
+  gpuWeightBytes,
   openCheckpoint,
   parameterCount,
 } from "../core/mod.ts";
@@ -34,18 +35,19 @@ export function infoCommand(): Command {
         fileBytes += t.byteLength;
       }
       const parameters = parameterCount(c);
-      // Norm weights (2 per layer + the final one) stay f32; everything else takes the dtype.
-      const normParameters = normCount(c);
-      const gpuBytes = (bytes: number) =>
-        (parameters - normParameters) * bytes + normParameters * 4;
       const device = await deviceInfo();
       const info = {
-        model: checkpoint.dir,
+        model: checkpoint.path,
         config: c,
         parameters,
         tensor_dtypes: dtypes,
         file_bytes: fileBytes,
-        gpu_weight_bytes: { f16: gpuBytes(2), f32: gpuBytes(4) },
+        gpu_weight_bytes: {
+          f16: gpuWeightBytes(checkpoint, "f16"),
+          f32: gpuWeightBytes(checkpoint, "f32"),
+          q8_0: gpuWeightBytes(checkpoint, "f16", "q8_0"),
+          q4_0: gpuWeightBytes(checkpoint, "f16", "q4_0"),
+        },
         kv_cache_bytes_per_token: 2 * c.numLayers * c.numKvHeads * c.headDim * 4,
         device,
       };
@@ -53,9 +55,10 @@ export function infoCommand(): Command {
         console.log(JSON.stringify(info, null, 2));
         return;
       }
-      const gb = (n: number) => `${(n / 2 ** 30).toFixed(2)} GiB`;
+      const gb = (n: number) =>
+        n >= 2 ** 30 ? `${(n / 2 ** 30).toFixed(2)} GiB` : `${(n / 2 ** 20).toFixed(1)} MiB`;
       const lines = [
-        `model        ${checkpoint.dir}`,
+        `model        ${checkpoint.path} (${checkpoint.format})`,
         `type         ${c.modelType}, ${c.numLayers} layers, hidden ${c.hiddenSize}, ff ${c.intermediateSize}`,
         `attention    ${c.numHeads} heads, ${c.numKvHeads} kv heads, head_dim ${c.headDim}, ` +
         `rope θ ${[...new Set(c.layerRopeTheta)].join("/")}${attentionExtras(c)}`,
@@ -64,9 +67,9 @@ export function infoCommand(): Command {
         `file         ${gb(fileBytes)} (${
           Object.entries(dtypes).map(([d, n]) => `${n} ${d}`).join(", ")
         })`,
-        `on the GPU   ${gb(info.gpu_weight_bytes.f16)} as f16, ${
-          gb(info.gpu_weight_bytes.f32)
-        } as f32`,
+        `on the GPU   ${
+          Object.entries(info.gpu_weight_bytes).map(([t, n]) => `${gb(n)} as ${t}`).join(", ")
+        }${checkpoint.format === "gguf" ? " (quantized tensors keep their type)" : ""}`,
         `KV cache     ${info.kv_cache_bytes_per_token} bytes per token`,
         device.error
           ? `device       none: ${device.error}`
@@ -77,12 +80,6 @@ export function infoCommand(): Command {
       ];
       console.log(lines.join("\n"));
     });
-}
-
-/** Norm weights (kept in f32 on the GPU whatever the dtype). */
-function normCount(c: GemmaConfig): number {
-  const perLayer = (c.sandwichNorms ? 4 : 2) * c.hiddenSize + (c.qkNorm ? 2 * c.headDim : 0);
-  return c.numLayers * perLayer + c.hiddenSize;
 }
 
 function attentionExtras(c: GemmaConfig): string {

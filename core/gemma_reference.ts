@@ -11,7 +11,14 @@ import { rmsNormReference } from "../kernels/rms_norm.ts";
 import { ropeReference } from "../kernels/rope.ts";
 import type { GemmaConfig } from "./config.ts";
 import { softcapReference } from "../kernels/softcap.ts";
-import { EMBED_TENSOR, FINAL_NORM_TENSOR, layerTensorNames, mlpNormName } from "./tensor_names.ts";
+import { BLOCK_ELEMENTS, dequantize, quantize, type QuantType } from "../kernels/quant.ts";
+import {
+  EMBED_TENSOR,
+  expectedTensorShapes,
+  FINAL_NORM_TENSOR,
+  layerTensorNames,
+  mlpNormName,
+} from "./tensor_names.ts";
 
 export interface ReferenceModel {
   config: GemmaConfig;
@@ -21,17 +28,24 @@ export interface ReferenceModel {
 
 /**
  * Prepares checkpoint tensors (raw, as in the file) for the reference: norm weights become 1 + w
- * and, for `dtype` f16, matrices are rounded to f16 exactly as the GPU upload rounds them.
+ * and matrices are rounded to f16 (for `dtype` f16) or through `quant` blocks exactly as the GPU
+ * upload does.
  */
 export function referenceModel(
   config: GemmaConfig,
   tensors: Map<string, Float32Array>,
   dtype: DType = "f32",
+  quant?: QuantType,
 ): ReferenceModel {
+  const shapes = expectedTensorShapes(config);
   const weights = new Map<string, Float32Array>();
   for (const [name, values] of tensors) {
+    const cols = shapes.get(name)?.at(-1) ?? 0;
     if (name.endsWith("norm.weight")) {
       weights.set(name, values.map((v) => v + 1));
+    } else if (quant && cols % BLOCK_ELEMENTS[quant] === 0) {
+      // Quantized on load (--quant): the GPU sees the dequantized blocks.
+      weights.set(name, dequantize(quant, quantize(quant, values), values.length));
     } else {
       weights.set(name, dtype === "f16" ? roundToF16(values) : values);
     }

@@ -16,7 +16,7 @@ export {
   TokenizerError,
 } from "./tokenizer.ts";
 export { type ChatMessage, ChatTemplateError, renderChat } from "./chat_template.ts";
-export { Gemma, loadGemma, type LoadOptions } from "./weights.ts";
+export { Gemma, gpuWeightBytes, loadGemma, type LoadOptions } from "./weights.ts";
 export { ContextError, GemmaSession, type SessionOptions } from "./session.ts";
 export {
   argmaxOf,

@@ -10,13 +10,20 @@ import {
   createMatrix,
   destroyMatrix,
   type GpuMatrix,
+  type WeightType,
   writeMatrixRows,
   writeQuantizedRows,
 } from "../kernels/matrix.ts";
 import { type Checkpoint, type CheckpointTensor, readWholeTensor } from "./checkpoint.ts";
 import type { GemmaConfig } from "./config.ts";
-import { BLOCK_ELEMENTS, type QuantType } from "../kernels/quant.ts";
-import { EMBED_TENSOR, FINAL_NORM_TENSOR, layerTensorNames, mlpNormName } from "./tensor_names.ts";
+import { BLOCK_ELEMENTS, quantizedBytes, type QuantType } from "../kernels/quant.ts";
+import {
+  EMBED_TENSOR,
+  expectedTensorShapes,
+  FINAL_NORM_TENSOR,
+  layerTensorNames,
+  mlpNormName,
+} from "./tensor_names.ts";
 
 export interface LayerWeights {
   attnNorm: GPUBuffer; //    (hidden) f32, 1 + w: before attention
@@ -192,6 +199,34 @@ function layerNorms(l: LayerWeights): GPUBuffer[] {
   return [l.attnNorm, l.mlpNorm, l.attnOutNorm, l.mlpOutNorm, l.qNorm, l.kNorm].filter(
     (b): b is GPUBuffer => b !== undefined,
   );
+}
+
+/**
+ * The type a weight matrix is stored as on the GPU: a quantized GGUF tensor keeps its type;
+ * --quant applies where rows split into whole blocks; everything else takes the float dtype.
+ */
+function storedType(tensor: CheckpointTensor, dtype: DType, quant?: QuantType): WeightType {
+  if (tensor.quant) return tensor.quant;
+  const cols = tensor.shape[tensor.shape.length - 1];
+  return quant && cols % BLOCK_ELEMENTS[quant] === 0 ? quant : dtype;
+}
+
+/** Bytes the weights of `checkpoint` take on the GPU when loaded with these options. */
+export function gpuWeightBytes(checkpoint: Checkpoint, dtype: DType, quant?: QuantType): number {
+  let total = 0;
+  for (const name of expectedTensorShapes(checkpoint.config).keys()) {
+    const tensor = checkpoint.tensors.get(name)!;
+    const [rows, cols] = tensor.shape;
+    if (tensor.shape.length === 1) {
+      total += rows * 4; // norms: f32
+      continue;
+    }
+    const type = storedType(tensor, dtype, quant);
+    total += type === "f32" || type === "f16"
+      ? rows * (type === "f16" ? cols + (cols % 2) : cols) * (type === "f16" ? 2 : 4)
+      : rows * quantizedBytes(type, cols);
+  }
+  return total;
 }
 
 /** Bytes read from a file and written to the GPU at a time while loading. */

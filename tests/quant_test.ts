@@ -1,0 +1,58 @@
+// Quantized weights end to end: --quant on load of a HF checkpoint matches the reference run on
+// the same quantized values, and a Q4_0 GGUF stays at ~4.5 bits per weight on the GPU.
+
+import assert from "node:assert/strict";
+import {
+  createGpuContext,
+  GemmaSession,
+  gpuWeightBytes,
+  loadGemma,
+  loadTokenizer,
+  openCheckpoint,
+  parameterCount,
+} from "../core/mod.ts";
+import { convertToGguf } from "../core/convert.ts";
+import { referenceLogits, referenceModel } from "../core/gemma_reference.ts";
+import { assertClose } from "../kernels/test_util.ts";
+import { buildTinyModel, loadReferenceWeights } from "./fixtures.ts";
+
+const dir = await Deno.makeTempDir({ prefix: "gemma-quant-" });
+await buildTinyModel(`${dir}/hf`, { modelType: "gemma2", numKvHeads: 2, seed: 9 });
+const checkpoint = await openCheckpoint(`${dir}/hf`);
+const tokenizer = await loadTokenizer(`${dir}/hf`);
+const ids = tokenizer.encode("Quantized weights, dequantized in registers: 4.5 bits each.");
+
+for (const quant of ["q8_0", "q4_0"] as const) {
+  Deno.test(`--quant ${quant}: GPU logits match the reference on the same quantized weights`, async () => {
+    const gpu = await createGpuContext();
+    const model = await loadGemma(gpu, checkpoint, { dtype: "f32", quant });
+    const reference = referenceModel(
+      checkpoint.config,
+      await loadReferenceWeights(checkpoint),
+      "f32",
+      quant,
+    );
+    const session = new GemmaSession(model, { contextLength: 64 });
+    session.append(ids);
+    assertClose(await session.logits(), referenceLogits(reference, ids), 1e-4, quant);
+    assert.equal(model.weightBytes, gpuWeightBytes(checkpoint, "f32", quant), "estimated bytes");
+    session.destroy();
+    model.destroy();
+    gpu.destroy();
+  });
+}
+
+Deno.test("a Q4_0 GGUF stays at about 4.5 bits per weight on the GPU", async () => {
+  await convertToGguf(checkpoint, `${dir}/q4.gguf`, { type: "q4_0" });
+  const gguf = await openCheckpoint(`${dir}/q4.gguf`);
+  const gpu = await createGpuContext();
+  const model = await loadGemma(gpu, gguf);
+  const bits = (8 * model.weightBytes) / parameterCount(gguf.config);
+  // Q4_0: 18 bytes per 32 weights = 4.5 bits; the f32 norms add a little.
+  assert.ok(bits > 4.4 && bits < 4.6, `${bits.toFixed(3)} bits per weight`);
+  assert.equal(model.weightBytes, gpuWeightBytes(gguf, "f16"));
+  model.destroy();
+  gpu.destroy();
+});
+
+globalThis.addEventListener("unload", () => Deno.removeSync(dir, { recursive: true }));
