@@ -88,6 +88,7 @@ export function recordForward(
   const kvWidth = c.numKvHeads * c.headDim;
 
   // The embedding scale is √hidden rounded to the activation dtype (f32 here).
+  batch.mark("embedding");
   embed(batch, {
     ids: state.ids,
     table: w.embed,
@@ -102,12 +103,16 @@ export function recordForward(
       rmsNorm(batch, { x, weight, y, rows: n, dim, eps: c.rmsNormEps });
 
     // Attention block.
+    batch.mark("rms norm");
     norm(state.h, lw.attnNorm, state.x);
+    batch.mark("q, k, v projections", lw.q.bytes + lw.k.bytes + lw.v.bytes);
     if (lw.qNorm && lw.kNorm) {
       matmul(batch, { x: state.x, w: lw.q, y: state.attended, rows });
-      norm(state.attended, lw.qNorm, state.q, rows * c.numHeads, c.headDim);
       matmul(batch, { x: state.x, w: lw.k, y: state.kRaw, rows });
+      batch.mark("q, k norms");
+      norm(state.attended, lw.qNorm, state.q, rows * c.numHeads, c.headDim);
       norm(state.kRaw, lw.kNorm, state.k, rows * c.numKvHeads, c.headDim);
+      batch.mark("q, k, v projections");
     } else {
       matmul(batch, { x: state.x, w: lw.q, y: state.q, rows });
       matmul(batch, { x: state.x, w: lw.k, y: state.k, rows });
@@ -120,9 +125,12 @@ export function recordForward(
       theta: c.layerRopeTheta[layer],
       factor: c.layerRopeFactor[layer],
     };
+    batch.mark("rope");
     rope(batch, { ...ropeArgs, x: state.q, heads: c.numHeads });
     rope(batch, { ...ropeArgs, x: state.k, heads: c.numKvHeads });
+    batch.mark("kv cache append");
     appendToCache(batch, state, layer, rows, position0, kvWidth);
+    batch.mark("attention");
     attention(batch, {
       q: state.q,
       k: state.keys[layer],
@@ -138,27 +146,36 @@ export function recordForward(
       window: c.layerWindows[layer],
       cacheRows: state.cacheRows[layer],
     });
+    batch.mark("o projection", lw.o.bytes);
     if (lw.attnOutNorm) {
       matmul(batch, { x: state.attended, w: lw.o, y: state.x2, rows });
+      batch.mark("rms norm");
       norm(state.x2, lw.attnOutNorm, state.x);
+      batch.mark("residual add");
       add(batch, { x: state.h, y: state.x, count: rows * d });
     } else {
       matmul(batch, { x: state.attended, w: lw.o, y: state.h, rows, accumulate: true });
     }
 
     // MLP block (GeGLU with tanh-GELU).
+    batch.mark("rms norm");
     norm(state.h, lw.mlpNorm, state.x);
+    batch.mark("gate, up projections", lw.gate.bytes + lw.up.bytes);
     matmul(batch, { x: state.x, w: lw.gate, y: state.gate, rows });
     matmul(batch, { x: state.x, w: lw.up, y: state.up, rows });
+    batch.mark("gelu · up");
     geluMul(batch, {
       gate: state.gate,
       up: state.up,
       y: state.act,
       count: rows * c.intermediateSize,
     });
+    batch.mark("down projection", lw.down.bytes);
     if (lw.mlpOutNorm) {
       matmul(batch, { x: state.act, w: lw.down, y: state.x2, rows });
+      batch.mark("rms norm");
       norm(state.x2, lw.mlpOutNorm, state.x);
+      batch.mark("residual add");
       add(batch, { x: state.h, y: state.x, count: rows * d });
     } else {
       matmul(batch, { x: state.act, w: lw.down, y: state.h, rows, accumulate: true });
@@ -168,6 +185,7 @@ export function recordForward(
   if (args.logitRows === 0) return;
   // Only the wanted rows go through the final norm and the (vocab-wide) output head.
   const from = args.logitsFrom;
+  batch.mark("rms norm");
   batch.copy(state.h, from * d * 4, state.x, 0, args.logitRows * d * 4);
   rmsNorm(batch, {
     x: state.x,
@@ -177,14 +195,17 @@ export function recordForward(
     dim: d,
     eps: c.rmsNormEps,
   });
+  batch.mark("output head", w.embed.bytes);
   matmul(batch, { x: state.logitInput, w: w.embed, y: state.logits, rows: args.logitRows });
   if (c.finalLogitSoftcap > 0) {
+    batch.mark("logit softcap");
     softcap(batch, {
       x: state.logits,
       count: args.logitRows * c.vocabSize,
       cap: c.finalLogitSoftcap,
     });
   }
+  batch.mark("argmax");
   if (args.argmax) argmax(batch, { x: state.logits, n: c.vocabSize, out: state.argmax });
 }
 

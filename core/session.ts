@@ -151,6 +151,28 @@ export class GemmaSession {
     return out;
   }
 
+  /**
+   * Runs one decode step for `id` in a profiling batch (one operation at a time) and returns
+   * the milliseconds and weight bytes per section of the forward pass. For benchmarks.
+   */
+  async profileDecodeStep(id: number): Promise<Map<string, { ms: number; weightBytes: number }>> {
+    this.#checkRoom(1);
+    const gpu = this.model.gpu;
+    gpu.write(this.state.ids, new Uint32Array([id]));
+    const batch = gpu.batch({ profile: true });
+    recordForward(batch, this.model, this.state, {
+      rows: 1,
+      position0: this.#position,
+      logitsFrom: 0,
+      logitRows: 1,
+      argmax: true,
+    });
+    const profile = await batch.profile();
+    this.#position += 1;
+    this.#hasLogits = true;
+    return profile;
+  }
+
   #run(ids: number[], logitsFrom: number, logitRows: number): void {
     const gpu = this.model.gpu;
     for (const id of ids) {

@@ -127,9 +127,9 @@ export class GpuContext {
     return new Uint32Array(await this.readBytes(buffer, count * 4, offset * 4));
   }
 
-  /** A new batch: record dispatches, then `submit()` once. */
-  batch(): GpuBatch {
-    return new GpuBatch(this);
+  /** A new batch: record dispatches, then `submit()` once (or `profile()` when profiling). */
+  batch(options: { profile?: boolean } = {}): GpuBatch {
+    return new GpuBatch(this, options.profile);
   }
 
   destroy(): void {
@@ -171,10 +171,34 @@ export class GpuBatch {
   #pass: GPUComputePassEncoder | null = null;
   #uniforms: Uint8Array<ArrayBuffer>[] = [];
   #slot = 0;
+  /** Profiling (see `profile()`): the marked sections, and one command buffer per operation. */
+  readonly #profiling: boolean;
+  #sections: { label: string; weightBytes: number }[] = [];
+  #operations: { section: number; commands: GPUCommandBuffer }[] = [];
 
-  constructor(gpu: GpuContext) {
+  constructor(gpu: GpuContext, profiling = false) {
     this.gpu = gpu;
+    this.#profiling = profiling;
     this.#encoder = gpu.device.createCommandEncoder();
+  }
+
+  /**
+   * Names the operations recorded from here on, for `profile()`; `weightBytes` are the weight
+   * bytes they read (for a bandwidth figure). Costs nothing when not profiling.
+   */
+  mark(label: string, weightBytes = 0): void {
+    if (this.#profiling) this.#sections.push({ label, weightBytes });
+  }
+
+  /** When profiling, each operation goes into a command buffer of its own. */
+  #afterOperation(): void {
+    if (!this.#profiling) return;
+    this.#endPass();
+    this.#operations.push({
+      section: this.#sections.length - 1,
+      commands: this.#encoder.finish(),
+    });
+    this.#encoder = this.gpu.device.createCommandEncoder();
   }
 
   /**
@@ -220,12 +244,14 @@ export class GpuBatch {
     this.#pass.setPipeline(pipeline);
     this.#pass.setBindGroup(0, bindGroup);
     this.#pass.dispatchWorkgroups(x, y, z);
+    this.#afterOperation();
   }
 
   /** Copies `bytes` bytes between buffers, in order with the dispatches around it. */
   copy(src: GPUBuffer, srcOffset: number, dst: GPUBuffer, dstOffset: number, bytes: number): void {
     this.#endPass();
     this.#encoder.copyBufferToBuffer(src, srcOffset, dst, dstOffset, alignTo(bytes, 4));
+    this.#afterOperation();
   }
 
   #endPass(): void {
@@ -235,7 +261,39 @@ export class GpuBatch {
 
   /** Writes the uniform slots and submits everything recorded. The batch cannot be reused. */
   submit(): void {
+    if (this.#profiling) throw new GpuError("a profiling batch is run with profile()");
+    this.#writeUniforms();
     this.#endPass();
+    this.gpu.device.queue.submit([this.#encoder.finish()]);
+  }
+
+  /**
+   * Runs a profiling batch (`gpu.batch({ profile: true })`) one operation at a time, waiting for
+   * each, and returns the milliseconds and weight bytes per marked section. The waits add a
+   * little per operation; fine for shares of a decode step, not for absolute speed.
+   */
+  async profile(): Promise<Map<string, { ms: number; weightBytes: number }>> {
+    this.#writeUniforms();
+    const result = new Map<string, { ms: number; weightBytes: number }>();
+    this.#sections.forEach(({ label, weightBytes }) => {
+      const entry = result.get(label) ?? { ms: 0, weightBytes: 0 };
+      entry.weightBytes += weightBytes;
+      result.set(label, entry);
+    });
+    await this.gpu.device.queue.onSubmittedWorkDone();
+    for (const { section, commands } of this.#operations) {
+      const start = performance.now();
+      this.gpu.device.queue.submit([commands]);
+      await this.gpu.device.queue.onSubmittedWorkDone();
+      const label = this.#sections[section]?.label ?? "(unmarked)";
+      const entry = result.get(label) ?? { ms: 0, weightBytes: 0 };
+      entry.ms += performance.now() - start;
+      result.set(label, entry);
+    }
+    return result;
+  }
+
+  #writeUniforms(): void {
     const used = Math.ceil(this.#slot * UNIFORM_SLOT_BYTES / UNIFORM_POOL_BYTES);
     for (let i = 0; i < used; i++) {
       const bytes = i === used - 1
@@ -243,7 +301,6 @@ export class GpuBatch {
         : UNIFORM_POOL_BYTES;
       this.gpu.device.queue.writeBuffer(this.gpu.uniformBuffer(i), 0, this.#uniforms[i], 0, bytes);
     }
-    this.gpu.device.queue.submit([this.#encoder.finish()]);
   }
 }
 

@@ -211,3 +211,25 @@ Deno.test("a 3000-token prompt: chunked prefill, ring caches and long attention 
     await cleanUp();
   }
 });
+
+Deno.test("a profiled decode step computes the same logits and times every section", async () => {
+  const { model, tokenizer, cleanUp } = await setUp(CASES[2], "f32");
+  try {
+    const ids = tokenizer.encode(PROMPT);
+    const plain = new GemmaSession(model, { contextLength: 64 });
+    plain.append(ids);
+    const expected = await plain.logits();
+    const profiled = new GemmaSession(model, { contextLength: 64 });
+    profiled.append(ids.slice(0, -1));
+    const sections = await profiled.profileDecodeStep(ids[ids.length - 1]);
+    assertClose(await profiled.logits(), expected, 1e-6, "logits");
+    for (const name of ["attention", "output head", "q, k, v projections", "logit softcap"]) {
+      assert.ok((sections.get(name)?.ms ?? 0) > 0, `${name} was timed`);
+    }
+    assert.equal(sections.get("output head")?.weightBytes, model.weights.embed.bytes);
+    plain.destroy();
+    profiled.destroy();
+  } finally {
+    await cleanUp();
+  }
+});

@@ -1,20 +1,22 @@
-// Prints prefill and decode tokens/s of `gemma` on a Gemma-2B-shaped random checkpoint (real
-// widths and vocabulary: hidden 2048, ff 16384, 8 heads, 1 KV head, head_dim 256, vocab 256000;
-// fewer layers, by default 2, so that it finishes in minutes on a software GPU), for f16 and f32
-// weights. The checkpoint is built once into .cache/ and reused.
+// `deno task bench`: gemma against llama.cpp on the same machine, in one run. Builds (once, into
+// .cache/) a Gemma-2B-shaped random checkpoint — hidden 2048, ff 16384, 8 heads, 1 KV head,
+// head_dim 256, vocabulary 256000; fewer layers (--layers, default 2) so that it finishes in
+// minutes on a software GPU — exports it to GGUF as F16, Q8_0 and Q4_0, and measures prefill
+// and decode tokens/s of gemma (WebGPU), llama.cpp's Vulkan backend (same device: lavapipe here)
+// and llama.cpp's CPU backend, alternating engines run by run, medians of --runs. Then it prints
+// the time shares of one gemma decode step by kernel, and the decode GEMVs' bytes/s against a
+// plain read of the weights in memory.
 //
-//   ./deno task bench [--layers N] [--prompt TOKENS] [--decode TOKENS] [--runs N] [--dtype f16,f32]
+//   ./deno task bench [--layers 2] [--prompt 128] [--decode 32] [--runs 3] [--types f16,q8_0,q4_0]
+//                     [--engines gemma,llama-vulkan,llama-cpu] [--threads 2]
 
 import { parseArgs } from "node:util";
 import { describe } from "../kernels/gpu.ts";
-import {
-  createGpuContext,
-  type DType,
-  GemmaSession,
-  loadGemma,
-  openCheckpoint,
-} from "../core/mod.ts";
+import { createGpuContext, GemmaSession, loadGemma, openCheckpoint } from "../core/mod.ts";
+import { convertToGguf, type GgufOutputType } from "../core/convert.ts";
 import { buildTinyModel } from "../tests/fixtures.ts";
+import { runLlama } from "../tests/llama_reference.ts";
+import { memoryReadBandwidth, profileDecodeStep } from "./profile.ts";
 
 const { values: flags } = parseArgs({
   args: Deno.args,
@@ -23,21 +25,149 @@ const { values: flags } = parseArgs({
     prompt: { type: "string", default: "128" },
     decode: { type: "string", default: "32" },
     runs: { type: "string", default: "3" },
-    dtype: { type: "string", default: "f16,f32" },
+    types: { type: "string", default: "f16,q8_0,q4_0" },
+    engines: { type: "string", default: "gemma,llama-vulkan,llama-cpu" },
+    threads: { type: "string", default: "2" },
   },
 });
 const layers = Number(flags.layers);
 const promptTokens = Number(flags.prompt);
 const decodeTokens = Number(flags.decode);
 const runs = Number(flags.runs);
-const dtypes = flags.dtype.split(",") as DType[];
+const types = flags.types.split(",") as GgufOutputType[];
+const engines = flags.engines.split(",");
+const threads = Number(flags.threads);
 
-const dir = new URL(`../.cache/bench-gemma-2b-${layers}-layers`, import.meta.url).pathname;
-try {
-  await Deno.stat(`${dir}/config.json`);
-} catch {
+const cache = new URL(`../.cache/bench-gemma-2b-${layers}-layers`, import.meta.url).pathname;
+await ensureCheckpoint(cache);
+const prompt = Array.from({ length: promptTokens }, (_, i) => 1000 + ((i * 7919) % 200000));
+prompt[0] = 2;
+
+interface Result {
+  prefill: number[];
+  decode: number[];
+}
+const results = new Map<string, Result>();
+const record = (key: string, prefill: number, decode: number) => {
+  const r = results.get(key) ?? { prefill: [], decode: [] };
+  r.prefill.push(prefill);
+  r.decode.push(decode);
+  results.set(key, r);
+};
+
+const gpu = await createGpuContext();
+console.log(`device: ${describe(gpu.adapterInfo)}; ${Deno.build.os} ${Deno.build.arch}`);
+console.log(
+  `model: Gemma-2B shape with ${layers} layers; prompt ${promptTokens} tokens, decode ${decodeTokens}` +
+    ` tokens; medians of ${runs} runs, engines alternating`,
+);
+
+for (const type of types) {
+  const gguf = `${cache}/model-${type}.gguf`;
+  await ensureGguf(gguf, type);
+  const checkpoint = await openCheckpoint(gguf);
+  const model = engines.includes("gemma") ? await loadGemma(gpu, checkpoint) : undefined;
+  const session = model &&
+    new GemmaSession(model, { contextLength: promptTokens + decodeTokens + 8 });
+  for (let run = 0; run <= runs; run++) {
+    for (const engine of engines) {
+      let prefillS: number, decodeS: number;
+      if (engine === "gemma") {
+        [prefillS, decodeS] = await timeGemma(session!);
+      } else {
+        const [t] = await runLlama({
+          model: gguf,
+          gpu: engine === "llama-vulkan" ? "vulkan" : false,
+          threads,
+          contextSize: promptTokens + decodeTokens + 8,
+          kvCacheType: "F16",
+          tasks: [{ type: "time", tokens: prompt, count: decodeTokens + 1 }],
+        });
+        [prefillS, decodeS] = [t.prefillMs / 1000, t.decodeMs / 1000];
+      }
+      // Run 0 warms up (shader compilation, first touch of the weights) and is not counted.
+      if (run > 0) record(`${type} ${engine}`, promptTokens / prefillS, decodeTokens / decodeS);
+    }
+  }
+  if (session && model) {
+    if (type === types[0]) await printProfile(session);
+    session.destroy();
+    model.destroy();
+  }
+}
+
+console.log(
+  "\ntype  | engine       | prefill tok/s | decode tok/s | prefill × llama | decode × llama",
+);
+console.log("      |              |               |              | vulkan   cpu    | vulkan   cpu");
+const median = (xs: number[]) => xs.slice().sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+for (const type of types) {
+  for (const engine of engines) {
+    const r = results.get(`${type} ${engine}`);
+    if (!r) continue;
+    const ratio = (other: string, field: keyof Result) => {
+      const o = results.get(`${type} ${other}`);
+      return o ? (median(r[field]) / median(o[field])).toFixed(2).padStart(6) : "     -";
+    };
+    console.log(
+      [
+        type.padEnd(5),
+        engine.padEnd(12),
+        median(r.prefill).toFixed(2).padStart(13),
+        median(r.decode).toFixed(2).padStart(12),
+        `${ratio("llama-vulkan", "prefill")} ${ratio("llama-cpu", "prefill")}   `,
+        `${ratio("llama-vulkan", "decode")} ${ratio("llama-cpu", "decode")}`,
+      ].join(" | "),
+    );
+  }
+}
+gpu.destroy();
+
+async function timeGemma(session: GemmaSession): Promise<[number, number]> {
+  session.reset();
+  let start = performance.now();
+  session.append(prompt);
+  let id = await session.argmax();
+  const prefillS = (performance.now() - start) / 1000;
+  start = performance.now();
+  for (let i = 0; i < decodeTokens; i++) {
+    session.append([id]);
+    id = await session.argmax();
+  }
+  return [prefillS, (performance.now() - start) / 1000];
+}
+
+async function printProfile(session: GemmaSession) {
+  const profile = await profileDecodeStep(session);
+  const total = [...profile.values()].reduce((a, b) => a + b.ms, 0);
+  console.log(`\none gemma decode step (${session.model.dtype} weights): ${total.toFixed(1)} ms`);
+  console.log("kernel                 | share  |   ms   | weight GB/s");
+  for (const [label, { ms, bytes }] of [...profile].sort((a, b) => b[1].ms - a[1].ms)) {
+    const rate = bytes ? (bytes / (ms / 1000) / 1e9).toFixed(2) : "";
+    console.log(
+      `${label.padEnd(22)} | ${(100 * ms / total).toFixed(1).padStart(5)}% | ${
+        ms.toFixed(2).padStart(6)
+      } | ${rate}`,
+    );
+  }
+  const gemvMs = [...profile.values()].reduce((a, b) => a + (b.bytes ? b.ms : 0), 0);
+  const gemvBytes = [...profile.values()].reduce((a, b) => a + b.bytes, 0);
+  const bandwidth = memoryReadBandwidth();
+  const rate = gemvBytes / (gemvMs / 1000);
+  console.log(
+    `decode GEMVs: ${(rate / 1e9).toFixed(2)} GB/s over ${(gemvBytes / 2 ** 30).toFixed(2)} GiB; ` +
+      `a plain read of memory here: ${(bandwidth / 1e9).toFixed(2)} GB/s (${
+        (100 * rate / bandwidth).toFixed(0)
+      }%)`,
+  );
+}
+
+async function ensureCheckpoint(dir: string) {
+  try {
+    await Deno.stat(`${dir}/config.json`);
+    return;
+  } catch { /* build it */ }
   console.error(`building a Gemma-2B-shaped random checkpoint with ${layers} layers in ${dir}`);
-  const start = performance.now();
   await buildTinyModel(dir, {
     hiddenSize: 2048,
     intermediateSize: 16384,
@@ -49,62 +179,13 @@ try {
     dtype: "BF16",
     seed: 11,
   });
-  console.error(`built in ${((performance.now() - start) / 1000).toFixed(1)} s`);
 }
 
-const checkpoint = await openCheckpoint(dir);
-const gpu = await createGpuContext();
-console.log(`device: ${describe(gpu.adapterInfo)}`);
-console.log(
-  `model: Gemma-2B shape, ${layers} layers, vocab 256000; prompt ${promptTokens} tokens, ` +
-    `decode ${decodeTokens} tokens, median of ${runs} runs`,
-);
-console.log("dtype | weights GiB | load s | prefill tok/s | decode tok/s | decode GB/s (weights)");
-
-const median = (xs: number[]) => xs.slice().sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-for (const dtype of dtypes) {
-  if (dtype === "f16" && !gpu.hasF16) {
-    console.log(`${dtype}   | skipped: the device has no shader-f16`);
-    continue;
-  }
-  const loadStart = performance.now();
-  const model = await loadGemma(gpu, checkpoint, { dtype });
-  const loadS = (performance.now() - loadStart) / 1000;
-  const session = new GemmaSession(model, {
-    contextLength: promptTokens + decodeTokens + 1,
-    maxBatchRows: Math.min(promptTokens, 128),
-  });
-  const prompt = Array.from({ length: promptTokens }, (_, i) => 1000 + ((i * 7919) % 200000));
-  const prefill: number[] = [];
-  const decode: number[] = [];
-  for (let run = 0; run < runs + 1; run++) {
-    session.reset();
-    let start = performance.now();
-    session.append(prompt);
-    let id = await session.argmax();
-    const prefillS = (performance.now() - start) / 1000;
-    start = performance.now();
-    for (let i = 0; i < decodeTokens; i++) {
-      session.append([id]);
-      id = await session.argmax();
-    }
-    const decodeS = (performance.now() - start) / 1000;
-    if (run === 0) continue; // warm-up: pipelines compile on first use
-    prefill.push(promptTokens / prefillS);
-    decode.push(decodeTokens / decodeS);
-  }
-  const decodeRate = median(decode);
-  console.log(
-    [
-      dtype.padEnd(5),
-      (model.weightBytes / 2 ** 30).toFixed(2).padStart(11),
-      loadS.toFixed(1).padStart(6),
-      median(prefill).toFixed(2).padStart(13),
-      decodeRate.toFixed(2).padStart(12),
-      ((decodeRate * model.weightBytes) / 1e9).toFixed(2).padStart(21),
-    ].join(" | "),
-  );
-  session.destroy();
-  model.destroy();
+async function ensureGguf(path: string, type: GgufOutputType) {
+  try {
+    await Deno.stat(path);
+    return;
+  } catch { /* convert */ }
+  console.error(`converting to ${path}`);
+  await convertToGguf(await openCheckpoint(cache), path, { type });
 }
-gpu.destroy();
