@@ -138,6 +138,8 @@ export class GpuContext {
 }
 
 const UNIFORM_POOL_BYTES = 64 * 1024;
+/** Dispatches one profiled batch may time with GPU timestamps. */
+const MAX_PROFILED_OPERATIONS = 2048;
 /** Uniform slots are aligned to the largest minUniformBufferOffsetAlignment WebGPU allows. */
 const UNIFORM_SLOT_BYTES = 256;
 
@@ -171,10 +173,15 @@ export class GpuBatch {
   #pass: GPUComputePassEncoder | null = null;
   #uniforms: Uint8Array<ArrayBuffer>[] = [];
   #slot = 0;
-  /** Profiling (see `profile()`): the marked sections, and one command buffer per operation. */
+  /**
+   * Profiling (see `profile()`): the marked sections, and per operation its section and either
+   * a pair of GPU timestamps (where the device has timestamp-query) or a command buffer of its
+   * own, to be timed from the CPU.
+   */
   readonly #profiling: boolean;
   #sections: { label: string; weightBytes: number }[] = [];
-  #operations: { section: number; commands: GPUCommandBuffer }[] = [];
+  #operations: { section: number; commands?: GPUCommandBuffer }[] = [];
+  #timestamps: GPUQuerySet | null = null;
 
   constructor(gpu: GpuContext, profiling = false) {
     this.gpu = gpu;
@@ -190,14 +197,38 @@ export class GpuBatch {
     if (this.#profiling) this.#sections.push({ label, weightBytes });
   }
 
-  /** When profiling, each operation goes into a command buffer of its own. */
-  #afterOperation(): void {
+  /** Opens a compute pass; when profiling with timestamps, one per dispatch, timed. */
+  #beginPass(): GPUComputePassEncoder {
+    if (this.#pass) return this.#pass;
+    if (this.#profiling && this.gpu.device.features.has("timestamp-query")) {
+      this.#timestamps ??= this.gpu.device.createQuerySet({
+        type: "timestamp",
+        count: MAX_PROFILED_OPERATIONS * 2,
+      });
+      const i = this.#operations.length;
+      if (i >= MAX_PROFILED_OPERATIONS) throw new GpuError("too many operations to profile");
+      return this.#pass = this.#encoder.beginComputePass({
+        timestampWrites: {
+          querySet: this.#timestamps,
+          beginningOfPassWriteIndex: 2 * i,
+          endOfPassWriteIndex: 2 * i + 1,
+        },
+      });
+    }
+    return this.#pass = this.#encoder.beginComputePass();
+  }
+
+  /** When profiling, each operation is timed on its own (see #operations). */
+  #afterOperation(isDispatch: boolean): void {
     if (!this.#profiling) return;
     this.#endPass();
-    this.#operations.push({
-      section: this.#sections.length - 1,
-      commands: this.#encoder.finish(),
-    });
+    const section = this.#sections.length - 1;
+    if (this.#timestamps) {
+      // Copies have no timestamps; they are cheap next to the kernels around them.
+      if (isDispatch) this.#operations.push({ section });
+      return;
+    }
+    this.#operations.push({ section, commands: this.#encoder.finish() });
     this.#encoder = this.gpu.device.createCommandEncoder();
   }
 
@@ -240,18 +271,18 @@ export class GpuBatch {
       throw new GpuError(`dispatch of ${x}×${y}×${z} workgroups exceeds the device limit ${limit}`);
     }
     if (x === 0 || y === 0 || z === 0) return;
-    this.#pass ??= this.#encoder.beginComputePass();
-    this.#pass.setPipeline(pipeline);
-    this.#pass.setBindGroup(0, bindGroup);
-    this.#pass.dispatchWorkgroups(x, y, z);
-    this.#afterOperation();
+    const pass = this.#beginPass();
+    pass.setPipeline(pipeline);
+    pass.setBindGroup(0, bindGroup);
+    pass.dispatchWorkgroups(x, y, z);
+    this.#afterOperation(true);
   }
 
   /** Copies `bytes` bytes between buffers, in order with the dispatches around it. */
   copy(src: GPUBuffer, srcOffset: number, dst: GPUBuffer, dstOffset: number, bytes: number): void {
     this.#endPass();
     this.#encoder.copyBufferToBuffer(src, srcOffset, dst, dstOffset, alignTo(bytes, 4));
-    this.#afterOperation();
+    this.#afterOperation(false);
   }
 
   #endPass(): void {
@@ -268,27 +299,46 @@ export class GpuBatch {
   }
 
   /**
-   * Runs a profiling batch (`gpu.batch({ profile: true })`) one operation at a time, waiting for
-   * each, and returns the milliseconds and weight bytes per marked section. The waits add a
-   * little per operation; fine for shares of a decode step, not for absolute speed.
+   * Runs a profiling batch (`gpu.batch({ profile: true })`) and returns the milliseconds and
+   * weight bytes per marked section. With timestamp-query the times are the GPU's own, per
+   * dispatch; without, each operation is submitted and awaited alone, which adds the submit
+   * latency to every operation (fine for large kernels, misleading for small ones).
    */
   async profile(): Promise<Map<string, { ms: number; weightBytes: number }>> {
     this.#writeUniforms();
     const result = new Map<string, { ms: number; weightBytes: number }>();
-    this.#sections.forEach(({ label, weightBytes }) => {
-      const entry = result.get(label) ?? { ms: 0, weightBytes: 0 };
-      entry.weightBytes += weightBytes;
-      result.set(label, entry);
-    });
-    await this.gpu.device.queue.onSubmittedWorkDone();
-    for (const { section, commands } of this.#operations) {
-      const start = performance.now();
-      this.gpu.device.queue.submit([commands]);
-      await this.gpu.device.queue.onSubmittedWorkDone();
+    const add = (section: number, ms: number, weightBytes = 0) => {
       const label = this.#sections[section]?.label ?? "(unmarked)";
       const entry = result.get(label) ?? { ms: 0, weightBytes: 0 };
-      entry.ms += performance.now() - start;
+      entry.ms += ms;
+      entry.weightBytes += weightBytes;
       result.set(label, entry);
+    };
+    this.#sections.forEach((s, i) => add(i, 0, s.weightBytes));
+    const queue = this.gpu.device.queue;
+    await queue.onSubmittedWorkDone();
+    if (this.#timestamps) {
+      const count = this.#operations.length * 2;
+      const resolved = this.gpu.device.createBuffer({
+        size: Math.max(8, count * 8),
+        usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC,
+      });
+      this.#endPass();
+      if (count > 0) this.#encoder.resolveQuerySet(this.#timestamps, 0, count, resolved, 0);
+      queue.submit([this.#encoder.finish()]);
+      const ticks = new BigInt64Array(await this.gpu.readBytes(resolved, count * 8));
+      this.#operations.forEach(({ section }, i) => {
+        add(section, Number(ticks[2 * i + 1] - ticks[2 * i]) / 1e6);
+      });
+      resolved.destroy();
+      this.#timestamps.destroy();
+      return result;
+    }
+    for (const { section, commands } of this.#operations) {
+      const start = performance.now();
+      queue.submit([commands!]);
+      await queue.onSubmittedWorkDone();
+      add(section, performance.now() - start);
     }
     return result;
   }
@@ -362,7 +412,11 @@ export async function createGpuContext(options: GpuContextOptions = {}): Promise
   const requiredLimits: Record<string, number> = {};
   for (const name of wanted) requiredLimits[name] = adapter.limits[name];
   const device = await adapter.requestDevice({
-    requiredFeatures: hasF16 ? ["shader-f16"] : [],
+    // Timestamps serve only the benchmark's profile; take them where the adapter has them.
+    requiredFeatures: [
+      ...(hasF16 ? ["shader-f16" as const] : []),
+      ...(adapter.features.has("timestamp-query") ? ["timestamp-query" as const] : []),
+    ],
     requiredLimits,
   });
   device.addEventListener("uncapturederror", (event) => {
