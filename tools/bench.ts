@@ -66,7 +66,26 @@ for (const type of types) {
   const gguf = `${cache}/model-${type}.gguf`;
   await ensureGguf(gguf, type);
   const checkpoint = await openCheckpoint(gguf);
-  const model = engines.includes("gemma") ? await loadGemma(gpu, checkpoint) : undefined;
+  // Peak resident memory while loading, against the bytes the weights take on the GPU (on a
+  // software GPU both live in the same RAM; the aim is no more than 1.3× of it).
+  let peakRss = Deno.memoryUsage().rss;
+  const rssBefore = peakRss;
+  const loadStart = performance.now();
+  const model = engines.includes("gemma")
+    ? await loadGemma(gpu, checkpoint, {
+      onProgress: () => peakRss = Math.max(peakRss, Deno.memoryUsage().rss),
+    })
+    : undefined;
+  if (model) {
+    peakRss = Math.max(peakRss, Deno.memoryUsage().rss);
+    console.log(
+      `${type}: loaded ${(model.weightBytes / 2 ** 30).toFixed(2)} GiB of weights in ${
+        ((performance.now() - loadStart) / 1000).toFixed(1)
+      } s; peak resident memory grew by ${((peakRss - rssBefore) / 2 ** 30).toFixed(2)} GiB (${
+        ((peakRss - rssBefore) / model.weightBytes).toFixed(2)
+      }× the GPU bytes)`,
+    );
+  }
   const session = model &&
     new GemmaSession(model, { contextLength: promptTokens + decodeTokens + 8 });
   for (let run = 0; run <= runs; run++) {
