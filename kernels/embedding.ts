@@ -52,9 +52,11 @@ function embedQuantized(batch: GpuBatch, args: EmbedArgs, table: GpuMatrix & { d
   const { rows } = args;
   const shader = QUANT_SHADERS[table.dtype];
   const layout = quantRowLayout(table.dtype, table.cols);
-  const units = table.cols / shader.unit;
+  // Whole units, plus one invocation per row for the rest (an odd number of 32-value blocks).
+  const units = Math.floor(table.cols / shader.unit);
+  const perRow = units + (table.cols % shader.unit ? 1 : 0);
   const pipeline = batch.gpu.pipeline(shader.source + quantSource);
-  const grid = workgroupGrid(batch.gpu, Math.ceil(rows * units / QUANT_WG));
+  const grid = workgroupGrid(batch.gpu, Math.ceil(rows * perRow / QUANT_WG));
   for (const chunk of table.chunks) {
     const uniforms = new Uniforms()
       .u32(rows)

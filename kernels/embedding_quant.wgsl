@@ -1,12 +1,13 @@
 // Embedding lookup from a quantized table, one row chunk: y[t, :] = table[ids[t], :] · scale for
 // every t whose id falls in this chunk (like embedding.wgsl, which handles f32/f16 tables).
 // embedding.ts puts one quantized format (quant.wgsl + quant_<type>.wgsl) in front of this file;
-// one invocation decodes one unit (UNIT values) of one row of y in registers and writes it.
+// one invocation decodes one unit (UNIT values) of one row of y in registers and writes it, and
+// one more per row writes the last D mod UNIT values (if any) one by one.
 
 struct Params {
   rows: u32, // T
   dim: u32, // D
-  units: u32, // D / UNIT
+  units: u32, // D / UNIT, rounded down
   wStride: u32, // vec4 words between table rows
   sStride: u32, // f16 scales between table rows
   rowStart: u32, // first table row held by this chunk
@@ -26,7 +27,7 @@ struct Row {
   s: u32,
 }
 
-/** 8 values: lo and hi at the columns of x slots packetSlots(i) (xCol). */
+/** 8 codes: lo and hi at the columns of slots packetSlots(i) (xCol). */
 struct Packet {
   lo: vec4<f32>,
   hi: vec4<f32>,
@@ -47,22 +48,34 @@ fn main(
   @builtin(num_workgroups) nwg: vec3<u32>,
   @builtin(local_invocation_index) lid: u32,
 ) {
+  let perRow = p.units + select(0u, 1u, p.dim % UNIT != 0u);
   let i = (wid.x + wid.y * nwg.x) * WG + lid;
-  if (i >= p.rows * p.units) {
+  if (i >= p.rows * perRow) {
     return;
   }
-  let t = i / p.units;
-  let u = i % p.units;
+  let t = i / perRow;
+  let u = i % perRow;
   let id = ids[t];
   if (id < p.rowStart || id - p.rowStart >= p.chunkRows) {
     return;
   }
   let r = id - p.rowStart;
-  let unit = loadUnit(Row(r * p.wStride, r * p.sStride), u);
+  let row = Row(r * p.wStride, r * p.sStride);
+  if (u == p.units) {
+    for (var k = u * UNIT; k < p.dim; k++) {
+      y[t * p.dim + k] = wAt(row, k) * p.scale;
+    }
+    return;
+  }
+  let unit = loadUnit(row, u);
   for (var j = 0u; j < PACKETS; j++) {
-    let packet = decode(unit, j);
+    // w = code·scale + bias per group (quant.wgsl), then the embedding scale.
+    let codes = decode(unit, j);
     let slots = packetSlots(j);
-    store4(t * p.dim + xCol(u, slots.x), packet.lo * p.scale);
-    store4(t * p.dim + xCol(u, slots.y), packet.hi * p.scale);
+    let g = packetGroups(j);
+    let a = affine(unit, g.x);
+    let b = affine(unit, g.y);
+    store4(t * p.dim + xCol(u, slots.x), (codes.lo * (xScale(slots.x) * a.x) + a.y) * p.scale);
+    store4(t * p.dim + xCol(u, slots.y), (codes.hi * (xScale(slots.y) * b.x) + b.y) * p.scale);
   }
 }

@@ -25,9 +25,9 @@ export interface MatmulArgs {
   accumulate?: boolean;
 }
 
-/** Rows of w per workgroup (the kernel's R, or RV for T = 1). */
+/** Rows of w per workgroup: the kernel's R (gemm), and RV (gemv). */
 const COLUMNS_PER_GROUP = 8;
-const COLUMNS_PER_GEMV_GROUP = Number(Deno.env.get("RV") ?? 32);
+const COLUMNS_PER_GEMV_GROUP = 32;
 
 /**
  * The template with the f32/f16 format, for rows that start on 16 bytes. Formats go first: naga
@@ -56,6 +56,9 @@ export function matmul(batch: GpuBatch, args: MatmulArgs): void {
   if (rows === 0 || w.rows === 0) return;
   // Rows of x per workgroup: 1 for decode (pure GEMV); prefill reuses each weight load 4 times.
   const tt = rows === 1 ? 1 : 4;
+  // Quantized decode uses the kernel's gemv loop (x in registers, streamed past 32 rows); it lost
+  // to the gemm loop with T = 1 for f32/f16, whose 8-value units are too small to amortize it.
+  const gemv = rows === 1 && isQuantized(w);
   let pipeline: GPUComputePipeline;
   // Row strides in the kernel's units: elements (f32/f16), or vec4 words and f16 scales.
   let wStride = w.stride;
@@ -64,14 +67,16 @@ export function matmul(batch: GpuBatch, args: MatmulArgs): void {
     const layout = quantRowLayout(w.dtype, w.cols);
     wStride = layout.quantBytes / 16;
     sStride = layout.scaleStride;
-    pipeline = batch.gpu.pipeline(QUANT_SHADERS[w.dtype].source + template, { TT: tt, RV: COLUMNS_PER_GEMV_GROUP });
+    pipeline = batch.gpu.pipeline(QUANT_SHADERS[w.dtype].source + template, {
+      TT: tt,
+      GEMV: gemv ? 1 : 0,
+    });
   } else {
     // Gathering 8 weights per load needs rows (and x rows) that start on 16-byte boundaries.
     const aligned = w.cols % 8 === 0 && w.stride % 8 === 0;
     pipeline = batch.gpu.pipeline(aligned ? alignedSource : unalignedSource, {
       F16: w.dtype === "f16" ? 1 : 0,
       TT: tt,
-      RV: COLUMNS_PER_GEMV_GROUP,
     });
   }
   for (const chunk of w.chunks) {
@@ -84,7 +89,7 @@ export function matmul(batch: GpuBatch, args: MatmulArgs): void {
       .u32(yStride)
       .u32(yOffset + chunk.rowStart)
       .u32(args.accumulate ? 1 : 0);
-    const columns = rows === 1 ? COLUMNS_PER_GEMV_GROUP : COLUMNS_PER_GROUP;
+    const columns = gemv ? COLUMNS_PER_GEMV_GROUP : COLUMNS_PER_GROUP;
     const [gx, gz] = workgroupGrid(batch.gpu, Math.ceil(chunk.rows / columns));
     const bindings = [args.x, chunk.buffer, args.y];
     if (chunk.scales) bindings.push(chunk.scales);

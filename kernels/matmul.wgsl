@@ -1,30 +1,40 @@
 // y[t, yCol + n] (+)= Σ_k x[t, k] · w[n, k] for one row chunk of a weight matrix (y = x·wᵀ).
 //
-// Split-K: a workgroup of WG lanes owns R = 8 consecutive rows of w (output columns) and TT
-// consecutive rows of x. Lane l walks K in units l, l + WG, l + 2·WG, … (a unit is UNIT values of
-// a row: 8 for f32/f16, a block or part of one for quantized weights), and keeps the TT×R partial
-// dot products in registers: each unit of weights loaded (and decoded) is used TT times and each
-// x value R times. The lanes' partials are then summed through workgroup memory. T = 1 (decode)
-// uses TT = 1: a bandwidth-bound GEMV that reads every weight once. On lavapipe WG = 8 (its SIMD
-// width: one subgroup, so the barrier is cheap) with 16-byte loads was the fastest shape measured.
+// Split-K: a workgroup of WG lanes owns a few consecutive rows of w (output columns); lane l walks
+// K in units l, l + WG, l + 2·WG, … (a unit is UNIT values of a row: 8 for f32/f16, 64 for the
+// quantized formats) and keeps its partial dot products in registers; the lanes' partials are
+// then summed through workgroup memory. On lavapipe WG = 8 (its SIMD width: one subgroup, so the
+// barrier is cheap). lavapipe loads storage buffers one 32-bit component per lane at a time (a
+// bounds check and a branch each) and compiles dot() to separate multiplies and adds, so both
+// count: words loaded (weights once, x as rarely as possible) and operations per weight. Loops:
+//   gemm (T > 1, and f32/f16 decode): R = 8 rows of w and TT rows of x per workgroup; each unit of
+//     weights loaded and decoded is used TT times, each x value R times.
+//   gemv (quantized decode, T = 1, GEMV): RV = 32 rows of w per workgroup; a lane loads the x of a
+//     unit into registers once and streams that unit of all 32 rows past it, dotting the integer
+//     codes with x and applying each group's scale and bias once per group (see rowDot).
 //
-// This file is a template: matmul.ts puts one weight format in front of it, which reads `w` (and `wScales`)
-// and defines
-//   const UNIT: u32                        values of a row per unit (a multiple of 8)
-//   const PACKETS: u32                     packets of 8 weights per unit
-//   struct Unit                            one unit of one row, loaded into registers
-//   fn loadUnit(row: Row, u: u32) -> Unit  unit u of a row (all of its memory reads)
-//   fn decode(unit: Unit, i: u32) -> Packet            packet i as 8 f32 weights (no reads)
-//   fn packetCols(u: u32, i: u32) -> vec2<u32>         the columns of its lo and hi halves
-//   fn wAt(row: Row, k: u32) -> f32        one weight, for the last K mod UNIT columns
-// matmul_float.wgsl is f32/f16 (UNIT 8); quant_<type>.wgsl are GGUF's quantized blocks, decoded in
-// registers: quantized weights never exist dequantized in memory.
+// This file is a template: matmul.ts puts one weight format in front of it (matmul_float.wgsl for
+// f32/f16, quant.wgsl + quant_<type>.wgsl for GGUF blocks, which stay quantized in memory and are
+// decoded in registers). A format reads `w` (and `wScales`) and defines
+//   const UNIT, PACKETS, XSLOTS, GROUPS: u32   values per unit; packets of 8 values per unit;
+//                                     vec4 slots of x per unit (UNIT / 4); scale groups per unit
+//   const AFFINE: bool                false when the codes are the weights (f32/f16)
+//   struct Unit; fn loadUnit(row: Row, u: u32) -> Unit      unit u of a row: all its memory reads
+//   fn decode(unit: Unit, i: u32) -> Packet                 packet i's 8 codes as f32 (no reads)
+//   fn packetSlots(i: u32) -> vec2<u32>                     the x slots of its lo and hi halves
+//   fn packetGroups(i: u32) -> vec2<u32>                    the groups of its lo and hi halves
+//   fn affine(unit: Unit, g: u32) -> vec2<f32>              group g's (scale, bias): w = q·s + b
+//   fn xCol(u: u32, s: u32) -> u32                          the column of slot s of unit u
+//   fn xScale(s: u32) -> vec4<f32>     what slot s's x is multiplied by to match codes decoded
+//                                      in place (powers of 2, see quant.wgsl; 1 for f32/f16)
+//   fn wAt(row: Row, k: u32) -> f32                         one weight, for K mod UNIT columns
 //
 // Weights arrive as raw 32-bit words, so no shader-f16 is needed. matmul.ts picks one of two
 // variants of the f32/f16 format: "aligned" (K and the row stride multiples of 8: every row and
 // packet starts on 16 bytes, so x and w are read as vec4 arrays) and "unaligned" (the XElem/WElem
 // lines below swapped for scalar types; packets are gathered word by word and a tail loop covers
-// K mod 8). Quantized formats are always aligned (K is a whole number of 32-value blocks).
+// K mod 8). Quantized formats are always aligned (K is a whole number of 32-value blocks); q8_0
+// and q4_0 rows with an odd number of blocks leave the last one to the tail loop.
 
 struct Params {
   rows: u32, // T
@@ -37,10 +47,11 @@ struct Params {
   accumulate: u32, // 1: y += x·wᵀ; 0: y = x·wᵀ
 }
 
-override TT: u32 = 1u; // rows of x per workgroup, 1 (GEMV) … MAX_TT
+override GEMV: bool = false; // the gemv loop (T = 1), else gemm
+override TT: u32 = 1u; // gemm: rows of x per workgroup, 1 … MAX_TT
 override WG: u32 = 8u; // lanes per workgroup
-const R = 8u; // rows of w per workgroup for TT > 1
-override RV: u32 = 32u; // rows of w per workgroup for TT = 1: 8, 16 or 32
+const R = 8u; // gemm: rows of w per workgroup
+const RV = 32u; // gemv: rows of w per workgroup
 const MAX_TT = 8u;
 
 // matmul.ts rewrites these two lines for the unaligned variant (f32 / u32, 1u).
@@ -53,7 +64,7 @@ alias WElem = vec4<u32>; const WP = 4u;
 @group(0) @binding(3) var<storage, read_write> y: array<f32>; // (T, yStride)
 @group(0) @binding(4) var<storage, read> wScales: array<u32>; // (n, sStride) f16 pairs, if used
 
-// Per lane: TT rows × R columns (or RV columns) of partial sums.
+// Per lane: TT rows × R columns (gemm) or RV columns (gemv) of partial sums.
 var<workgroup> partial: array<f32, WG * MAX_TT * R>;
 
 /** Where a row of w starts: in w's units (p.wStride) and in f16 scales (p.sStride). */
@@ -112,54 +123,114 @@ fn store(t: u32, n: u32, sum: f32) {
   }
 }
 
-// The dot product of x (the unit's slots, in registers) with unit u of row n.
-fn rowDot(xs: ptr<function, array<vec4<f32>, XSLOTS>>, n: u32, u: u32) -> f32 {
+// The 8 weights of packet i: codes·scale + bias of their groups (the codes, unless AFFINE), the
+// codes taken out of place by their slots' xScale.
+fn weights(unit: Unit, i: u32) -> Packet {
+  let codes = decode(unit, i);
+  if (!AFFINE) {
+    return codes;
+  }
+  let slots = packetSlots(i);
+  let g = packetGroups(i);
+  let a = affine(unit, g.x);
+  let b = affine(unit, g.y);
+  return Packet(
+    codes.lo * (xScale(slots.x) * a.x) + a.y,
+    codes.hi * (xScale(slots.y) * b.x) + b.y,
+  );
+}
+
+// Σ x·w over unit u of row n, given the unit's x slots `xs` and their sums per group `xg`: the
+// codes are dotted with x per group, and each group's scale and bias applied once,
+// Σ x·(q·scale + bias) = scale·Σ x·q + bias·Σ x (a multiply-add per value saved).
+fn rowDot(
+  xs: ptr<function, array<vec4<f32>, XSLOTS>>,
+  xg: ptr<function, array<f32, GROUPS>>,
+  n: u32,
+  u: u32,
+) -> f32 {
   // Rows past the end are clamped for loading; their results are never stored.
   let m = min(n, p.n - 1u);
   let unit = loadUnit(Row(m * p.wStride, m * p.sStride), u);
+  var dg: array<f32, GROUPS>;
+  for (var g = 0u; g < GROUPS; g++) {
+    dg[g] = 0.0;
+  }
+  for (var i = 0u; i < PACKETS; i++) {
+    let codes = decode(unit, i);
+    let slots = packetSlots(i);
+    let g = packetGroups(i);
+    dg[g.x] += dot((*xs)[slots.x], codes.lo);
+    dg[g.y] += dot((*xs)[slots.y], codes.hi);
+  }
+  if (!AFFINE) {
+    return dg[0];
+  }
   var sum = 0.0;
-  for (var j = 0u; j < PACKETS; j++) {
-    let w = decode(unit, j);
-    let slots = packetSlots(j);
-    sum += dot((*xs)[slots.x], w.lo) + dot((*xs)[slots.y], w.hi);
+  for (var g = 0u; g < GROUPS; g++) {
+    let a = affine(unit, g);
+    sum += a.x * dg[g] + a.y * (*xg)[g];
   }
   return sum;
 }
 
 // 4 rows from n.
-fn rowDot4(xs: ptr<function, array<vec4<f32>, XSLOTS>>, n: u32, u: u32) -> vec4<f32> {
-  return vec4<f32>(rowDot(xs, n, u), rowDot(xs, n + 1u, u), rowDot(xs, n + 2u, u), rowDot(xs, n + 3u, u));
+fn rowDot4(
+  xs: ptr<function, array<vec4<f32>, XSLOTS>>,
+  xg: ptr<function, array<f32, GROUPS>>,
+  n: u32,
+  u: u32,
+) -> vec4<f32> {
+  return vec4<f32>(
+    rowDot(xs, xg, n, u),
+    rowDot(xs, xg, n + 1u, u),
+    rowDot(xs, xg, n + 2u, u),
+    rowDot(xs, xg, n + 3u, u),
+  );
 }
 
-// T = 1: RV rows of w per workgroup. Lane l takes units l, l + WG, …; for each it loads the
-// unit's x values into registers once, then streams that unit of all RV rows through them, so
-// each x load serves RV rows while only one row's unit is live at a time.
+// gemv: RV rows of w per workgroup, T = 1.
 fn gemv(group: u32, lid: u32) {
   let n0 = group * RV;
   if (n0 >= p.n) {
     return;
   }
-  var acc: array<vec4<f32>, 8>; // RV / 4 used
+  var acc: array<vec4<f32>, RV / 4u>;
   let units = p.k / UNIT;
   for (var u = lid; u < units; u += WG) {
     var xs: array<vec4<f32>, XSLOTS>;
     for (var s = 0u; s < XSLOTS; s++) {
       xs[s] = x4(xCol(u, s));
     }
-    acc[0] += rowDot4(&xs, n0, u);
-    acc[1] += rowDot4(&xs, n0 + 4u, u);
-    if (RV > 8u) {
-      acc[2] += rowDot4(&xs, n0 + 8u, u);
-      acc[3] += rowDot4(&xs, n0 + 12u, u);
+    // Σ x per group, for the biases. Zeroed by hand: naga initializes a `var` once per function
+    // call, not once per loop iteration.
+    var xg: array<f32, GROUPS>;
+    for (var g = 0u; g < GROUPS; g++) {
+      xg[g] = 0.0;
     }
-    if (RV > 16u) {
-      acc[4] += rowDot4(&xs, n0 + 16u, u);
-      acc[5] += rowDot4(&xs, n0 + 20u, u);
-      acc[6] += rowDot4(&xs, n0 + 24u, u);
-      acc[7] += rowDot4(&xs, n0 + 28u, u);
+    if (AFFINE) {
+      for (var i = 0u; i < PACKETS; i++) {
+        let slots = packetSlots(i);
+        let g = packetGroups(i);
+        xg[g.x] += dot(xs[slots.x], vec4<f32>(1.0));
+        xg[g.y] += dot(xs[slots.y], vec4<f32>(1.0));
+      }
+      // Codes come in place (quant.wgsl): scale x to match, once for all RV rows.
+      for (var s = 0u; s < XSLOTS; s++) {
+        xs[s] *= xScale(s);
+      }
     }
+    // Written out (RV / 4 calls): an indexed accumulator in a loop over rows was much slower.
+    acc[0] += rowDot4(&xs, &xg, n0, u);
+    acc[1] += rowDot4(&xs, &xg, n0 + 4u, u);
+    acc[2] += rowDot4(&xs, &xg, n0 + 8u, u);
+    acc[3] += rowDot4(&xs, &xg, n0 + 12u, u);
+    acc[4] += rowDot4(&xs, &xg, n0 + 16u, u);
+    acc[5] += rowDot4(&xs, &xg, n0 + 20u, u);
+    acc[6] += rowDot4(&xs, &xg, n0 + 24u, u);
+    acc[7] += rowDot4(&xs, &xg, n0 + 28u, u);
   }
-  // The last K mod UNIT elements, one per lane (empty unless f32/f16 and unaligned).
+  // The last K mod UNIT elements, one per lane.
   for (var k = units * UNIT + lid; k < p.k; k += WG) {
     let xk = xAt(k);
     for (var r = 0u; r < RV; r++) {
@@ -180,8 +251,7 @@ fn gemv(group: u32, lid: u32) {
   }
 }
 
-// T > 1: R rows of w and TT rows of x per workgroup. Each unit of weights loaded and decoded is
-// used TT times, each x value R times.
+// gemm: R rows of w and TT rows of x per workgroup.
 fn gemm(group: u32, tile: u32, lid: u32) {
   let n0 = group * R;
   let t0 = tile * TT;
@@ -213,14 +283,14 @@ fn gemm(group: u32, tile: u32, lid: u32) {
     let u6 = loadUnit(rows[6], u);
     let u7 = loadUnit(rows[7], u);
     for (var j = 0u; j < PACKETS; j++) {
-      let w0 = decode(u0, j);
-      let w1 = decode(u1, j);
-      let w2 = decode(u2, j);
-      let w3 = decode(u3, j);
-      let w4 = decode(u4, j);
-      let w5 = decode(u5, j);
-      let w6 = decode(u6, j);
-      let w7 = decode(u7, j);
+      let w0 = weights(u0, j);
+      let w1 = weights(u1, j);
+      let w2 = weights(u2, j);
+      let w3 = weights(u3, j);
+      let w4 = weights(u4, j);
+      let w5 = weights(u5, j);
+      let w6 = weights(u6, j);
+      let w7 = weights(u7, j);
       let slots = packetSlots(j);
       let ca = xCol(u, slots.x);
       let cb = xCol(u, slots.y);
@@ -232,7 +302,7 @@ fn gemm(group: u32, tile: u32, lid: u32) {
       }
     }
   }
-  // The last K mod UNIT elements, one per lane (empty unless f32/f16 and unaligned).
+  // The last K mod UNIT elements, one per lane.
   for (var k = units * UNIT + lid; k < p.k; k += WG) {
     var wk: array<f32, R>;
     for (var r = 0u; r < R; r++) {
@@ -271,7 +341,7 @@ fn main(
 ) {
   // Column groups are folded over x and z (a vocab-sized chunk can exceed 65535 groups).
   let group = wid.x + wid.z * nwg.x;
-  if (TT == 1u) {
+  if (GEMV) {
     gemv(group, lid);
   } else {
     gemm(group, wid.y, lid);

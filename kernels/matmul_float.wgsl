@@ -1,11 +1,15 @@
 // The f32 / f16 weight format of matmul.wgsl: a unit is 8 consecutive elements of a row, one
-// packet. Row.w counts elements (the row stride is K, or K rounded up to even for f16); f16 pairs
-// are unpacked with unpack2x16float, f32 words are bitcast.
+// packet, and its "codes" are the weights themselves (AFFINE false). Row.w counts elements (the
+// row stride is K, or K rounded up to even for f16); f16 pairs are unpacked with
+// unpack2x16float, f32 words are bitcast.
 
 override F16: bool = false; // weight words hold f16 pairs (else one f32 each)
 
 const UNIT = 8u;
 const PACKETS = 1u;
+const XSLOTS = 2u;
+const GROUPS = 1u;
+const AFFINE = false;
 
 struct Unit {
   lo: vec4<f32>,
@@ -41,13 +45,22 @@ fn decode(unit: Unit, i: u32) -> Packet {
   return Packet(unit.lo, unit.hi);
 }
 
-// x slots: the unit's 8 columns as two vec4s; the packet uses both.
-const XSLOTS = 2u;
-
 fn xCol(u: u32, s: u32) -> u32 {
   return 8u * u + 4u * s;
 }
 
 fn packetSlots(i: u32) -> vec2<u32> {
   return vec2<u32>(0u, 1u);
+}
+
+fn packetGroups(i: u32) -> vec2<u32> {
+  return vec2<u32>(0u, 0u);
+}
+
+fn affine(unit: Unit, g: u32) -> vec2<f32> {
+  return vec2<f32>(1.0, 0.0);
+}
+
+fn xScale(s: u32) -> vec4<f32> {
+  return vec4<f32>(1.0);
 }

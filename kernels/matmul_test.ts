@@ -151,12 +151,13 @@ Deno.test("matmul folds more than 65535 workgroups into a 2D grid", async () => 
   await check(gpu, { rows: 1, n: 600000, k: 8, dtype: gpu.hasF16 ? "f16" : "f32" });
 });
 
-// Quantized weights: K a whole number of blocks (32 for q8_0 / q4_0, 256 for q4_k / q6_k).
+// Quantized weights: K a whole number of blocks (32 for q8_0 / q4_0, 256 for q4_k / q6_k). The
+// kernels take q8_0 / q4_0 blocks in pairs, so an odd block count (K = 32, 96, 2080) has a tail.
 const quantShapes: Record<QuantType, number[][]> = {
-  q8_0: [[1, 7, 32], [3, 257, 96], [17, 33, 2048], [1, 300, 256], [4, 5, 64]],
-  q4_0: [[1, 7, 32], [3, 257, 96], [17, 33, 2048], [1, 300, 256], [4, 5, 64]],
-  q4_k: [[1, 7, 256], [3, 257, 512], [17, 33, 2048], [1, 300, 768]],
-  q6_k: [[1, 7, 256], [3, 257, 512], [17, 33, 2048], [1, 300, 768]],
+  q8_0: [[1, 7, 32], [1, 257, 96], [3, 257, 96], [17, 33, 2048], [1, 300, 2080], [4, 5, 64]],
+  q4_0: [[1, 7, 32], [1, 257, 96], [3, 257, 96], [17, 33, 2048], [1, 300, 2080], [4, 5, 64]],
+  q4_k: [[1, 7, 256], [3, 257, 512], [17, 33, 2048], [1, 300, 768], [1, 33, 2304]],
+  q6_k: [[1, 7, 256], [3, 257, 512], [17, 33, 2048], [1, 300, 768], [1, 33, 2304]],
 };
 for (const [dtype, list] of Object.entries(quantShapes) as [QuantType, number[][]][]) {
   for (const [rows, n, k] of list) {
@@ -172,6 +173,7 @@ for (const [dtype, list] of Object.entries(quantShapes) as [QuantType, number[][
     const gpu = await testGpu();
     await check(gpu, { rows: 5, n: 37, k, dtype, yOffset: 3, yStride: 45 });
     await check(gpu, { rows: 1, n: 37, k, dtype, yOffset: 8, yStride: 45, accumulate: true });
+    await check(gpu, { rows: 1, n: 70, k: 3 * k, dtype, yOffset: 5, yStride: 80 });
     await check(gpu, { rows: 17, n: 37, k, dtype, yOffset: 0, yStride: 40, accumulate: true });
   });
 

@@ -65,7 +65,11 @@ export interface QuantRowLayout {
   blocks: number;
   /** Bytes of quant data per row in `chunk.buffer`. */
   quantBytes: number;
-  /** f16 scales between row starts in `chunk.scales` (blocks rounded up to even; 0 if none). */
+  /**
+   * f16 scales between row starts in `chunk.scales`: blocks rounded up to even, so that rows
+   * start on 4-byte boundaries and kernels can read the scales of a pair of blocks as one word
+   * (0 if the type has no separate scales).
+   */
   scaleStride: number;
   /** Bytes of one row of a GGUF file (blocks · BLOCK_BYTES). */
   ggufBytes: number;

@@ -137,7 +137,7 @@ function f16At(src: Uint8Array, at: number): number {
  * low 4 bits from byte s + 4 (scale: low nibble, min: high nibble) and their top 2 bits from the
  * top bits of bytes s − 4 (scale) and s (min).
  */
-export function q4kScaleMin(src: Uint8Array, at: number, s: number): [number, number] {
+function q4kScaleMin(src: Uint8Array, at: number, s: number): [number, number] {
   if (s < 4) return [src[at + s] & 63, src[at + s + 4] & 63];
   const packed = src[at + s + 4];
   return [
@@ -152,7 +152,7 @@ export function q4kScaleMin(src: Uint8Array, at: number, s: number): [number, nu
  * 64·h + 32·(g & 1) + l (low nibble for g < 2, high for g ≥ 2) and its high 2 bits at bit 2·g of
  * qh byte 32·h + l (byte offsets relative to the start of ql and of qh).
  */
-export function q6kIndex(e: number): {
+function q6kIndex(e: number): {
   ql: number;
   lowShift: number;
   qh: number;

@@ -4,19 +4,34 @@
 // for the formats that keep their scale apart), and the structs Row and Packet. See matrix.ts
 // (QUANT_LAYOUTS) for what the upload puts where, quant.ts for the block formats.
 
+// Quantized formats decode integer codes; w = code·scale + bias per group (affine).
+const AFFINE = true;
+
 // f16 scale number i of the chunk (two per word, low half first).
 fn scaleAt(i: u32) -> f32 {
   return unpack2x16float(wScales[i / 2u])[i % 2u];
 }
 
-// The low (shift 0) or high (shift 4) nibbles of q's four bytes, low byte first.
-fn nibbles(q: u32, shift: u32) -> vec4<f32> {
-  return vec4<f32>((vec4<u32>(q) >> vec4<u32>(shift, shift + 8u, shift + 16u, shift + 24u)) & vec4<u32>(15u));
+// Codes are decoded "in place": a field of q masked but not shifted down, as a float, is the
+// field's value times 2^shift, exactly (few significant bits). Its x slot is multiplied by
+// 2^-shift instead (xScale), once per unit for all the rows that share x: one operation per value
+// saved. PLACE_LO / PLACE_HI are those multipliers for bytes and for their high nibbles.
+const PLACE_LO = vec4<f32>(1.0, 1.0 / 256.0, 1.0 / 65536.0, 1.0 / 16777216.0);
+const PLACE_HI = PLACE_LO / 16.0;
+
+// The low nibbles of q's four bytes, low byte first, in place (times 1, 2^8, 2^16, 2^24).
+fn lowNibbles(q: u32) -> vec4<f32> {
+  return vec4<f32>(vec4<u32>(q) & vec4<u32>(0xfu, 0xf00u, 0xf0000u, 0xf000000u));
 }
 
-// q's four bytes as unsigned values (each < 128 here: 6-bit codes), low byte first.
-fn bytes(q: u32) -> vec4<f32> {
-  return vec4<f32>((vec4<u32>(q) >> vec4<u32>(0u, 8u, 16u, 24u)) & vec4<u32>(255u));
+// The high nibbles, in place (times 2^4, 2^12, 2^20, 2^28).
+fn highNibbles(q: u32) -> vec4<f32> {
+  return vec4<f32>(vec4<u32>(q) & vec4<u32>(0xf0u, 0xf000u, 0xf00000u, 0xf0000000u));
+}
+
+// q's four bytes, low byte first, in place (times 1, 2^8, 2^16, 2^24).
+fn bytesInPlace(q: u32) -> vec4<f32> {
+  return vec4<f32>(vec4<u32>(q) & vec4<u32>(0xffu, 0xff00u, 0xff0000u, 0xff000000u));
 }
 
 // q's four bytes as signed (i8) values, low byte first.
@@ -29,7 +44,3 @@ fn byteOf(q: u32, b: u32) -> u32 {
   return (q >> (8u * b)) & 255u;
 }
 
-// matmul.wgsl's tail loop covers K mod UNIT, which is 0 for quantized rows (whole blocks).
-fn wAt(row: Row, k: u32) -> f32 {
-  return 0.0;
-}

@@ -1,11 +1,13 @@
 // q4_k (see quant.wgsl): whole GGUF blocks of 256 values, 144 bytes = 9 vec4 words (Row.w counts
 // vec4s): word 0 is f16 d, f16 dmin and scale bytes 0 … 11; words 1 … 8 the nibbles. Sub-block s
 // (32 values) is w = d·scale_s·q − dmin·min_s with 6-bit scale_s, min_s packed as in quant.ts.
-// A unit is 64 values, group g = 0 … 3 of a block: nibble bytes 32g … 32g + 31 (two vec4s), whose
-// low nibbles are sub-block 2g and high nibbles sub-block 2g + 1.
+// A unit is 64 values, part g = 0 … 3 of a block: nibble bytes 32g … 32g + 31 (two vec4s), whose
+// low nibbles are sub-block 2g (group 0) and high nibbles sub-block 2g + 1 (group 1).
 
 const UNIT = 64u;
 const PACKETS = 8u;
+const XSLOTS = 16u;
+const GROUPS = 2u;
 
 struct Unit {
   lo: vec4<u32>, // nibble bytes 32g … 32g + 15
@@ -43,17 +45,17 @@ fn loadUnit(row: Row, u: u32) -> Unit {
   );
 }
 
-// Packet i is nibble word i of the unit: low nibbles are values 4i … 4i + 3 of sub-block 2g,
-// high nibbles the same values of sub-block 2g + 1.
+// Packet i is nibble word i of the unit: low nibbles are values 4i … 4i + 3 of sub-block 2g
+// (x slot i), high nibbles the same values of sub-block 2g + 1 (slot i + 8).
 fn decode(unit: Unit, i: u32) -> Packet {
   let q = select(unit.hi, unit.lo, i < 4u)[i % 4u];
-  return Packet(
-    nibbles(q, 0u) * unit.scale.x - unit.min.x,
-    nibbles(q, 4u) * unit.scale.y - unit.min.y,
-  );
+  return Packet(lowNibbles(q), highNibbles(q));
 }
 
-const XSLOTS = 16u;
+// Slots 0 … 7 hold low nibbles, 8 … 15 high nibbles.
+fn xScale(s: u32) -> vec4<f32> {
+  return select(PLACE_HI, PLACE_LO, s < 8u);
+}
 
 fn xCol(u: u32, s: u32) -> u32 {
   return 64u * u + 4u * s;
@@ -61,4 +63,18 @@ fn xCol(u: u32, s: u32) -> u32 {
 
 fn packetSlots(i: u32) -> vec2<u32> {
   return vec2<u32>(i, i + 8u);
+}
+
+fn packetGroups(i: u32) -> vec2<u32> {
+  return vec2<u32>(0u, 1u);
+}
+
+// w = d·scale·q − dmin·min.
+fn affine(unit: Unit, g: u32) -> vec2<f32> {
+  return vec2<f32>(unit.scale[g], -unit.min[g]);
+}
+
+// Rows are whole 256-value blocks, a multiple of UNIT: there is no tail.
+fn wAt(row: Row, k: u32) -> f32 {
+  return 0.0;
 }

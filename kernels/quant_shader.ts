@@ -11,15 +11,15 @@ import q4_k from "./quant_q4_k.wgsl" with { type: "text" };
 import q6_k from "./quant_q6_k.wgsl" with { type: "text" };
 
 export interface QuantShader {
-  /** WGSL: the helpers and the format's Unit, loadUnit, decode, packetCols. */
+  /** WGSL: quant.wgsl's helpers and the format (matmul.wgsl's header lists what it defines). */
   source: string;
   /** Values of a row per unit (the format's UNIT). */
   unit: number;
 }
 
 export const QUANT_SHADERS: Readonly<Record<QuantType, QuantShader>> = {
-  q8_0: { source: helpers + q8_0, unit: 32 },
-  q4_0: { source: helpers + q4_0, unit: 32 },
+  q8_0: { source: helpers + q8_0, unit: 64 },
+  q4_0: { source: helpers + q4_0, unit: 64 },
   q4_k: { source: helpers + q4_k, unit: 64 },
   q6_k: { source: helpers + q6_k, unit: 64 },
 };

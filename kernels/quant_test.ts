@@ -168,8 +168,9 @@ Deno.test("q8_0 round trip is within half a step (amax / 254)", () => {
 });
 
 Deno.test("q4_0 round trip is within one step (amax / 8)", () => {
-  // Half a step, except the clamp of 16 to 15 on the side opposite the extreme: one step.
-  checkRoundTrip("q4_0", (b) => amax(b) / 8 * (1 + 2 ** -10));
+  // Half a step, except the clamp of 16 to 15 on the side opposite the extreme: one step, plus
+  // the f16 rounding of d (2^-11 relative) times the 7 steps back from there.
+  checkRoundTrip("q4_0", (b) => amax(b) / 8 * (1 + 7 * 2 ** -11));
 });
 
 Deno.test("q4_k round trip is within a step of the sub-block's range", () => {
@@ -181,6 +182,8 @@ Deno.test("q4_k round trip is within a step of the sub-block's range", () => {
   });
 });
 
-Deno.test("q6_k round trip is within a step of the block's largest value", () => {
-  checkRoundTrip("q6_k", (b) => amax(b) / 31 * 0.5 + amax(b) / 127 * 0.5 * 32);
+Deno.test("q6_k round trip is within half a step (amax / 62)", () => {
+  // Half a step of 16 values, amax_16 / 31, widened by the i8 scale codes (steps of ≤ 1/127 of
+  // the largest).
+  checkRoundTrip("q6_k", (b) => amax(b) / 62 * (1 + 1 / 127) * (1 + 2 ** -10));
 });
