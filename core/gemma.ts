@@ -25,6 +25,7 @@ import { rmsNorm } from "../kernels/rms_norm.ts";
 import { rope } from "../kernels/rope.ts";
 import { add } from "../kernels/add.ts";
 import { softcap } from "../kernels/softcap.ts";
+import type { GpuMatrix } from "../kernels/matrix.ts";
 import type { Gemma } from "./weights.ts";
 
 /** GPU buffers for one sequence: its KV cache and the activations of up to `maxRows` tokens. */
@@ -97,10 +98,23 @@ export function recordForward(
     scale: Math.fround(Math.sqrt(d)),
   });
 
+  const norm = (x: GPUBuffer, weight: GPUBuffer, y: GPUBuffer, n = rows, dim = d) =>
+    rmsNorm(batch, { x, weight, y, rows: n, dim, eps: c.rmsNormEps });
+  /** h += input·Wᵀ, or with a sandwich norm (Gemma 2/3) h += RMSNorm(input·Wᵀ). */
+  const addToResidual = (input: GPUBuffer, weight: GpuMatrix, outNorm?: GPUBuffer) => {
+    if (!outNorm) {
+      matmul(batch, { x: input, w: weight, y: state.h, rows, accumulate: true });
+      return;
+    }
+    matmul(batch, { x: input, w: weight, y: state.x2, rows });
+    batch.mark("rms norm");
+    norm(state.x2, outNorm, state.x);
+    batch.mark("residual add");
+    add(batch, { x: state.h, y: state.x, count: rows * d });
+  };
+
   for (let layer = 0; layer < c.numLayers; layer++) {
     const lw = w.layers[layer];
-    const norm = (x: GPUBuffer, weight: GPUBuffer, y: GPUBuffer, n = rows, dim = d) =>
-      rmsNorm(batch, { x, weight, y, rows: n, dim, eps: c.rmsNormEps });
 
     // Attention block.
     batch.mark("rms norm");
@@ -147,15 +161,7 @@ export function recordForward(
       cacheRows: state.cacheRows[layer],
     });
     batch.mark("o projection", lw.o.bytes);
-    if (lw.attnOutNorm) {
-      matmul(batch, { x: state.attended, w: lw.o, y: state.x2, rows });
-      batch.mark("rms norm");
-      norm(state.x2, lw.attnOutNorm, state.x);
-      batch.mark("residual add");
-      add(batch, { x: state.h, y: state.x, count: rows * d });
-    } else {
-      matmul(batch, { x: state.attended, w: lw.o, y: state.h, rows, accumulate: true });
-    }
+    addToResidual(state.attended, lw.o, lw.attnOutNorm);
 
     // MLP block (GeGLU with tanh-GELU).
     batch.mark("rms norm");
@@ -171,15 +177,7 @@ export function recordForward(
       count: rows * c.intermediateSize,
     });
     batch.mark("down projection", lw.down.bytes);
-    if (lw.mlpOutNorm) {
-      matmul(batch, { x: state.act, w: lw.down, y: state.x2, rows });
-      batch.mark("rms norm");
-      norm(state.x2, lw.mlpOutNorm, state.x);
-      batch.mark("residual add");
-      add(batch, { x: state.h, y: state.x, count: rows * d });
-    } else {
-      matmul(batch, { x: state.act, w: lw.down, y: state.h, rows, accumulate: true });
-    }
+    addToResidual(state.act, lw.down, lw.mlpOutNorm);
   }
 
   if (args.logitRows === 0) return;

@@ -3,9 +3,8 @@
 // Locations and sizes come from readGguf, which already checked that every tensor fits the file.
 
 import { dequantize } from "../kernels/quant.ts";
-import { f16BitsToF32 } from "../kernels/gpu.ts";
 import { GGUF_QUANT_TYPES, ggufRows, type GgufTensorInfo } from "./gguf_format.ts";
-import { CheckpointError } from "./safetensors.ts";
+import { CheckpointError, readInto, widenHalves } from "./safetensors.ts";
 
 /** The types readGgufTensorRows turns into f32 (check a checkpoint's tensors against it early). */
 export const GGUF_READABLE_TYPES: readonly string[] = [
@@ -40,7 +39,7 @@ export async function readGgufTensorBytes(
   using file = await Deno.open(info.path);
   await file.seek(info.offset + rowStart * rowBytes, Deno.SeekMode.Start);
   const out = new Uint8Array(rowCount * rowBytes);
-  await readInto(file, out, info);
+  await readRange(file, out, info);
   return out;
 }
 
@@ -74,28 +73,21 @@ export async function* readGgufTensorRows(
     if (info.type === "F32") {
       // Little-endian host assumed (x86, ARM): the file's bytes are already our floats.
       const values = new Float32Array(n);
-      await readInto(file, new Uint8Array(values.buffer), info);
+      await readRange(file, new Uint8Array(values.buffer), info);
       yield { rowStart, values };
       continue;
     }
     const size = pieceRows * rowBytes;
     if (!scratch || scratch.length < size) scratch = new Uint8Array(size);
     const raw = scratch.subarray(0, size);
-    await readInto(file, raw, info);
+    await readRange(file, raw, info);
     const quant = GGUF_QUANT_TYPES[info.type];
     if (quant) {
       yield { rowStart, values: dequantize(quant, raw, n) };
       continue;
     }
     const values = new Float32Array(n);
-    const halves = new Uint16Array(raw.buffer, 0, n);
-    if (info.type === "BF16") {
-      const bits = new Uint32Array(values.buffer); // BF16 is the top half of an f32
-      for (let i = 0; i < n; i++) bits[i] = halves[i] << 16;
-    } else {
-      const table = f16Table();
-      for (let i = 0; i < n; i++) values[i] = table[halves[i]];
-    }
+    widenHalves(new Uint16Array(raw.buffer, 0, n), info.type as "F16" | "BF16", values);
     yield { rowStart, values };
   }
 }
@@ -109,28 +101,13 @@ export async function readGgufTensor(info: GgufTensorInfo): Promise<Float32Array
   return out;
 }
 
-/** All 65536 f16 values widened to f32, built on first use (a lookup beats the maths). */
-let f16Lookup: Float32Array | undefined;
-function f16Table(): Float32Array {
-  if (!f16Lookup) {
-    f16Lookup = new Float32Array(65536);
-    for (let i = 0; i < 65536; i++) f16Lookup[i] = f16BitsToF32(i);
-  }
-  return f16Lookup;
-}
-
-async function readInto(file: Deno.FsFile, into: Uint8Array, info: GgufTensorInfo) {
-  for (let filled = 0; filled < into.length;) {
-    const n = await file.read(into.subarray(filled));
-    if (n === null) {
-      // readGguf saw the file long enough; a short read now means it changed under us.
-      throw new CheckpointError(
-        `"${info.path}" is truncated: tensor "${info.name}" ends at byte ` +
-          `${
-            info.offset + info.byteLength
-          } but the file ended early (changed since it was opened?)`,
-      );
-    }
-    filled += n;
-  }
+/** Fills `into` from the file; readGguf saw it long enough, so a short read means it changed. */
+function readRange(file: Deno.FsFile, into: Uint8Array, info: GgufTensorInfo): Promise<void> {
+  return readInto(
+    file,
+    into,
+    () =>
+      `"${info.path}" is truncated: tensor "${info.name}" ends at byte ` +
+      `${info.offset + info.byteLength} but the file ended early (changed since it was opened?)`,
+  );
 }

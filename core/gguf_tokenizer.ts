@@ -28,7 +28,7 @@ import type { GgufFile, GgufValue } from "./gguf.ts";
 import { ggufBool, ggufNumber, ggufString } from "./gguf.ts";
 import { CheckpointError } from "./safetensors.ts";
 import { mergesFromScores } from "./spm_merges.ts";
-import { GemmaTokenizer } from "./tokenizer.ts";
+import { configChatTemplate, GemmaTokenizer } from "./tokenizer.ts";
 
 export const TOKEN_NORMAL = 1;
 export const TOKEN_UNKNOWN = 2;
@@ -253,7 +253,7 @@ export function ggufTokenizerMetadata(
   out.push(["tokenizer.ggml.add_eos_token", bool(tokenizerConfig.add_eos_token === true)]);
   const prepends = JSON.stringify(json.normalizer ?? null).includes('"Prepend"');
   out.push(["tokenizer.ggml.add_space_prefix", bool(prepends)]);
-  const template = chatTemplate(tokenizerConfig);
+  const template = configChatTemplate(tokenizerConfig);
   if (template !== undefined) {
     out.push(["tokenizer.chat_template", { type: "string", value: template }]);
   }
@@ -266,15 +266,4 @@ function configToken(config: Json, key: string): string | undefined {
   if (typeof v === "string") return v;
   const content = (v as Json | undefined)?.content;
   return typeof content === "string" ? content : undefined;
-}
-
-/** A string, or the "default" one of a list of named templates. */
-function chatTemplate(config: Json): string | undefined {
-  const t = config.chat_template;
-  if (typeof t === "string") return t;
-  if (Array.isArray(t)) {
-    const named = t.find((x) => x?.name === "default") ?? t[0];
-    if (typeof named?.template === "string") return named.template;
-  }
-  return undefined;
 }

@@ -15,7 +15,7 @@ import {
   type GgufValue,
   VALUE_TYPES,
 } from "./gguf_format.ts";
-import { CheckpointError, f32ToBf16Bits } from "./safetensors.ts";
+import { CheckpointError, f32ToBf16Bits, writeAll } from "./safetensors.ts";
 
 export interface GgufTensorToWrite {
   name: string;
@@ -286,11 +286,5 @@ class ByteWriter {
     else if (v.type === "array[]") { for (const a of v.value) this.array(a, key); }
     else if (v.type === "bool[]") this.bytes(Uint8Array.from(v.value, (b) => (b ? 1 : 0)));
     else this.bytes(new Uint8Array(v.value.buffer, v.value.byteOffset, v.value.byteLength));
-  }
-}
-
-async function writeAll(file: Deno.FsFile, bytes: Uint8Array): Promise<void> {
-  for (let written = 0; written < bytes.length;) {
-    written += await file.write(bytes.subarray(written));
   }
 }

@@ -174,15 +174,7 @@ export async function* readTensorRows(
       if (!scratch || scratch.length < n * 2) scratch = new Uint8Array(n * 2);
       const raw = scratch.subarray(0, n * 2);
       await readInto(file, raw, short);
-      const halves = new Uint16Array(raw.buffer, 0, n);
-      if (info.dtype === "BF16") {
-        // BF16 is the top half of an f32: shift the bits into place.
-        const bits = new Uint32Array(values.buffer);
-        for (let i = 0; i < n; i++) bits[i] = halves[i] << 16;
-      } else {
-        const table = f16Table();
-        for (let i = 0; i < n; i++) values[i] = table[halves[i]];
-      }
+      widenHalves(new Uint16Array(raw.buffer, 0, n), info.dtype, values);
     }
     yield { rowStart, values };
   }
@@ -300,6 +292,18 @@ function encode(values: Float32Array, dtype: SafetensorsDType): Uint8Array<Array
   return new Uint8Array(out.buffer);
 }
 
+/** F16 or BF16 bit patterns → f32 values in `out` (shared with the GGUF reader). */
+export function widenHalves(halves: Uint16Array, dtype: "F16" | "BF16", out: Float32Array): void {
+  if (dtype === "BF16") {
+    // BF16 is the top half of an f32: shift the bits into place.
+    const bits = new Uint32Array(out.buffer, out.byteOffset, halves.length);
+    for (let i = 0; i < halves.length; i++) bits[i] = halves[i] << 16;
+  } else {
+    const table = f16Table();
+    for (let i = 0; i < halves.length; i++) out[i] = table[halves[i]];
+  }
+}
+
 /** All 65536 f16 values widened to f32, built on first use (256 KiB; a lookup beats the maths). */
 let f16Lookup: Float32Array | undefined;
 function f16Table(): Float32Array {
@@ -311,7 +315,11 @@ function f16Table(): Float32Array {
 }
 
 /** Fills `into` from the file's current position; a short file is a CheckpointError. */
-async function readInto(file: Deno.FsFile, into: Uint8Array, short: () => string): Promise<void> {
+export async function readInto(
+  file: Deno.FsFile,
+  into: Uint8Array,
+  short: () => string,
+): Promise<void> {
   for (let filled = 0; filled < into.length;) {
     const n = await file.read(into.subarray(filled));
     if (n === null) throw new CheckpointError(short());
@@ -325,7 +333,7 @@ async function readExactly(file: Deno.FsFile, n: number, short: () => string) {
   return out;
 }
 
-async function writeAll(file: Deno.FsFile, bytes: Uint8Array): Promise<void> {
+export async function writeAll(file: Deno.FsFile, bytes: Uint8Array): Promise<void> {
   for (let written = 0; written < bytes.length;) {
     written += await file.write(bytes.subarray(written));
   }

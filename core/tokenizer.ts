@@ -81,7 +81,7 @@ function configToken(config: TokenizerConfig, key: string, fallback: string): st
  * `chat_template` is a string, or (multi-template repos) a list of `{ name, template }` where the
  * one named "default" is the chat template.
  */
-function configChatTemplate(config: TokenizerConfig): string | undefined {
+export function configChatTemplate(config: TokenizerConfig): string | undefined {
   const t = config.chat_template;
   if (typeof t === "string") return t;
   if (Array.isArray(t)) {
