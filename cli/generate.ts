@@ -205,7 +205,7 @@ async function readPrompts(prompt: string | undefined, flags: GenerateFlags): Pr
     throw new UsageError("give the prompt as an argument or with --prompt-file, not both");
   }
   let text: string;
-  if (flags.promptFile !== undefined) text = await Deno.readTextFile(flags.promptFile);
+  if (flags.promptFile !== undefined) text = await readPromptFile(flags.promptFile);
   else if (prompt === "-" || (prompt === undefined && flags.jsonl)) text = await readStdin();
   else if (prompt !== undefined) text = prompt;
   else throw new UsageError("no prompt: give one as an argument, - for stdin, or --prompt-file");
@@ -227,6 +227,15 @@ async function readPrompts(prompt: string | undefined, flags: GenerateFlags): Pr
     }
     throw new UsageError(`--jsonl line ${i + 1}: expected a string or an object with "prompt"`);
   });
+}
+
+async function readPromptFile(path: string): Promise<string> {
+  try {
+    return await Deno.readTextFile(path);
+  } catch (error) {
+    const why = error instanceof Deno.errors.NotFound ? "no such file" : (error as Error).message;
+    throw new UsageError(`Cannot read the prompt file "${path}": ${why}`);
+  }
 }
 
 export function resultJson(result: GenerateResult, loadMs: number) {

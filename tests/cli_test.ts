@@ -79,6 +79,21 @@ Deno.test({
       }
     });
 
+    await t.step("--prompt-file reads the prompt from a file", async () => {
+      await Deno.writeTextFile(`${dir}/prompt.txt`, "Hello");
+      const run = await gemma([
+        "generate",
+        ...greedy,
+        "-n",
+        "6",
+        "--json",
+        "-f",
+        `${dir}/prompt.txt`,
+      ]);
+      assert.equal(run.code, 0, run.stderr);
+      assert.deepEqual(JSON.parse(run.stdout).token_ids, json.token_ids);
+    });
+
     await t.step("streamed text equals the --json text", async () => {
       const run = await gemma(["generate", ...greedy, "-n", "6", "Hello"]);
       assert.equal(run.stdout, `${json.text}\n`);
@@ -254,6 +269,12 @@ Deno.test("bad input fails with one line and exit code 1", async (t) => {
     assertCleanFailure(await gemma(["generate", ...greedy, "--top-p", "0", "hi"]), 1, /top-p/);
     assertCleanFailure(await gemma(["frobnicate"]), 1, /unknown command/);
     assertCleanFailure(await gemma(["generate", "--model", model]), 1, /prompt/);
+    assertCleanFailure(await gemma(["generate", ...greedy, "--system", "x", "hi"]), 1, /--chat/);
+    assertCleanFailure(
+      await gemma(["generate", ...greedy, "-f", `${dir}/no-such-prompt.txt`]),
+      1,
+      /no-such-prompt/,
+    );
   });
 });
 
