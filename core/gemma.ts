@@ -61,6 +61,9 @@ export interface ForwardState {
   maxLogitRows: number;
   /** u32[1]: the argmax of logits row 0, for greedy decoding without reading the logits. */
   argmax: GPUBuffer;
+  /** (maxLogitRows) u32 tokens to score and (maxLogitRows, 2) f32 their scores (session.ts). */
+  targets: GPUBuffer;
+  scores: GPUBuffer;
 }
 
 export interface ForwardArgs {

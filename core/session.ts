@@ -3,7 +3,8 @@
 // allocates nothing per token. Callers append tokens and read the last token's logits (or only
 // its argmax, which reads back 4 bytes instead of vocab × 4).
 
-import { GpuError } from "../kernels/gpu.ts";
+import { type GpuBatch, GpuError } from "../kernels/gpu.ts";
+import { tokenLogprob } from "../kernels/token_logprob.ts";
 import { type ForwardState, recordForward } from "./gemma.ts";
 import type { Gemma } from "./weights.ts";
 
@@ -82,6 +83,8 @@ export class GemmaSession {
       logits: buffer(maxLogitRows * c.vocabSize, "logits"),
       maxLogitRows,
       argmax: buffer(1, "argmax"),
+      targets: buffer(maxLogitRows, "targets"),
+      scores: buffer(maxLogitRows * 2, "scores"),
     };
   }
 
@@ -173,7 +176,53 @@ export class GemmaSession {
     return profile;
   }
 
-  #run(ids: number[], logitsFrom: number, logitRows: number): void {
+  /**
+   * Appends tokens and scores them: `logprobs[t]` = log P(ids[t + 1] | everything before it),
+   * and `greedy[t]` whether ids[t + 1] was the most likely token (ids.length − 1 entries).
+   * Computed on the GPU; only two floats per token come back. For eval (loglikelihood).
+   */
+  async appendAndScore(
+    ids: ArrayLike<number>,
+  ): Promise<{ logprobs: Float32Array; greedy: boolean[] }> {
+    this.#checkRoom(ids.length);
+    const all = Array.from(ids);
+    const scored = Math.max(0, all.length - 1);
+    const logprobs = new Float32Array(scored);
+    const greedy: boolean[] = [];
+    const step = this.state.maxLogitRows;
+    const vocab = this.model.config.vocabSize;
+    for (let start = 0; start < all.length; start += step) {
+      const chunk = all.slice(start, start + step);
+      const targets = all.slice(start + 1, start + 1 + chunk.length); // one short at the very end
+      if (targets.length > 0) this.model.gpu.write(this.state.targets, new Uint32Array(targets));
+      this.#run(chunk, 0, chunk.length, (batch) => {
+        if (targets.length === 0) return;
+        batch.mark("token log-probabilities");
+        tokenLogprob(batch, {
+          logits: this.state.logits,
+          targets: this.state.targets,
+          out: this.state.scores,
+          rows: targets.length,
+          vocab,
+        });
+      });
+      if (targets.length === 0) continue;
+      const scores = await this.model.gpu.readF32(this.state.scores, targets.length * 2);
+      for (let i = 0; i < targets.length; i++) {
+        logprobs[start + i] = scores[2 * i];
+        greedy.push(scores[2 * i + 1] === 1);
+      }
+    }
+    this.#hasLogits = false;
+    return { logprobs, greedy };
+  }
+
+  #run(
+    ids: number[],
+    logitsFrom: number,
+    logitRows: number,
+    after?: (batch: GpuBatch) => void,
+  ): void {
     const gpu = this.model.gpu;
     for (const id of ids) {
       if (!Number.isInteger(id) || id < 0 || id >= this.model.config.vocabSize) {
@@ -189,6 +238,7 @@ export class GemmaSession {
       logitRows,
       argmax: logitRows === 1,
     });
+    after?.(batch);
     batch.submit();
     this.#position += ids.length;
   }
@@ -214,5 +264,7 @@ export class GemmaSession {
     s.logitInput.destroy();
     s.logits.destroy();
     s.argmax.destroy();
+    s.targets.destroy();
+    s.scores.destroy();
   }
 }

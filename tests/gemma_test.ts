@@ -3,6 +3,7 @@
 
 import assert from "node:assert/strict";
 import {
+  argmaxOf,
   createGpuContext,
   type DType,
   GemmaSession,
@@ -137,6 +138,28 @@ for (const c of CASES) {
           1e-4,
           "all rows vs reference",
         );
+      });
+
+      await t.step("appendAndScore gives each next token's log-probability", async () => {
+        // Chunks of 4 rows: scores cross chunk boundaries.
+        const session = new GemmaSession(model, { contextLength: 128, maxBatchRows: 4 });
+        const { logprobs, greedy } = await session.appendAndScore(ids);
+        session.destroy();
+        const all = referenceLogits(reference, ids, ids.length);
+        assert.equal(logprobs.length, ids.length - 1);
+        for (let t = 0; t + 1 < ids.length; t++) {
+          const row = all.subarray(t * vocab, (t + 1) * vocab);
+          let max = -Infinity;
+          for (const x of row) max = Math.max(max, x);
+          let sum = 0;
+          for (const x of row) sum += Math.exp(x - max);
+          const expected = row[ids[t + 1]] - max - Math.log(sum);
+          assert.ok(
+            Math.abs(logprobs[t] - expected) < 1e-3,
+            `position ${t}: ${logprobs[t]} vs ${expected}`,
+          );
+          assert.equal(greedy[t], argmaxOf(row) === ids[t + 1]);
+        }
       });
 
       await t.step("a prefill split into chunks of 3 gives the same logits", async () => {
