@@ -17,6 +17,7 @@ import {
 import { type Checkpoint, type CheckpointTensor, readWholeTensor } from "./checkpoint.ts";
 import type { GemmaConfig } from "./config.ts";
 import { BLOCK_ELEMENTS, quantizedBytes, type QuantType } from "../kernels/quant.ts";
+import { tuneMatmul } from "../kernels/tune.ts";
 import {
   EMBED_TENSOR,
   expectedTensorShapes,
@@ -192,6 +193,10 @@ export async function loadGemma(
   }
   const finalNorm = await norm(FINAL_NORM_TENSOR);
   await gpu.device.queue.onSubmittedWorkDone();
+  // Pick the decode kernel variant per weight type for this device: measured once per adapter
+  // (about 2 s per type), then read from a cache file; GEMMA_NO_TUNE=1 keeps the defaults.
+  const matrices = [embed, ...layers.flatMap((l) => [l.q, l.k, l.v, l.o, l.gate, l.up, l.down])];
+  await tuneMatmul(gpu, matrices.map((m) => m.dtype));
   return new Gemma(gpu, config, dtype, { embed, layers, finalNorm });
 }
 

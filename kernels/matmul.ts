@@ -2,8 +2,15 @@
 // GPU kernel and its CPU reference. The weight is a chunked GpuMatrix (f32, f16 or GGUF-quantized,
 // decoded in registers); every chunk is one dispatch that writes its own band of output columns.
 
-import { type Binding, GpuBatch, GpuError, Uniforms, workgroupGrid } from "./gpu.ts";
-import { type GpuMatrix, isQuantized, quantRowLayout } from "./matrix.ts";
+import {
+  type Binding,
+  GpuBatch,
+  type GpuContext,
+  GpuError,
+  Uniforms,
+  workgroupGrid,
+} from "./gpu.ts";
+import { type GpuMatrix, isQuantized, quantRowLayout, type WeightType } from "./matrix.ts";
 import { QUANT_SHADERS } from "./quant_shader.ts";
 import template from "./matmul.wgsl" with { type: "text" };
 import floatFormat from "./matmul_float.wgsl" with { type: "text" };
@@ -23,11 +30,77 @@ export interface MatmulArgs {
   yStride?: number;
   /** Add to y instead of overwriting it (residual connections). */
   accumulate?: boolean;
+  /**
+   * The kernel variant for T = 1 (ignored for T > 1). Default: the one `tuneMatmul` (tune.ts)
+   * chose for this GpuContext and weight type, else `defaultMatmulVariant`.
+   */
+  variant?: MatmulVariant;
 }
 
-/** Rows of w per workgroup: the kernel's R (gemm), and RV (gemv). */
-const COLUMNS_PER_GROUP = 8;
-const COLUMNS_PER_GEMV_GROUP = 32;
+/**
+ * How matmul.wgsl runs a decode GEMV (T = 1): its loop, rows of w per workgroup and lanes per
+ * workgroup. Every variant computes the same y (up to f32 summation order); which is fastest
+ * depends on the device, so tune.ts measures them.
+ */
+export interface MatmulVariant {
+  /** The gemv loop (x in registers, RV rows streamed past it), else gemm's 8-row tile. */
+  gemv: boolean;
+  /** Rows of w per workgroup: 8 for gemm; 4, 8, 16 or 32 for gemv (the kernel's RV). */
+  rows: number;
+  /** Lanes per workgroup (the kernel's WG): a power of 2 from 4 to 256. */
+  lanes: number;
+}
+
+/** Rows of w per workgroup of the gemm loop (the kernel's R). */
+const GEMM_ROWS = 8;
+const GEMV_ROWS = [4, 8, 16, 32];
+
+/**
+ * The variant used untuned: lavapipe's best (its SIMD width is 8 lanes). Quantized decode uses
+ * the gemv loop; it lost to the gemm loop for f32/f16, whose 8-value units are too small to
+ * amortize it.
+ */
+export function defaultMatmulVariant(dtype: WeightType): MatmulVariant {
+  return dtype === "f32" || dtype === "f16"
+    ? { gemv: false, rows: GEMM_ROWS, lanes: 8 }
+    : { gemv: true, rows: 32, lanes: 8 };
+}
+
+/** Whether `v` is a variant the kernel supports (e.g. one read back from a cache file). */
+export function isMatmulVariant(v: unknown): v is MatmulVariant {
+  if (typeof v !== "object" || v === null) return false;
+  const { gemv, rows, lanes } = v as Record<string, unknown>;
+  return typeof gemv === "boolean" && typeof rows === "number" && typeof lanes === "number" &&
+    (gemv ? GEMV_ROWS.includes(rows) : rows === GEMM_ROWS) &&
+    [4, 8, 16, 32, 64, 128, 256].includes(lanes);
+}
+
+/** A short name for reports, e.g. "gemv 32×8" (rows × lanes). */
+export function variantName(v: MatmulVariant): string {
+  return `${v.gemv ? "gemv" : "gemm"} ${v.rows}×${v.lanes}`;
+}
+
+/** The T = 1 variants chosen per GpuContext and weight type (by tune.ts). */
+const chosen = new WeakMap<GpuContext, Map<WeightType, MatmulVariant>>();
+
+/** Makes `variant` the one matmul uses for T = 1 on `gpu` with weights of type `dtype`. */
+export function setMatmulVariant(
+  gpu: GpuContext,
+  dtype: WeightType,
+  variant: MatmulVariant,
+): void {
+  if (!isMatmulVariant(variant)) {
+    throw new GpuError(`matmul: invalid variant ${JSON.stringify(variant)}`);
+  }
+  let map = chosen.get(gpu);
+  if (!map) chosen.set(gpu, map = new Map());
+  map.set(dtype, variant);
+}
+
+/** The variant matmul uses for T = 1 on `gpu` with weights of type `dtype`. */
+export function matmulVariant(gpu: GpuContext, dtype: WeightType): MatmulVariant {
+  return chosen.get(gpu)?.get(dtype) ?? defaultMatmulVariant(dtype);
+}
 
 /**
  * The template with the f32/f16 format, for rows that start on 16 bytes. Formats go first: naga
@@ -56,9 +129,16 @@ export function matmul(batch: GpuBatch, args: MatmulArgs): void {
   if (rows === 0 || w.rows === 0) return;
   // Rows of x per workgroup: 1 for decode (pure GEMV); prefill reuses each weight load 4 times.
   const tt = rows === 1 ? 1 : 4;
-  // Quantized decode uses the kernel's gemv loop (x in registers, streamed past 32 rows); it lost
-  // to the gemm loop with T = 1 for f32/f16, whose 8-value units are too small to amortize it.
-  const gemv = rows === 1 && isQuantized(w);
+  // Decode runs the tuned (or default) variant; prefill the gemm loop with 8 lanes.
+  const variant = rows === 1
+    ? args.variant ?? matmulVariant(batch.gpu, w.dtype)
+    : { gemv: false, rows: GEMM_ROWS, lanes: 8 };
+  const constants = {
+    TT: tt,
+    GEMV: variant.gemv ? 1 : 0,
+    WG: variant.lanes,
+    RV: variant.gemv ? variant.rows : 32,
+  };
   let pipeline: GPUComputePipeline;
   // Row strides in the kernel's units: elements (f32/f16), or vec4 words and f16 scales.
   let wStride = w.stride;
@@ -67,16 +147,13 @@ export function matmul(batch: GpuBatch, args: MatmulArgs): void {
     const layout = quantRowLayout(w.dtype, w.cols);
     wStride = layout.quantBytes / 16;
     sStride = layout.scaleStride;
-    pipeline = batch.gpu.pipeline(QUANT_SHADERS[w.dtype].source + template, {
-      TT: tt,
-      GEMV: gemv ? 1 : 0,
-    });
+    pipeline = batch.gpu.pipeline(QUANT_SHADERS[w.dtype].source + template, constants);
   } else {
     // Gathering 8 weights per load needs rows (and x rows) that start on 16-byte boundaries.
     const aligned = w.cols % 8 === 0 && w.stride % 8 === 0;
     pipeline = batch.gpu.pipeline(aligned ? alignedSource : unalignedSource, {
       F16: w.dtype === "f16" ? 1 : 0,
-      TT: tt,
+      ...constants,
     });
   }
   for (const chunk of w.chunks) {
@@ -89,8 +166,7 @@ export function matmul(batch: GpuBatch, args: MatmulArgs): void {
       .u32(yStride)
       .u32(yOffset + chunk.rowStart)
       .u32(args.accumulate ? 1 : 0);
-    const columns = gemv ? COLUMNS_PER_GEMV_GROUP : COLUMNS_PER_GROUP;
-    const [gx, gz] = workgroupGrid(batch.gpu, Math.ceil(chunk.rows / columns));
+    const [gx, gz] = workgroupGrid(batch.gpu, Math.ceil(chunk.rows / variant.rows));
     const bindings = [args.x, chunk.buffer, args.y];
     if (chunk.scales) bindings.push(chunk.scales);
     batch.dispatch(pipeline, uniforms.buffer, bindings, [

@@ -9,9 +9,12 @@
 // count: words loaded (weights once, x as rarely as possible) and operations per weight. Loops:
 //   gemm (T > 1, and f32/f16 decode): R = 8 rows of w and TT rows of x per workgroup; each unit of
 //     weights loaded and decoded is used TT times, each x value R times.
-//   gemv (quantized decode, T = 1, GEMV): RV = 32 rows of w per workgroup; a lane loads the x of a
-//     unit into registers once and streams that unit of all 32 rows past it, dotting the integer
-//     codes with x and applying each group's scale and bias once per group (see rowDot).
+//   gemv (T = 1, GEMV): RV rows of w per workgroup; a lane loads the x of a unit into registers
+//     once and streams that unit of all RV rows past it, dotting the integer codes with x and
+//     applying each group's scale and bias once per group (see rowDot).
+// For T = 1 the loop (GEMV), RV and WG are pipeline constants that tune.ts measures per device
+// (matmul.ts holds the defaults: on lavapipe the gemm loop for f32/f16, gemv with RV = 32 for the
+// quantized formats, and WG = 8).
 //
 // This file is a template: matmul.ts puts one weight format in front of it (matmul_float.wgsl for
 // f32/f16, quant.wgsl + quant_<type>.wgsl for GGUF blocks, which stay quantized in memory and are
@@ -50,9 +53,10 @@ struct Params {
 override GEMV: bool = false; // the gemv loop (T = 1), else gemm
 override TT: u32 = 1u; // gemm: rows of x per workgroup, 1 … MAX_TT
 override WG: u32 = 8u; // lanes per workgroup
+override RV: u32 = 32u; // gemv: rows of w per workgroup: 4, 8, 16 or MAX_RV
 const R = 8u; // gemm: rows of w per workgroup
-const RV = 32u; // gemv: rows of w per workgroup
 const MAX_TT = 8u;
+const MAX_RV = 32u; // ≤ MAX_TT * R: gemv shares gemm's workgroup memory
 
 // matmul.ts rewrites these two lines for the unaligned variant (f32 / u32, 1u).
 alias XElem = vec4<f32>; const XP = 4u;
@@ -195,7 +199,7 @@ fn gemv(group: u32, lid: u32) {
   if (n0 >= p.n) {
     return;
   }
-  var acc: array<vec4<f32>, RV / 4u>;
+  var acc: array<vec4<f32>, MAX_RV / 4u>;
   let units = p.k / UNIT;
   for (var u = lid; u < units; u += WG) {
     var xs: array<vec4<f32>, XSLOTS>;
@@ -221,14 +225,21 @@ fn gemv(group: u32, lid: u32) {
       }
     }
     // Written out (RV / 4 calls): an indexed accumulator in a loop over rows was much slower.
+    // RV is a pipeline constant, so the compiler drops the branches.
     acc[0] += rowDot4(&xs, &xg, n0, u);
-    acc[1] += rowDot4(&xs, &xg, n0 + 4u, u);
-    acc[2] += rowDot4(&xs, &xg, n0 + 8u, u);
-    acc[3] += rowDot4(&xs, &xg, n0 + 12u, u);
-    acc[4] += rowDot4(&xs, &xg, n0 + 16u, u);
-    acc[5] += rowDot4(&xs, &xg, n0 + 20u, u);
-    acc[6] += rowDot4(&xs, &xg, n0 + 24u, u);
-    acc[7] += rowDot4(&xs, &xg, n0 + 28u, u);
+    if (RV > 4u) {
+      acc[1] += rowDot4(&xs, &xg, n0 + 4u, u);
+    }
+    if (RV > 8u) {
+      acc[2] += rowDot4(&xs, &xg, n0 + 8u, u);
+      acc[3] += rowDot4(&xs, &xg, n0 + 12u, u);
+    }
+    if (RV > 16u) {
+      acc[4] += rowDot4(&xs, &xg, n0 + 16u, u);
+      acc[5] += rowDot4(&xs, &xg, n0 + 20u, u);
+      acc[6] += rowDot4(&xs, &xg, n0 + 24u, u);
+      acc[7] += rowDot4(&xs, &xg, n0 + 28u, u);
+    }
   }
   // The last K mod UNIT elements, one per lane.
   for (var k = units * UNIT + lid; k < p.k; k += WG) {

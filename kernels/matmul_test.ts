@@ -8,7 +8,8 @@ import {
   type WeightType,
   writeQuantizedRows,
 } from "./matrix.ts";
-import { matmul, matmulReference } from "./matmul.ts";
+import { matmul, matmulReference, type MatmulVariant, variantName } from "./matmul.ts";
+import { matmulCandidates } from "./tune.ts";
 import { dequantize, isQuantType, quantize, quantizedBytes, type QuantType } from "./quant.ts";
 import {
   assertClose,
@@ -33,6 +34,8 @@ interface Case {
   yOffset?: number;
   yStride?: number;
   accumulate?: boolean;
+  /** The T = 1 kernel variant (default: the context's choice). */
+  variant?: MatmulVariant;
 }
 
 /** Runs one matmul on seeded inputs and checks it against the reference (f16: both bounds). */
@@ -59,7 +62,16 @@ async function check(gpu: GpuContext, c: Case): Promise<void> {
   const xBuffer = gpu.upload(x);
   const y = gpu.upload(y0);
   const batch = gpu.batch();
-  matmul(batch, { x: xBuffer, w: matrix, y, rows, yOffset, yStride, accumulate: c.accumulate });
+  matmul(batch, {
+    x: xBuffer,
+    w: matrix,
+    y,
+    rows,
+    yOffset,
+    yStride,
+    accumulate: c.accumulate,
+    variant: c.variant,
+  });
   batch.submit();
   const actual = await gpu.readF32(y, rows * yStride);
   destroyMatrix(matrix);
@@ -77,7 +89,7 @@ async function check(gpu: GpuContext, c: Case): Promise<void> {
     }
     return out;
   };
-  const what = `seed ${seed}`;
+  const what = `seed ${seed}${c.variant ? `, ${variantName(c.variant)}` : ""}`;
   if (isQuantType(dtype)) {
     // Same weights, different summation order: f32 rounding only.
     assertClose(actual, expect(matmulReference(x, w, rows, n, k)), 1e-4, what);
@@ -204,5 +216,38 @@ for (const dtype of ["q8_0", "q4_0"] as const) {
     const gpu = await testGpu();
     await check(gpu, { rows: 1, n: 65, k: 2048, dtype, blocks: "f32" });
     await check(gpu, { rows: 3, n: 65, k: 96, dtype, blocks: "f32" });
+  });
+}
+
+// Every variant tuneMatmul may choose must compute the same y: awkward N, K with a tail (f32/f16
+// unaligned, q8_0/q4_0 an odd block count), column bands, and chunks (small bindings) that end
+// inside a workgroup's rows. q4_k and q6_k: the 8-lane variants only (their gemv pipelines are
+// slow to compile on lavapipe).
+for (const dtype of ["f32", "f16", "q8_0", "q4_0", "q4_k", "q6_k"] as const) {
+  Deno.test(`matmul ${dtype}: every T=1 variant matches the reference`, async () => {
+    const gpu = await testGpu({ maxBindingBytes: 4096 });
+    try {
+      if (dtype === "f16" && !gpu.hasF16) return;
+      const superBlock = dtype.endsWith("_k");
+      const variants = matmulCandidates(gpu, dtype).filter((v) => !superBlock || v.lanes === 8);
+      const k = superBlock ? 256 : 96;
+      for (const variant of variants) {
+        await check(gpu, { rows: 1, n: 257, k, dtype, variant });
+        // The unaligned f32/f16 pipelines: fewest and most lanes (compiles are slow).
+        if (variant.lanes !== 8 && variant.lanes !== 128) continue;
+        await check(gpu, {
+          rows: 1,
+          n: 70,
+          k: superBlock ? 512 : dtype.startsWith("q") ? 160 : 13, // tails: q8_0/q4_0 5 blocks
+          dtype,
+          variant,
+          yOffset: 5,
+          yStride: 80,
+          accumulate: true,
+        });
+      }
+    } finally {
+      gpu.destroy();
+    }
   });
 }
