@@ -245,7 +245,7 @@ Deno.test("a profiled decode step computes the same logits and times every secti
     const profiled = new GemmaSession(model, { contextLength: 64 });
     profiled.append(ids.slice(0, -1));
     const sections = await profiled.profileDecodeStep(ids[ids.length - 1]);
-    assertClose(await profiled.logits(), expected, 1e-6, "logits");
+    assertClose(await profiled.logits(), expected, 1e-5, "logits");
     for (const name of ["attention", "output head", "q, k, v projections", "logit softcap"]) {
       assert.ok((sections.get(name)?.ms ?? 0) > 0, `${name} was timed`);
     }

@@ -1,0 +1,168 @@
+import assert from "node:assert/strict";
+import type { Binding, GpuContext } from "./gpu.ts";
+import { roundToF16 } from "./gpu.ts";
+import { destroyMatrix, uploadMatrix } from "./matrix.ts";
+import { matmulReference } from "./matmul.ts";
+import { defaultMatmulTile, isMatmulTile, type MatmulTile, matmulTiled } from "./matmul_tiled.ts";
+import { assertClose, randomArray, seededRandom, testGpu, testSeed } from "./test_util.ts";
+
+interface Case {
+  rows: number;
+  n: number;
+  k: number;
+  dtype: "f32" | "f16";
+  yOffset?: number;
+  yStride?: number;
+  accumulate?: boolean;
+  /** Bind x as a byte range starting this many elements into its buffer. */
+  xOffset?: number;
+  tile?: MatmulTile;
+}
+
+/** Runs one matmulTiled on seeded inputs and checks it against matmulReference. */
+async function check(gpu: GpuContext, c: Case): Promise<void> {
+  const seed = testSeed();
+  const random = seededRandom(seed);
+  const { rows, n, k, dtype } = c;
+  const yOffset = c.yOffset ?? 0;
+  const yStride = c.yStride ?? n;
+  const xOffset = c.xOffset ?? 0;
+  const x = randomArray(random, rows * k, 2);
+  const w = randomArray(random, n * k, 1);
+  const y0 = randomArray(random, rows * yStride, 5);
+  const matrix = uploadMatrix(gpu, w, n, k, dtype);
+  // x inside a larger buffer, with garbage before and after it.
+  const xBuffer = gpu.upload(randomArray(random, xOffset + rows * k + 64, 100));
+  gpu.write(xBuffer, x, xOffset * 4);
+  const xBinding: Binding = xOffset === 0
+    ? xBuffer
+    : { buffer: xBuffer, offset: xOffset * 4, size: rows * k * 4 };
+  const y = gpu.upload(y0);
+  const batch = gpu.batch();
+  matmulTiled(batch, {
+    x: xBinding,
+    w: matrix,
+    y,
+    rows,
+    yOffset,
+    yStride,
+    accumulate: c.accumulate,
+  }, { tile: c.tile });
+  batch.submit();
+  const actual = await gpu.readF32(y, rows * yStride);
+  destroyMatrix(matrix);
+  xBuffer.destroy();
+  y.destroy();
+
+  // The expected y: y0 with the product written into (or added to) its column band.
+  const expect = (product: Float32Array) => {
+    const out = y0.slice();
+    for (let t = 0; t < rows; t++) {
+      for (let j = 0; j < n; j++) {
+        const at = t * yStride + yOffset + j;
+        out[at] = (c.accumulate ? out[at] : 0) + product[t * n + j];
+      }
+    }
+    return out;
+  };
+  const what = `seed ${seed}, T=${rows} N=${n} K=${k}${c.tile ? ` ${JSON.stringify(c.tile)}` : ""}`;
+  if (dtype === "f16") {
+    assertClose(actual, expect(matmulReference(x, roundToF16(w), rows, n, k)), 1e-4, what);
+  } else {
+    assertClose(actual, expect(matmulReference(x, w, rows, n, k)), 1e-5, what);
+  }
+}
+
+const shapes = [
+  [2, 1, 1],
+  [3, 7, 5],
+  [17, 257, 130],
+  [64, 300, 2048],
+  [33, 65, 31],
+  [5, 40, 16],
+];
+for (const dtype of ["f32", "f16"] as const) {
+  for (const [rows, n, k] of shapes) {
+    Deno.test(`matmulTiled ${dtype} matches the reference for T=${rows} N=${n} K=${k}`, async () => {
+      const gpu = await testGpu();
+      if (dtype === "f16" && !gpu.hasF16) return;
+      await check(gpu, { rows, n, k, dtype });
+    });
+  }
+
+  Deno.test(`matmulTiled ${dtype} writes a column band of y, overwriting or accumulating`, async () => {
+    const gpu = await testGpu();
+    if (dtype === "f16" && !gpu.hasF16) return;
+    await check(gpu, { rows: 5, n: 37, k: 48, dtype, yOffset: 3, yStride: 45 });
+    await check(gpu, { rows: 2, n: 37, k: 13, dtype, yOffset: 8, yStride: 45, accumulate: true });
+    await check(gpu, { rows: 40, n: 37, k: 64, dtype, yOffset: 0, yStride: 40, accumulate: true });
+  });
+
+  Deno.test(`matmulTiled ${dtype} reads x from a binding with an offset`, async () => {
+    const gpu = await testGpu();
+    if (dtype === "f16" && !gpu.hasF16) return;
+    await check(gpu, { rows: 7, n: 50, k: 36, dtype, xOffset: 64 });
+    await check(gpu, { rows: 9, n: 20, k: 64, dtype, xOffset: 256 }); // the aligned variant
+    await check(gpu, { rows: 3, n: 9, k: 5, dtype, xOffset: 128, accumulate: true });
+  });
+
+  Deno.test(`matmulTiled ${dtype} handles a matrix split into many chunks`, async () => {
+    // 4096-byte bindings: 16 (f32) or 32 (f16) rows of 64 per chunk; K = 35: 29 or 58 rows.
+    const gpu = await testGpu({ maxBindingBytes: 4096 });
+    try {
+      if (dtype === "f16" && !gpu.hasF16) return;
+      await check(gpu, { rows: 2, n: 1000, k: 64, dtype });
+      await check(gpu, { rows: 35, n: 1000, k: 64, dtype, yOffset: 7, yStride: 1010 });
+      await check(gpu, {
+        rows: 3,
+        n: 333,
+        k: 35,
+        dtype,
+        yOffset: 1,
+        yStride: 334,
+        accumulate: true,
+      });
+    } finally {
+      gpu.destroy();
+    }
+  });
+
+  Deno.test(`matmulTiled ${dtype} computes the same y with other tile shapes`, async () => {
+    const gpu = await testGpu();
+    if (dtype === "f16" && !gpu.hasF16) return;
+    const tiles = [
+      { rows: 4, lanes: 8 },
+      { rows: 8, lanes: 1 },
+      { rows: 8, lanes: 64 },
+      { rows: 16, lanes: 8 },
+    ];
+    for (const tile of tiles) {
+      await check(gpu, { rows: 19, n: 45, k: 37, dtype, tile, yOffset: 2, yStride: 50 });
+      await check(gpu, { rows: 6, n: 17, k: 200, dtype, tile, accumulate: true });
+    }
+  });
+}
+
+Deno.test("matmulTiled folds more than 65535 workgroups into a 2D grid", async () => {
+  // 600000 rows / 8 per workgroup = 75000 workgroups in one chunk.
+  const gpu = await testGpu();
+  await check(gpu, { rows: 2, n: 600000, k: 8, dtype: gpu.hasF16 ? "f16" : "f32" });
+});
+
+Deno.test("matmulTiled rejects bad tiles, quantized weights and bands past the row", async () => {
+  const gpu = await testGpu();
+  assert.ok(isMatmulTile(gpu, defaultMatmulTile(2)) && isMatmulTile(gpu, defaultMatmulTile(64)));
+  assert.ok(!isMatmulTile(gpu, { rows: 6, lanes: 8 }));
+  assert.ok(!isMatmulTile(gpu, { rows: 8, lanes: 12 }));
+  const w = uploadMatrix(gpu, new Float32Array(64), 2, 32, "q8_0");
+  const y = gpu.createBuffer(64);
+  try {
+    assert.throws(() => matmulTiled(gpu.batch(), { x: y, w, y, rows: 2 }), /q8_0/);
+    const f = uploadMatrix(gpu, new Float32Array(8), 2, 4, "f32");
+    assert.throws(() => matmulTiled(gpu.batch(), { x: y, w: f, y, rows: 2, yOffset: 1 }), /stride/);
+    destroyMatrix(f);
+  } finally {
+    destroyMatrix(w);
+    y.destroy();
+  }
+});
