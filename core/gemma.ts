@@ -18,6 +18,7 @@
 import type { GpuBatch } from "../kernels/gpu.ts";
 import { argmax } from "../kernels/argmax.ts";
 import { attention } from "../kernels/attention.ts";
+import { attentionSplitK, maxVisibleKeys, preferSplitK } from "../kernels/attention_split.ts";
 import { embed } from "../kernels/embedding.ts";
 import { geluMul } from "../kernels/gelu_mul.ts";
 import { matmul } from "../kernels/matmul.ts";
@@ -61,6 +62,8 @@ export interface ForwardState {
   maxLogitRows: number;
   /** u32[1]: the argmax of logits row 0, for greedy decoding without reading the logits. */
   argmax: GPUBuffer;
+  /** Partial results of split-K attention (see session.ts for its size). */
+  attentionScratch: GPUBuffer;
   /** (maxLogitRows) u32 tokens to score and (maxLogitRows, 2) f32 their scores (session.ts). */
   targets: GPUBuffer;
   scores: GPUBuffer;
@@ -148,7 +151,11 @@ export function recordForward(
     batch.mark("kv cache append");
     appendToCache(batch, state, layer, rows, position0, kvWidth);
     batch.mark("attention");
-    attention(batch, {
+    const window = c.layerWindows[layer];
+    // Few query rows (decode) over many keys: split the keys across workgroups (flash-decoding).
+    const useSplitK = preferSplitK(rows, c.numHeads, maxVisibleKeys(rows, position0, window));
+    (useSplitK ? attentionSplitK : attention)(batch, {
+      scratch: state.attentionScratch,
       q: state.q,
       k: state.keys[layer],
       v: state.values[layer],
@@ -160,7 +167,7 @@ export function recordForward(
       position0,
       scale: c.attentionScale,
       softcap: c.attnLogitSoftcap,
-      window: c.layerWindows[layer],
+      window,
       cacheRows: state.cacheRows[layer],
     });
     batch.mark("o projection", lw.o.bytes);

@@ -5,6 +5,7 @@
 
 import { type GpuBatch, GpuError } from "../kernels/gpu.ts";
 import { tokenLogprob } from "../kernels/token_logprob.ts";
+import { splitKScratchBytes } from "../kernels/attention_split.ts";
 import { type ForwardState, recordForward } from "./gemma.ts";
 import type { Gemma } from "./weights.ts";
 
@@ -83,6 +84,16 @@ export class GemmaSession {
       logits: buffer(maxLogitRows * c.vocabSize, "logits"),
       maxLogitRows,
       argmax: buffer(1, "argmax"),
+      // Split-K attention runs only while rows × heads < 256 (preferSplitK), so that many rows.
+      attentionScratch: gpu.createBuffer(
+        splitKScratchBytes(
+          Math.min(maxRows, Math.ceil(256 / c.numHeads)),
+          c.numHeads,
+          c.headDim,
+          capacity,
+        ),
+        "attention scratch",
+      ),
       targets: buffer(maxLogitRows, "targets"),
       scores: buffer(maxLogitRows * 2, "scores"),
     };
@@ -265,6 +276,7 @@ export class GemmaSession {
     s.logits.destroy();
     s.argmax.destroy();
     s.targets.destroy();
+    s.attentionScratch.destroy();
     s.scores.destroy();
   }
 }

@@ -207,13 +207,16 @@ Deno.test("weights split across many bindings give the same logits", async () =>
     // the fixture's large gains amplify that to ~1.5e-4 in the logits; a wrong mask, window or
     // ring index would be off by O(1).
     assertClose(await session.logits(), referenceLogits(reference, ids), 1e-3, "logits");
+    // One decode step over 3000 keys: the split-K attention path.
+    session.append([4521]);
+    assertClose(await session.logits(), referenceLogits(reference, [...ids, 4521]), 1e-3, "decode");
     session.destroy();
   } finally {
     await cleanUp();
   }
 });
 
-Deno.test("a 3000-token prompt: chunked prefill, ring caches and long attention match", async () => {
+Deno.test("a 3000-token prompt and a decode step after it: chunked prefill, ring caches, long and split-K attention", async () => {
   const c: Case = {
     name: "long",
     model: { modelType: "gemma2", numLayers: 2, numKvHeads: 2, slidingWindow: 64 },
@@ -229,6 +232,9 @@ Deno.test("a 3000-token prompt: chunked prefill, ring caches and long attention 
     // the fixture's large gains amplify that to ~1.5e-4 in the logits; a wrong mask, window or
     // ring index would be off by O(1).
     assertClose(await session.logits(), referenceLogits(reference, ids), 1e-3, "logits");
+    // One decode step over 3000 keys: the split-K attention path.
+    session.append([4521]);
+    assertClose(await session.logits(), referenceLogits(reference, [...ids, 4521]), 1e-3, "decode");
     session.destroy();
   } finally {
     await cleanUp();
