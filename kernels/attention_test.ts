@@ -1,72 +1,25 @@
 import assert from "node:assert/strict";
-import { attention, attentionReference } from "./attention.ts";
-import { assertClose, randomArray, seededRandom, testGpu, testSeed } from "./test_util.ts";
+import { attention } from "./attention.ts";
+import { type AttentionCase, attentionInputs } from "./attention_test_util.ts";
+import { assertClose, testGpu } from "./test_util.ts";
 
-interface Case {
-  rows: number;
-  heads: number;
-  kvHeads: number;
-  headDim: number;
-  position0: number;
-  /** Spread of the random q and k entries (larger = peakier softmax). */
-  spread?: number;
-  softcap?: number;
-  window?: number;
-  /** A ring cache of this many rows (key position j at row j mod cacheRows). */
-  cacheRows?: number;
-}
+type Case = AttentionCase;
 
 async function check(c: Case): Promise<void> {
   const gpu = await testGpu();
-  const seed = testSeed();
-  const random = seededRandom(seed);
-  const { rows, heads, kvHeads, headDim, position0 } = c;
-  const keys = position0 + rows;
-  // The cache has spare rows past the last key, poisoned with NaN: reading them would show.
-  // A ring cache has no spare rows: every row may hold a visible key.
-  const capacity = c.cacheRows ?? keys + 5;
-  const q = randomArray(random, rows * heads * headDim, c.spread ?? 1);
-  const k = randomArray(random, capacity * kvHeads * headDim, c.spread ?? 1);
-  const v = randomArray(random, capacity * kvHeads * headDim, 1);
-  if (!c.cacheRows) {
-    k.fill(NaN, keys * kvHeads * headDim);
-    v.fill(NaN, keys * kvHeads * headDim);
-  }
-  const scale = 1 / Math.sqrt(headDim);
+  const { seed, q, k, v, scale, expected } = attentionInputs(c);
   const out = gpu.createBuffer(q.length * 4);
   const batch = gpu.batch();
   attention(batch, {
+    ...c,
     q: gpu.upload(q),
     k: gpu.upload(k),
     v: gpu.upload(v),
     out,
-    rows,
-    heads,
-    kvHeads,
-    headDim,
-    position0,
     scale,
-    softcap: c.softcap,
-    window: c.window,
-    cacheRows: c.cacheRows,
   });
   batch.submit();
-  const actual = await gpu.readF32(out, q.length);
-  const expected = attentionReference(
-    q,
-    k,
-    v,
-    rows,
-    heads,
-    kvHeads,
-    headDim,
-    position0,
-    scale,
-    c.softcap,
-    c.window,
-    c.cacheRows,
-  );
-  assertClose(actual, expected, 1e-5, `seed ${seed}`);
+  assertClose(await gpu.readF32(out, q.length), expected, 1e-5, `seed ${seed}`);
 }
 
 const cases: [string, Case][] = [
