@@ -10,13 +10,14 @@ import {
   createMatrix,
   destroyMatrix,
   type GpuMatrix,
+  matrixBytes,
   type WeightType,
   writeMatrixRows,
   writeQuantizedRows,
 } from "../kernels/matrix.ts";
 import { type Checkpoint, type CheckpointTensor, readWholeTensor } from "./checkpoint.ts";
 import type { GemmaConfig } from "./config.ts";
-import { BLOCK_ELEMENTS, quantizedBytes, type QuantType } from "../kernels/quant.ts";
+import { BLOCK_ELEMENTS, type QuantType } from "../kernels/quant.ts";
 import { tuneMatmul } from "../kernels/tune.ts";
 import {
   EMBED_TENSOR,
@@ -226,10 +227,7 @@ export function gpuWeightBytes(checkpoint: Checkpoint, dtype: DType, quant?: Qua
       total += rows * 4; // norms: f32
       continue;
     }
-    const type = storedType(tensor, dtype, quant);
-    total += type === "f32" || type === "f16"
-      ? rows * (type === "f16" ? cols + (cols % 2) : cols) * (type === "f16" ? 2 : 4)
-      : rows * quantizedBytes(type, cols);
+    total += matrixBytes(rows, cols, storedType(tensor, dtype, quant));
   }
   return total;
 }

@@ -110,7 +110,7 @@ export function createMatrix(
   if (dtype === "f16" && !gpu.hasF16) {
     throw new GpuError(`Cannot store ${label} as f16: the device has no shader-f16`);
   }
-  const stride = dtype === "f16" ? cols + (cols % 2) : cols;
+  const stride = floatStride(cols, dtype);
   const rowBytes = stride * bytesPerElement(dtype);
   const rowsPerChunk = Math.floor(Math.min(gpu.maxBindingBytes, gpu.maxBufferBytes) / rowBytes);
   if (rowsPerChunk < 1) {
@@ -127,7 +127,21 @@ export function createMatrix(
       rows: n,
     });
   }
-  return { rows, cols, dtype, stride, chunks, bytes: rows * rowBytes };
+  return { rows, cols, dtype, stride, chunks, bytes: matrixBytes(rows, cols, dtype) };
+}
+
+/** Bytes a rows × cols matrix of `type` takes on the GPU, in the layout createMatrix makes. */
+export function matrixBytes(rows: number, cols: number, type: WeightType): number {
+  if (isQuantType(type)) {
+    const row = quantRowLayout(type, cols);
+    return rows * (row.quantBytes + row.scaleStride * 2);
+  }
+  return rows * floatStride(cols, type) * bytesPerElement(type);
+}
+
+/** Elements between f32/f16 rows: f16 rows are padded to even so that each starts on 4 bytes. */
+function floatStride(cols: number, dtype: DType): number {
+  return dtype === "f16" ? cols + (cols % 2) : cols;
 }
 
 function createQuantizedMatrix(
@@ -165,8 +179,7 @@ function createQuantizedMatrix(
       rows: n,
     });
   }
-  const bytes = rows * (row.quantBytes + row.scaleStride * 2);
-  return { rows, cols, dtype: type, stride: cols, chunks, bytes };
+  return { rows, cols, dtype: type, stride: cols, chunks, bytes: matrixBytes(rows, cols, type) };
 }
 
 /**
