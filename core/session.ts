@@ -125,11 +125,12 @@ export class GemmaSession {
    */
   append(ids: ArrayLike<number>): void {
     this.#checkRoom(ids.length);
+    const all = Array.from(ids);
     const { maxRows } = this.state;
     for (let start = 0; start < ids.length; start += maxRows) {
       const rows = Math.min(maxRows, ids.length - start);
       const last = start + rows === ids.length;
-      this.#run(Array.from(ids).slice(start, start + rows), last ? rows - 1 : 0, last ? 1 : 0);
+      this.#run(all.slice(start, start + rows), last ? rows - 1 : 0, last ? 1 : 0);
     }
     this.#hasLogits = ids.length > 0;
   }
@@ -152,12 +153,13 @@ export class GemmaSession {
    */
   async appendWithAllLogits(ids: ArrayLike<number>): Promise<Float32Array> {
     this.#checkRoom(ids.length);
+    const all = Array.from(ids);
     const vocab = this.model.config.vocabSize;
     const out = new Float32Array(ids.length * vocab);
     const step = this.state.maxLogitRows;
     for (let start = 0; start < ids.length; start += step) {
       const rows = Math.min(step, ids.length - start);
-      this.#run(Array.from(ids).slice(start, start + rows), 0, rows);
+      this.#run(all.slice(start, start + rows), 0, rows);
       out.set(await this.model.gpu.readF32(this.state.logits, rows * vocab), start * vocab);
     }
     // Row 0 of the logits buffer no longer holds the last token's logits unless rows == 1.
