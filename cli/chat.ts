@@ -3,10 +3,11 @@
 // holds, so earlier turns are not recomputed. /reset starts over; /exit or Ctrl-D ends.
 
 import { Command } from "commander";
-import { type ChatMessage, GemmaSession, generate, renderChat } from "../core/mod.ts";
+import { type ChatMessage, GemmaSession, generate } from "../core/mod.ts";
 import { loadModel, writeStdout } from "./common.ts";
 import {
   addGenerationOptions,
+  chatPromptIds,
   type GenerationFlags,
   printTimings,
   samplingFrom,
@@ -46,15 +47,7 @@ export function chatCommand(): Command {
       }
       if (input === "") continue;
       const turn = [...messages, { role: "user" as const, content: input }];
-      const ids = tokenizer.encode(
-        renderChat(turn, {
-          template: tokenizer.chatTemplate,
-          bosToken: tokenizer.bosToken,
-          eosToken: tokenizer.eosToken,
-          addGenerationPrompt: true,
-        }),
-        { addBos: false },
-      );
+      const ids = chatPromptIds(tokenizer, turn);
       const maxTokens = flags.maxTokens ?? 1024;
       if (ids.length + 1 > session.contextLength) {
         console.error(

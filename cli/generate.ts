@@ -3,6 +3,7 @@
 
 import { Command } from "commander";
 import {
+  type ChatMessage,
   GemmaSession,
   type GemmaTokenizer,
   generate,
@@ -122,13 +123,18 @@ export function promptIds(
   const messages = system
     ? [{ role: "system" as const, content: system }, { role: "user" as const, content: text }]
     : [{ role: "user" as const, content: text }];
+  return chatPromptIds(tokenizer, messages);
+}
+
+/** A conversation → ids through the checkpoint's chat template, ready for the model's reply. */
+export function chatPromptIds(tokenizer: GemmaTokenizer, messages: ChatMessage[]): number[] {
   const rendered = renderChat(messages, {
     template: tokenizer.chatTemplate,
     bosToken: tokenizer.bosToken,
     eosToken: tokenizer.eosToken,
     addGenerationPrompt: true,
   });
-  return tokenizer.encode(rendered, { addBos: false });
+  return tokenizer.encode(rendered, { addBos: false }); // the template emits <bos> itself
 }
 
 /**
