@@ -97,11 +97,13 @@ export async function measureMatmul(
       await gpu.device.queue.onSubmittedWorkDone();
       return (performance.now() - start) / repeat;
     };
-    // Warm-up: compiles every pipeline, and sizes the repeats so that a batch takes ~20 ms or
-    // more (submit latency would swamp a fast GPU's single GEMV).
-    let first = Infinity;
-    for (const v of variants) first = Math.min(first, await run(v, 1));
-    const repeat = Math.max(1, Math.min(64, Math.ceil(20 / Math.max(first, 0.01))));
+    // Warm-up: the first run of each variant compiles its pipeline (lavapipe compiles at the
+    // first dispatch, for up to seconds), so the repeats are sized by a second run: a batch
+    // should take ≥ 50 ms, or submit latency (~11 ms granularity on lavapipe) swamps the GEMVs.
+    for (const v of variants) await run(v, 1);
+    let single = Infinity;
+    for (const v of variants) single = Math.min(single, await run(v, 1));
+    const repeat = Math.max(1, Math.min(256, Math.ceil(50 / Math.max(single, 0.01))));
     const best = variants.map(() => Infinity);
     for (let r = 0; r < rounds; r++) {
       for (let i = 0; i < variants.length; i++) {
@@ -184,7 +186,8 @@ function tuningDisabled(): boolean {
 /**
  * Chooses the T = 1 matmul variant of each weight type in `types` for `gpu` (see the header),
  * and returns the choices. Cached choices (in memory, then on disk) are reused unless `force`;
- * with GEMMA_NO_TUNE=1 the defaults are kept. Takes ~0.5–1 s per type on lavapipe when measured.
+ * with GEMMA_NO_TUNE=1 the defaults are kept, and software adapters keep them unless `force`
+ * (lavapipe: ~2 s of compiles per type).
  */
 export async function tuneMatmul(
   gpu: GpuContext,
@@ -210,6 +213,10 @@ export async function tuneMatmul(
     let choice: MatmulVariant;
     if (isMatmulVariant(fromFile)) {
       choice = fromFile;
+    } else if (!options.force && isSoftwareAdapter(gpu.adapterInfo)) {
+      // The defaults were measured on lavapipe, and there a search costs seconds of shader
+      // compiles and ~0.5 GiB of peak memory on first load for no gain.
+      choice = defaultMatmulVariant(dtype);
     } else {
       choice = await search(gpu, dtype, options);
       measured.set(dtype, choice);
@@ -267,6 +274,12 @@ async function search(
     console.error(`tune ${dtype} (${TUNE_ROWS}×${TUNE_COLS}): ${report.join(", ")}`);
   }
   return choice.variant;
+}
+
+/** True for CPU implementations of WebGPU/Vulkan (lavapipe, llvmpipe, SwiftShader, WARP). */
+export function isSoftwareAdapter(info: GPUAdapterInfo): boolean {
+  const text = [info.vendor, info.architecture, info.device, info.description].join(" ");
+  return /llvmpipe|lavapipe|softpipe|swiftshader|microsoft basic render/i.test(text);
 }
 
 /** Weight types already tuned (or loaded from the cache) per GpuContext. */

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { defaultMatmulVariant, isMatmulVariant, matmulVariant } from "./matmul.ts";
-import { adapterKey, readTuneCache, tuneMatmul } from "./tune.ts";
+import { adapterKey, isSoftwareAdapter, readTuneCache, tuneMatmul } from "./tune.ts";
 import { testGpu } from "./test_util.ts";
 
 /** Runs `body` with GEMMA_NO_TUNE set to `value` (or unset), restoring it afterwards. */
@@ -21,7 +21,8 @@ Deno.test("tuneMatmul caches its choice on disk per adapter and reads it back", 
   const cachePath = `${dir}/gemma/matmul_tune.json`;
   await withNoTune(undefined, async () => {
     const gpu = await testGpu({});
-    const first = await tuneMatmul(gpu, ["f32"], { cachePath, rounds: 1 });
+    // force: measure even on a software adapter (which otherwise keeps the defaults).
+    const first = await tuneMatmul(gpu, ["f32"], { cachePath, rounds: 1, force: true });
     assert.ok(isMatmulVariant(first.get("f32")));
     assert.deepEqual(matmulVariant(gpu, "f32"), first.get("f32"));
     const file = readTuneCache(cachePath);
@@ -55,7 +56,8 @@ Deno.test("tuneMatmul ignores a corrupt or unwritable cache file", async () => {
     try {
       Deno.writeTextFileSync(cachePath, "{ not json");
       assert.deepEqual(readTuneCache(cachePath), {});
-      const choice = (await tuneMatmul(gpu, ["f32"], { cachePath, rounds: 1 })).get("f32");
+      const choice = (await tuneMatmul(gpu, ["f32"], { cachePath, rounds: 1, force: true }))
+        .get("f32");
       assert.ok(isMatmulVariant(choice));
       // Rewritten as valid JSON with the measured choice.
       assert.deepEqual(readTuneCache(cachePath)[adapterKey(gpu)]?.f32, choice);
@@ -91,4 +93,34 @@ Deno.test("GEMMA_NO_TUNE=1 keeps the default variants and touches no file", asyn
     }
   });
   await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("a software adapter keeps the defaults unless forced; a GPU measures", async () => {
+  const dir = await Deno.makeTempDir();
+  const cachePath = `${dir}/matmul_tune.json`;
+  await withNoTune(undefined, async () => {
+    const gpu = await testGpu({});
+    try {
+      const choices = await tuneMatmul(gpu, ["f16"], { cachePath, rounds: 1 });
+      if (isSoftwareAdapter(gpu.adapterInfo)) {
+        assert.deepEqual(choices.get("f16"), defaultMatmulVariant("f16"));
+        assert.throws(() => Deno.statSync(cachePath));
+      } else {
+        assert.deepEqual(readTuneCache(cachePath)[adapterKey(gpu)]?.f16, choices.get("f16"));
+      }
+    } finally {
+      gpu.destroy();
+    }
+  });
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("isSoftwareAdapter knows the CPU implementations by name", () => {
+  const info = (description: string, vendor = "") =>
+    ({ vendor, architecture: "", device: "", description }) as GPUAdapterInfo;
+  assert.ok(isSoftwareAdapter(info("llvmpipe (LLVM 15.0.6, 256 bits)")));
+  assert.ok(isSoftwareAdapter(info("SwiftShader Device (Subzero)")));
+  assert.ok(isSoftwareAdapter(info("Microsoft Basic Render Driver")));
+  assert.ok(!isSoftwareAdapter(info("NVIDIA H200", "nvidia")));
+  assert.ok(!isSoftwareAdapter(info("AMD Radeon RX 7900 XTX (RADV NAVI31)", "amd")));
 });

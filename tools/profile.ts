@@ -2,6 +2,8 @@
 // reads memory, to judge the decode GEMVs against.
 
 import type { GemmaSession } from "../core/mod.ts";
+import type { GpuContext } from "../kernels/gpu.ts";
+import { xorFold, xorFoldOutputWords } from "../kernels/xor_fold.ts";
 
 /** Sections of one decode step after the session's current tokens: ms and weight bytes read. */
 export async function profileDecodeStep(
@@ -16,10 +18,10 @@ export async function profileDecodeStep(
 }
 
 /**
- * Bytes per second of copying a 256 MiB array in memory (TypedArray.set: a memcpy, which reads
- * each byte once and writes it once), best of 5. A plain read alone is somewhat faster.
+ * Bytes per second of copying a 256 MiB array in memory on the CPU (TypedArray.set: a memcpy,
+ * which reads each byte once and writes it once), best of 5. A plain read alone is faster.
  */
-export function memoryReadBandwidth(): number {
+export function memoryCopyBandwidth(): number {
   const bytes = 256 * 2 ** 20;
   const source = new Uint8Array(bytes).fill(1);
   const target = new Uint8Array(bytes);
@@ -30,4 +32,39 @@ export function memoryReadBandwidth(): number {
     best = Math.min(best, performance.now() - start);
   }
   return bytes / (best / 1000);
+}
+
+/**
+ * Bytes per second at which a kernel on `gpu` reads a buffer of non-zero data (xorFold, the
+ * plainest read there is, GPU-timed like the profile): the best over a few lane counts, each the
+ * total of 8 passes over up to 128 MiB.
+ */
+export async function deviceReadBandwidth(gpu: GpuContext): Promise<number> {
+  const bytes = Math.min(128 * 2 ** 20, gpu.maxBindingBytes) & ~15;
+  const input = gpu.createBuffer(bytes);
+  // Untouched zero pages could be served from one cached page on a software GPU: fill them.
+  const piece = new Uint32Array(2 ** 20).map((_, i) => Math.imul(i + 1, 2654435761));
+  for (let at = 0; at < bytes; at += piece.byteLength) {
+    gpu.write(input, piece.subarray(0, Math.min(piece.length, (bytes - at) / 4)), at);
+  }
+  const words = bytes / 4;
+  let best = 0;
+  try {
+    for (const lanes of [8, 64, 256]) {
+      if (lanes > gpu.device.limits.maxComputeInvocationsPerWorkgroup) continue;
+      const out = gpu.createBuffer(xorFoldOutputWords(words, lanes) * 4);
+      const run = async (passes: number) => {
+        const batch = gpu.batch({ profile: true });
+        batch.mark("read");
+        for (let i = 0; i < passes; i++) xorFold(batch, { input, words, out, lanes });
+        return (await batch.profile()).get("read")!.ms;
+      };
+      await run(1); // compiles the pipeline
+      best = Math.max(best, 8 * bytes / (await run(8) / 1000));
+      out.destroy();
+    }
+  } finally {
+    input.destroy();
+  }
+  return best;
 }
