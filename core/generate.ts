@@ -60,23 +60,13 @@ export async function generate(
       emitted = upTo;
     }
   };
-  const next = async (): Promise<number> => {
-    if (!sampler.needsLogits) return await session.argmax();
-    return sampler.sample(await session.logits(), history);
-  };
-
-  const prefillStart = performance.now();
-  session.append(promptIds);
-  let id = await next();
-  const prefillMs = performance.now() - prefillStart;
-
-  const decodeStart = performance.now();
-  while (options.maxTokens > 0) {
+  // Takes token `id` into the result; false when generation ends with it.
+  const take = (id: number): boolean => {
     tokenIds.push(id);
     history.push(id);
     if (options.stopTokenIds.includes(id)) {
       finishReason = "eos";
-      break;
+      return false;
     }
     const piece = decoder.push(id);
     if (piece) {
@@ -86,13 +76,36 @@ export async function generate(
       if (at >= 0) {
         text = text.slice(0, at);
         finishReason = "stop";
-        break;
+        return false;
       }
       emit(text.length - holdBack);
     }
-    if (tokenIds.length >= options.maxTokens || session.position >= session.contextLength) break;
-    session.append([id]);
-    id = await next();
+    return true;
+  };
+
+  const prefillStart = performance.now();
+  session.append(promptIds);
+  let prefillMs = 0;
+  let decodeStart = 0;
+  const startDecoding = () => {
+    prefillMs = performance.now() - prefillStart;
+    decodeStart = performance.now();
+  };
+  if (!sampler.needsLogits) {
+    // Greedy: pipelined on the GPU (see decodeGreedy); the prefill ends with the first token.
+    await session.decodeGreedy(options.maxTokens, (id) => {
+      if (tokenIds.length === 0) startDecoding();
+      return take(id);
+    });
+    if (tokenIds.length === 0) startDecoding();
+  } else {
+    let id = sampler.sample(await session.logits(), history);
+    startDecoding();
+    while (options.maxTokens > 0 && take(id)) {
+      if (tokenIds.length >= options.maxTokens || session.position >= session.contextLength) break;
+      session.append([id]);
+      id = sampler.sample(await session.logits(), history);
+    }
   }
   if (finishReason === "length") text += decoder.flush();
   emit(text.length);

@@ -9,6 +9,14 @@ import { splitKScratchBytes } from "../kernels/attention_split.ts";
 import { type ForwardState, recordForward } from "./gemma.ts";
 import type { Gemma } from "./weights.ts";
 
+/** Most greedy steps `decodeGreedy` keeps in flight. */
+const MAX_LOOKAHEAD = 8;
+
+export interface DecodeGreedyOptions {
+  /** Steps in flight, fixed (at most 8 and maxBatchRows); default: adapted to the pace. */
+  lookahead?: number;
+}
+
 export class ContextError extends Error {
   override name = "ContextError";
 }
@@ -145,6 +153,106 @@ export class GemmaSession {
   async argmax(): Promise<number> {
     this.#needLogits();
     return (await this.model.gpu.readU32(this.state.argmax, 1))[0];
+  }
+
+  /**
+   * Greedy decoding, pipelined. A plain loop of `append([id])` + `await argmax()` leaves the GPU
+   * idle while each id travels back (on Deno at least one ~11 ms device poll, whatever the GPU).
+   * Here each step takes its input token from the previous step's argmax on the GPU, so the next
+   * steps are already queued while an id is on its way back.
+   *
+   * Calls `accept` with each greedy token, starting with the one after the last appended token,
+   * until it returns false, `maxTokens` tokens were seen or the context is full. The session is
+   * then left as that loop leaves it: every token seen but the last appended; the steps that ran
+   * ahead are undone (their KV rows are rewritten later; ring caches keep maxRows spare rows, and
+   * no more than maxRows steps run ahead).
+   */
+  async decodeGreedy(
+    maxTokens: number,
+    accept: (id: number) => boolean,
+    options: DecodeGreedyOptions = {},
+  ): Promise<void> {
+    this.#needLogits();
+    const gpu = this.model.gpu;
+    const start = this.#position;
+    const limit = Math.max(1, Math.min(MAX_LOOKAHEAD, this.state.maxRows, options.lookahead ?? 8));
+    const staging = Array.from(
+      { length: limit + 1 },
+      () =>
+        gpu.device.createBuffer({
+          size: 4,
+          usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
+        }),
+    );
+    // In flight: a step's id and the buffer it comes back in.
+    const inFlight: { id: Promise<number>; buffer: GPUBuffer }[] = [];
+    const free = [...staging];
+    const readBack = (batch: GpuBatch) => {
+      const buffer = free.pop()!;
+      batch.copy(this.state.argmax, 0, buffer, 0, 4);
+      batch.submit();
+      const id = buffer.mapAsync(GPUMapMode.READ).then(() => {
+        const value = new Uint32Array(buffer.getMappedRange())[0];
+        buffer.unmap();
+        return value;
+      });
+      inFlight.push({ id, buffer });
+    };
+    // Steps run = tokens appended by this call. Token n (from 0) is the argmax after step n.
+    let steps = 0;
+    let seen = 0;
+    const fixed = options.lookahead !== undefined;
+    let lookahead = fixed ? limit : Math.min(2, limit);
+    let interval = 0; // ms between token arrivals, smoothed
+    let lastArrival = 0;
+    const latency = await gpu.readbackLatencyMs();
+    try {
+      readBack(gpu.batch()); // token 0: already in state.argmax
+      while (seen < maxTokens) {
+        // Each step needs a free position; token n exists only if n < maxTokens.
+        while (
+          inFlight.length < lookahead && steps + 1 < maxTokens &&
+          this.#position < this.state.capacity
+        ) {
+          const batch = gpu.batch();
+          batch.copy(this.state.argmax, 0, this.state.ids, 0, 4);
+          recordForward(batch, this.model, this.state, {
+            rows: 1,
+            position0: this.#position,
+            logitsFrom: 0,
+            logitRows: 1,
+            argmax: true,
+          });
+          this.#position += 1;
+          steps += 1;
+          readBack(batch);
+        }
+        const next = inFlight.shift();
+        if (!next) break; // the context is full
+        const id = await next.id;
+        free.push(next.buffer);
+        const now = performance.now();
+        if (lastArrival > 0 && !fixed) {
+          const gap = now - lastArrival;
+          interval = interval > 0 ? 0.7 * interval + 0.3 * gap : gap;
+          // Enough steps in flight to cover a round trip at the pace tokens arrive. That pace is
+          // the GPU's step time while the GPU is kept busy, and faster while it waits for work
+          // (ids then arrive in bursts), which raises the lookahead until it is busy.
+          const cover = Math.ceil(latency / Math.max(interval, 0.01)) + 1;
+          lookahead = Math.max(2, Math.min(limit, cover));
+        }
+        lastArrival = now;
+        seen += 1;
+        if (!accept(id)) break;
+      }
+    } finally {
+      // Let every read finish before its buffer goes.
+      await Promise.allSettled(inFlight.map((f) => f.id));
+      for (const buffer of staging) buffer.destroy();
+    }
+    // Token n was produced by step n; tokens 0 … seen − 2 stay appended.
+    this.#position = start + Math.max(0, seen - 1);
+    this.#hasLogits = false;
   }
 
   /**

@@ -29,6 +29,7 @@ export class GpuContext {
   readonly maxBufferBytes: number;
   readonly #pipelines = new Map<string, GPUComputePipeline>();
   readonly #uniformPool: GPUBuffer[] = [];
+  #latency: Promise<number> | undefined;
 
   constructor(device: GPUDevice, info: GPUAdapterInfo, maxBindingBytes: number) {
     this.device = device;
@@ -125,6 +126,25 @@ export class GpuContext {
 
   async readU32(buffer: GPUBuffer, count: number, offset = 0): Promise<Uint32Array> {
     return new Uint32Array(await this.readBytes(buffer, count * 4, offset * 4));
+  }
+
+  /**
+   * Milliseconds from submitting a 4-byte copy to holding its result on an idle device (the
+   * least of 3; measured once). On Deno this includes waiting for the next device poll.
+   */
+  readbackLatencyMs(): Promise<number> {
+    this.#latency ??= (async () => {
+      const source = this.createBuffer(4, "latency probe");
+      let best = Infinity;
+      for (let i = 0; i < 3; i++) {
+        const start = performance.now();
+        await this.readBytes(source, 4);
+        best = Math.min(best, performance.now() - start);
+      }
+      source.destroy();
+      return best;
+    })();
+    return this.#latency;
   }
 
   /** A new batch: record dispatches, then `submit()` once (or `profile()` when profiling). */
