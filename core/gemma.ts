@@ -16,7 +16,7 @@
 //   logits = (RMSNorm(h) · (1 + w_final)) · Eᵀ   [Gemma 2: soft-capped at 30]
 
 import type { GpuBatch } from "../kernels/gpu.ts";
-import { argmax } from "../kernels/argmax.ts";
+import { pickToken, type SampleDraw } from "../kernels/pick_token.ts";
 import { attention } from "../kernels/attention.ts";
 import { attentionSplitK, maxVisibleKeys, preferSplitK } from "../kernels/attention_split.ts";
 import { embed } from "../kernels/embedding.ts";
@@ -60,8 +60,9 @@ export interface ForwardState {
   /** (maxLogitRows, vocab) f32. */
   logits: GPUBuffer;
   maxLogitRows: number;
-  /** u32[1]: the argmax of logits row 0, for greedy decoding without reading the logits. */
-  argmax: GPUBuffer;
+  /** u32[1]: the token picked from logits row 0 (see ForwardArgs.pick), so that decoding reads
+   * back 4 bytes instead of the logits, or nothing at all (session.ts, decode). */
+  picked: GPUBuffer;
   /** Partial results of split-K attention (see session.ts for its size). */
   attentionScratch: GPUBuffer;
   /** (maxLogitRows) u32 tokens to score and (maxLogitRows, 2) f32 their scores (session.ts). */
@@ -78,8 +79,8 @@ export interface ForwardArgs {
   logitsFrom: number;
   /** How many rows get logits (0 = none, e.g. a prefill chunk that is not the last). */
   logitRows: number;
-  /** Also write argmax(logits row 0) into `state.argmax`. */
-  argmax?: boolean;
+  /** Also pick a token from logits row 0 into `state.picked`: the argmax, or a sample. */
+  pick?: "argmax" | SampleDraw;
 }
 
 export function recordForward(
@@ -213,8 +214,23 @@ export function recordForward(
       cap: c.finalLogitSoftcap,
     });
   }
-  batch.mark("argmax");
-  if (args.argmax) argmax(batch, { x: state.logits, n: c.vocabSize, out: state.argmax });
+  batch.mark("token pick");
+  if (args.pick) pickLogitsRow0(batch, state, c.vocabSize, args.pick);
+}
+
+/** Picks a token from logits row 0 into `state.picked`. */
+export function pickLogitsRow0(
+  batch: GpuBatch,
+  state: ForwardState,
+  vocab: number,
+  pick: "argmax" | SampleDraw,
+): void {
+  pickToken(batch, {
+    x: state.logits,
+    n: vocab,
+    out: state.picked,
+    sample: pick === "argmax" ? undefined : pick,
+  });
 }
 
 /**

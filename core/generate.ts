@@ -91,12 +91,13 @@ export async function generate(
     prefillMs = performance.now() - prefillStart;
     decodeStart = performance.now();
   };
-  if (!sampler.needsLogits) {
-    // Greedy: pipelined on the GPU (see decodeGreedy); the prefill ends with the first token.
-    await session.decodeGreedy(options.maxTokens, (id) => {
+  const gpuPick = sampler.gpuPick;
+  if (gpuPick) {
+    // Pipelined on the GPU (see GemmaSession.decode); the prefill ends with the first token.
+    await session.decode(options.maxTokens, (id) => {
       if (tokenIds.length === 0) startDecoding();
       return take(id);
-    });
+    }, { draws: gpuPick === "argmax" ? undefined : gpuPick });
     if (tokenIds.length === 0) startDecoding();
   } else {
     let id = sampler.sample(await session.logits(), history);

@@ -1,6 +1,9 @@
 // Choosing the next token from logits: repetition penalty, temperature, top-k, top-p (nucleus),
 // min-p, then a draw from a seeded generator (same seed, same tokens). Greedy when temperature
-// is 0. The order follows HF transformers' logits processors.
+// is 0. The order follows HF transformers' logits processors. Greedy decoding, and sampling with
+// only temperature and min-p, run on the GPU instead (`gpuPick`).
+
+import type { SampleDraw } from "../kernels/pick_token.ts";
 
 export interface SamplingOptions {
   /** 0 = greedy (argmax). */
@@ -50,16 +53,34 @@ const CUTOFF = 30;
 export class Sampler {
   readonly options: SamplingOptions;
   readonly #random: () => number;
+  /** The seed (u32) and the draws taken so far, for GPU draws (`gpuPick`). */
+  readonly #seed: number;
+  #draws = 0;
 
   constructor(options: SamplingOptions) {
     validateSampling(options);
     this.options = options;
-    this.#random = splitmix32(options.seed ?? crypto.getRandomValues(new Uint32Array(1))[0]);
+    this.#seed = (options.seed ?? crypto.getRandomValues(new Uint32Array(1))[0]) >>> 0;
+    this.#random = splitmix32(this.#seed);
   }
 
-  /** Whether `sample` needs the logits; otherwise the GPU's argmax is the answer. */
-  get needsLogits(): boolean {
-    return this.options.temperature > 0 || this.options.repetitionPenalty !== 1;
+  /**
+   * How tokens can be picked on the GPU, without reading the logits back: "argmax" when greedy;
+   * a source of draws when only temperature and min-p apply (pick_token.wgsl samples those, by a
+   * different algorithm than `sample` but from the same distribution, and as reproducibly from
+   * the seed); null when top-k, top-p or the repetition penalty need `sample`.
+   */
+  get gpuPick(): "argmax" | (() => SampleDraw) | null {
+    const o = this.options;
+    if (o.repetitionPenalty !== 1) return null;
+    if (o.temperature === 0) return "argmax";
+    if (o.topK > 0 || o.topP < 1) return null;
+    return () => ({
+      temperature: o.temperature,
+      minP: o.minP,
+      seed: this.#seed,
+      draw: this.#draws++,
+    });
   }
 
   /** Picks a token from `logits` (not modified); `history` feeds the repetition penalty. */

@@ -12,7 +12,7 @@ function frequencies(s: Sampler, logits: Float32Array, draws: number): number[] 
 
 Deno.test("temperature 0 is argmax, with the lowest index on ties", () => {
   const s = sampler({ temperature: 0 });
-  assert.equal(s.needsLogits, false);
+  assert.equal(s.gpuPick, "argmax");
   assert.equal(s.sample(new Float32Array([1, 5, 3, 5])), 1);
 });
 
@@ -52,7 +52,7 @@ Deno.test("the same seed gives the same draws", () => {
 
 Deno.test("repetition penalty lowers tokens already seen", () => {
   const s = sampler({ temperature: 0, repetitionPenalty: 2 });
-  assert.equal(s.needsLogits, true);
+  assert.equal(s.gpuPick, null);
   const logits = new Float32Array([3, 2, -1]);
   assert.equal(s.sample(logits, [0]), 1); // 3 / 2 = 1.5 < 2
   assert.equal(s.sample(new Float32Array([-1, -1.5]), [0]), 1); // -1 × 2 = -2 < -1.5
@@ -64,4 +64,13 @@ Deno.test("bad sampling options are rejected", () => {
   assert.throws(() => sampler({ topP: 0 }), SamplingError);
   assert.throws(() => sampler({ topK: 1.5 }), SamplingError);
   assert.throws(() => sampler({ minP: 1 }), SamplingError);
+});
+
+Deno.test("temperature and min-p are drawn on the GPU; top-k and top-p on the CPU", () => {
+  const draws = sampler({ temperature: 0.7, minP: 0.1, seed: 42 }).gpuPick;
+  assert.ok(typeof draws === "function");
+  assert.deepEqual(draws(), { temperature: 0.7, minP: 0.1, seed: 42, draw: 0 });
+  assert.equal(draws().draw, 1, "each draw gets its own number");
+  assert.equal(sampler({ temperature: 0.7, topK: 40 }).gpuPick, null);
+  assert.equal(sampler({ temperature: 0.7, topP: 0.9 }).gpuPick, null);
 });

@@ -6,13 +6,16 @@
 import { type GpuBatch, GpuError } from "../kernels/gpu.ts";
 import { tokenLogprob } from "../kernels/token_logprob.ts";
 import { splitKScratchBytes } from "../kernels/attention_split.ts";
-import { type ForwardState, recordForward } from "./gemma.ts";
+import { type ForwardState, pickLogitsRow0, recordForward } from "./gemma.ts";
+import type { SampleDraw } from "../kernels/pick_token.ts";
 import type { Gemma } from "./weights.ts";
 
-/** Most greedy steps `decodeGreedy` keeps in flight. */
+/** Most steps `decode` keeps in flight. */
 const MAX_LOOKAHEAD = 8;
 
-export interface DecodeGreedyOptions {
+export interface DecodeOptions {
+  /** The parameters of each next draw; default: greedy (argmax). */
+  draws?: () => SampleDraw;
   /** Steps in flight, fixed (at most 8 and maxBatchRows); default: adapted to the pace. */
   lookahead?: number;
 }
@@ -91,7 +94,7 @@ export class GemmaSession {
       logitInput: buffer(maxLogitRows * d, "logit input"),
       logits: buffer(maxLogitRows * c.vocabSize, "logits"),
       maxLogitRows,
-      argmax: buffer(1, "argmax"),
+      picked: buffer(1, "picked token"),
       // Split-K attention runs only while rows × heads < 256 (preferSplitK), so that many rows.
       attentionScratch: gpu.createBuffer(
         splitKScratchBytes(
@@ -152,28 +155,31 @@ export class GemmaSession {
   /** argmax of the logits after the last appended token, computed on the GPU. */
   async argmax(): Promise<number> {
     this.#needLogits();
-    return (await this.model.gpu.readU32(this.state.argmax, 1))[0];
+    return (await this.model.gpu.readU32(this.state.picked, 1))[0];
   }
 
   /**
-   * Greedy decoding, pipelined. A plain loop of `append([id])` + `await argmax()` leaves the GPU
-   * idle while each id travels back (on Deno at least one ~11 ms device poll, whatever the GPU).
-   * Here each step takes its input token from the previous step's argmax on the GPU, so the next
-   * steps are already queued while an id is on its way back.
+   * Decoding, pipelined. A plain loop of `append([id])` + `await argmax()` leaves the GPU idle
+   * while each id travels back (on Deno at least one ~11 ms device poll, whatever the GPU). Here
+   * each step takes its input token from the token the previous step picked on the GPU, so the
+   * next steps are already queued while an id is on its way back. Tokens are the argmax, or
+   * samples when `options.draws` gives the parameters of each draw (see pick_token.wgsl).
    *
-   * Calls `accept` with each greedy token, starting with the one after the last appended token,
-   * until it returns false, `maxTokens` tokens were seen or the context is full. The session is
-   * then left as that loop leaves it: every token seen but the last appended; the steps that ran
-   * ahead are undone (their KV rows are rewritten later; ring caches keep maxRows spare rows, and
-   * no more than maxRows steps run ahead).
+   * Calls `accept` with each token, starting with the one after the last appended token, until it
+   * returns false, `maxTokens` tokens were seen or the context is full. The session is then left
+   * as that loop leaves it: every token seen but the last appended; the steps that ran ahead are
+   * undone (their KV rows are rewritten later; ring caches keep maxRows spare rows, and no more
+   * than maxRows steps run ahead).
    */
-  async decodeGreedy(
+  async decode(
     maxTokens: number,
     accept: (id: number) => boolean,
-    options: DecodeGreedyOptions = {},
+    options: DecodeOptions = {},
   ): Promise<void> {
     this.#needLogits();
     const gpu = this.model.gpu;
+    const vocab = this.model.config.vocabSize;
+    const pick = () => options.draws?.() ?? "argmax";
     const start = this.#position;
     const limit = Math.max(1, Math.min(MAX_LOOKAHEAD, this.state.maxRows, options.lookahead ?? 8));
     const staging = Array.from(
@@ -189,7 +195,7 @@ export class GemmaSession {
     const free = [...staging];
     const readBack = (batch: GpuBatch) => {
       const buffer = free.pop()!;
-      batch.copy(this.state.argmax, 0, buffer, 0, 4);
+      batch.copy(this.state.picked, 0, buffer, 0, 4);
       batch.submit();
       const id = buffer.mapAsync(GPUMapMode.READ).then(() => {
         const value = new Uint32Array(buffer.getMappedRange())[0];
@@ -198,7 +204,7 @@ export class GemmaSession {
       });
       inFlight.push({ id, buffer });
     };
-    // Steps run = tokens appended by this call. Token n (from 0) is the argmax after step n.
+    // Steps run = tokens appended by this call. Token n (from 0) is picked after step n.
     let steps = 0;
     let seen = 0;
     const fixed = options.lookahead !== undefined;
@@ -207,7 +213,10 @@ export class GemmaSession {
     let lastArrival = 0;
     const latency = await gpu.readbackLatencyMs();
     try {
-      readBack(gpu.batch()); // token 0: already in state.argmax
+      // Token 0: the argmax is already in state.picked (append); a sample is drawn now.
+      const first = gpu.batch();
+      if (options.draws) pickLogitsRow0(first, this.state, vocab, pick());
+      readBack(first);
       while (seen < maxTokens) {
         // Each step needs a free position; token n exists only if n < maxTokens.
         while (
@@ -215,13 +224,13 @@ export class GemmaSession {
           this.#position < this.state.capacity
         ) {
           const batch = gpu.batch();
-          batch.copy(this.state.argmax, 0, this.state.ids, 0, 4);
+          batch.copy(this.state.picked, 0, this.state.ids, 0, 4);
           recordForward(batch, this.model, this.state, {
             rows: 1,
             position0: this.#position,
             logitsFrom: 0,
             logitRows: 1,
-            argmax: true,
+            pick: pick(),
           });
           this.#position += 1;
           steps += 1;
@@ -289,7 +298,7 @@ export class GemmaSession {
       position0: this.#position,
       logitsFrom: 0,
       logitRows: 1,
-      argmax: true,
+      pick: "argmax",
     });
     const profile = await batch.profile();
     this.#position += 1;
@@ -357,7 +366,7 @@ export class GemmaSession {
       position0: this.#position,
       logitsFrom,
       logitRows,
-      argmax: logitRows === 1,
+      pick: logitRows === 1 ? "argmax" : undefined,
     });
     after?.(batch);
     batch.submit();
@@ -384,7 +393,7 @@ export class GemmaSession {
     ) b.destroy();
     s.logitInput.destroy();
     s.logits.destroy();
-    s.argmax.destroy();
+    s.picked.destroy();
     s.targets.destroy();
     s.attentionScratch.destroy();
     s.scores.destroy();

@@ -151,7 +151,7 @@ async function timeGemma(session: GemmaSession): Promise<[number, number]> {
   const start = performance.now();
   let firstToken = 0;
   session.append(prompt);
-  await session.decodeGreedy(decodeTokens + 1, () => {
+  await session.decode(decodeTokens + 1, () => {
     firstToken ||= performance.now();
     return true;
   });

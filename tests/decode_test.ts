@@ -1,9 +1,10 @@
-// Pipelined greedy decoding (GemmaSession.decodeGreedy) against the plain loop it replaces:
-// append([id]) then await argmax(), one token at a time.
+// Pipelined decoding (GemmaSession.decode) against the plain loop it replaces: append([id]), then
+// await argmax() (greedy) or sample from the logits read back, one token at a time.
 
 import assert from "node:assert/strict";
 import { createGpuContext, GemmaSession, loadGemma, openCheckpoint } from "../core/mod.ts";
 import { assertClose } from "../kernels/test_util.ts";
+import { pickTokenReference, type SampleDraw } from "../kernels/pick_token.ts";
 import { buildTinyModel, type TinyModelOptions } from "./fixtures.ts";
 
 const PROMPT = [2, 651, 6037, 576, 6081, 603, 9447, 235265, 100, 200];
@@ -29,7 +30,7 @@ async function loopTokens(session: GemmaSession, count: number): Promise<number[
 }
 
 for (const c of CASES) {
-  Deno.test(`decodeGreedy matches the append/argmax loop: ${c.name}`, async (t) => {
+  Deno.test(`decode matches the append/argmax loop: ${c.name}`, async (t) => {
     const dir = await Deno.makeTempDir({ prefix: "gemma-greedy-" });
     await buildTinyModel(dir, { ...c.model, seed: 5 });
     const gpu = await createGpuContext();
@@ -44,7 +45,7 @@ for (const c of CASES) {
     await t.step("the same tokens, and the session left as the loop leaves it", async () => {
       piped.append(PROMPT);
       const seen: number[] = [];
-      await piped.decodeGreedy(count, (id) => seen.push(id) > 0);
+      await piped.decode(count, (id) => seen.push(id) > 0);
       assert.deepEqual(seen, expected);
       assert.equal(piped.position, plain.position);
       assert.equal(piped.position, PROMPT.length + count - 1);
@@ -62,12 +63,12 @@ for (const c of CASES) {
           piped.reset();
           piped.append(PROMPT);
           const seen: number[] = [];
-          await piped.decodeGreedy(100, (id) => seen.push(id) < 7, { lookahead });
+          await piped.decode(100, (id) => seen.push(id) < 7, { lookahead });
           assert.deepEqual(seen, expected.slice(0, 7));
           assert.equal(piped.position, PROMPT.length + 6);
           piped.append([seen[6]]);
           const rest: number[] = [];
-          await piped.decodeGreedy(count - 7, (id) => rest.push(id) > 0, { lookahead });
+          await piped.decode(count - 7, (id) => rest.push(id) > 0, { lookahead });
           assert.deepEqual(rest, expected.slice(7));
         },
       );
@@ -77,7 +78,7 @@ for (const c of CASES) {
       const small = new GemmaSession(model, { contextLength: PROMPT.length + 5, maxBatchRows: 4 });
       small.append(PROMPT);
       const seen: number[] = [];
-      await small.decodeGreedy(100, (id) => seen.push(id) > 0);
+      await small.decode(100, (id) => seen.push(id) > 0);
       assert.deepEqual(seen, expected.slice(0, 6));
       assert.equal(small.position, small.contextLength);
       small.destroy();
@@ -88,11 +89,38 @@ for (const c of CASES) {
         piped.reset();
         piped.append(PROMPT);
         const seen: number[] = [];
-        await piped.decodeGreedy(max, (id) => seen.push(id) > 0);
+        await piped.decode(max, (id) => seen.push(id) > 0);
         assert.deepEqual(seen, expected.slice(0, max));
         assert.equal(piped.position, PROMPT.length);
       }
     });
+
+    await t.step(
+      "sampled on the GPU: the tokens of a loop sampling the logits on the CPU",
+      async () => {
+        const draw = (n: number): SampleDraw => ({
+          temperature: 1.2,
+          minP: 0.01,
+          seed: 77,
+          draw: n,
+        });
+        plain.reset();
+        plain.append(PROMPT);
+        const sampled: number[] = [];
+        while (sampled.length < count) {
+          if (sampled.length > 0) plain.append([sampled[sampled.length - 1]]);
+          sampled.push(pickTokenReference(await plain.logits(), draw(sampled.length)));
+        }
+        assert.notDeepEqual(sampled, expected, "sampling differs from greedy");
+        piped.reset();
+        piped.append(PROMPT);
+        let draws = 0;
+        const seen: number[] = [];
+        await piped.decode(count, (id) => seen.push(id) > 0, { draws: () => draw(draws++) });
+        assert.deepEqual(seen, sampled);
+        assert.equal(piped.position, plain.position);
+      },
+    );
 
     plain.destroy();
     piped.destroy();

@@ -1,0 +1,94 @@
+// Picking the next token on the GPU (greedy argmax, or a temperature / min-p sample by the
+// Gumbel-max trick, see pick_token.wgsl): the kernel and its CPU reference.
+
+import { type Binding, GpuBatch, Uniforms } from "./gpu.ts";
+import source from "./pick_token.wgsl" with { type: "text" };
+
+/** A draw from softmax(logits / temperature), min-p filtered. */
+export interface SampleDraw {
+  /** > 0. */
+  temperature: number;
+  /** Keep tokens with probability ≥ minP × the top one's; 0 = off. */
+  minP: number;
+  /** u32: the sequence's seed. */
+  seed: number;
+  /** u32: the draw's number in the sequence (each token gets fresh noise). */
+  draw: number;
+}
+
+export interface PickTokenArgs {
+  /** (n) f32 logits. */
+  x: Binding;
+  /** N. */
+  n: number;
+  /** u32[1]: receives the picked token. */
+  out: Binding;
+  /** Sample instead of taking the argmax. */
+  sample?: SampleDraw;
+}
+
+/** The lowest f32: the min-p bound when min-p is off. */
+const LOWEST_F32 = -3.4028234663852886e38;
+
+export function pickToken(batch: GpuBatch, args: PickTokenArgs): void {
+  const s = args.sample;
+  const uniforms = new Uniforms()
+    .u32(args.n)
+    .u32(s ? 1 : 0)
+    .u32(s?.seed ?? 0)
+    .u32(s?.draw ?? 0)
+    .f32(s ? 1 / s.temperature : 0)
+    .f32(s && s.minP > 0 ? Math.log(s.minP) : LOWEST_F32);
+  batch.dispatch(batch.gpu.pipeline(source), uniforms.buffer, [args.x, args.out], [1]);
+}
+
+/** The index of the largest value, the lowest on ties; NaNs are skipped (0 if all are NaN). */
+export function argmaxReference(x: Float32Array): number {
+  let best = -1;
+  for (let i = 0; i < x.length; i++) {
+    if (best < 0 ? !Number.isNaN(x[i]) : x[i] > x[best]) best = i;
+  }
+  return Math.max(best, 0);
+}
+
+/**
+ * The sampling keys of pick_token.wgsl, in f64: (x − max) / T + Gumbel noise for the tokens that
+ * pass min-p, NaN for the others.
+ */
+export function sampleKeys(x: Float32Array, draw: SampleDraw): Float64Array {
+  const max = x[argmaxReference(x)];
+  const invTemperature = Math.fround(1 / draw.temperature);
+  const logMinP = draw.minP > 0 ? Math.fround(Math.log(draw.minP)) : LOWEST_F32;
+  return Float64Array.from(x, (v, i) => {
+    const scaled = (v - max) * invTemperature;
+    return scaled >= logMinP ? scaled + gumbelNoise(draw.seed, draw.draw, i) : NaN;
+  });
+}
+
+/** What pickToken writes: the argmax, or the best sample key (the argmax if none passes). */
+export function pickTokenReference(x: Float32Array, sample?: SampleDraw): number {
+  const top = argmaxReference(x);
+  if (!sample) return top;
+  const keys = sampleKeys(x, sample);
+  let best = -1;
+  for (let i = 0; i < keys.length; i++) {
+    if (!Number.isNaN(keys[i]) && (best < 0 || keys[i] > keys[best])) best = i;
+  }
+  return best < 0 ? top : best;
+}
+
+/** G = −log(−log U), U = (k + 0.5) / 2^23 from the hash of (seed, draw, i), as in the kernel. */
+export function gumbelNoise(seed: number, draw: number, i: number): number {
+  const k = mix((mix((mix(seed) ^ draw) >>> 0) ^ i) >>> 0) >>> 9;
+  return -Math.log(-Math.log1p(-(2 ** 23 - k - 0.5) / 2 ** 23));
+}
+
+/** lowbias32, as pick_token.wgsl's `mix`. */
+function mix(v: number): number {
+  let h = v >>> 0;
+  h = (h ^ (h >>> 16)) >>> 0;
+  h = Math.imul(h, 0x7feb352d) >>> 0;
+  h = (h ^ (h >>> 15)) >>> 0;
+  h = Math.imul(h, 0x846ca68b) >>> 0;
+  return (h ^ (h >>> 16)) >>> 0;
+}
