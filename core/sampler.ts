@@ -1,9 +1,9 @@
 // Choosing the next token from logits: repetition penalty, temperature, top-k, top-p (nucleus),
 // min-p, then a draw from a seeded generator (same seed, same tokens). Greedy when temperature
-// is 0. The order follows HF transformers' logits processors. Greedy decoding, and sampling with
-// only temperature and min-p, run on the GPU instead (`gpuPick`).
+// is 0. The order follows HF transformers' logits processors. Decoding picks tokens on the GPU
+// instead wherever pick_token.wgsl can (`gpuPick`); this class is then only the fallback.
 
-import type { SampleDraw } from "../kernels/pick_token.ts";
+import { MAX_GPU_TOP_K, type SampleDraw } from "../kernels/pick_token.ts";
 
 export interface SamplingOptions {
   /** 0 = greedy (argmax). */
@@ -66,18 +66,21 @@ export class Sampler {
 
   /**
    * How tokens can be picked on the GPU, without reading the logits back: "argmax" when greedy;
-   * a source of draws when only temperature and min-p apply (pick_token.wgsl samples those, by a
-   * different algorithm than `sample` but from the same distribution, and as reproducibly from
-   * the seed); null when top-k, top-p or the repetition penalty need `sample`.
+   * a source of draws when pick_token.wgsl can sample (temperature, min-p, top-k ≤ 256 and top-p
+   * with it; by a different algorithm than `sample`, from the same distribution but for ties at
+   * the top-k or top-p bound, which it keeps, and as reproducibly from the seed); null when
+   * `sample` must run on the logits (repetition penalty, top-p without top-k, top-k > 256).
    */
   get gpuPick(): "argmax" | (() => SampleDraw) | null {
     const o = this.options;
     if (o.repetitionPenalty !== 1) return null;
     if (o.temperature === 0) return "argmax";
-    if (o.topK > 0 || o.topP < 1) return null;
+    if (o.topK > MAX_GPU_TOP_K || (o.topP < 1 && o.topK === 0)) return null;
     return () => ({
       temperature: o.temperature,
       minP: o.minP,
+      topK: o.topK,
+      topP: o.topP,
       seed: this.#seed,
       draw: this.#draws++,
     });
@@ -99,9 +102,7 @@ export class Sampler {
     let max = -Infinity;
     for (let i = 0; i < scores.length; i++) if (scores[i] > max) max = scores[i];
     const floor = max - CUTOFF * o.temperature;
-    let candidates: number[] = [];
-    for (let i = 0; i < scores.length; i++) if (scores[i] >= floor) candidates.push(i);
-    candidates.sort((a, b) => scores[b] - scores[a] || a - b);
+    let candidates = sortedCandidates(scores, floor);
     if (o.topK > 0) candidates = candidates.slice(0, o.topK);
 
     const probs = candidates.map((i) => Math.exp((scores[i] - max) / o.temperature));
@@ -133,6 +134,32 @@ export class Sampler {
     return candidates[keep - 1];
   }
 }
+
+/**
+ * The indices of the scores ≥ floor, largest score first, lower index first on ties. Sorted as
+ * one Float64Array of exact integers (a typed-array sort is ~10× faster than a comparator over
+ * 256000 candidates): the score's f32 bits mapped to an order-preserving u32, inverted, times
+ * 2^20, plus the index (< 2^20): 52 bits.
+ */
+function sortedCandidates(scores: Float32Array, floor: number): number[] {
+  if (scores.length > INDEX_SPAN) {
+    const all = [...scores.keys()].filter((i) => scores[i] >= floor);
+    return all.sort((a, b) => scores[b] - scores[a] || a - b);
+  }
+  const bits = new Uint32Array(scores.buffer, scores.byteOffset, scores.length);
+  const keys: number[] = [];
+  for (let i = 0; i < scores.length; i++) {
+    if (!(scores[i] >= floor)) continue;
+    const b = bits[i];
+    const order = b & 0x80000000 ? ~b >>> 0 : (b | 0x80000000) >>> 0;
+    keys.push((0xffffffff - order) * INDEX_SPAN + i);
+  }
+  const sorted = Float64Array.from(keys).sort();
+  return Array.from(sorted, (key) => key % INDEX_SPAN);
+}
+
+/** Indices below this fit beside a 32-bit score in an exact f64 key. */
+const INDEX_SPAN = 2 ** 20;
 
 export function argmaxOf(values: ArrayLike<number>): number {
   let best = 0;

@@ -66,11 +66,31 @@ Deno.test("bad sampling options are rejected", () => {
   assert.throws(() => sampler({ minP: 1 }), SamplingError);
 });
 
-Deno.test("temperature and min-p are drawn on the GPU; top-k and top-p on the CPU", () => {
-  const draws = sampler({ temperature: 0.7, minP: 0.1, seed: 42 }).gpuPick;
+Deno.test("draws go to the GPU where pick_token can take them", () => {
+  const draws = sampler({ temperature: 0.7, minP: 0.1, topK: 40, topP: 0.9, seed: 42 }).gpuPick;
   assert.ok(typeof draws === "function");
-  assert.deepEqual(draws(), { temperature: 0.7, minP: 0.1, seed: 42, draw: 0 });
+  assert.deepEqual(draws(), {
+    temperature: 0.7,
+    minP: 0.1,
+    topK: 40,
+    topP: 0.9,
+    seed: 42,
+    draw: 0,
+  });
   assert.equal(draws().draw, 1, "each draw gets its own number");
-  assert.equal(sampler({ temperature: 0.7, topK: 40 }).gpuPick, null);
+  assert.equal(typeof sampler({ temperature: 0.7 }).gpuPick, "function");
+  assert.equal(sampler({ temperature: 0.7, topK: 257 }).gpuPick, null);
   assert.equal(sampler({ temperature: 0.7, topP: 0.9 }).gpuPick, null);
+  assert.equal(sampler({ temperature: 0.7, topK: 40, repetitionPenalty: 1.1 }).gpuPick, null);
+});
+
+Deno.test("top-k orders by score, negative ones too, and breaks ties by the lower index", () => {
+  const logits = new Float32Array([-1, 3, -0.5, 3, -5, -0.25]);
+  const draws = (topK: number) => {
+    const s = sampler({ temperature: 5, topK, seed: 8 });
+    return new Set(Array.from({ length: 400 }, () => s.sample(logits)));
+  };
+  assert.deepEqual([...draws(1)], [1]);
+  assert.deepEqual([...draws(2)].sort(), [1, 3]);
+  assert.deepEqual([...draws(4)].sort(), [1, 2, 3, 5]);
 });

@@ -1,7 +1,7 @@
 // Picking the next token on the GPU (greedy argmax, or a temperature / min-p sample by the
 // Gumbel-max trick, see pick_token.wgsl): the kernel and its CPU reference.
 
-import { type Binding, GpuBatch, Uniforms } from "./gpu.ts";
+import { type Binding, GpuBatch, GpuError, Uniforms } from "./gpu.ts";
 import source from "./pick_token.wgsl" with { type: "text" };
 
 /** A draw from softmax(logits / temperature), min-p filtered. */
@@ -10,6 +10,10 @@ export interface SampleDraw {
   temperature: number;
   /** Keep tokens with probability ≥ minP × the top one's; 0 = off. */
   minP: number;
+  /** Keep the tokens ≥ the k-th largest logit (ties kept); 0 = off; at most MAX_GPU_TOP_K. */
+  topK?: number;
+  /** Then keep the fewest most likely whose probabilities reach topP; 1 = off; needs topK. */
+  topP?: number;
   /** u32: the sequence's seed. */
   seed: number;
   /** u32: the draw's number in the sequence (each token gets fresh noise). */
@@ -27,18 +31,27 @@ export interface PickTokenArgs {
   sample?: SampleDraw;
 }
 
+/** The largest top-k the kernel takes (pick_token.wgsl sorts ≤ 1024 survivors for top-p). */
+export const MAX_GPU_TOP_K = 256;
+
 /** The lowest f32: the min-p bound when min-p is off. */
 const LOWEST_F32 = -3.4028234663852886e38;
 
 export function pickToken(batch: GpuBatch, args: PickTokenArgs): void {
   const s = args.sample;
+  const topK = s?.topK ?? 0;
+  if (topK > MAX_GPU_TOP_K || (s && (s.topP ?? 1) < 1 && topK === 0)) {
+    throw new GpuError(`pickToken takes top-k ≤ ${MAX_GPU_TOP_K}, and top-p only with top-k`);
+  }
   const uniforms = new Uniforms()
     .u32(args.n)
     .u32(s ? 1 : 0)
     .u32(s?.seed ?? 0)
     .u32(s?.draw ?? 0)
     .f32(s ? 1 / s.temperature : 0)
-    .f32(s && s.minP > 0 ? Math.log(s.minP) : LOWEST_F32);
+    .f32(s && s.minP > 0 ? Math.log(s.minP) : LOWEST_F32)
+    .u32(s?.topK ?? 0)
+    .f32(s?.topP ?? 1);
   batch.dispatch(batch.gpu.pipeline(source), uniforms.buffer, [args.x, args.out], [1]);
 }
 
@@ -53,16 +66,35 @@ export function argmaxReference(x: Float32Array): number {
 
 /**
  * The sampling keys of pick_token.wgsl, in f64: (x − max) / T + Gumbel noise for the tokens that
- * pass min-p, NaN for the others.
+ * pass top-k, top-p and min-p, NaN for the others.
  */
 export function sampleKeys(x: Float32Array, draw: SampleDraw): Float64Array {
   const max = x[argmaxReference(x)];
   const invTemperature = Math.fround(1 / draw.temperature);
   const logMinP = draw.minP > 0 ? Math.fround(Math.log(draw.minP)) : LOWEST_F32;
+  const floor = keptFloor(x, draw, max, invTemperature);
   return Float64Array.from(x, (v, i) => {
     const scaled = (v - max) * invTemperature;
-    return scaled >= logMinP ? scaled + gumbelNoise(draw.seed, draw.draw, i) : NaN;
+    return v >= floor && scaled >= logMinP ? scaled + gumbelNoise(draw.seed, draw.draw, i) : NaN;
   });
+}
+
+/** The smallest logit that top-k and then top-p keep (-Infinity: all). */
+function keptFloor(x: Float32Array, draw: SampleDraw, max: number, invTemperature: number) {
+  const topK = draw.topK ?? 0;
+  if (topK === 0) return -Infinity;
+  const sorted = Array.from(x).filter((v) => !Number.isNaN(v)).sort((a, b) => b - a);
+  const floor = sorted.length < topK ? -Infinity : sorted[topK - 1];
+  if ((draw.topP ?? 1) >= 1) return floor;
+  const kept = sorted.filter((v) => v >= floor);
+  const weights = kept.map((v) => Math.exp((v - max) * invTemperature));
+  const total = weights.reduce((a, b) => a + b, 0);
+  let sum = 0;
+  for (let j = 0; j < kept.length; j++) {
+    sum += weights[j];
+    if (sum >= draw.topP! * total) return kept[j];
+  }
+  return floor;
 }
 
 /** What pickToken writes: the argmax, or the best sample key (the argmax if none passes). */

@@ -1,14 +1,19 @@
 // out[0] = the token picked from the logits x:
 //   argmax (p.sample = 0): the index of the largest x, the lowest such index on ties;
-//   sample (p.sample = 1): a draw from softmax(x / T) restricted to the tokens whose probability
-//     is at least minP times the top token's (HF's min-p), by the Gumbel-max trick: the argmax of
-//     (x − max) / T + G_i, G_i = −log(−log U_i), with U_i uniform from a hash of (seed, draw, i).
-//     The noise is a function of those numbers, so no random state lives on the GPU, a draw can
-//     be recorded before the logits exist, and the CPU reference reproduces it.
+//   sample (p.sample = 1): a draw from softmax(x / T) restricted as HF's warpers restrict it:
+//     top-k (the tokens ≥ the k-th largest logit, ties kept), then top-p (the fewest most likely
+//     of those whose probabilities reach p; only with top-k, whose ≤ CAP survivors are sorted in
+//     workgroup memory), then min-p (probability ≥ minP × the top token's). The draw is the
+//     Gumbel-max trick: the argmax of (x − max) / T + G_i over the kept tokens, G_i = −log(−log
+//     U_i), U_i uniform from a hash of (seed, draw, i). The noise is a function of those numbers,
+//     so no random state lives on the GPU, a draw can be recorded before its logits exist, and
+//     the CPU reference reproduces it.
 // NaNs are never picked; if nothing can be (all NaN, or +inf logits), the argmax is the answer
-// (0 if all are NaN). One workgroup: lane l scans l, l + WG, … in increasing order keeping the
-// first best it meets, then a tree reduction in workgroup memory breaks ties by the lower
-// index. 256000 logits (1 MiB) take about a millisecond per pass on lavapipe.
+// (0 if all are NaN). One workgroup of WG = 256 lanes: lane l scans l, l + WG, … in increasing
+// order keeping the first best it meets, then a tree reduction in workgroup memory breaks ties
+// by the lower index. The k-th largest logit comes from a radix select over the logits' order-
+// preserving bit patterns: 4 passes of 8 bits, each a 256-bin histogram. Every pass reads the
+// logits once: 256000 of them (1 MiB) take about half a millisecond per pass on lavapipe.
 
 struct Params {
   n: u32, // N
@@ -17,16 +22,23 @@ struct Params {
   draw: u32, // which draw of the sequence (fresh noise per token)
   invTemperature: f32, // 1 / T
   logMinP: f32, // ln(minP); the lowest f32 when min-p is off
+  topK: u32, // 0: off
+  topP: f32, // 1: off; used only with top-k
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> x: array<f32>; // (N) logits
 @group(0) @binding(2) var<storage, read_write> out: array<u32>; // (1) the picked token
 
-const WG: u32 = 256u;
+const WG: u32 = 256u; // also the number of histogram bins
 const NONE: u32 = 0xffffffffu;
+const CAP: u32 = 1024u; // top-p sorts at most this many top-k survivors (top-k ≤ 256)
 var<workgroup> bestValue: array<f32, WG>;
 var<workgroup> bestIndex: array<u32, WG>;
+var<workgroup> histogram: array<atomic<u32>, WG>;
+var<workgroup> counter: atomic<u32>;
+var<workgroup> broadcast: vec2<u32>; // a result of lane 0 for every lane (workgroupUniformLoad)
+var<workgroup> survivors: array<f32, CAP>;
 
 // Whether (v, i) beats (w, j): larger value, or equal value and lower index.
 fn beats(v: f32, i: u32, w: f32, j: u32) -> bool {
@@ -77,6 +89,135 @@ fn gumbel(i: u32) -> f32 {
   return -log(e);
 }
 
+fn isNan(v: f32) -> bool {
+  return (bitcast<u32>(v) & 0x7fffffffu) > 0x7f800000u;
+}
+
+// A u32 that orders like the f32 v (for v not NaN): sign bit flipped for positives, all bits
+// for negatives.
+fn orderKey(v: f32) -> u32 {
+  let b = bitcast<u32>(v);
+  return select(b | 0x80000000u, ~b, (b & 0x80000000u) != 0u);
+}
+
+fn fromOrderKey(k: u32) -> f32 {
+  return bitcast<f32>(select(~k, k & 0x7fffffffu, (k & 0x80000000u) != 0u));
+}
+
+// The order key of the k-th largest logit (NaNs left out), 0 (below every key) when there are
+// fewer than k: a radix select, 8 bits per pass from the top.
+fn kthLargestKey(lid: u32, k: u32) -> u32 {
+  var prefix = 0u;
+  var mask = 0u;
+  var remaining = k; // the wanted key is the remaining-th largest of those matching prefix
+  for (var round = 0u; round < 4u; round++) {
+    let shift = 24u - 8u * round;
+    atomicStore(&histogram[lid], 0u);
+    workgroupBarrier();
+    for (var i = lid; i < p.n; i += WG) {
+      let v = x[i];
+      let key = orderKey(v);
+      if (!isNan(v) && (key & mask) == prefix) {
+        atomicAdd(&histogram[(key >> shift) & 255u], 1u);
+      }
+    }
+    workgroupBarrier();
+    if (lid == 0u) {
+      // Walk the bins from the top until they hold `remaining` keys.
+      var above = 0u;
+      var result = vec2<u32>(0u, 0u); // remaining 0: fewer than k keys
+      for (var bin = 255i; bin >= 0i; bin--) {
+        let count = atomicLoad(&histogram[u32(bin)]);
+        if (above + count >= remaining) {
+          result = vec2<u32>(prefix | (u32(bin) << shift), remaining - above);
+          break;
+        }
+        above += count;
+      }
+      broadcast = result;
+    }
+    let found = workgroupUniformLoad(&broadcast);
+    if (found.y == 0u) {
+      return 0u;
+    }
+    prefix = found.x;
+    remaining = found.y;
+    mask |= 255u << shift;
+  }
+  return prefix;
+}
+
+// The top-p bound among the logits ≥ floor (the top-k survivors): the smallest logit of the
+// fewest largest ones whose probabilities sum to ≥ topP of the survivors' total.
+fn topPBound(lid: u32, floor: f32, maxValue: f32) -> f32 {
+  if (lid == 0u) {
+    atomicStore(&counter, 0u);
+  }
+  workgroupBarrier();
+  // Those above the floor first (fewer than top-k ≤ 256 < CAP: all fit), then the ties at the
+  // floor while they fit; any left out only add their mass to the total below.
+  for (var i = lid; i < p.n; i += WG) {
+    let v = x[i];
+    if (v > floor) {
+      survivors[atomicAdd(&counter, 1u)] = v;
+    }
+  }
+  workgroupBarrier();
+  for (var i = lid; i < p.n; i += WG) {
+    if (x[i] == floor) {
+      let slot = atomicAdd(&counter, 1u);
+      if (slot < CAP) {
+        survivors[slot] = floor;
+      }
+    }
+  }
+  workgroupBarrier();
+  if (lid == 0u) {
+    broadcast.x = atomicLoad(&counter);
+  }
+  let count = workgroupUniformLoad(&broadcast).x;
+  let stored = min(count, CAP);
+  for (var j = stored + lid; j < CAP; j += WG) {
+    survivors[j] = bitcast<f32>(0xff800000u); // -inf sorts last
+  }
+  // Bitonic sort, largest first. Only values are kept: equal values are interchangeable.
+  for (var size = 2u; size <= CAP; size *= 2u) {
+    for (var stride = size / 2u; stride > 0u; stride /= 2u) {
+      workgroupBarrier();
+      for (var t = lid; t < CAP / 2u; t += WG) {
+        let a = 2u * stride * (t / stride) + t % stride;
+        let b = a + stride;
+        let descending = (a & size) == 0u;
+        let va = survivors[a];
+        let vb = survivors[b];
+        if ((va < vb) == descending) {
+          survivors[a] = vb;
+          survivors[b] = va;
+        }
+      }
+    }
+  }
+  workgroupBarrier();
+  if (lid == 0u) {
+    // Survivors past CAP are ties at the floor: their mass counts.
+    var total = f32(count - stored) * exp((floor - maxValue) * p.invTemperature);
+    for (var j = 0u; j < stored; j++) {
+      total += exp((survivors[j] - maxValue) * p.invTemperature);
+    }
+    var bound = floor;
+    var sum = 0.0;
+    for (var j = 0u; j < stored; j++) {
+      sum += exp((survivors[j] - maxValue) * p.invTemperature);
+      if (sum >= p.topP * total) {
+        bound = survivors[j];
+        break;
+      }
+    }
+    broadcast.x = bitcast<u32>(bound);
+  }
+  return bitcast<f32>(workgroupUniformLoad(&broadcast).x);
+}
+
 @compute @workgroup_size(WG)
 fn main(@builtin(local_invocation_index) lid: u32) {
   // Start at -inf (WGSL has no infinity literal) with no index: the first value that is not NaN
@@ -99,15 +240,26 @@ fn main(@builtin(local_invocation_index) lid: u32) {
     }
     return;
   }
-  let maxValue = bestValue[0];
-  workgroupBarrier(); // every lane has read the maximum before the arrays are reused
+  let maxValue = workgroupUniformLoad(&bestValue[0]);
+
+  // The smallest logit kept by top-k and top-p (min-p is applied below, on (x − max) / T).
+  var floor = lowest;
+  if (p.topK > 0u) {
+    let key = kthLargestKey(lid, p.topK);
+    floor = select(fromOrderKey(key), lowest, key == 0u); // 0: fewer than k logits, all kept
+    if (p.topP < 1.0) {
+      floor = topPBound(lid, floor, maxValue);
+    }
+  }
+  workgroupBarrier(); // every lane is done with bestValue before it is reused
 
   value = lowest;
   index = NONE;
   for (var i = lid; i < p.n; i += WG) {
+    let v = x[i];
     // ≤ 0; NaN for NaN logits and for +inf ones (then max is +inf too), which fail the test.
-    let scaled = (x[i] - maxValue) * p.invTemperature;
-    if (scaled >= p.logMinP) {
+    let scaled = (v - maxValue) * p.invTemperature;
+    if (v >= floor && scaled >= p.logMinP) {
       let key = scaled + gumbel(i);
       if (key > value || (key == value && index == NONE)) {
         value = key;

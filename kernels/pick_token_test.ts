@@ -62,17 +62,24 @@ Deno.test("pickToken's argmax handles infinities and skips NaN", async () => {
   assert.equal(argmaxReference(low), 1);
 });
 
+const SAMPLINGS = [
+  { temperature: 0.7, minP: 0 },
+  { temperature: 1.5, minP: 0.05 },
+  { temperature: 0.8, minP: 0, topK: 40 },
+  { temperature: 1, minP: 0.05, topK: 40, topP: 0.95 },
+  { temperature: 2, minP: 0, topK: 256, topP: 0.5 },
+];
+
 for (const n of [1, 7, 257, 256000]) {
-  for (const [temperature, minP] of [[0.7, 0], [1.5, 0.05]]) {
-    Deno.test(`pickToken's samples match the reference: ${n} logits, T ${temperature}, min-p ${minP}`, async () => {
+  for (const sampling of SAMPLINGS) {
+    Deno.test(`pickToken's samples match the reference: ${n} logits, ${JSON.stringify(sampling)}`, async () => {
       const gpu = await testGpu();
       const seed = testSeed();
       const random = seededRandom(seed);
       const x = randomArray(random, n, 4);
       const sequenceSeed = Math.floor(random() * 2 ** 32);
       const draws = Array.from({ length: 12 }, (_, draw) => ({
-        temperature,
-        minP,
+        ...sampling,
         seed: sequenceSeed,
         draw,
       }));
@@ -128,4 +135,48 @@ Deno.test("pickToken's sample falls back to the argmax when no token can be draw
     assert.equal((await gpuPicks(gpu, x, [draw]))[0], argmaxReference(x));
     assert.equal(pickTokenReference(x, draw), argmaxReference(x));
   }
+});
+
+Deno.test("top-k keeps the k largest (and ties), top-p the fewest reaching p", () => {
+  const x = new Float32Array([2, 5, 1, 4, 4, 3, -1]);
+  const kept = (sampling: Partial<SampleDraw>) => {
+    const keys = sampleKeys(x, { temperature: 1, minP: 0, seed: 5, draw: 0, ...sampling });
+    return [...keys.keys()].filter((i) => !Number.isNaN(keys[i]));
+  };
+  assert.deepEqual(kept({ topK: 1 }), [1]);
+  assert.deepEqual(kept({ topK: 2 }), [1, 3, 4], "the tie at the 2nd largest stays");
+  assert.deepEqual(kept({ topK: 4 }), [1, 3, 4, 5]);
+  assert.deepEqual(kept({ topK: 100 }), [0, 1, 2, 3, 4, 5, 6]);
+  // Probabilities ∝ e^x over the top 4: e^5 alone is 0.58 of them; with the two e^4, 0.93.
+  assert.deepEqual(kept({ topK: 4, topP: 0.5 }), [1]);
+  assert.deepEqual(kept({ topK: 4, topP: 0.9 }), [1, 3, 4]);
+  assert.deepEqual(kept({ topK: 4, topP: 0.95 }), [1, 3, 4, 5]);
+});
+
+Deno.test("pickToken's top-k and top-p agree with the reference on ties and tiny vocabularies", async () => {
+  const gpu = await testGpu();
+  // 2000 ties at the k-th largest value: more survivors than the kernel sorts (1024).
+  const ties = new Float32Array(5000).map((_, i) => (i % 5 === 0 ? 1 : i < 40 ? 3 + i / 100 : -2));
+  for (const x of [ties, new Float32Array([0.5, 0.25]), new Float32Array([NaN, 1, NaN, 2])]) {
+    for (const sampling of SAMPLINGS.slice(2)) {
+      const draws = Array.from({ length: 6 }, (_, draw) => ({ ...sampling, seed: 3, draw }));
+      const picks = await gpuPicks(gpu, x, draws);
+      assert.deepEqual(picks, draws.map((d) => pickTokenReference(x, d)), JSON.stringify(sampling));
+    }
+  }
+});
+
+Deno.test("pickToken refuses a top-k above 256, and top-p without top-k", async () => {
+  const gpu = await testGpu();
+  const x = gpu.createBuffer(64);
+  const out = gpu.createBuffer(4);
+  const sample = { temperature: 1, minP: 0, seed: 0, draw: 0 };
+  for (const extra of [{ topK: 257 }, { topP: 0.9 }]) {
+    assert.throws(
+      () => pickToken(gpu.batch(), { x, n: 16, out, sample: { ...sample, ...extra } }),
+      /top-k ≤ 256, and top-p only with top-k/,
+    );
+  }
+  x.destroy();
+  out.destroy();
 });

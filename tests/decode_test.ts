@@ -101,6 +101,8 @@ for (const c of CASES) {
         const draw = (n: number): SampleDraw => ({
           temperature: 1.2,
           minP: 0.01,
+          topK: 40,
+          topP: 0.9,
           seed: 77,
           draw: n,
         });
