@@ -11,6 +11,11 @@ import { QUANT_SHADERS } from "./quant_shader.ts";
 import source from "./embedding.wgsl" with { type: "text" };
 import quantSource from "./embedding_quant.wgsl" with { type: "text" };
 
+/** embedding_quant.wgsl with each format's decoder, joined once. */
+const quantSources = Object.fromEntries(
+  Object.entries(QUANT_SHADERS).map(([type, shader]) => [type, shader.source + quantSource]),
+) as Record<QuantType, string>;
+
 export interface EmbedArgs {
   /** (T) u32 token ids; an id ≥ table.rows leaves its row of y untouched. */
   ids: Binding;
@@ -55,7 +60,7 @@ function embedQuantized(batch: GpuBatch, args: EmbedArgs, table: GpuMatrix & { d
   // Whole units, plus one invocation per row for the rest (an odd number of 32-value blocks).
   const units = Math.floor(table.cols / shader.unit);
   const perRow = units + (table.cols % shader.unit ? 1 : 0);
-  const pipeline = batch.gpu.pipeline(shader.source + quantSource);
+  const pipeline = batch.gpu.pipeline(quantSources[table.dtype]);
   const grid = workgroupGrid(batch.gpu, Math.ceil(rows * perRow / QUANT_WG));
   for (const chunk of table.chunks) {
     const uniforms = new Uniforms()

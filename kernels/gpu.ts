@@ -27,9 +27,10 @@ export class GpuContext {
   /** Largest byte size one storage binding may span (≤ maxStorageBufferBindingSize). */
   readonly maxBindingBytes: number;
   readonly maxBufferBytes: number;
-  readonly #pipelines = new Map<string, GPUComputePipeline>();
+  readonly #pipelines = new Map<string, Map<string, GPUComputePipeline>>();
   readonly #uniformPool: GPUBuffer[] = [];
   #latency: Promise<number> | undefined;
+  readonly #bindGroups = new Map<string, GPUBindGroup>();
 
   constructor(device: GPUDevice, info: GPUAdapterInfo, maxBindingBytes: number) {
     this.device = device;
@@ -41,17 +42,42 @@ export class GpuContext {
 
   /** A compute pipeline for `code`, compiled once per (code, entry point, constants). */
   pipeline(code: string, constants: Record<string, number> = {}): GPUComputePipeline {
-    const key = code + "\0" + JSON.stringify(constants);
-    let pipeline = this.#pipelines.get(key);
+    // Keyed by the code string itself (the same string every call: its hash is computed once,
+    // where a concatenated key of a 15 kB shader would be hashed anew per dispatch).
+    let variants = this.#pipelines.get(code);
+    if (!variants) this.#pipelines.set(code, variants = new Map());
+    const key = JSON.stringify(constants);
+    let pipeline = variants.get(key);
     if (!pipeline) {
       const module = this.device.createShaderModule({ code });
       pipeline = this.device.createComputePipeline({
         layout: "auto",
         compute: { module, entryPoint: "main", constants },
       });
-      this.#pipelines.set(key, pipeline);
+      variants.set(key, pipeline);
     }
     return pipeline;
+  }
+
+  /**
+   * The bind group of `pipeline` with these buffer entries, created once: a decode step binds the
+   * same buffers (and uniform slots) every token, and creating a bind group costs more than all
+   * the rest of recording a dispatch. The cache is emptied when it grows past BIND_GROUP_CACHE
+   * (sessions come and go, and entries of destroyed buffers are never hit again).
+   */
+  bindGroup(pipeline: GPUComputePipeline, entries: GPUBindGroupEntry[]): GPUBindGroup {
+    let key = String(objectId(pipeline));
+    for (const { resource } of entries) {
+      const r = resource as GPUBufferBinding;
+      key += `|${objectId(r.buffer)}:${r.offset ?? 0}:${r.size ?? -1}`;
+    }
+    let group = this.#bindGroups.get(key);
+    if (!group) {
+      if (this.#bindGroups.size >= BIND_GROUP_CACHE) this.#bindGroups.clear();
+      group = this.device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries });
+      this.#bindGroups.set(key, group);
+    }
+    return group;
   }
 
   /** Uniform buffer number `i` of the pool shared by batches (queue order makes reuse safe). */
@@ -179,6 +205,18 @@ export function workgroupGrid(gpu: GpuContext, count: number): [number, number] 
   return [Math.ceil(count / y), y];
 }
 
+/** Bind groups a GpuContext keeps (see bindGroup): a decode step of Gemma-7B needs ~400. */
+const BIND_GROUP_CACHE = 4096;
+
+/** A number per object (pipelines, buffers), for cache keys. */
+const objectIds = new WeakMap<object, number>();
+let nextObjectId = 1;
+function objectId(object: object): number {
+  let id = objectIds.get(object);
+  if (id === undefined) objectIds.set(object, id = nextObjectId++);
+  return id;
+}
+
 /** A storage binding: a whole buffer, or a byte range of one. */
 export type Binding = GPUBuffer | { buffer: GPUBuffer; offset: number; size: number };
 
@@ -281,10 +319,7 @@ export class GpuBatch {
     bindings.forEach((b, i) => {
       entries.push({ binding: i + 1, resource: b instanceof GPUBuffer ? { buffer: b } : b });
     });
-    const bindGroup = this.gpu.device.createBindGroup({
-      layout: pipeline.getBindGroupLayout(0),
-      entries,
-    });
+    const bindGroup = this.gpu.bindGroup(pipeline, entries);
     const [x, y = 1, z = 1] = workgroups;
     const limit = this.gpu.device.limits.maxComputeWorkgroupsPerDimension;
     if (x > limit || y > limit || z > limit) {
@@ -442,12 +477,27 @@ export async function createGpuContext(options: GpuContextOptions = {}): Promise
   device.addEventListener("uncapturederror", (event) => {
     const error = (event as GPUUncapturedErrorEvent).error;
     console.error(`WebGPU error: ${error.message}`);
+    // Validation errors otherwise only print (WebGPU carries on with invalid objects); tests
+    // set GEMMA_STRICT_GPU=1 so that one fails the run.
+    if (strictGpuErrors()) {
+      queueMicrotask(() => {
+        throw new GpuError(`WebGPU error: ${error.message}`);
+      });
+    }
   });
   const maxBinding = Math.min(
     options.maxBindingBytes ?? Infinity,
     device.limits.maxStorageBufferBindingSize,
   );
   return new GpuContext(device, adapter.info, maxBinding);
+}
+
+function strictGpuErrors(): boolean {
+  try {
+    return Deno.env.get("GEMMA_STRICT_GPU") === "1";
+  } catch {
+    return false; // no --allow-env
+  }
 }
 
 export function describe(info: GPUAdapterInfo): string {

@@ -117,6 +117,11 @@ const unalignedSource = alignedSource
   .replace("alias WElem = vec4<u32>; const WP = 4u;", "alias WElem = u32; const WP = 1u;");
 if (unalignedSource === alignedSource) throw new Error("matmul.wgsl: element type lines not found");
 
+/** The template with each quantized format, joined once (a pipeline lookup per dispatch). */
+const quantSources = Object.fromEntries(
+  Object.entries(QUANT_SHADERS).map(([type, shader]) => [type, shader.source + template]),
+) as Record<keyof typeof QUANT_SHADERS, string>;
+
 /** Rows of x from which float prefill goes to matmulTiled. */
 const TILED_MIN_ROWS = 5;
 
@@ -157,7 +162,7 @@ export function matmul(batch: GpuBatch, args: MatmulArgs): void {
     const layout = quantRowLayout(w.dtype, w.cols);
     wStride = layout.quantBytes / 16;
     sStride = layout.scaleStride;
-    pipeline = batch.gpu.pipeline(QUANT_SHADERS[w.dtype].source + template, constants);
+    pipeline = batch.gpu.pipeline(quantSources[w.dtype], constants);
   } else {
     // Gathering 8 weights per load needs rows (and x rows) that start on 16-byte boundaries.
     const aligned = w.cols % 8 === 0 && w.stride % 8 === 0;
