@@ -39,8 +39,12 @@ export interface CheckpointTensor {
   path: string;
   /** The values as f32, in pieces of whole rows (last dimension) of at most maxBytes. */
   rows(options?: { maxBytes?: number }): AsyncGenerator<{ rowStart: number; values: Float32Array }>;
-  /** For a quantized GGUF tensor: its type and raw blocks of whole rows, to keep it quantized. */
+  /** For a quantized GGUF tensor: its type, to keep it quantized (see rawRows). */
   quant?: QuantType;
+  /**
+   * The stored bytes of whole rows, where the loader can use them as they are: the blocks of a
+   * quantized GGUF tensor, or the elements of an F16 one.
+   */
   rawRows?(rowStart: number, rowCount: number): Promise<Uint8Array>;
 }
 

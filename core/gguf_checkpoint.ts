@@ -65,7 +65,7 @@ function ggufTensor(name: string, info: GgufTensorInfo): CheckpointTensor {
       }
     },
     quant,
-    rawRows: quant
+    rawRows: quant || (info.type === "F16" && shift === 0)
       ? (rowStart, rowCount) => readGgufTensorBytes(info, rowStart, rowCount)
       : undefined,
   };

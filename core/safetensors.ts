@@ -9,7 +9,7 @@
 // Reading never pulls a whole file into memory: a 2B model is 5 GB and the embedding alone is 1 GB
 // in BF16, so tensors are streamed in pieces of whole rows with Deno.open + seek + read.
 
-import { f16BitsToF32, f32ToF16Bits } from "../kernels/gpu.ts";
+import { f16BitsToF32, f32ToF16Bits, widenF16 } from "../kernels/gpu.ts";
 
 /** Every problem with a checkpoint file: one-line message naming the file (and tensor). */
 export class CheckpointError extends Error {
@@ -299,19 +299,8 @@ export function widenHalves(halves: Uint16Array, dtype: "F16" | "BF16", out: Flo
     const bits = new Uint32Array(out.buffer, out.byteOffset, halves.length);
     for (let i = 0; i < halves.length; i++) bits[i] = halves[i] << 16;
   } else {
-    const table = f16Table();
-    for (let i = 0; i < halves.length; i++) out[i] = table[halves[i]];
+    widenF16(halves, out);
   }
-}
-
-/** All 65536 f16 values widened to f32, built on first use (256 KiB; a lookup beats the maths). */
-let f16Lookup: Float32Array | undefined;
-function f16Table(): Float32Array {
-  if (!f16Lookup) {
-    f16Lookup = new Float32Array(65536);
-    for (let i = 0; i < 65536; i++) f16Lookup[i] = f16BitsToF32(i);
-  }
-  return f16Lookup;
 }
 
 /** Fills `into` from the file's current position; a short file is a CheckpointError. */

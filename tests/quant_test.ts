@@ -55,4 +55,22 @@ Deno.test("a Q4_0 GGUF stays at about 4.5 bits per weight on the GPU", async () 
   gpu.destroy();
 });
 
+Deno.test("an F16 GGUF goes to the GPU as it is stored: the logits of the f16-loaded HF folder", async () => {
+  await convertToGguf(checkpoint, `${dir}/f16.gguf`, { type: "f16" });
+  const gguf = await openCheckpoint(`${dir}/f16.gguf`);
+  assert.ok(gguf.tensors.get("model.layers.0.mlp.up_proj.weight")?.rawRows, "raw rows offered");
+  const gpu = await createGpuContext();
+  const logits = async (source: typeof checkpoint) => {
+    const model = await loadGemma(gpu, source, { dtype: "f16" });
+    const session = new GemmaSession(model, { contextLength: 64 });
+    session.append(ids);
+    const out = await session.logits();
+    session.destroy();
+    model.destroy();
+    return out;
+  };
+  assertClose(await logits(gguf), await logits(checkpoint), 1e-6, "F16 GGUF vs HF folder");
+  gpu.destroy();
+});
+
 globalThis.addEventListener("unload", () => Deno.removeSync(dir, { recursive: true }));
