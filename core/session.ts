@@ -255,13 +255,14 @@ export class GemmaSession {
         if (!accept(id)) break;
       }
     } finally {
+      // Token n was produced by step n; tokens 0 … seen − 2 stay appended (also when `accept`
+      // threw: the steps run ahead are undone either way).
+      this.#position = start + Math.max(0, seen - 1);
+      this.#hasLogits = false;
       // Let every read finish before its buffer goes.
       await Promise.allSettled(inFlight.map((f) => f.id));
       for (const buffer of staging) buffer.destroy();
     }
-    // Token n was produced by step n; tokens 0 … seen − 2 stay appended.
-    this.#position = start + Math.max(0, seen - 1);
-    this.#hasLogits = false;
   }
 
   /**

@@ -74,6 +74,20 @@ for (const c of CASES) {
       );
     }
 
+    await t.step("an accept that throws leaves the session as a stop there would", async () => {
+      piped.reset();
+      piped.append(PROMPT);
+      let seen = 0;
+      await assert.rejects(
+        piped.decode(100, () => {
+          if (++seen === 5) throw new Error("reader gone");
+          return true;
+        }, { lookahead: 4 }),
+        /reader gone/,
+      );
+      assert.equal(piped.position, PROMPT.length + 4);
+    });
+
     await t.step("a full context ends decoding like the loop", async () => {
       const small = new GemmaSession(model, { contextLength: PROMPT.length + 5, maxBatchRows: 4 });
       small.append(PROMPT);
