@@ -63,6 +63,8 @@ export interface ForwardState {
   /** u32[1]: the token picked from logits row 0 (see ForwardArgs.pick), so that decoding reads
    * back 4 bytes instead of the logits, or nothing at all (session.ts, decode). */
   picked: GPUBuffer;
+  /** (⌈vocab / 32⌉) u32: the tokens a repetition penalty applies to (pick_token's `seen`). */
+  seen: GPUBuffer;
   /** Partial results of split-K attention (see session.ts for its size). */
   attentionScratch: GPUBuffer;
   /** (maxLogitRows) u32 tokens to score and (maxLogitRows, 2) f32 their scores (session.ts). */
@@ -79,8 +81,15 @@ export interface ForwardArgs {
   logitsFrom: number;
   /** How many rows get logits (0 = none, e.g. a prefill chunk that is not the last). */
   logitRows: number;
-  /** Also pick a token from logits row 0 into `state.picked`: the argmax, or a sample. */
-  pick?: "argmax" | SampleDraw;
+  /** Also pick a token from logits row 0 into `state.picked`. */
+  pick?: TokenPick;
+}
+
+/** How a token is picked: the argmax, or a sample; either after a repetition penalty. */
+export interface TokenPick {
+  sample?: SampleDraw;
+  /** Over the tokens marked in `state.seen` (default 1: none). */
+  repetitionPenalty?: number;
 }
 
 export function recordForward(
@@ -223,13 +232,15 @@ export function pickLogitsRow0(
   batch: GpuBatch,
   state: ForwardState,
   vocab: number,
-  pick: "argmax" | SampleDraw,
+  pick: TokenPick,
 ): void {
   pickToken(batch, {
     x: state.logits,
     n: vocab,
     out: state.picked,
-    sample: pick === "argmax" ? undefined : pick,
+    sample: pick.sample,
+    repetitionPenalty: pick.repetitionPenalty,
+    seen: state.seen,
   });
 }
 

@@ -94,10 +94,11 @@ export async function generate(
   const gpuPick = sampler.gpuPick;
   if (gpuPick) {
     // Pipelined on the GPU (see GemmaSession.decode); the prefill ends with the first token.
+    const penalized = options.sampling.repetitionPenalty !== 1;
     await session.decode(options.maxTokens, (id) => {
       if (tokenIds.length === 0) startDecoding();
       return take(id);
-    }, { draws: gpuPick === "argmax" ? undefined : gpuPick });
+    }, { picks: gpuPick, seen: penalized ? history : undefined });
     if (tokenIds.length === 0) startDecoding();
   } else {
     let id = sampler.sample(await session.logits(), history);

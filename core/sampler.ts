@@ -3,7 +3,8 @@
 // is 0. The order follows HF transformers' logits processors. Decoding picks tokens on the GPU
 // instead wherever pick_token.wgsl can (`gpuPick`); this class is then only the fallback.
 
-import { MAX_GPU_TOP_K, type SampleDraw } from "../kernels/pick_token.ts";
+import { MAX_GPU_TOP_K } from "../kernels/pick_token.ts";
+import type { TokenPick } from "./gemma.ts";
 
 export interface SamplingOptions {
   /** 0 = greedy (argmax). */
@@ -65,24 +66,28 @@ export class Sampler {
   }
 
   /**
-   * How tokens can be picked on the GPU, without reading the logits back: "argmax" when greedy;
-   * a source of draws when pick_token.wgsl can sample (temperature, min-p, top-k ≤ 256 and top-p
-   * with it; by a different algorithm than `sample`, from the same distribution but for ties at
-   * the top-k or top-p bound, which it keeps, and as reproducibly from the seed); null when
-   * `sample` must run on the logits (repetition penalty, top-p without top-k, top-k > 256).
+   * How decoding picks each token on the GPU, without reading the logits back (GemmaSession.decode
+   * calls it once per token), or null when `sample` must run on the logits: for top-p without
+   * top-k, and top-k > 256. pick_token.wgsl takes everything else: the argmax, the repetition
+   * penalty, and draws with temperature, min-p, top-k and top-p by another algorithm than
+   * `sample`: from the same distribution (but for ties at a top-k or top-p bound, which it keeps),
+   * and as reproducible from the seed.
    */
-  get gpuPick(): "argmax" | (() => SampleDraw) | null {
+  get gpuPick(): (() => TokenPick) | null {
     const o = this.options;
-    if (o.repetitionPenalty !== 1) return null;
-    if (o.temperature === 0) return "argmax";
+    const repetitionPenalty = o.repetitionPenalty;
+    if (o.temperature === 0) return () => ({ repetitionPenalty });
     if (o.topK > MAX_GPU_TOP_K || (o.topP < 1 && o.topK === 0)) return null;
     return () => ({
-      temperature: o.temperature,
-      minP: o.minP,
-      topK: o.topK,
-      topP: o.topP,
-      seed: this.#seed,
-      draw: this.#draws++,
+      repetitionPenalty,
+      sample: {
+        temperature: o.temperature,
+        minP: o.minP,
+        topK: o.topK,
+        topP: o.topP,
+        seed: this.#seed,
+        draw: this.#draws++,
+      },
     });
   }
 

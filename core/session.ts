@@ -6,16 +6,18 @@
 import { type GpuBatch, GpuError } from "../kernels/gpu.ts";
 import { tokenLogprob } from "../kernels/token_logprob.ts";
 import { splitKScratchBytes } from "../kernels/attention_split.ts";
-import { type ForwardState, pickLogitsRow0, recordForward } from "./gemma.ts";
-import type { SampleDraw } from "../kernels/pick_token.ts";
+import { type ForwardState, pickLogitsRow0, recordForward, type TokenPick } from "./gemma.ts";
+import { seenBits } from "../kernels/pick_token.ts";
 import type { Gemma } from "./weights.ts";
 
 /** Most steps `decode` keeps in flight. */
 const MAX_LOOKAHEAD = 8;
 
 export interface DecodeOptions {
-  /** The parameters of each next draw; default: greedy (argmax). */
-  draws?: () => SampleDraw;
+  /** How each next token is picked (called once per step); default: the argmax. */
+  picks?: () => TokenPick;
+  /** The tokens a repetition penalty in `picks` applies to (the sequence so far). */
+  seen?: Iterable<number>;
   /** Steps in flight, fixed (at most 8 and maxBatchRows); default: adapted to the pace. */
   lookahead?: number;
 }
@@ -95,6 +97,7 @@ export class GemmaSession {
       logits: buffer(maxLogitRows * c.vocabSize, "logits"),
       maxLogitRows,
       picked: buffer(1, "picked token"),
+      seen: buffer(Math.ceil(c.vocabSize / 32), "seen tokens"),
       // Split-K attention runs only while rows × heads < 256 (preferSplitK), so that many rows.
       attentionScratch: gpu.createBuffer(
         splitKScratchBytes(
@@ -162,8 +165,8 @@ export class GemmaSession {
    * Decoding, pipelined. A plain loop of `append([id])` + `await argmax()` leaves the GPU idle
    * while each id travels back (on Deno at least one ~11 ms device poll, whatever the GPU). Here
    * each step takes its input token from the token the previous step picked on the GPU, so the
-   * next steps are already queued while an id is on its way back. Tokens are the argmax, or
-   * samples when `options.draws` gives the parameters of each draw (see pick_token.wgsl).
+   * next steps are already queued while an id is on its way back. Tokens are the argmax, or as
+   * `options.picks` says: samples, and a repetition penalty (see pick_token.wgsl).
    *
    * Calls `accept` with each token, starting with the one after the last appended token, until it
    * returns false, `maxTokens` tokens were seen or the context is full. The session is then left
@@ -179,7 +182,8 @@ export class GemmaSession {
     this.#needLogits();
     const gpu = this.model.gpu;
     const vocab = this.model.config.vocabSize;
-    const pick = () => options.draws?.() ?? "argmax";
+    const pick = () => options.picks?.() ?? {};
+    if (options.seen) gpu.write(this.state.seen, seenBits(options.seen, vocab));
     const start = this.#position;
     const limit = Math.max(1, Math.min(MAX_LOOKAHEAD, this.state.maxRows, options.lookahead ?? 8));
     const staging = Array.from(
@@ -213,9 +217,9 @@ export class GemmaSession {
     let lastArrival = 0;
     const latency = await gpu.readbackLatencyMs();
     try {
-      // Token 0: the argmax is already in state.picked (append); a sample is drawn now.
+      // Token 0: the plain argmax is already in state.picked (append); any other pick is made now.
       const first = gpu.batch();
-      if (options.draws) pickLogitsRow0(first, this.state, vocab, pick());
+      if (options.picks) pickLogitsRow0(first, this.state, vocab, pick());
       readBack(first);
       while (seen < maxTokens) {
         // Each step needs a free position; token n exists only if n < maxTokens.
@@ -299,7 +303,7 @@ export class GemmaSession {
       position0: this.#position,
       logitsFrom: 0,
       logitRows: 1,
-      pick: "argmax",
+      pick: {},
     });
     const profile = await batch.profile();
     this.#position += 1;
@@ -367,7 +371,7 @@ export class GemmaSession {
       position0: this.#position,
       logitsFrom,
       logitRows,
-      pick: logitRows === 1 ? "argmax" : undefined,
+      pick: logitRows === 1 ? {} : undefined,
     });
     after?.(batch);
     batch.submit();
@@ -395,6 +399,7 @@ export class GemmaSession {
     s.logitInput.destroy();
     s.logits.destroy();
     s.picked.destroy();
+    s.seen.destroy();
     s.targets.destroy();
     s.attentionScratch.destroy();
     s.scores.destroy();

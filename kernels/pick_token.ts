@@ -1,7 +1,7 @@
 // Picking the next token on the GPU (greedy argmax, or a temperature / min-p sample by the
 // Gumbel-max trick, see pick_token.wgsl): the kernel and its CPU reference.
 
-import { type Binding, GpuBatch, GpuError, Uniforms } from "./gpu.ts";
+import { type Binding, GpuBatch, type GpuContext, GpuError, Uniforms } from "./gpu.ts";
 import source from "./pick_token.wgsl" with { type: "text" };
 
 /** A draw from softmax(logits / temperature), min-p filtered. */
@@ -29,6 +29,13 @@ export interface PickTokenArgs {
   out: Binding;
   /** Sample instead of taking the argmax. */
   sample?: SampleDraw;
+  /** Repetition penalty over the tokens marked in `seen` (default 1: none). */
+  repetitionPenalty?: number;
+  /**
+   * (⌈n / 32⌉) u32 bits, token i in bit i % 32 of word i / 32: the tokens the penalty applies
+   * to; the picked token is marked too. Needed with a penalty.
+   */
+  seen?: GPUBuffer;
 }
 
 /** The largest top-k the kernel takes (pick_token.wgsl sorts ≤ 1024 survivors for top-p). */
@@ -40,6 +47,8 @@ const LOWEST_F32 = -3.4028234663852886e38;
 export function pickToken(batch: GpuBatch, args: PickTokenArgs): void {
   const s = args.sample;
   const topK = s?.topK ?? 0;
+  const penalty = args.repetitionPenalty ?? 1;
+  if (penalty !== 1 && !args.seen) throw new GpuError("pickToken: a penalty needs `seen`");
   if (topK > MAX_GPU_TOP_K || (s && (s.topP ?? 1) < 1 && topK === 0)) {
     throw new GpuError(`pickToken takes top-k ≤ ${MAX_GPU_TOP_K}, and top-p only with top-k`);
   }
@@ -51,8 +60,39 @@ export function pickToken(batch: GpuBatch, args: PickTokenArgs): void {
     .f32(s ? 1 / s.temperature : 0)
     .f32(s && s.minP > 0 ? Math.log(s.minP) : LOWEST_F32)
     .u32(s?.topK ?? 0)
-    .f32(s?.topP ?? 1);
-  batch.dispatch(batch.gpu.pipeline(source), uniforms.buffer, [args.x, args.out], [1]);
+    .f32(s?.topP ?? 1)
+    .f32(penalty);
+  const seen = args.seen ?? noSeenTokens(batch.gpu);
+  batch.dispatch(batch.gpu.pipeline(source), uniforms.buffer, [args.x, args.out, seen], [1]);
+}
+
+/** Bits for a pick without a penalty (the kernel binds them but reads none). */
+const emptySeen = new WeakMap<GpuContext, GPUBuffer>();
+function noSeenTokens(gpu: GpuContext): GPUBuffer {
+  let buffer = emptySeen.get(gpu);
+  if (!buffer) emptySeen.set(gpu, buffer = gpu.createBuffer(4, "no seen tokens"));
+  return buffer;
+}
+
+/** The bit set pick_token's `seen` holds for `tokens` (a vocabulary of n). */
+export function seenBits(tokens: Iterable<number>, n: number): Uint32Array {
+  const bits = new Uint32Array(Math.ceil(n / 32));
+  for (const id of tokens) bits[id >>> 5] |= 1 << (id & 31);
+  return bits;
+}
+
+/** The logits after a repetition penalty over `seen` (f32, as the kernel computes them). */
+export function penalizedReference(
+  x: Float32Array,
+  penalty: number,
+  seen: Iterable<number>,
+): Float32Array {
+  const out = x.slice();
+  for (const id of new Set(seen)) {
+    const v = out[id];
+    out[id] = v > 0 ? v / penalty : v * penalty;
+  }
+  return out;
 }
 
 /** The index of the largest value, the lowest on ties; NaNs are skipped (0 if all are NaN). */

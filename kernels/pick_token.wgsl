@@ -8,6 +8,9 @@
 //     U_i), U_i uniform from a hash of (seed, draw, i). The noise is a function of those numbers,
 //     so no random state lives on the GPU, a draw can be recorded before its logits exist, and
 //     the CPU reference reproduces it.
+// Before either, a repetition penalty (p.penalty ≠ 1, as HF's and llama.cpp's): the logits of the
+// tokens marked in `seen` are divided by it where positive, multiplied where not; the picked
+// token is then marked too, so that the next step of a decode running ahead on the GPU sees it.
 // NaNs are never picked; if nothing can be (all NaN, or +inf logits), the argmax is the answer
 // (0 if all are NaN). One workgroup of WG = 256 lanes: lane l scans l, l + WG, … in increasing
 // order keeping the first best it meets, then a tree reduction in workgroup memory breaks ties
@@ -24,11 +27,13 @@ struct Params {
   logMinP: f32, // ln(minP); the lowest f32 when min-p is off
   topK: u32, // 0: off
   topP: f32, // 1: off; used only with top-k
+  penalty: f32, // repetition penalty; 1: off
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> x: array<f32>; // (N) logits
 @group(0) @binding(2) var<storage, read_write> out: array<u32>; // (1) the picked token
+@group(0) @binding(3) var<storage, read_write> seen: array<atomic<u32>>; // (⌈N / 32⌉) token bits
 
 const WG: u32 = 256u; // also the number of histogram bins
 const NONE: u32 = 0xffffffffu;
@@ -89,6 +94,23 @@ fn gumbel(i: u32) -> f32 {
   return -log(e);
 }
 
+// Logit i after the repetition penalty.
+fn logit(i: u32) -> f32 {
+  let raw = x[i];
+  if (p.penalty != 1.0 && ((atomicLoad(&seen[i / 32u]) >> (i % 32u)) & 1u) != 0u) {
+    return select(raw * p.penalty, raw / p.penalty, raw > 0.0);
+  }
+  return raw;
+}
+
+// Writes the pick (lane 0 only), marking it as seen while a penalty is on.
+fn finish(id: u32) {
+  out[0] = id;
+  if (p.penalty != 1.0) {
+    atomicOr(&seen[id / 32u], 1u << (id % 32u));
+  }
+}
+
 fn isNan(v: f32) -> bool {
   return (bitcast<u32>(v) & 0x7fffffffu) > 0x7f800000u;
 }
@@ -115,7 +137,7 @@ fn kthLargestKey(lid: u32, k: u32) -> u32 {
     atomicStore(&histogram[lid], 0u);
     workgroupBarrier();
     for (var i = lid; i < p.n; i += WG) {
-      let v = x[i];
+      let v = logit(i);
       let key = orderKey(v);
       if (!isNan(v) && (key & mask) == prefix) {
         atomicAdd(&histogram[(key >> shift) & 255u], 1u);
@@ -157,14 +179,14 @@ fn topPBound(lid: u32, floor: f32, maxValue: f32) -> f32 {
   // Those above the floor first (fewer than top-k ≤ 256 < CAP: all fit), then the ties at the
   // floor while they fit; any left out only add their mass to the total below.
   for (var i = lid; i < p.n; i += WG) {
-    let v = x[i];
+    let v = logit(i);
     if (v > floor) {
       survivors[atomicAdd(&counter, 1u)] = v;
     }
   }
   workgroupBarrier();
   for (var i = lid; i < p.n; i += WG) {
-    if (x[i] == floor) {
+    if (logit(i) == floor) {
       let slot = atomicAdd(&counter, 1u);
       if (slot < CAP) {
         survivors[slot] = floor;
@@ -226,7 +248,7 @@ fn main(@builtin(local_invocation_index) lid: u32) {
   var value = lowest;
   var index = NONE;
   for (var i = lid; i < p.n; i += WG) {
-    let v = x[i];
+    let v = logit(i);
     if (v > value || (v == value && index == NONE)) {
       value = v;
       index = i;
@@ -236,7 +258,7 @@ fn main(@builtin(local_invocation_index) lid: u32) {
   let top = select(bestIndex[0], 0u, bestIndex[0] == NONE);
   if (p.sample == 0u) {
     if (lid == 0u) {
-      out[0] = top;
+      finish(top);
     }
     return;
   }
@@ -256,7 +278,7 @@ fn main(@builtin(local_invocation_index) lid: u32) {
   value = lowest;
   index = NONE;
   for (var i = lid; i < p.n; i += WG) {
-    let v = x[i];
+    let v = logit(i);
     // ≤ 0; NaN for NaN logits and for +inf ones (then max is +inf too), which fail the test.
     let scaled = (v - maxValue) * p.invTemperature;
     if (v >= floor && scaled >= p.logMinP) {
@@ -269,6 +291,6 @@ fn main(@builtin(local_invocation_index) lid: u32) {
   }
   reduceBest(lid, value, index);
   if (lid == 0u) {
-    out[0] = select(bestIndex[0], top, bestIndex[0] == NONE);
+    finish(select(bestIndex[0], top, bestIndex[0] == NONE));
   }
 }

@@ -1,10 +1,12 @@
 import assert from "node:assert/strict";
 import {
   argmaxReference,
+  penalizedReference,
   pickToken,
   pickTokenReference,
   type SampleDraw,
   sampleKeys,
+  seenBits,
 } from "./pick_token.ts";
 import { randomArray, seededRandom, testGpu, testSeed } from "./test_util.ts";
 import type { GpuContext } from "./gpu.ts";
@@ -180,3 +182,50 @@ Deno.test("pickToken refuses a top-k above 256, and top-p without top-k", async 
   x.destroy();
   out.destroy();
 });
+
+for (const n of [100, 256000]) {
+  Deno.test(`pickToken's repetition penalty matches the reference and marks the pick: ${n} logits`, async () => {
+    const gpu = await testGpu();
+    const seed = testSeed();
+    const random = seededRandom(seed);
+    const x = randomArray(random, n, 4);
+    // The seen tokens include the largest logit, so the penalty changes the argmax.
+    const seenTokens = [
+      argmaxReference(x),
+      ...Array.from({ length: 20 }, () => Math.floor(random() * n)),
+    ];
+    const penalty = 1.5;
+    const penalized = penalizedReference(x, penalty, seenTokens);
+    const xBuffer = gpu.upload(x);
+    const out = gpu.createBuffer(4);
+    for (
+      const sample of [undefined, {
+        temperature: 0.9,
+        minP: 0.05,
+        topK: 40,
+        topP: 0.9,
+        seed: 4,
+        draw: 2,
+      }]
+    ) {
+      const seen = gpu.upload(seenBits(seenTokens, n));
+      const batch = gpu.batch();
+      pickToken(batch, { x: xBuffer, n, out, sample, repetitionPenalty: penalty, seen });
+      batch.submit();
+      const [picked] = await gpu.readU32(out, 1);
+      const expected = pickTokenReference(penalized, sample);
+      if (sample && picked !== expected) {
+        const keys = sampleKeys(penalized, sample);
+        assert.ok(keys[expected] - keys[picked] < 1e-4, `seed ${seed}: ${picked} vs ${expected}`);
+      } else {
+        assert.equal(picked, expected, `seed ${seed}`);
+      }
+      assert.notEqual(picked, argmaxReference(x), `seed ${seed}: the penalty moved the pick`);
+      const marked = new Uint32Array(await gpu.readBytes(seen, Math.ceil(n / 32) * 4));
+      assert.deepEqual(marked, seenBits([...seenTokens, picked], n), `seed ${seed}: marks`);
+      seen.destroy();
+    }
+    xBuffer.destroy();
+    out.destroy();
+  });
+}

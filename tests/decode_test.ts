@@ -2,9 +2,15 @@
 // await argmax() (greedy) or sample from the logits read back, one token at a time.
 
 import assert from "node:assert/strict";
-import { createGpuContext, GemmaSession, loadGemma, openCheckpoint } from "../core/mod.ts";
+import {
+  argmaxOf,
+  createGpuContext,
+  GemmaSession,
+  loadGemma,
+  openCheckpoint,
+} from "../core/mod.ts";
 import { assertClose } from "../kernels/test_util.ts";
-import { pickTokenReference, type SampleDraw } from "../kernels/pick_token.ts";
+import { penalizedReference, pickTokenReference, type SampleDraw } from "../kernels/pick_token.ts";
 import { buildTinyModel, type TinyModelOptions } from "./fixtures.ts";
 
 const PROMPT = [2, 651, 6037, 576, 6081, 603, 9447, 235265, 100, 200];
@@ -109,9 +115,8 @@ for (const c of CASES) {
       }
     });
 
-    await t.step(
-      "sampled on the GPU: the tokens of a loop sampling the logits on the CPU",
-      async () => {
+    for (const penalty of [1, 1.3]) {
+      await t.step(`sampled on the GPU, penalty ${penalty}: the tokens of a CPU loop`, async () => {
         const draw = (n: number): SampleDraw => ({
           temperature: 1.2,
           minP: 0.01,
@@ -125,18 +130,43 @@ for (const c of CASES) {
         const sampled: number[] = [];
         while (sampled.length < count) {
           if (sampled.length > 0) plain.append([sampled[sampled.length - 1]]);
-          sampled.push(pickTokenReference(await plain.logits(), draw(sampled.length)));
+          const logits = penalizedReference(await plain.logits(), penalty, [...PROMPT, ...sampled]);
+          sampled.push(pickTokenReference(logits, draw(sampled.length)));
         }
         assert.notDeepEqual(sampled, expected, "sampling differs from greedy");
         piped.reset();
         piped.append(PROMPT);
         let draws = 0;
         const seen: number[] = [];
-        await piped.decode(count, (id) => seen.push(id) > 0, { draws: () => draw(draws++) });
+        await piped.decode(count, (id) => seen.push(id) > 0, {
+          picks: () => ({ sample: draw(draws++), repetitionPenalty: penalty }),
+          seen: PROMPT,
+        });
         assert.deepEqual(seen, sampled);
         assert.equal(piped.position, plain.position);
-      },
-    );
+      });
+    }
+
+    await t.step("a greedy repetition penalty on the GPU: the tokens of a CPU loop", async () => {
+      // The first greedy tokens count as seen, so that the penalty has something to change.
+      const history = [...PROMPT, ...expected.slice(0, 3)];
+      plain.reset();
+      plain.append(PROMPT);
+      const tokens: number[] = [];
+      while (tokens.length < count) {
+        if (tokens.length > 0) plain.append([tokens[tokens.length - 1]]);
+        tokens.push(argmaxOf(penalizedReference(await plain.logits(), 2, [...history, ...tokens])));
+      }
+      assert.notDeepEqual(tokens, expected, "the penalty changes greedy decoding");
+      piped.reset();
+      piped.append(PROMPT);
+      const seen: number[] = [];
+      await piped.decode(count, (id) => seen.push(id) > 0, {
+        picks: () => ({ repetitionPenalty: 2 }),
+        seen: history,
+      });
+      assert.deepEqual(seen, tokens);
+    });
 
     plain.destroy();
     piped.destroy();
