@@ -123,7 +123,8 @@ export function sampleKeys(x: Float32Array, draw: SampleDraw): Float64Array {
 function keptFloor(x: Float32Array, draw: SampleDraw, max: number, invTemperature: number) {
   const topK = draw.topK ?? 0;
   if (topK === 0) return -Infinity;
-  const sorted = Array.from(x).filter((v) => !Number.isNaN(v)).sort((a, b) => b - a);
+  // A typed-array sort is numeric (ascending) and far quicker than a comparator on 256000 values.
+  const sorted = x.filter((v) => !Number.isNaN(v)).sort().reverse();
   const floor = sorted.length < topK ? -Infinity : sorted[topK - 1];
   if ((draw.topP ?? 1) >= 1) return floor;
   const kept = sorted.filter((v) => v >= floor);
