@@ -252,7 +252,7 @@ export class GemmaSession {
           // the GPU's step time while the GPU is kept busy, and faster while it waits for work
           // (ids then arrive in bursts), which raises the lookahead until it is busy.
           const cover = Math.ceil(latency / Math.max(interval, 0.01)) + 1;
-          lookahead = Math.max(2, Math.min(limit, cover));
+          lookahead = Math.min(limit, Math.max(2, cover));
         }
         lastArrival = now;
         seen += 1;
