@@ -17,7 +17,9 @@ export {
 } from "./tokenizer.ts";
 export { type ChatMessage, ChatTemplateError, renderChat } from "./chat_template.ts";
 export { Gemma, gpuWeightBytes, loadGemma, type LoadOptions } from "./weights.ts";
-export { ContextError, GemmaSession, type SessionOptions } from "./session.ts";
+export { ContextError, type DecodeOptions, GemmaSession, type SessionOptions } from "./session.ts";
+export type { TokenPick } from "./gemma.ts";
+export type { SampleDraw } from "../kernels/pick_token.ts";
 export {
   argmaxOf,
   DEFAULT_SAMPLING,
