@@ -21,7 +21,7 @@ export interface SampleDraw {
 }
 
 export interface PickTokenArgs {
-  /** (n) f32 logits. */
+  /** (n) f32 logits; with a repetition penalty, penalized in place. */
   x: Binding;
   /** N. */
   n: number;

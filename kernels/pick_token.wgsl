@@ -9,7 +9,8 @@
 //     so no random state lives on the GPU, a draw can be recorded before its logits exist, and
 //     the CPU reference reproduces it.
 // Before either, a repetition penalty (p.penalty ≠ 1, as HF's and llama.cpp's): the logits of the
-// tokens marked in `seen` are divided by it where positive, multiplied where not; the picked
+// tokens marked in `seen` are divided by it where positive, multiplied where not, in place in x
+// (a first pass over the bit set, so the passes over the logits stay plain loads); the picked
 // token is then marked too, so that the next step of a decode running ahead on the GPU sees it.
 // NaNs are never picked; if nothing can be (all NaN, or +inf logits), the argmax is the answer
 // (0 if all are NaN). One workgroup of WG = 256 lanes: lane l scans l, l + WG, … in increasing
@@ -31,7 +32,7 @@ struct Params {
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> x: array<f32>; // (N) logits
+@group(0) @binding(1) var<storage, read_write> x: array<f32>; // (N) logits, penalized in place
 @group(0) @binding(2) var<storage, read_write> out: array<u32>; // (1) the picked token
 @group(0) @binding(3) var<storage, read_write> seen: array<atomic<u32>>; // (⌈N / 32⌉) token bits
 
@@ -44,6 +45,7 @@ var<workgroup> histogram: array<atomic<u32>, WG>;
 var<workgroup> counter: atomic<u32>;
 var<workgroup> broadcast: vec2<u32>; // a result of lane 0 for every lane (workgroupUniformLoad)
 var<workgroup> survivors: array<f32, CAP>;
+var<workgroup> laneMaxima: array<f32, WG>;
 
 // Whether (v, i) beats (w, j): larger value, or equal value and lower index.
 fn beats(v: f32, i: u32, w: f32, j: u32) -> bool {
@@ -94,13 +96,23 @@ fn gumbel(i: u32) -> f32 {
   return -log(e);
 }
 
-// Logit i after the repetition penalty.
-fn logit(i: u32) -> f32 {
-  let raw = x[i];
-  if (p.penalty != 1.0 && ((atomicLoad(&seen[i / 32u]) >> (i % 32u)) & 1u) != 0u) {
-    return select(raw * p.penalty, raw / p.penalty, raw > 0.0);
+// Applies the repetition penalty to the logits of the tokens marked in `seen`, in place.
+fn applyPenalty(lid: u32) {
+  if (p.penalty == 1.0) {
+    return;
   }
-  return raw;
+  for (var word = lid; word < (p.n + 31u) / 32u; word += WG) {
+    var bits = atomicLoad(&seen[word]);
+    while (bits != 0u) {
+      let i = word * 32u + firstTrailingBit(bits);
+      bits &= bits - 1u;
+      if (i < p.n) {
+        let v = x[i];
+        x[i] = select(v * p.penalty, v / p.penalty, v > 0.0);
+      }
+    }
+  }
+  storageBarrier(); // every lane sees the penalized logits
 }
 
 // Writes the pick (lane 0 only), marking it as seen while a penalty is on.
@@ -127,8 +139,9 @@ fn fromOrderKey(k: u32) -> f32 {
 }
 
 // The order key of the k-th largest logit (NaNs left out), 0 (below every key) when there are
-// fewer than k: a radix select, 8 bits per pass from the top.
-fn kthLargestKey(lid: u32, k: u32) -> u32 {
+// fewer than k: a radix select, 8 bits per pass from the top. Only logits with keys ≥ low are
+// counted, a bound known to be ≤ the answer: most logits then cost a compare, not an atomic.
+fn kthLargestKey(lid: u32, k: u32, low: u32) -> u32 {
   var prefix = 0u;
   var mask = 0u;
   var remaining = k; // the wanted key is the remaining-th largest of those matching prefix
@@ -137,9 +150,9 @@ fn kthLargestKey(lid: u32, k: u32) -> u32 {
     atomicStore(&histogram[lid], 0u);
     workgroupBarrier();
     for (var i = lid; i < p.n; i += WG) {
-      let v = logit(i);
+      let v = x[i];
       let key = orderKey(v);
-      if (!isNan(v) && (key & mask) == prefix) {
+      if (!isNan(v) && key >= low && (key & mask) == prefix) {
         atomicAdd(&histogram[(key >> shift) & 255u], 1u);
       }
     }
@@ -179,14 +192,14 @@ fn topPBound(lid: u32, floor: f32, maxValue: f32) -> f32 {
   // Those above the floor first (fewer than top-k ≤ 256 < CAP: all fit), then the ties at the
   // floor while they fit; any left out only add their mass to the total below.
   for (var i = lid; i < p.n; i += WG) {
-    let v = logit(i);
+    let v = x[i];
     if (v > floor) {
       survivors[atomicAdd(&counter, 1u)] = v;
     }
   }
   workgroupBarrier();
   for (var i = lid; i < p.n; i += WG) {
-    if (logit(i) == floor) {
+    if (x[i] == floor) {
       let slot = atomicAdd(&counter, 1u);
       if (slot < CAP) {
         survivors[slot] = floor;
@@ -199,14 +212,15 @@ fn topPBound(lid: u32, floor: f32, maxValue: f32) -> f32 {
   }
   let count = workgroupUniformLoad(&broadcast).x;
   let stored = min(count, CAP);
-  for (var j = stored + lid; j < CAP; j += WG) {
+  let sorted = max(2u, 1u << firstLeadingBit(max(stored, 1u) * 2u - 1u)); // power of two ≥ stored
+  for (var j = stored + lid; j < sorted; j += WG) {
     survivors[j] = bitcast<f32>(0xff800000u); // -inf sorts last
   }
   // Bitonic sort, largest first. Only values are kept: equal values are interchangeable.
-  for (var size = 2u; size <= CAP; size *= 2u) {
+  for (var size = 2u; size <= sorted; size *= 2u) {
     for (var stride = size / 2u; stride > 0u; stride /= 2u) {
       workgroupBarrier();
-      for (var t = lid; t < CAP / 2u; t += WG) {
+      for (var t = lid; t < sorted / 2u; t += WG) {
         let a = 2u * stride * (t / stride) + t % stride;
         let b = a + stride;
         let descending = (a & size) == 0u;
@@ -242,18 +256,22 @@ fn topPBound(lid: u32, floor: f32, maxValue: f32) -> f32 {
 
 @compute @workgroup_size(WG)
 fn main(@builtin(local_invocation_index) lid: u32) {
+  applyPenalty(lid);
   // Start at -inf (WGSL has no infinity literal) with no index: the first value that is not NaN
   // takes the place, even -inf.
   let lowest = bitcast<f32>(0xff800000u);
   var value = lowest;
   var index = NONE;
   for (var i = lid; i < p.n; i += WG) {
-    let v = logit(i);
+    let v = x[i];
     if (v > value || (v == value && index == NONE)) {
       value = v;
       index = i;
     }
   }
+  // The least of the lanes' maxima: WG ≥ top-k distinct logits are ≥ it, so it bounds the k-th
+  // largest from below (-inf when a lane had no logits).
+  laneMaxima[lid] = value;
   reduceBest(lid, value, index);
   let top = select(bestIndex[0], 0u, bestIndex[0] == NONE);
   if (p.sample == 0u) {
@@ -267,7 +285,14 @@ fn main(@builtin(local_invocation_index) lid: u32) {
   // The smallest logit kept by top-k and top-p (min-p is applied below, on (x − max) / T).
   var floor = lowest;
   if (p.topK > 0u) {
-    let key = kthLargestKey(lid, p.topK);
+    for (var stride = WG / 2u; stride > 0u; stride /= 2u) {
+      if (lid < stride) {
+        laneMaxima[lid] = min(laneMaxima[lid], laneMaxima[lid + stride]);
+      }
+      workgroupBarrier();
+    }
+    let low = orderKey(workgroupUniformLoad(&laneMaxima[0]));
+    let key = kthLargestKey(lid, p.topK, low);
     floor = select(fromOrderKey(key), lowest, key == 0u); // 0: fewer than k logits, all kept
     if (p.topP < 1.0) {
       floor = topPBound(lid, floor, maxValue);
@@ -278,7 +303,7 @@ fn main(@builtin(local_invocation_index) lid: u32) {
   value = lowest;
   index = NONE;
   for (var i = lid; i < p.n; i += WG) {
-    let v = logit(i);
+    let v = x[i];
     // ≤ 0; NaN for NaN logits and for +inf ones (then max is +inf too), which fail the test.
     let scaled = (v - maxValue) * p.invTemperature;
     if (v >= floor && scaled >= p.logMinP) {

@@ -8,7 +8,7 @@ import {
   sampleKeys,
   seenBits,
 } from "./pick_token.ts";
-import { randomArray, seededRandom, testGpu, testSeed } from "./test_util.ts";
+import { assertClose, randomArray, seededRandom, testGpu, testSeed } from "./test_util.ts";
 import type { GpuContext } from "./gpu.ts";
 
 /** The kernel's picks from `x`, one dispatch per draw (argmax when `draws` is empty). */
@@ -196,7 +196,6 @@ for (const n of [100, 256000]) {
     ];
     const penalty = 1.5;
     const penalized = penalizedReference(x, penalty, seenTokens);
-    const xBuffer = gpu.upload(x);
     const out = gpu.createBuffer(4);
     for (
       const sample of [undefined, {
@@ -209,6 +208,7 @@ for (const n of [100, 256000]) {
       }]
     ) {
       const seen = gpu.upload(seenBits(seenTokens, n));
+      const xBuffer = gpu.upload(x);
       const batch = gpu.batch();
       pickToken(batch, { x: xBuffer, n, out, sample, repetitionPenalty: penalty, seen });
       batch.submit();
@@ -223,9 +223,11 @@ for (const n of [100, 256000]) {
       assert.notEqual(picked, argmaxReference(x), `seed ${seed}: the penalty moved the pick`);
       const marked = new Uint32Array(await gpu.readBytes(seen, Math.ceil(n / 32) * 4));
       assert.deepEqual(marked, seenBits([...seenTokens, picked], n), `seed ${seed}: marks`);
+      // The logits were penalized in place.
+      assertClose(await gpu.readF32(xBuffer, n), penalized, 1e-6, `seed ${seed}: logits`);
       seen.destroy();
+      xBuffer.destroy();
     }
-    xBuffer.destroy();
     out.destroy();
   });
 }
