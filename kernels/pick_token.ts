@@ -38,7 +38,7 @@ export interface PickTokenArgs {
   seen?: GPUBuffer;
 }
 
-/** The largest top-k the kernel takes (pick_token.wgsl sorts ≤ 1024 survivors for top-p). */
+/** The largest top-k the kernel takes: its workgroup of 256 lanes bounds the k-th largest. */
 export const MAX_GPU_TOP_K = 256;
 
 /** The lowest f32: the min-p bound when min-p is off. */

@@ -2,12 +2,11 @@
 //   argmax (p.sample = 0): the index of the largest x, the lowest such index on ties;
 //   sample (p.sample = 1): a draw from softmax(x / T) restricted as HF's warpers restrict it:
 //     top-k (the tokens ≥ the k-th largest logit, ties kept), then top-p (the fewest most likely
-//     of those whose probabilities reach p; only with top-k, whose ≤ CAP survivors are sorted in
-//     workgroup memory), then min-p (probability ≥ minP × the top token's). The draw is the
-//     Gumbel-max trick: the argmax of (x − max) / T + G_i over the kept tokens, G_i = −log(−log
-//     U_i), U_i uniform from a hash of (seed, draw, i). The noise is a function of those numbers,
-//     so no random state lives on the GPU, a draw can be recorded before its logits exist, and
-//     the CPU reference reproduces it.
+//     of those whose probabilities reach p; only with top-k), then min-p (probability ≥ minP ×
+//     the top token's). The draw is the Gumbel-max trick: the argmax of (x − max) / T + G_i
+//     over the kept tokens, G_i = −log(−log U_i), U_i uniform from a hash of (seed, draw, i).
+//     The noise is a function of those numbers, so no random state lives on the GPU, a draw can
+//     be recorded before its logits exist, and the CPU reference reproduces it.
 // Before either, a repetition penalty (p.penalty ≠ 1, as HF's and llama.cpp's): the logits of the
 // tokens marked in `seen` are divided by it where positive, multiplied where not, in place in x
 // (a first pass over the bit set, so the passes over the logits stay plain loads); the picked
@@ -15,9 +14,12 @@
 // NaNs are never picked; if nothing can be (all NaN, or +inf logits), the argmax is the answer
 // (0 if all are NaN). One workgroup of WG = 256 lanes: lane l scans l, l + WG, … in increasing
 // order keeping the first best it meets, then a tree reduction in workgroup memory breaks ties
-// by the lower index. The k-th largest logit comes from a radix select over the logits' order-
-// preserving bit patterns: 4 passes of 8 bits, each a 256-bin histogram. Every pass reads the
-// logits once: 256000 of them (1 MiB) take about half a millisecond per pass on lavapipe.
+// by the lower index. Top-k: the least of the lanes' maxima bounds the k-th largest logit from
+// below (k ≤ WG); the logits above it, usually a few hundred, are gathered into workgroup memory
+// and sorted, and the k-th largest and the top-p bound are read off. When more than CAP are above
+// it (flat logits), a radix select over the logits' order-preserving bit patterns (4 passes of 8
+// bits, 256-bin histograms) finds the k-th largest instead. Every pass reads the logits once:
+// 256000 of them (1 MiB) take about a millisecond per pass on lavapipe.
 
 struct Params {
   n: u32, // N
@@ -38,7 +40,7 @@ struct Params {
 
 const WG: u32 = 256u; // also the number of histogram bins
 const NONE: u32 = 0xffffffffu;
-const CAP: u32 = 1024u; // top-p sorts at most this many top-k survivors (top-k ≤ 256)
+const CAP: u32 = 2048u; // logits sorted in workgroup memory, at most (≥ 4 × top-k ≤ 256)
 var<workgroup> bestValue: array<f32, WG>;
 var<workgroup> bestIndex: array<u32, WG>;
 var<workgroup> histogram: array<atomic<u32>, WG>;
@@ -182,15 +184,86 @@ fn kthLargestKey(lid: u32, k: u32, low: u32) -> u32 {
   return prefix;
 }
 
-// The top-p bound among the logits ≥ floor (the top-k survivors): the smallest logit of the
-// fewest largest ones whose probabilities sum to ≥ topP of the survivors' total.
+// Sorts survivors[0 … stored) largest first (bitonic, over the next power of two, padded with
+// -inf). Only values are kept: equal values are interchangeable.
+fn sortSurvivors(lid: u32, stored: u32) {
+  let sorted = max(2u, 1u << firstLeadingBit(max(stored, 1u) * 2u - 1u)); // power of two ≥ stored
+  for (var j = stored + lid; j < sorted; j += WG) {
+    survivors[j] = bitcast<f32>(0xff800000u);
+  }
+  for (var size = 2u; size <= sorted; size *= 2u) {
+    for (var stride = size / 2u; stride > 0u; stride /= 2u) {
+      workgroupBarrier();
+      for (var t = lid; t < sorted / 2u; t += WG) {
+        let a = 2u * stride * (t / stride) + t % stride;
+        let b = a + stride;
+        let descending = (a & size) == 0u;
+        let va = survivors[a];
+        let vb = survivors[b];
+        if ((va < vb) == descending) {
+          survivors[a] = vb;
+          survivors[b] = va;
+        }
+      }
+    }
+  }
+  workgroupBarrier();
+}
+
+// The top-p bound from the sorted survivors[0 … stored), which hold every logit ≥ floor but
+// `missing` more ties at the floor: the smallest logit of the fewest largest ones whose
+// probabilities sum to ≥ topP of those ≥ floor.
+fn topPFromSorted(lid: u32, stored: u32, missing: u32, floor: f32, maxValue: f32) -> f32 {
+  if (lid == 0u) {
+    var total = f32(missing) * exp((floor - maxValue) * p.invTemperature);
+    for (var j = 0u; j < stored && survivors[j] >= floor; j++) {
+      total += exp((survivors[j] - maxValue) * p.invTemperature);
+    }
+    var bound = floor;
+    var sum = 0.0;
+    for (var j = 0u; j < stored; j++) {
+      sum += exp((survivors[j] - maxValue) * p.invTemperature);
+      if (sum >= p.topP * total) {
+        bound = survivors[j];
+        break;
+      }
+    }
+    broadcast.x = bitcast<u32>(bound);
+  }
+  return bitcast<f32>(workgroupUniformLoad(&broadcast).x);
+}
+
+// Gathers the logits ≥ low into survivors while they fit; returns how many there are.
+fn gatherAtLeast(lid: u32, low: f32) -> u32 {
+  if (lid == 0u) {
+    atomicStore(&counter, 0u);
+  }
+  workgroupBarrier();
+  for (var i = lid; i < p.n; i += WG) {
+    let v = x[i];
+    if (v >= low) {
+      let slot = atomicAdd(&counter, 1u);
+      if (slot < CAP) {
+        survivors[slot] = v;
+      }
+    }
+  }
+  workgroupBarrier();
+  if (lid == 0u) {
+    broadcast.x = atomicLoad(&counter);
+  }
+  return workgroupUniformLoad(&broadcast).x;
+}
+
+// The top-p bound among the logits ≥ floor (the top-k survivors), when more logits than fit
+// lie above the lanes' bound: the ones above the floor are gathered first (fewer than top-k ≤
+// 256 < CAP: all fit), then the ties at the floor while they fit; any left out only add their
+// mass to the total.
 fn topPBound(lid: u32, floor: f32, maxValue: f32) -> f32 {
   if (lid == 0u) {
     atomicStore(&counter, 0u);
   }
   workgroupBarrier();
-  // Those above the floor first (fewer than top-k ≤ 256 < CAP: all fit), then the ties at the
-  // floor while they fit; any left out only add their mass to the total below.
   for (var i = lid; i < p.n; i += WG) {
     let v = x[i];
     if (v > floor) {
@@ -212,46 +285,31 @@ fn topPBound(lid: u32, floor: f32, maxValue: f32) -> f32 {
   }
   let count = workgroupUniformLoad(&broadcast).x;
   let stored = min(count, CAP);
-  let sorted = max(2u, 1u << firstLeadingBit(max(stored, 1u) * 2u - 1u)); // power of two ≥ stored
-  for (var j = stored + lid; j < sorted; j += WG) {
-    survivors[j] = bitcast<f32>(0xff800000u); // -inf sorts last
-  }
-  // Bitonic sort, largest first. Only values are kept: equal values are interchangeable.
-  for (var size = 2u; size <= sorted; size *= 2u) {
-    for (var stride = size / 2u; stride > 0u; stride /= 2u) {
-      workgroupBarrier();
-      for (var t = lid; t < sorted / 2u; t += WG) {
-        let a = 2u * stride * (t / stride) + t % stride;
-        let b = a + stride;
-        let descending = (a & size) == 0u;
-        let va = survivors[a];
-        let vb = survivors[b];
-        if ((va < vb) == descending) {
-          survivors[a] = vb;
-          survivors[b] = va;
-        }
-      }
+  sortSurvivors(lid, stored);
+  return topPFromSorted(lid, stored, count - stored, floor, maxValue);
+}
+
+// The smallest logit kept by top-k and then top-p (lowest: all kept). `low` is ≤ the k-th
+// largest logit. Usually few logits are ≥ low: they are gathered, sorted once and read off;
+// otherwise (flat logits) a radix select finds the k-th largest.
+fn topKTopPFloor(lid: u32, low: f32, maxValue: f32) -> f32 {
+  let lowest = bitcast<f32>(0xff800000u);
+  let count = gatherAtLeast(lid, low);
+  if (count <= CAP) {
+    sortSurvivors(lid, count);
+    // Fewer than k logits in all (low is -inf then): every one is kept.
+    let floor = select(survivors[p.topK - 1u], lowest, count < p.topK);
+    if (p.topP < 1.0) {
+      return topPFromSorted(lid, count, 0u, floor, maxValue);
     }
+    return floor;
   }
-  workgroupBarrier();
-  if (lid == 0u) {
-    // Survivors past CAP are ties at the floor: their mass counts.
-    var total = f32(count - stored) * exp((floor - maxValue) * p.invTemperature);
-    for (var j = 0u; j < stored; j++) {
-      total += exp((survivors[j] - maxValue) * p.invTemperature);
-    }
-    var bound = floor;
-    var sum = 0.0;
-    for (var j = 0u; j < stored; j++) {
-      sum += exp((survivors[j] - maxValue) * p.invTemperature);
-      if (sum >= p.topP * total) {
-        bound = survivors[j];
-        break;
-      }
-    }
-    broadcast.x = bitcast<u32>(bound);
+  let key = kthLargestKey(lid, p.topK, orderKey(low));
+  var floor = select(fromOrderKey(key), lowest, key == 0u); // 0: fewer than k logits
+  if (p.topP < 1.0) {
+    floor = topPBound(lid, floor, maxValue);
   }
-  return bitcast<f32>(workgroupUniformLoad(&broadcast).x);
+  return floor;
 }
 
 @compute @workgroup_size(WG)
@@ -291,12 +349,7 @@ fn main(@builtin(local_invocation_index) lid: u32) {
       }
       workgroupBarrier();
     }
-    let low = orderKey(workgroupUniformLoad(&laneMaxima[0]));
-    let key = kthLargestKey(lid, p.topK, low);
-    floor = select(fromOrderKey(key), lowest, key == 0u); // 0: fewer than k logits, all kept
-    if (p.topP < 1.0) {
-      floor = topPBound(lid, floor, maxValue);
-    }
+    floor = topKTopPFloor(lid, workgroupUniformLoad(&laneMaxima[0]), maxValue);
   }
   workgroupBarrier(); // every lane is done with bestValue before it is reused
 

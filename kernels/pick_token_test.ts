@@ -157,9 +157,21 @@ Deno.test("top-k keeps the k largest (and ties), top-p the fewest reaching p", (
 
 Deno.test("pickToken's top-k and top-p agree with the reference on ties and tiny vocabularies", async () => {
   const gpu = await testGpu();
-  // 2000 ties at the k-th largest value: more survivors than the kernel sorts (1024).
+  // 1000 ties at the k-th largest value, under 32 larger ones: gathered and sorted at once.
   const ties = new Float32Array(5000).map((_, i) => (i % 5 === 0 ? 1 : i < 40 ? 3 + i / 100 : -2));
-  for (const x of [ties, new Float32Array([0.5, 0.25]), new Float32Array([NaN, 1, NaN, 2])]) {
+  // More logits above the lanes' bound than the kernel sorts (2048): the radix select, and ties
+  // at the floor past what top-p gathers. 3000 ties at 0 under 100 larger ones; 5000 equal ones.
+  const flat = new Float32Array(3100).map((_, i) => (i % 31 === 0 ? 5 - i / 1000 : 0));
+  const equal = new Float32Array(6000).map((_, i) => (i < 5000 ? 1 : -i / 1000));
+  for (
+    const x of [
+      ties,
+      flat,
+      equal,
+      new Float32Array([0.5, 0.25]),
+      new Float32Array([NaN, 1, NaN, 2]),
+    ]
+  ) {
     for (const sampling of SAMPLINGS.slice(2)) {
       const draws = Array.from({ length: 6 }, (_, draw) => ({ ...sampling, seed: 3, draw }));
       const picks = await gpuPicks(gpu, x, draws);
