@@ -9,7 +9,7 @@
 // Reading never pulls a whole file into memory: a 2B model is 5 GB and the embedding alone is 1 GB
 // in BF16, so tensors are streamed in pieces of whole rows with Deno.open + seek + read.
 
-import { f16BitsToF32, f32ToF16Bits, widenF16 } from "../kernels/gpu.ts";
+import { f32ToF16Bits, widenF16 } from "../kernels/gpu.ts";
 
 /** Every problem with a checkpoint file: one-line message naming the file (and tensor). */
 export class CheckpointError extends Error {
