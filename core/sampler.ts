@@ -3,7 +3,7 @@
 // is 0. The order follows HF transformers' logits processors. Decoding picks tokens on the GPU
 // instead wherever pick_token.wgsl can (`gpuPick`); this class is then only the fallback.
 
-import { MAX_GPU_TOP_K } from "../kernels/pick_token.ts";
+import { MAX_GPU_TOP_K, penalizedReference } from "../kernels/pick_token.ts";
 import type { TokenPick } from "./gemma.ts";
 
 export interface SamplingOptions {
@@ -94,14 +94,9 @@ export class Sampler {
   /** Picks a token from `logits` (not modified); `history` feeds the repetition penalty. */
   sample(logits: Float32Array, history: Iterable<number> = []): number {
     const o = this.options;
-    let scores = logits;
-    if (o.repetitionPenalty !== 1) {
-      scores = logits.slice();
-      for (const id of new Set(history)) {
-        const s = scores[id];
-        scores[id] = s > 0 ? s / o.repetitionPenalty : s * o.repetitionPenalty;
-      }
-    }
+    const scores = o.repetitionPenalty === 1
+      ? logits
+      : penalizedReference(logits, o.repetitionPenalty, history);
     if (o.temperature === 0) return argmaxOf(scores);
 
     let max = -Infinity;
