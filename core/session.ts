@@ -208,8 +208,8 @@ export class GemmaSession {
       });
       inFlight.push({ id, buffer });
     };
-    // Steps run = tokens appended by this call. Token n (from 0) is picked after step n.
-    let steps = 0;
+    // Steps run (this.#position − start) = tokens appended by this call. Token n (from 0) is
+    // picked after step n.
     let seen = 0;
     const fixed = options.lookahead !== undefined;
     let lookahead = fixed ? limit : Math.min(2, limit);
@@ -224,7 +224,7 @@ export class GemmaSession {
       while (seen < maxTokens) {
         // Each step needs a free position; token n exists only if n < maxTokens.
         while (
-          inFlight.length < lookahead && steps + 1 < maxTokens &&
+          inFlight.length < lookahead && this.#position - start + 1 < maxTokens &&
           this.#position < this.state.capacity
         ) {
           const batch = gpu.batch();
@@ -237,7 +237,6 @@ export class GemmaSession {
             pick: pick(),
           });
           this.#position += 1;
-          steps += 1;
           readBack(batch);
         }
         const next = inFlight.shift();

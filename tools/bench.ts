@@ -184,6 +184,7 @@ async function printProfile(session: GemmaSession, type: string) {
       `${share(cpuCopy)} of a memcpy on the CPU (${gb(cpuCopy)})`,
   );
 }
+
 async function ensureCheckpoint(dir: string) {
   try {
     await Deno.stat(`${dir}/config.json`);
