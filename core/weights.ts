@@ -140,11 +140,8 @@ export async function loadGemma(
     if (info.quant && info.rawRows) {
       // A quantized GGUF tensor stays in its own blocks: copied as raw bytes, piece by piece.
       const m = createMatrix(gpu, rows, cols, info.quant, name);
-      const rowBytes = info.byteLength / rows;
-      const step = Math.max(1, Math.floor(PIECE_BYTES / rowBytes));
-      for (let r = 0; r < rows; r += step) {
-        const count = Math.min(step, rows - r);
-        writeQuantizedRows(gpu, m, r, await info.rawRows(r, count));
+      for await (const { rowStart, bytes } of rawPieces(info, info.rawRows)) {
+        writeQuantizedRows(gpu, m, rowStart, bytes);
       }
       progress(info);
       return m;
@@ -156,15 +153,9 @@ export async function loadGemma(
     const m = createMatrix(gpu, rows, cols, type, name);
     if (info.dtype === "F16" && type === "f16" && info.rawRows) {
       // f16 in the file and on the GPU: the bytes go up as they are.
-      const step = Math.max(1, Math.floor(PIECE_BYTES / (cols * 2)));
-      for (let r = 0; r < rows; r += step) {
-        const bytes = await info.rawRows(r, Math.min(step, rows - r));
-        writeMatrixF16Rows(
-          gpu,
-          m,
-          r,
-          new Uint16Array(bytes.buffer, bytes.byteOffset, bytes.length / 2),
-        );
+      for await (const { rowStart, bytes } of rawPieces(info, info.rawRows)) {
+        const bits = new Uint16Array(bytes.buffer, bytes.byteOffset, bytes.length / 2);
+        writeMatrixF16Rows(gpu, m, rowStart, bits);
       }
     } else {
       for await (const piece of info.rows({ maxBytes: PIECE_BYTES })) {
@@ -249,6 +240,18 @@ export function gpuWeightBytes(checkpoint: Checkpoint, dtype: DType, quant?: Qua
 
 /** Bytes read from a file and written to the GPU at a time while loading. */
 const PIECE_BYTES = 16 * 2 ** 20;
+
+/** A matrix's stored bytes (its `rawRows`), in pieces of whole rows of at most PIECE_BYTES. */
+async function* rawPieces(
+  info: CheckpointTensor,
+  rawRows: (rowStart: number, rowCount: number) => Promise<Uint8Array>,
+): AsyncGenerator<{ rowStart: number; bytes: Uint8Array }> {
+  const rows = info.shape[0];
+  const step = Math.max(1, Math.floor(PIECE_BYTES / (info.byteLength / rows)));
+  for (let r = 0; r < rows; r += step) {
+    yield { rowStart: r, bytes: await rawRows(r, Math.min(step, rows - r)) };
+  }
+}
 
 /** Fails early, with the limit named, when the device cannot run this model's kernels. */
 function checkDeviceLimits(gpu: GpuContext, config: GemmaConfig): void {
