@@ -233,15 +233,26 @@ fn topPFromSorted(lid: u32, stored: u32, missing: u32, floor: f32, maxValue: f32
   return bitcast<f32>(workgroupUniformLoad(&broadcast).x);
 }
 
-// Gathers the logits ≥ low into survivors while they fit; returns how many there are.
-fn gatherAtLeast(lid: u32, low: f32) -> u32 {
+// Which logits `gather` takes, against its bound t.
+const ABOVE = 0u; // v > t
+const AT = 1u; // v == t
+const AT_LEAST = 2u; // v ≥ t
+
+// Empties survivors (for `gather`).
+fn startGather(lid: u32) {
   if (lid == 0u) {
     atomicStore(&counter, 0u);
   }
   workgroupBarrier();
+}
+
+// Appends the logits that `which` takes against t to survivors, while they fit, and returns
+// how many have been taken since startGather (those that did not fit included).
+fn gather(lid: u32, t: f32, which: u32) -> u32 {
   for (var i = lid; i < p.n; i += WG) {
     let v = x[i];
-    if (v >= low) {
+    let take = select(select(v > t, v == t, which == AT), v >= t, which == AT_LEAST);
+    if (take) {
       let slot = atomicAdd(&counter, 1u);
       if (slot < CAP) {
         survivors[slot] = v;
@@ -260,30 +271,9 @@ fn gatherAtLeast(lid: u32, low: f32) -> u32 {
 // 256 < CAP: all fit), then the ties at the floor while they fit; any left out only add their
 // mass to the total.
 fn topPBound(lid: u32, floor: f32, maxValue: f32) -> f32 {
-  if (lid == 0u) {
-    atomicStore(&counter, 0u);
-  }
-  workgroupBarrier();
-  for (var i = lid; i < p.n; i += WG) {
-    let v = x[i];
-    if (v > floor) {
-      survivors[atomicAdd(&counter, 1u)] = v;
-    }
-  }
-  workgroupBarrier();
-  for (var i = lid; i < p.n; i += WG) {
-    if (x[i] == floor) {
-      let slot = atomicAdd(&counter, 1u);
-      if (slot < CAP) {
-        survivors[slot] = floor;
-      }
-    }
-  }
-  workgroupBarrier();
-  if (lid == 0u) {
-    broadcast.x = atomicLoad(&counter);
-  }
-  let count = workgroupUniformLoad(&broadcast).x;
+  startGather(lid);
+  gather(lid, floor, ABOVE);
+  let count = gather(lid, floor, AT);
   let stored = min(count, CAP);
   sortSurvivors(lid, stored);
   return topPFromSorted(lid, stored, count - stored, floor, maxValue);
@@ -294,7 +284,8 @@ fn topPBound(lid: u32, floor: f32, maxValue: f32) -> f32 {
 // otherwise (flat logits) a radix select finds the k-th largest.
 fn topKTopPFloor(lid: u32, low: f32, maxValue: f32) -> f32 {
   let lowest = bitcast<f32>(0xff800000u);
-  let count = gatherAtLeast(lid, low);
+  startGather(lid);
+  let count = gather(lid, low, AT_LEAST);
   if (count <= CAP) {
     sortSurvivors(lid, count);
     // Fewer than k logits in all (low is -inf then): every one is kept.
