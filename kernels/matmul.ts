@@ -15,6 +15,8 @@ import { QUANT_SHADERS } from "./quant_shader.ts";
 import { matmulTiled } from "./matmul_tiled.ts";
 import template from "./matmul.wgsl" with { type: "text" };
 import floatFormat from "./matmul_float.wgsl" with { type: "text" };
+import floatWeights from "./float_weights.wgsl" with { type: "text" };
+import loads from "./matmul_loads.wgsl" with { type: "text" };
 
 export interface MatmulArgs {
   /** (rows, w.cols) f32 input. */
@@ -107,7 +109,7 @@ export function matmulVariant(gpu: GpuContext, dtype: WeightType): MatmulVariant
  * The template with the f32/f16 format, for rows that start on 16 bytes. Formats go first: naga
  * (wgpu 29) panics at pipeline creation when the format's `override F16` follows the template.
  */
-const alignedSource = floatFormat + template;
+const alignedSource = floatWeights + floatFormat + loads + template;
 /**
  * The variant for shapes whose rows are not 16-byte aligned: scalar x and w arrays (see the
  * header of matmul.wgsl). Built once from the aligned source.
@@ -119,7 +121,7 @@ if (unalignedSource === alignedSource) throw new Error("matmul.wgsl: element typ
 
 /** The template with each quantized format, joined once (a pipeline lookup per dispatch). */
 const quantSources = Object.fromEntries(
-  Object.entries(QUANT_SHADERS).map(([type, shader]) => [type, shader.source + template]),
+  Object.entries(QUANT_SHADERS).map(([type, shader]) => [type, shader.source + loads + template]),
 ) as Record<keyof typeof QUANT_SHADERS, string>;
 
 /** Rows of x from which float prefill goes to matmulTiled. */

@@ -16,9 +16,10 @@
 // (matmul.ts holds the defaults: on lavapipe the gemm loop for f32/f16, gemv with RV = 32 for the
 // quantized formats, and WG = 8).
 //
-// This file is a template: matmul.ts puts one weight format in front of it (matmul_float.wgsl for
-// f32/f16, quant.wgsl + quant_<type>.wgsl for GGUF blocks, which stay quantized in memory and are
-// decoded in registers). A format reads `w` (and `wScales`) and defines
+// This file is a template: matmul.ts puts one weight format in front of it (float_weights.wgsl +
+// matmul_float.wgsl for f32/f16, quant.wgsl + quant_<type>.wgsl for GGUF blocks, which stay
+// quantized in memory and are decoded in registers), then matmul_loads.wgsl (xAt, x4, wordAt,
+// words4). A format reads `w` (and `wScales`) and defines
 //   const UNIT, PACKETS, XSLOTS, GROUPS: u32   values per unit; packets of 8 values per unit;
 //                                     vec4 slots of x per unit (UNIT / 4); scale groups per unit
 //   const AFFINE: bool                false when the codes are the weights (f32/f16)
@@ -83,27 +84,7 @@ struct Packet {
   hi: vec4<f32>,
 }
 
-// x element e, and 4 elements from e (e a multiple of 4 in the aligned variant).
-fn xAt(e: u32) -> f32 {
-  return vec4<f32>(x[e / XP])[e % XP];
-}
-fn x4(e: u32) -> vec4<f32> {
-  if (XP == 4u) {
-    return vec4<f32>(x[e / 4u]);
-  }
-  return vec4<f32>(xAt(e), xAt(e + 1u), xAt(e + 2u), xAt(e + 3u));
-}
-
-// Weight word i, and 4 words from i (i a multiple of 4 in the aligned variant).
-fn wordAt(i: u32) -> u32 {
-  return vec4<u32>(w[i / WP])[i % WP];
-}
-fn words4(i: u32) -> vec4<u32> {
-  if (WP == 4u) {
-    return vec4<u32>(w[i / 4u]);
-  }
-  return vec4<u32>(wordAt(i), wordAt(i + 1u), wordAt(i + 2u), wordAt(i + 3u));
-}
+// xAt, x4, wordAt and words4: matmul_loads.wgsl, put in front by matmul.ts.
 
 // The dot products of 8 x values (xa, xb) with four packets.
 fn dot4(xa: vec4<f32>, xb: vec4<f32>, a: Packet, b: Packet, c: Packet, d: Packet) -> vec4<f32> {

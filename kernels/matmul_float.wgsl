@@ -3,42 +3,21 @@
 // row stride is K, or K rounded up to even for f16); f16 pairs are unpacked with
 // unpack2x16float, f32 words are bitcast.
 
-override F16: bool = false; // weight words hold f16 pairs (else one f32 each)
-
 const UNIT = 8u;
 const PACKETS = 1u;
 const XSLOTS = 2u;
 const GROUPS = 1u;
 const AFFINE = false;
 
-struct Unit {
-  lo: vec4<f32>,
-  hi: vec4<f32>,
-}
-
-// Weight element e of the chunk (e counts elements, row starts included).
-fn wAtElement(e: u32) -> f32 {
-  if (F16) {
-    return unpack2x16float(wordAt(e / 2u))[e % 2u];
-  }
-  return bitcast<f32>(wordAt(e));
-}
+// Unit, weightAt and weightUnit come from float_weights.wgsl, in front of this file.
 
 fn wAt(row: Row, k: u32) -> f32 {
-  return wAtElement(row.w + k);
+  return weightAt(row.w + k);
 }
 
 // 8 weights from element e (e even: row starts are even and units start at multiples of 8).
 fn loadUnit(row: Row, u: u32) -> Unit {
-  let e = row.w + u * 8u;
-  if (F16) {
-    let q = words4(e / 2u);
-    return Unit(
-      vec4<f32>(unpack2x16float(q.x), unpack2x16float(q.y)),
-      vec4<f32>(unpack2x16float(q.z), unpack2x16float(q.w)),
-    );
-  }
-  return Unit(bitcast<vec4<f32>>(words4(e)), bitcast<vec4<f32>>(words4(e + 4u)));
+  return weightUnit(row.w + u * 8u);
 }
 
 fn decode(unit: Unit, i: u32) -> Packet {

@@ -6,7 +6,12 @@
 
 import { type GpuBatch, type GpuContext, GpuError, Uniforms, workgroupGrid } from "./gpu.ts";
 import type { MatmulArgs } from "./matmul.ts";
-import source from "./matmul_tiled.wgsl" with { type: "text" };
+import tiled from "./matmul_tiled.wgsl" with { type: "text" };
+import floatWeights from "./float_weights.wgsl" with { type: "text" };
+import loads from "./matmul_loads.wgsl" with { type: "text" };
+
+/** The kernel with its weight and load helpers in front (the aligned variant). */
+const source = floatWeights + loads + tiled;
 
 /** A tile shape of matmul_tiled.wgsl (pipeline constants a per-device tuner may choose). */
 export interface MatmulTile {

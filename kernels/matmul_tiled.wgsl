@@ -36,7 +36,6 @@ struct Params {
   groups: u32, // workgroups along N (the grid may overshoot it when folded into 2D)
 }
 
-override F16: bool = false; // w's words hold f16 pairs (else one f32 each)
 override TM: u32 = 8u; // rows of x per workgroup: 4, 8 or 16
 override WG: u32 = 8u; // lanes per workgroup, splitting K
 const R = 8u; // rows of w per workgroup
@@ -53,50 +52,8 @@ alias WElem = vec4<u32>; const WP = 4u;
 // Per lane: TM × R partial sums, row-major.
 var<workgroup> partial: array<f32, WG * TM * R>;
 
-fn xAt(e: u32) -> f32 {
-  return vec4<f32>(x[e / XP])[e % XP];
-}
-fn x4(e: u32) -> vec4<f32> {
-  if (XP == 4u) {
-    return vec4<f32>(x[e / 4u]);
-  }
-  return vec4<f32>(xAt(e), xAt(e + 1u), xAt(e + 2u), xAt(e + 3u));
-}
-fn wordAt(i: u32) -> u32 {
-  return vec4<u32>(w[i / WP])[i % WP];
-}
-fn words4(i: u32) -> vec4<u32> {
-  if (WP == 4u) {
-    return vec4<u32>(w[i / 4u]);
-  }
-  return vec4<u32>(wordAt(i), wordAt(i + 1u), wordAt(i + 2u), wordAt(i + 3u));
-}
-
-// Weight element e of the chunk (row starts included).
-fn wAt(e: u32) -> f32 {
-  if (F16) {
-    return unpack2x16float(wordAt(e / 2u))[e % 2u];
-  }
-  return bitcast<f32>(wordAt(e));
-}
-
-/** 8 consecutive values of one row. */
-struct Unit {
-  lo: vec4<f32>,
-  hi: vec4<f32>,
-}
-
-// The 8 weights from element e (e a multiple of 8 from the row start; row starts are even).
-fn loadUnit(e: u32) -> Unit {
-  if (F16) {
-    let q = words4(e / 2u);
-    return Unit(
-      vec4<f32>(unpack2x16float(q.x), unpack2x16float(q.y)),
-      vec4<f32>(unpack2x16float(q.z), unpack2x16float(q.w)),
-    );
-  }
-  return Unit(bitcast<vec4<f32>>(words4(e)), bitcast<vec4<f32>>(words4(e + 4u)));
-}
+// xAt, x4, words4 (matmul_loads.wgsl) and Unit, weightAt, weightUnit (float_weights.wgsl)
+// are prepended by matmul_tiled.ts.
 
 /** One row of x against the 8 rows of w: columns 0–3 and 4–7 of the tile. */
 struct Sums {
@@ -217,14 +174,14 @@ fn main(
   for (var u = lid; u < units; u += WG) {
     let k = 8u * u;
     let ws = Units(
-      loadUnit(w0 + k),
-      loadUnit(w1 + k),
-      loadUnit(w2 + k),
-      loadUnit(w3 + k),
-      loadUnit(w4 + k),
-      loadUnit(w5 + k),
-      loadUnit(w6 + k),
-      loadUnit(w7 + k),
+      weightUnit(w0 + k),
+      weightUnit(w1 + k),
+      weightUnit(w2 + k),
+      weightUnit(w3 + k),
+      weightUnit(w4 + k),
+      weightUnit(w5 + k),
+      weightUnit(w6 + k),
+      weightUnit(w7 + k),
     );
     a0 = rowStep(a0, xr0 + k, ws);
     a1 = rowStep(a1, xr1 + k, ws);
@@ -250,8 +207,8 @@ fn main(
   // The last K mod 8 columns, one per lane.
   for (var k = units * 8u + lid; k < p.k; k += WG) {
     let wk = Sums(
-      vec4<f32>(wAt(w0 + k), wAt(w1 + k), wAt(w2 + k), wAt(w3 + k)),
-      vec4<f32>(wAt(w4 + k), wAt(w5 + k), wAt(w6 + k), wAt(w7 + k)),
+      vec4<f32>(weightAt(w0 + k), weightAt(w1 + k), weightAt(w2 + k), weightAt(w3 + k)),
+      vec4<f32>(weightAt(w4 + k), weightAt(w5 + k), weightAt(w6 + k), weightAt(w7 + k)),
     );
     a0 = rowTail(a0, xAt(xr0 + k), wk);
     a1 = rowTail(a1, xAt(xr1 + k), wk);
