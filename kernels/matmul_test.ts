@@ -13,6 +13,7 @@ import { matmulCandidates } from "./tune.ts";
 import { dequantize, isQuantType, quantize, quantizedBytes, type QuantType } from "./quant.ts";
 import {
   assertClose,
+  expectedBand,
   randomArray,
   randomBlocks,
   seededRandom,
@@ -78,17 +79,8 @@ async function check(gpu: GpuContext, c: Case): Promise<void> {
   xBuffer.destroy();
   y.destroy();
 
-  // The expected y: y0 with the product written into (or added to) its column band.
-  const expect = (product: Float32Array) => {
-    const out = y0.slice();
-    for (let t = 0; t < rows; t++) {
-      for (let j = 0; j < n; j++) {
-        const at = t * yStride + yOffset + j;
-        out[at] = (c.accumulate ? out[at] : 0) + product[t * n + j];
-      }
-    }
-    return out;
-  };
+  const expect = (product: Float32Array) =>
+    expectedBand(y0, product, { rows, n, yOffset, yStride, accumulate: c.accumulate });
   const what = `seed ${seed}${c.variant ? `, ${variantName(c.variant)}` : ""}`;
   if (isQuantType(dtype)) {
     // Same weights, different summation order: f32 rounding only.

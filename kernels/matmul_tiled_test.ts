@@ -4,7 +4,14 @@ import { roundToF16 } from "./gpu.ts";
 import { destroyMatrix, uploadMatrix } from "./matrix.ts";
 import { matmulReference } from "./matmul.ts";
 import { defaultMatmulTile, isMatmulTile, type MatmulTile, matmulTiled } from "./matmul_tiled.ts";
-import { assertClose, randomArray, seededRandom, testGpu, testSeed } from "./test_util.ts";
+import {
+  assertClose,
+  expectedBand,
+  randomArray,
+  seededRandom,
+  testGpu,
+  testSeed,
+} from "./test_util.ts";
 
 interface Case {
   rows: number;
@@ -54,17 +61,8 @@ async function check(gpu: GpuContext, c: Case): Promise<void> {
   xBuffer.destroy();
   y.destroy();
 
-  // The expected y: y0 with the product written into (or added to) its column band.
-  const expect = (product: Float32Array) => {
-    const out = y0.slice();
-    for (let t = 0; t < rows; t++) {
-      for (let j = 0; j < n; j++) {
-        const at = t * yStride + yOffset + j;
-        out[at] = (c.accumulate ? out[at] : 0) + product[t * n + j];
-      }
-    }
-    return out;
-  };
+  const expect = (product: Float32Array) =>
+    expectedBand(y0, product, { rows, n, yOffset, yStride, accumulate: c.accumulate });
   const what = `seed ${seed}, T=${rows} N=${n} K=${k}${c.tile ? ` ${JSON.stringify(c.tile)}` : ""}`;
   if (dtype === "f16") {
     assertClose(actual, expect(matmulReference(x, roundToF16(w), rows, n, k)), 1e-4, what);

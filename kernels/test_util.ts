@@ -84,3 +84,23 @@ export function testGpu(options?: GpuContextOptions): Promise<GpuContext> {
   shared ??= createGpuContext();
   return shared;
 }
+
+/**
+ * What a matmul leaves in y: y0 with the (rows, n) product written into, or added to (when
+ * `accumulate`), the column band [yOffset, yOffset + n) of each row of yStride.
+ */
+export function expectedBand(
+  y0: Float32Array,
+  product: Float32Array,
+  band: { rows: number; n: number; yOffset: number; yStride: number; accumulate?: boolean },
+): Float32Array {
+  const { rows, n, yOffset, yStride, accumulate } = band;
+  const out = y0.slice();
+  for (let t = 0; t < rows; t++) {
+    for (let j = 0; j < n; j++) {
+      const at = t * yStride + yOffset + j;
+      out[at] = (accumulate ? out[at] : 0) + product[t * n + j];
+    }
+  }
+  return out;
+}
