@@ -13,6 +13,7 @@ import { matmulCandidates } from "./tune.ts";
 import { dequantize, isQuantType, quantize, quantizedBytes, type QuantType } from "./quant.ts";
 import {
   assertClose,
+  deviceHasF16,
   expectedBand,
   randomArray,
   randomBlocks,
@@ -112,26 +113,32 @@ function uploadBlocks(
 const shapes = [[1, 1, 1], [1, 7, 5], [3, 257, 130], [17, 33, 2048], [6, 20, 24], [1, 300, 256]];
 for (const dtype of ["f32", "f16"] as const) {
   for (const [rows, n, k] of shapes) {
-    Deno.test(`matmul ${dtype} matches the reference for T=${rows} N=${n} K=${k}`, async () => {
+    Deno.test({
+      name: `matmul ${dtype} matches the reference for T=${rows} N=${n} K=${k}`,
+      ignore: dtype === "f16" && !deviceHasF16,
+    }, async () => {
       const gpu = await testGpu();
-      if (dtype === "f16" && !gpu.hasF16) return;
       await check(gpu, { rows, n, k, dtype });
     });
   }
 
-  Deno.test(`matmul ${dtype} writes a column band of y, overwriting or accumulating`, async () => {
+  Deno.test({
+    name: `matmul ${dtype} writes a column band of y, overwriting or accumulating`,
+    ignore: dtype === "f16" && !deviceHasF16,
+  }, async () => {
     const gpu = await testGpu();
-    if (dtype === "f16" && !gpu.hasF16) return;
     await check(gpu, { rows: 5, n: 37, k: 48, dtype, yOffset: 3, yStride: 45 });
     await check(gpu, { rows: 1, n: 37, k: 13, dtype, yOffset: 8, yStride: 45, accumulate: true });
     await check(gpu, { rows: 9, n: 37, k: 64, dtype, yOffset: 0, yStride: 40, accumulate: true });
   });
 
-  Deno.test(`matmul ${dtype} handles a matrix split into many chunks`, async () => {
+  Deno.test({
+    name: `matmul ${dtype} handles a matrix split into many chunks`,
+    ignore: dtype === "f16" && !deviceHasF16,
+  }, async () => {
     // 4096-byte bindings: 16 (f32) or 32 (f16) rows of 64 per chunk.
     const gpu = await testGpu({ maxBindingBytes: 4096 });
     try {
-      if (dtype === "f16" && !gpu.hasF16) return;
       await check(gpu, { rows: 1, n: 1000, k: 64, dtype });
       await check(gpu, { rows: 3, n: 1000, k: 64, dtype, yOffset: 7, yStride: 1010 });
       await check(gpu, {
@@ -216,10 +223,12 @@ for (const dtype of ["q8_0", "q4_0"] as const) {
 // inside a workgroup's rows. q4_k and q6_k: the 8-lane variants only (their gemv pipelines are
 // slow to compile on lavapipe).
 for (const dtype of ["f32", "f16", "q8_0", "q4_0", "q4_k", "q6_k"] as const) {
-  Deno.test(`matmul ${dtype}: every T=1 variant matches the reference`, async () => {
+  Deno.test({
+    name: `matmul ${dtype}: every T=1 variant matches the reference`,
+    ignore: dtype === "f16" && !deviceHasF16,
+  }, async () => {
     const gpu = await testGpu({ maxBindingBytes: 4096 });
     try {
-      if (dtype === "f16" && !gpu.hasF16) return;
       const superBlock = dtype.endsWith("_k");
       const variants = matmulCandidates(gpu, dtype).filter((v) => !superBlock || v.lanes === 8);
       const k = superBlock ? 256 : 96;

@@ -6,6 +6,7 @@ import { matmulReference } from "./matmul.ts";
 import { defaultMatmulTile, isMatmulTile, type MatmulTile, matmulTiled } from "./matmul_tiled.ts";
 import {
   assertClose,
+  deviceHasF16,
   expectedBand,
   randomArray,
   seededRandom,
@@ -81,34 +82,42 @@ const shapes = [
 ];
 for (const dtype of ["f32", "f16"] as const) {
   for (const [rows, n, k] of shapes) {
-    Deno.test(`matmulTiled ${dtype} matches the reference for T=${rows} N=${n} K=${k}`, async () => {
+    Deno.test({
+      name: `matmulTiled ${dtype} matches the reference for T=${rows} N=${n} K=${k}`,
+      ignore: dtype === "f16" && !deviceHasF16,
+    }, async () => {
       const gpu = await testGpu();
-      if (dtype === "f16" && !gpu.hasF16) return;
       await check(gpu, { rows, n, k, dtype });
     });
   }
 
-  Deno.test(`matmulTiled ${dtype} writes a column band of y, overwriting or accumulating`, async () => {
+  Deno.test({
+    name: `matmulTiled ${dtype} writes a column band of y, overwriting or accumulating`,
+    ignore: dtype === "f16" && !deviceHasF16,
+  }, async () => {
     const gpu = await testGpu();
-    if (dtype === "f16" && !gpu.hasF16) return;
     await check(gpu, { rows: 5, n: 37, k: 48, dtype, yOffset: 3, yStride: 45 });
     await check(gpu, { rows: 2, n: 37, k: 13, dtype, yOffset: 8, yStride: 45, accumulate: true });
     await check(gpu, { rows: 40, n: 37, k: 64, dtype, yOffset: 0, yStride: 40, accumulate: true });
   });
 
-  Deno.test(`matmulTiled ${dtype} reads x from a binding with an offset`, async () => {
+  Deno.test({
+    name: `matmulTiled ${dtype} reads x from a binding with an offset`,
+    ignore: dtype === "f16" && !deviceHasF16,
+  }, async () => {
     const gpu = await testGpu();
-    if (dtype === "f16" && !gpu.hasF16) return;
     await check(gpu, { rows: 7, n: 50, k: 36, dtype, xOffset: 64 });
     await check(gpu, { rows: 9, n: 20, k: 64, dtype, xOffset: 256 }); // the aligned variant
     await check(gpu, { rows: 3, n: 9, k: 5, dtype, xOffset: 128, accumulate: true });
   });
 
-  Deno.test(`matmulTiled ${dtype} handles a matrix split into many chunks`, async () => {
+  Deno.test({
+    name: `matmulTiled ${dtype} handles a matrix split into many chunks`,
+    ignore: dtype === "f16" && !deviceHasF16,
+  }, async () => {
     // 4096-byte bindings: 16 (f32) or 32 (f16) rows of 64 per chunk; K = 35: 29 or 58 rows.
     const gpu = await testGpu({ maxBindingBytes: 4096 });
     try {
-      if (dtype === "f16" && !gpu.hasF16) return;
       await check(gpu, { rows: 2, n: 1000, k: 64, dtype });
       await check(gpu, { rows: 35, n: 1000, k: 64, dtype, yOffset: 7, yStride: 1010 });
       await check(gpu, {
@@ -125,9 +134,11 @@ for (const dtype of ["f32", "f16"] as const) {
     }
   });
 
-  Deno.test(`matmulTiled ${dtype} computes the same y with other tile shapes`, async () => {
+  Deno.test({
+    name: `matmulTiled ${dtype} computes the same y with other tile shapes`,
+    ignore: dtype === "f16" && !deviceHasF16,
+  }, async () => {
     const gpu = await testGpu();
-    if (dtype === "f16" && !gpu.hasF16) return;
     const tiles = [
       { rows: 4, lanes: 8 },
       { rows: 8, lanes: 1 },

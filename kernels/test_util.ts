@@ -86,6 +86,12 @@ export function testGpu(options?: GpuContextOptions): Promise<GpuContext> {
 }
 
 /**
+ * Whether the test device has shader-f16, which f16 weight matrices need: without it their tests
+ * are registered with `ignore` (reported as ignored, not passed).
+ */
+export const deviceHasF16 = (await testGpu()).hasF16;
+
+/**
  * What a matmul leaves in y: y0 with the (rows, n) product written into, or added to (when
  * `accumulate`), the column band [yOffset, yOffset + n) of each row of yStride.
  */
