@@ -14,6 +14,11 @@
 //     m = (gelu_tanh(x·Wgateᵀ) ⊙ x·Wupᵀ) · Wdownᵀ
 //     h += m                       [Gemma 2/3: h += RMSNorm(m)]
 //   logits = (RMSNorm(h) · (1 + w_final)) · Eᵀ   [Gemma 2: soft-capped at 30]
+//
+// Fused to save dispatches (a fixed cost each, which dominates a decode step of a small model on
+// a fast GPU): a layer's q/k norms, RoPE and KV-cache writes are one kernel (attention_input);
+// Gemma 2/3's sandwich norm, the residual add and the next block's input norm are another
+// (residualNorm).
 
 import type { GpuBatch } from "../kernels/gpu.ts";
 import { pickToken, type SampleDraw } from "../kernels/pick_token.ts";
@@ -22,9 +27,8 @@ import { attentionSplitK, maxVisibleKeys, preferSplitK } from "../kernels/attent
 import { embed } from "../kernels/embedding.ts";
 import { geluMul } from "../kernels/gelu_mul.ts";
 import { matmul } from "../kernels/matmul.ts";
-import { rmsNorm } from "../kernels/rms_norm.ts";
-import { rope } from "../kernels/rope.ts";
-import { add } from "../kernels/add.ts";
+import { residualNorm, rmsNorm } from "../kernels/rms_norm.ts";
+import { attentionInput } from "../kernels/attention_input.ts";
 import { softcap } from "../kernels/softcap.ts";
 import type { GpuMatrix } from "../kernels/matrix.ts";
 import type { Gemma } from "./weights.ts";
@@ -47,7 +51,6 @@ export interface ForwardState {
   h: GPUBuffer; //       (maxRows, hidden) the residual stream
   x: GPUBuffer; //       (maxRows, hidden) normed input of a block
   x2: GPUBuffer; //      (maxRows, hidden) a block's output before its sandwich norm
-  kRaw: GPUBuffer; //    (maxRows, kvHeads·headDim) keys before Gemma 3's k_norm
   q: GPUBuffer; //       (maxRows, heads·headDim)
   k: GPUBuffer; //       (maxRows, kvHeads·headDim)
   v: GPUBuffer; //       (maxRows, kvHeads·headDim)
@@ -102,7 +105,6 @@ export function recordForward(
   const w = model.weights;
   const { rows, position0 } = args;
   const d = c.hiddenSize;
-  const kvWidth = c.numKvHeads * c.headDim;
 
   // The embedding scale is √hidden rounded to the activation dtype (f32 here).
   batch.mark("embedding");
@@ -114,52 +116,65 @@ export function recordForward(
     scale: Math.fround(Math.sqrt(d)),
   });
 
-  const norm = (x: GPUBuffer, weight: GPUBuffer, y: GPUBuffer, n = rows, dim = d) =>
-    rmsNorm(batch, { x, weight, y, rows: n, dim, eps: c.rmsNormEps });
-  /** h += input·Wᵀ, or with a sandwich norm (Gemma 2/3) h += RMSNorm(input·Wᵀ). */
-  const addToResidual = (input: GPUBuffer, weight: GpuMatrix, outNorm?: GPUBuffer) => {
-    if (!outNorm) {
+  const eps = c.rmsNormEps;
+  /**
+   * h += input·Wᵀ and x = RMSNorm(h)·nextNorm (the input of the next block, or the final norm);
+   * with a sandwich norm (Gemma 2/3) h += RMSNorm(input·Wᵀ)·outNorm instead, fused with the
+   * next norm.
+   */
+  const blockOutput = (
+    input: GPUBuffer,
+    weight: GpuMatrix,
+    outNorm: GPUBuffer | undefined,
+    nextNorm: GPUBuffer,
+  ) => {
+    if (outNorm) {
+      matmul(batch, { x: input, w: weight, y: state.x2, rows });
+      batch.mark("residual + norms");
+      residualNorm(batch, {
+        x: state.x2,
+        weight: outNorm,
+        h: state.h,
+        next: nextNorm,
+        y: state.x,
+        rows,
+        dim: d,
+        eps,
+      });
+    } else {
       matmul(batch, { x: input, w: weight, y: state.h, rows, accumulate: true });
-      return;
+      batch.mark("rms norm");
+      rmsNorm(batch, { x: state.h, weight: nextNorm, y: state.x, rows, dim: d, eps });
     }
-    matmul(batch, { x: input, w: weight, y: state.x2, rows });
-    batch.mark("rms norm");
-    norm(state.x2, outNorm, state.x);
-    batch.mark("residual add");
-    add(batch, { x: state.h, y: state.x, count: rows * d });
   };
 
+  batch.mark("rms norm");
+  rmsNorm(batch, { x: state.h, weight: w.layers[0].attnNorm, y: state.x, rows, dim: d, eps });
   for (let layer = 0; layer < c.numLayers; layer++) {
     const lw = w.layers[layer];
 
-    // Attention block.
-    batch.mark("rms norm");
-    norm(state.h, lw.attnNorm, state.x);
+    // Attention block; its input x = RMSNorm(h) is ready.
     batch.mark("q, k, v projections", lw.q.bytes + lw.k.bytes + lw.v.bytes);
-    if (lw.qNorm && lw.kNorm) {
-      matmul(batch, { x: state.x, w: lw.q, y: state.attended, rows });
-      matmul(batch, { x: state.x, w: lw.k, y: state.kRaw, rows });
-      batch.mark("q, k norms");
-      norm(state.attended, lw.qNorm, state.q, rows * c.numHeads, c.headDim);
-      norm(state.kRaw, lw.kNorm, state.k, rows * c.numKvHeads, c.headDim);
-      batch.mark("q, k, v projections");
-    } else {
-      matmul(batch, { x: state.x, w: lw.q, y: state.q, rows });
-      matmul(batch, { x: state.x, w: lw.k, y: state.k, rows });
-    }
+    matmul(batch, { x: state.x, w: lw.q, y: state.q, rows });
+    matmul(batch, { x: state.x, w: lw.k, y: state.k, rows });
     matmul(batch, { x: state.x, w: lw.v, y: state.v, rows });
-    const ropeArgs = {
+    batch.mark("attention input");
+    attentionInput(batch, {
+      q: state.q,
+      k: state.k,
+      v: state.v,
+      keys: state.keys[layer],
+      values: state.values[layer],
+      cacheRows: state.cacheRows[layer],
       rows,
+      heads: c.numHeads,
+      kvHeads: c.numKvHeads,
       headDim: c.headDim,
       position0,
       theta: c.layerRopeTheta[layer],
       factor: c.layerRopeFactor[layer],
-    };
-    batch.mark("rope");
-    rope(batch, { ...ropeArgs, x: state.q, heads: c.numHeads });
-    rope(batch, { ...ropeArgs, x: state.k, heads: c.numKvHeads });
-    batch.mark("kv cache append");
-    appendToCache(batch, state, layer, rows, position0, kvWidth);
+      headNorms: lw.qNorm && lw.kNorm ? { q: lw.qNorm, k: lw.kNorm, eps } : undefined,
+    });
     batch.mark("attention");
     const window = c.layerWindows[layer];
     // Few query rows (decode) over many keys: split the keys across workgroups (flash-decoding).
@@ -181,11 +196,9 @@ export function recordForward(
       cacheRows: state.cacheRows[layer],
     });
     batch.mark("o projection", lw.o.bytes);
-    addToResidual(state.attended, lw.o, lw.attnOutNorm);
+    blockOutput(state.attended, lw.o, lw.attnOutNorm, lw.mlpNorm);
 
     // MLP block (GeGLU with tanh-GELU).
-    batch.mark("rms norm");
-    norm(state.h, lw.mlpNorm, state.x);
     batch.mark("gate, up projections", lw.gate.bytes + lw.up.bytes);
     matmul(batch, { x: state.x, w: lw.gate, y: state.gate, rows });
     matmul(batch, { x: state.x, w: lw.up, y: state.up, rows });
@@ -197,24 +210,26 @@ export function recordForward(
       count: rows * c.intermediateSize,
     });
     batch.mark("down projection", lw.down.bytes);
-    addToResidual(state.act, lw.down, lw.mlpOutNorm);
+    const last = layer === c.numLayers - 1;
+    blockOutput(
+      state.act,
+      lw.down,
+      lw.mlpOutNorm,
+      last ? w.finalNorm : w.layers[layer + 1].attnNorm,
+    );
   }
 
   if (args.logitRows === 0) return;
-  // Only the wanted rows go through the final norm and the (vocab-wide) output head.
+  // x = RMSNorm(h)·finalNorm for every row; only the wanted rows go through the (vocab-wide)
+  // output head.
   const from = args.logitsFrom;
-  batch.mark("rms norm");
-  batch.copy(state.h, from * d * 4, state.x, 0, args.logitRows * d * 4);
-  rmsNorm(batch, {
-    x: state.x,
-    weight: w.finalNorm,
-    y: state.logitInput,
-    rows: args.logitRows,
-    dim: d,
-    eps: c.rmsNormEps,
-  });
+  let headInput = state.x;
+  if (from !== 0) {
+    batch.copy(state.x, from * d * 4, state.logitInput, 0, args.logitRows * d * 4);
+    headInput = state.logitInput;
+  }
   batch.mark("output head", w.embed.bytes);
-  matmul(batch, { x: state.logitInput, w: w.embed, y: state.logits, rows: args.logitRows });
+  matmul(batch, { x: headInput, w: w.embed, y: state.logits, rows: args.logitRows });
   if (c.finalLogitSoftcap > 0) {
     batch.mark("logit softcap");
     softcap(batch, {
@@ -242,26 +257,4 @@ export function pickLogitsRow0(
     repetitionPenalty: pick.repetitionPenalty,
     seen: state.seen,
   });
-}
-
-/**
- * Copies this step's keys and values (rows × kvWidth, f32) into the layer's cache at positions
- * position0…, wrapping around the end of a ring cache (at most once: rows ≤ cacheRows).
- */
-function appendToCache(
-  batch: GpuBatch,
-  state: ForwardState,
-  layer: number,
-  rows: number,
-  position0: number,
-  kvWidth: number,
-): void {
-  const ring = state.cacheRows[layer];
-  const start = position0 % ring;
-  const first = Math.min(rows, ring - start);
-  const rowBytes = kvWidth * 4;
-  for (const [from, to] of [[state.k, state.keys[layer]], [state.v, state.values[layer]]]) {
-    batch.copy(from, 0, to, start * rowBytes, first * rowBytes);
-    if (first < rows) batch.copy(from, first * rowBytes, to, 0, (rows - first) * rowBytes);
-  }
 }

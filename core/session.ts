@@ -85,7 +85,6 @@ export class GemmaSession {
       h: buffer(maxRows * d, "h"),
       x: buffer(maxRows * d, "x"),
       x2: buffer(maxRows * d, "x2"),
-      kRaw: buffer(maxRows * kvWidth, "k before k_norm"),
       q: buffer(maxRows * qWidth, "q"),
       k: buffer(maxRows * kvWidth, "k"),
       v: buffer(maxRows * kvWidth, "v"),
@@ -393,7 +392,7 @@ export class GemmaSession {
     const s = this.state;
     for (const b of [...s.keys, ...s.values]) b.destroy();
     for (
-      const b of [s.ids, s.h, s.x, s.x2, s.kRaw, s.q, s.k, s.v, s.attended, s.gate, s.up, s.act]
+      const b of [s.ids, s.h, s.x, s.x2, s.q, s.k, s.v, s.attended, s.gate, s.up, s.act]
     ) b.destroy();
     s.logitInput.destroy();
     s.logits.destroy();

@@ -41,18 +41,22 @@ export class GpuContext {
   }
 
   /** A compute pipeline for `code`, compiled once per (code, entry point, constants). */
-  pipeline(code: string, constants: Record<string, number> = {}): GPUComputePipeline {
+  pipeline(
+    code: string,
+    constants: Record<string, number> = {},
+    entryPoint = "main",
+  ): GPUComputePipeline {
     // Keyed by the code string itself (the same string every call: its hash is computed once,
     // where a concatenated key of a 15 kB shader would be hashed anew per dispatch).
     let variants = this.#pipelines.get(code);
     if (!variants) this.#pipelines.set(code, variants = new Map());
-    const key = JSON.stringify(constants);
+    const key = entryPoint + JSON.stringify(constants);
     let pipeline = variants.get(key);
     if (!pipeline) {
       const module = this.device.createShaderModule({ code });
       pipeline = this.device.createComputePipeline({
         layout: "auto",
-        compute: { module, entryPoint: "main", constants },
+        compute: { module, entryPoint, constants },
       });
       variants.set(key, pipeline);
     }
@@ -227,6 +231,8 @@ export type Binding = GPUBuffer | { buffer: GPUBuffer; offset: number; size: num
  */
 export class GpuBatch {
   readonly gpu: GpuContext;
+  /** Dispatches and copies recorded so far (each costs a fixed overhead on the device). */
+  commands = 0;
   #encoder: GPUCommandEncoder;
   #pass: GPUComputePassEncoder | null = null;
   #uniforms: Uint8Array<ArrayBuffer>[] = [];
@@ -326,6 +332,7 @@ export class GpuBatch {
       throw new GpuError(`dispatch of ${x}×${y}×${z} workgroups exceeds the device limit ${limit}`);
     }
     if (x === 0 || y === 0 || z === 0) return;
+    this.commands++;
     const pass = this.#beginPass();
     pass.setPipeline(pipeline);
     pass.setBindGroup(0, bindGroup);
@@ -336,6 +343,7 @@ export class GpuBatch {
   /** Copies `bytes` bytes between buffers, in order with the dispatches around it. */
   copy(src: GPUBuffer, srcOffset: number, dst: GPUBuffer, dstOffset: number, bytes: number): void {
     this.#endPass();
+    this.commands++;
     this.#encoder.copyBufferToBuffer(src, srcOffset, dst, dstOffset, alignTo(bytes, 4));
     this.#afterOperation(false);
   }

@@ -1,17 +1,19 @@
 import assert from "node:assert/strict";
-import { add } from "./add.ts";
-import { testGpu } from "./test_util.ts";
-import source from "./add.wgsl" with { type: "text" };
+import { residualNorm } from "./rms_norm.ts";
+import { assertClose, testGpu } from "./test_util.ts";
+import source from "./rms_norm.wgsl" with { type: "text" };
 
 Deno.test("pipelines and bind groups are made once and reused", async () => {
   const gpu = await testGpu();
   const pipeline = gpu.pipeline(source);
   assert.equal(gpu.pipeline(source), pipeline);
-  const [a, b] = [gpu.createBuffer(1024), gpu.createBuffer(1024)];
+  assert.notEqual(gpu.pipeline(source, {}, "residual"), pipeline, "another entry point");
+  const [a, b, y] = [gpu.createBuffer(1024), gpu.createBuffer(1024), gpu.createBuffer(1024)];
   const entries = (buffer: GPUBuffer, offset = 0) => [
     { binding: 0, resource: { buffer: gpu.uniformBuffer(0), offset: 0, size: 256 } },
     { binding: 1, resource: { buffer: a } },
     { binding: 2, resource: { buffer, offset, size: 256 } },
+    { binding: 3, resource: { buffer: y } },
   ];
   const group = gpu.bindGroup(pipeline, entries(b));
   assert.equal(gpu.bindGroup(pipeline, entries(b)), group);
@@ -19,16 +21,17 @@ Deno.test("pipelines and bind groups are made once and reused", async () => {
   const c = gpu.createBuffer(1024);
   assert.notEqual(gpu.bindGroup(pipeline, entries(c)), group, "another buffer");
 
-  // A cached bind group binds what it was made with: batches on the same buffers add up.
+  // A cached bind group binds what it was made with: batches on the same buffers add up
+  // (h += RMSNorm(2, 2, …)·2 = 2 each time).
   gpu.write(a, new Float32Array(256).fill(1));
   gpu.write(b, new Float32Array(256).fill(2));
   for (let i = 0; i < 3; i++) {
     const batch = gpu.batch();
-    add(batch, { x: a, y: b, count: 256 });
+    residualNorm(batch, { x: b, weight: b, h: a, next: b, y, rows: 1, dim: 256, eps: 0 });
     batch.submit();
   }
-  assert.deepEqual(await gpu.readF32(a, 256), new Float32Array(256).fill(7));
-  for (const buffer of [a, b, c]) buffer.destroy();
+  assertClose(await gpu.readF32(a, 256), new Float32Array(256).fill(7), 1e-6);
+  for (const buffer of [a, b, c, y]) buffer.destroy();
 });
 
 Deno.test("readbackLatencyMs measures once and stays positive", async () => {

@@ -1,4 +1,5 @@
-// RMSNorm: the GPU kernel and its CPU reference.
+// RMSNorm, alone or fused with a residual add and the next norm: the GPU kernels and their CPU
+// references.
 
 import { type Binding, GpuBatch, Uniforms } from "./gpu.ts";
 import source from "./rms_norm.wgsl" with { type: "text" };
@@ -22,6 +23,27 @@ export function rmsNorm(batch: GpuBatch, args: RmsNormArgs): void {
   ]);
 }
 
+export interface ResidualNormArgs extends RmsNormArgs {
+  /** (rows, dim) f32 residual stream: h += RMSNorm(x)·weight. Not `x` or `y`. */
+  h: Binding;
+  /** (dim) f32 weight of the norm that makes y: y = RMSNorm(h)·next, after the update. */
+  next: Binding;
+}
+
+/**
+ * h += RMSNorm(x)·weight, then y = RMSNorm(h)·next, in one dispatch: a block's output through
+ * Gemma 2/3's sandwich norm into the residual stream, and the next block's input norm.
+ */
+export function residualNorm(batch: GpuBatch, args: ResidualNormArgs): void {
+  const uniforms = new Uniforms().u32(args.rows).u32(args.dim).f32(args.eps);
+  batch.dispatch(
+    batch.gpu.pipeline(source, {}, "residual"),
+    uniforms.buffer,
+    [args.x, args.weight, args.y, args.h, args.next],
+    [args.rows],
+  );
+}
+
 /** y[r, i] = x[r, i] / sqrt(mean(x[r, :]²) + eps) * weight[i], accumulated in f64. */
 export function rmsNormReference(
   x: Float32Array,
@@ -38,4 +60,21 @@ export function rmsNormReference(
     for (let i = 0; i < dim; i++) y[r * dim + i] = x[r * dim + i] * scale * weight[i];
   }
   return y;
+}
+
+/**
+ * The references of residualNorm: h + RMSNorm(x)·weight (rounded to f32, as the GPU keeps h), and
+ * RMSNorm of that times `next`.
+ */
+export function residualNormReference(
+  x: Float32Array,
+  weight: Float32Array,
+  h: Float32Array,
+  next: Float32Array,
+  rows: number,
+  eps: number,
+): { h: Float32Array; y: Float32Array } {
+  const normed = rmsNormReference(x, weight, rows, eps);
+  const updated = h.map((v, i) => v + normed[i]);
+  return { h: updated, y: rmsNormReference(updated, next, rows, eps) };
 }

@@ -1,41 +1,8 @@
-// Rotary position embedding (rotate-half / NEOX layout, as in HF Gemma), in place: the GPU kernel
-// and its CPU reference.
+// Rotary position embedding (rotate-half / NEOX layout, as in HF Gemma): the inverse frequency
+// tables (made on the CPU, uploaded once per device) and the CPU reference. The GPU applies it in
+// attention_input.wgsl, fused with the rest of the attention's input preparation.
 
-import { GpuBatch, GpuContext, GpuError, Uniforms, workgroupGrid } from "./gpu.ts";
-import source from "./rope.wgsl" with { type: "text" };
-
-export interface RopeArgs {
-  /** (T, H, D) f32, rotated in place. */
-  x: GPUBuffer;
-  /** T. */
-  rows: number;
-  /** H. */
-  heads: number;
-  /** D (even). */
-  headDim: number;
-  /** Absolute position of row 0 (row t is at position0 + t). */
-  position0: number;
-  /** The base θ of inv_freq = θ^(-2i/D) (Gemma: 10000; Gemma 3 global layers: 1e6). */
-  theta: number;
-  /** Linear RoPE scaling: positions are divided by it (default 1, none). */
-  factor?: number;
-}
-
-const WG = 256;
-
-export function rope(batch: GpuBatch, args: RopeArgs): void {
-  const { rows, heads, headDim } = args;
-  if (headDim % 2 !== 0) throw new GpuError(`rope: head dim ${headDim} is odd`);
-  const uniforms = new Uniforms().u32(rows).u32(heads).u32(headDim).u32(args.position0);
-  const table = inverseFrequencyBuffer(batch.gpu, headDim, args.theta, args.factor ?? 1);
-  const pairs = rows * heads * headDim / 2;
-  batch.dispatch(
-    batch.gpu.pipeline(source),
-    uniforms.buffer,
-    [args.x, table],
-    workgroupGrid(batch.gpu, Math.ceil(pairs / WG)),
-  );
-}
+import type { GpuContext } from "./gpu.ts";
 
 /** θ^(-2i/D) / factor for i < D/2, rounded to f32 (as HF transformers computes it). */
 export function inverseFrequencies(headDim: number, theta: number, factor = 1): Float32Array {
@@ -48,7 +15,13 @@ export function inverseFrequencies(headDim: number, theta: number, factor = 1): 
 /** One uploaded table per (device, D, θ, factor): models use at most two. */
 const tables = new WeakMap<GpuContext, Map<string, GPUBuffer>>();
 
-function inverseFrequencyBuffer(gpu: GpuContext, headDim: number, theta: number, factor: number) {
+/** The uploaded table of inverseFrequencies(headDim, theta, factor). */
+export function inverseFrequencyBuffer(
+  gpu: GpuContext,
+  headDim: number,
+  theta: number,
+  factor: number,
+): GPUBuffer {
   let byKey = tables.get(gpu);
   if (!byKey) tables.set(gpu, byKey = new Map());
   const key = `${headDim}/${theta}/${factor}`;

@@ -1,0 +1,105 @@
+// The inputs of attention for T new rows, in one dispatch: queries normed (Gemma 3's q_norm) and
+// rotated (RoPE) in place, keys normed and rotated into the key cache, values copied into the
+// value cache. The GPU kernel and its CPU reference.
+
+import { type Binding, GpuBatch, GpuError, Uniforms, workgroupGrid } from "./gpu.ts";
+import { inverseFrequencyBuffer, ropeReference } from "./rope.ts";
+import { rmsNormReference } from "./rms_norm.ts";
+import source from "./attention_input.wgsl" with { type: "text" };
+
+export interface AttentionInputArgs {
+  /** (T, H, D) f32 queries, normed and rotated in place. */
+  q: GPUBuffer;
+  /** (T, Hkv, D) f32 keys and values of the new rows. */
+  k: Binding;
+  v: Binding;
+  /** (cacheRows, Hkv, D) f32 caches; position p goes to row p mod cacheRows. */
+  keys: GPUBuffer;
+  values: GPUBuffer;
+  cacheRows: number;
+  rows: number;
+  heads: number;
+  kvHeads: number;
+  /** D (even, at most 512). */
+  headDim: number;
+  /** Absolute position of row 0 (row t is at position0 + t). */
+  position0: number;
+  /** The base θ of inv_freq = θ^(-2i/D) (Gemma: 10000; Gemma 3 global layers: 1e6). */
+  theta: number;
+  /** Linear RoPE scaling: positions are divided by it (default 1, none). */
+  factor?: number;
+  /** (D) f32 RMSNorm weights of each query and key head before RoPE (Gemma 3), with `eps`. */
+  headNorms?: { q: Binding; k: Binding; eps: number };
+}
+
+const MAX_HEAD_DIM = 512;
+
+export function attentionInput(batch: GpuBatch, args: AttentionInputArgs): void {
+  const { rows, heads, kvHeads, headDim } = args;
+  if (headDim % 2 !== 0 || headDim > MAX_HEAD_DIM) {
+    throw new GpuError(`attention input: head dim ${headDim} is odd or above ${MAX_HEAD_DIM}`);
+  }
+  const uniforms = new Uniforms()
+    .u32(rows)
+    .u32(heads)
+    .u32(kvHeads)
+    .u32(headDim)
+    .u32(args.position0)
+    .u32(args.cacheRows)
+    .f32(args.headNorms?.eps ?? 0);
+  const table = inverseFrequencyBuffer(batch.gpu, headDim, args.theta, args.factor ?? 1);
+  // Without head norms the kernel never reads their bindings; any buffer stands in.
+  const norms = args.headNorms ?? { q: table, k: table };
+  batch.dispatch(
+    batch.gpu.pipeline(source, { HEAD_NORM: args.headNorms ? 1 : 0 }),
+    uniforms.buffer,
+    [args.q, args.k, args.v, args.keys, args.values, table, norms.q, norms.k],
+    workgroupGrid(batch.gpu, rows * (heads + 2 * kvHeads)),
+  );
+}
+
+export interface AttentionInputReferenceArgs {
+  q: Float32Array;
+  k: Float32Array;
+  v: Float32Array;
+  /** The caches before the call; the reference returns updated copies. */
+  keys: Float32Array;
+  values: Float32Array;
+  cacheRows: number;
+  rows: number;
+  heads: number;
+  kvHeads: number;
+  headDim: number;
+  position0: number;
+  theta: number;
+  factor?: number;
+  headNorms?: { q: Float32Array; k: Float32Array; eps: number };
+}
+
+/** What attentionInput computes: the rotated queries, and the caches with the new rows in. */
+export function attentionInputReference(
+  args: AttentionInputReferenceArgs,
+): { q: Float32Array; keys: Float32Array; values: Float32Array } {
+  const { rows, heads, kvHeads, headDim: d, position0, theta, factor, headNorms } = args;
+  const prepare = (x: Float32Array, n: number, norm?: Float32Array) =>
+    ropeReference(
+      norm ? rmsNormReference(x, norm, rows * n, headNorms!.eps) : x,
+      rows,
+      n,
+      d,
+      position0,
+      theta,
+      factor,
+    );
+  const q = prepare(args.q, heads, headNorms?.q);
+  const k = prepare(args.k, kvHeads, headNorms?.k);
+  const keys = args.keys.slice();
+  const values = args.values.slice();
+  const width = kvHeads * d;
+  for (let t = 0; t < rows; t++) {
+    const row = (position0 + t) % args.cacheRows;
+    keys.set(k.subarray(t * width, (t + 1) * width), row * width);
+    values.set(args.v.subarray(t * width, (t + 1) * width), row * width);
+  }
+  return { q, keys, values };
+}
