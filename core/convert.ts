@@ -18,6 +18,11 @@ export type GgufOutputType = "f32" | "f16" | "bf16" | Extract<QuantType, "q8_0" 
 export interface ConvertOptions {
   /** Type of the 2-D weights (default f16). Norms are always f32, as in llama.cpp's files. */
   type?: GgufOutputType;
+  /**
+   * The type of one matrix by its Hugging Face name, where it differs from `type` (a mix like
+   * llama.cpp's Q4_K_M, which keeps some tensors at higher precision); undefined: `type`.
+   */
+  typeOf?: (name: string) => GgufOutputType | undefined;
   /** general.name. */
   name?: string;
 }
@@ -45,7 +50,8 @@ export async function convertToGguf(
     const values = await readWholeTensor(checkpoint.tensors.get(name)!);
     const shift = ggufNormShift(name);
     if (shift) { for (let i = 0; i < values.length; i++) values[i] += shift; }
-    tensors.push({ name: ggufName, type: tensorType(type, shape), shape, data: values });
+    const own = options.typeOf?.(name)?.toUpperCase() as GgufTensorType | undefined;
+    tensors.push({ name: ggufName, type: tensorType(own ?? type, shape), shape, data: values });
   }
   await writeGguf(output, { metadata, tensors });
 }

@@ -51,12 +51,10 @@ export interface ForwardState {
   h: GPUBuffer; //       (maxRows, hidden) the residual stream
   x: GPUBuffer; //       (maxRows, hidden) normed input of a block
   x2: GPUBuffer; //      (maxRows, hidden) a block's output before its sandwich norm
-  q: GPUBuffer; //       (maxRows, heads·headDim)
-  k: GPUBuffer; //       (maxRows, kvHeads·headDim)
-  v: GPUBuffer; //       (maxRows, kvHeads·headDim)
+  qkv: GPUBuffer; //     (maxRows, (heads + 2·kvHeads)·headDim) the q, k, v projections
+  q: GPUBuffer; //       (maxRows, heads·headDim) queries after RoPE
   attended: GPUBuffer; // (maxRows, heads·headDim)
-  gate: GPUBuffer; //    (maxRows, ff)
-  up: GPUBuffer; //      (maxRows, ff)
+  gateUp: GPUBuffer; //  (maxRows, 2·ff) the gate and up projections
   act: GPUBuffer; //     (maxRows, ff)
   /** (maxLogitRows, hidden): final-normed rows whose logits are wanted. */
   logitInput: GPUBuffer;
@@ -148,21 +146,28 @@ export function recordForward(
     }
   };
 
+  /** y = x·Wᵀ for W stacked from `matrices` (see LayerWeights): each writes its own columns. */
+  const stackedMatmul = (matrices: GpuMatrix[], y: GPUBuffer) => {
+    const yStride = matrices.reduce((sum, m) => sum + m.rows, 0);
+    let yOffset = 0;
+    for (const m of matrices) {
+      matmul(batch, { x: state.x, w: m, y, rows, yOffset, yStride });
+      yOffset += m.rows;
+    }
+  };
+
   batch.mark("rms norm");
   rmsNorm(batch, { x: state.h, weight: w.layers[0].attnNorm, y: state.x, rows, dim: d, eps });
   for (let layer = 0; layer < c.numLayers; layer++) {
     const lw = w.layers[layer];
 
     // Attention block; its input x = RMSNorm(h) is ready.
-    batch.mark("q, k, v projections", lw.q.bytes + lw.k.bytes + lw.v.bytes);
-    matmul(batch, { x: state.x, w: lw.q, y: state.q, rows });
-    matmul(batch, { x: state.x, w: lw.k, y: state.k, rows });
-    matmul(batch, { x: state.x, w: lw.v, y: state.v, rows });
+    batch.mark("q, k, v projections", bytesOf(lw.qkv));
+    stackedMatmul(lw.qkv, state.qkv);
     batch.mark("attention input");
     attentionInput(batch, {
+      qkv: state.qkv,
       q: state.q,
-      k: state.k,
-      v: state.v,
       keys: state.keys[layer],
       values: state.values[layer],
       cacheRows: state.cacheRows[layer],
@@ -199,16 +204,10 @@ export function recordForward(
     blockOutput(state.attended, lw.o, lw.attnOutNorm, lw.mlpNorm);
 
     // MLP block (GeGLU with tanh-GELU).
-    batch.mark("gate, up projections", lw.gate.bytes + lw.up.bytes);
-    matmul(batch, { x: state.x, w: lw.gate, y: state.gate, rows });
-    matmul(batch, { x: state.x, w: lw.up, y: state.up, rows });
+    batch.mark("gate, up projections", bytesOf(lw.gateUp));
+    stackedMatmul(lw.gateUp, state.gateUp);
     batch.mark("gelu · up");
-    geluMul(batch, {
-      gate: state.gate,
-      up: state.up,
-      y: state.act,
-      count: rows * c.intermediateSize,
-    });
+    geluMul(batch, { gateUp: state.gateUp, y: state.act, rows, width: c.intermediateSize });
     batch.mark("down projection", lw.down.bytes);
     const last = layer === c.numLayers - 1;
     blockOutput(
@@ -240,6 +239,10 @@ export function recordForward(
   }
   batch.mark("token pick");
   if (args.pick) pickLogitsRow0(batch, state, c.vocabSize, args.pick);
+}
+
+function bytesOf(matrices: GpuMatrix[]): number {
+  return matrices.reduce((sum, m) => sum + m.bytes, 0);
 }
 
 /** Picks a token from logits row 0 into `state.picked`. */

@@ -8,7 +8,7 @@ import { tokenLogprob } from "../kernels/token_logprob.ts";
 import { splitKScratchBytes } from "../kernels/attention_split.ts";
 import { type ForwardState, pickLogitsRow0, recordForward, type TokenPick } from "./gemma.ts";
 import { seenBits } from "../kernels/pick_token.ts";
-import type { Gemma } from "./weights.ts";
+import { activationRowElements, type Gemma } from "./weights.ts";
 
 /** Most steps `decode` keeps in flight. */
 const MAX_LOOKAHEAD = 8;
@@ -61,7 +61,15 @@ export class GemmaSession {
         `A KV cache of ${capacity} positions exceeds the device's binding limit; use a context of at most ${fits}`,
       );
     }
-    const maxRows = Math.max(1, Math.min(options.maxBatchRows ?? 128, capacity));
+    // Rows of activations per forward call, within one binding for the widest of them.
+    const maxRows = Math.max(
+      1,
+      Math.min(
+        options.maxBatchRows ?? 128,
+        capacity,
+        Math.floor(gpu.maxBindingBytes / (activationRowElements(c) * 4)),
+      ),
+    );
     // Sliding-window layers keep a ring of window + maxRows rows (see ForwardState.cacheRows).
     const cacheRows = c.layerWindows.map((
       w,
@@ -85,12 +93,10 @@ export class GemmaSession {
       h: buffer(maxRows * d, "h"),
       x: buffer(maxRows * d, "x"),
       x2: buffer(maxRows * d, "x2"),
+      qkv: buffer(maxRows * (qWidth + 2 * kvWidth), "q, k, v"),
       q: buffer(maxRows * qWidth, "q"),
-      k: buffer(maxRows * kvWidth, "k"),
-      v: buffer(maxRows * kvWidth, "v"),
       attended: buffer(maxRows * qWidth, "attended"),
-      gate: buffer(maxRows * f, "gate"),
-      up: buffer(maxRows * f, "up"),
+      gateUp: buffer(maxRows * 2 * f, "gate, up"),
       act: buffer(maxRows * f, "act"),
       logitInput: buffer(maxLogitRows * d, "logit input"),
       logits: buffer(maxLogitRows * c.vocabSize, "logits"),
@@ -392,7 +398,7 @@ export class GemmaSession {
     const s = this.state;
     for (const b of [...s.keys, ...s.values]) b.destroy();
     for (
-      const b of [s.ids, s.h, s.x, s.x2, s.q, s.k, s.v, s.attended, s.gate, s.up, s.act]
+      const b of [s.ids, s.h, s.x, s.x2, s.qkv, s.q, s.attended, s.gateUp, s.act]
     ) b.destroy();
     s.logitInput.destroy();
     s.logits.destroy();

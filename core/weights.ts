@@ -30,13 +30,16 @@ import {
 
 export interface LayerWeights {
   attnNorm: GPUBuffer; //    (hidden) f32, 1 + w: before attention
-  q: GpuMatrix; //            (heads·headDim, hidden)
-  k: GpuMatrix; //            (kvHeads·headDim, hidden)
-  v: GpuMatrix; //            (kvHeads·headDim, hidden)
+  /**
+   * (heads·headDim + 2·kvHeads·headDim, hidden): q, k and v stacked by rows, so that one matmul
+   * makes all three; split into the runs of rows that share a weight type (a GGUF may quantize
+   * them differently), each a matmul of its own.
+   */
+  qkv: GpuMatrix[];
   o: GpuMatrix; //            (hidden, heads·headDim)
   mlpNorm: GPUBuffer; //     (hidden) f32, 1 + w: before the MLP
-  gate: GpuMatrix; //         (ff, hidden)
-  up: GpuMatrix; //           (ff, hidden)
+  /** (2·ff, hidden): gate and up stacked the same way. */
+  gateUp: GpuMatrix[];
   down: GpuMatrix; //         (hidden, ff)
   /** Gemma 2/3: (hidden) norms of the attention and MLP outputs. */
   attnOutNorm?: GPUBuffer;
@@ -86,7 +89,7 @@ export class Gemma {
     const { embed, layers, finalNorm } = this.weights;
     let total = embed.bytes + finalNorm.size;
     for (const l of layers) {
-      for (const m of [l.q, l.k, l.v, l.o, l.gate, l.up, l.down]) total += m.bytes;
+      for (const m of layerMatrices(l)) total += m.bytes;
       for (const b of layerNorms(l)) total += b.size;
     }
     return total;
@@ -97,7 +100,7 @@ export class Gemma {
     destroyMatrix(embed);
     finalNorm.destroy();
     for (const l of layers) {
-      for (const m of [l.q, l.k, l.v, l.o, l.gate, l.up, l.down]) destroyMatrix(m);
+      for (const m of layerMatrices(l)) destroyMatrix(m);
       for (const b of layerNorms(l)) b.destroy();
     }
   }
@@ -134,36 +137,55 @@ export async function loadGemma(
     loaded += info.byteLength;
     options.onProgress?.(loaded, total);
   };
-  const matrix = async (name: string): Promise<GpuMatrix> => {
+  /** Writes tensor `name` into rows rowOffset… of m (created for its type, see storedType). */
+  const load = async (name: string, m: GpuMatrix, rowOffset = 0): Promise<void> => {
     const info = tensor(name);
-    const [rows, cols] = info.shape;
-    if (info.quant && info.rawRows) {
-      // A quantized GGUF tensor stays in its own blocks: copied as raw bytes, piece by piece.
-      const m = createMatrix(gpu, rows, cols, info.quant, name);
+    if (info.rawRows && (info.quant || (info.dtype === "F16" && m.dtype === "f16"))) {
+      // A quantized GGUF tensor stays in its own blocks, and f16 in the file and on the GPU
+      // goes up as it is: raw bytes, piece by piece.
       for await (const { rowStart, bytes } of rawPieces(info, info.rawRows)) {
-        writeQuantizedRows(gpu, m, rowStart, bytes);
-      }
-      progress(info);
-      return m;
-    }
-    // Quantize on load only where the rows split into whole blocks.
-    const type = options.quant && cols % BLOCK_ELEMENTS[options.quant] === 0
-      ? options.quant
-      : dtype;
-    const m = createMatrix(gpu, rows, cols, type, name);
-    if (info.dtype === "F16" && type === "f16" && info.rawRows) {
-      // f16 in the file and on the GPU: the bytes go up as they are.
-      for await (const { rowStart, bytes } of rawPieces(info, info.rawRows)) {
-        const bits = new Uint16Array(bytes.buffer, bytes.byteOffset, bytes.length / 2);
-        writeMatrixF16Rows(gpu, m, rowStart, bits);
+        if (info.quant) {
+          writeQuantizedRows(gpu, m, rowOffset + rowStart, bytes);
+        } else {
+          const bits = new Uint16Array(bytes.buffer, bytes.byteOffset, bytes.length / 2);
+          writeMatrixF16Rows(gpu, m, rowOffset + rowStart, bits);
+        }
       }
     } else {
       for await (const piece of info.rows({ maxBytes: PIECE_BYTES })) {
-        writeMatrixRows(gpu, m, piece.rowStart, piece.values);
+        writeMatrixRows(gpu, m, rowOffset + piece.rowStart, piece.values);
       }
     }
     progress(info);
+  };
+  const typeOf = (name: string) => storedType(tensor(name), dtype, options.quant);
+  const matrix = async (name: string): Promise<GpuMatrix> => {
+    const [rows, cols] = tensor(name).shape;
+    const m = createMatrix(gpu, rows, cols, typeOf(name), name);
+    await load(name, m);
     return m;
+  };
+  /** Tensors with the same columns stacked by rows: one matrix per run of the same type. */
+  const stacked = async (names: string[]): Promise<GpuMatrix[]> => {
+    const runs: string[][] = [];
+    for (const name of names) {
+      const run = runs.at(-1);
+      if (run && typeOf(run[0]) === typeOf(name)) run.push(name);
+      else runs.push([name]);
+    }
+    const matrices: GpuMatrix[] = [];
+    for (const run of runs) {
+      const shapes = run.map((name) => tensor(name).shape);
+      const rows = shapes.reduce((sum, [r]) => sum + r, 0);
+      const m = createMatrix(gpu, rows, shapes[0][1], typeOf(run[0]), run.join(" + "));
+      let rowOffset = 0;
+      for (const [i, name] of run.entries()) {
+        await load(name, m, rowOffset);
+        rowOffset += shapes[i][0];
+      }
+      matrices.push(m);
+    }
+    return matrices;
   };
   const norm = async (name: string): Promise<GPUBuffer> => {
     const info = tensor(name);
@@ -179,13 +201,10 @@ export async function loadGemma(
     const n = layerTensorNames(i);
     const layer: LayerWeights = {
       attnNorm: await norm(n.attnNorm),
-      q: await matrix(n.q),
-      k: await matrix(n.k),
-      v: await matrix(n.v),
+      qkv: await stacked([n.q, n.k, n.v]),
       o: await matrix(n.o),
       mlpNorm: await norm(mlpNormName(config, i)),
-      gate: await matrix(n.gate),
-      up: await matrix(n.up),
+      gateUp: await stacked([n.gate, n.up]),
       down: await matrix(n.down),
     };
     if (config.sandwichNorms) {
@@ -202,9 +221,13 @@ export async function loadGemma(
   await gpu.device.queue.onSubmittedWorkDone();
   // Pick the decode kernel variant per weight type for this device: measured once per adapter
   // (about 2 s per type), then read from a cache file; GEMMA_NO_TUNE=1 keeps the defaults.
-  const matrices = [embed, ...layers.flatMap((l) => [l.q, l.k, l.v, l.o, l.gate, l.up, l.down])];
+  const matrices = [embed, ...layers.flatMap(layerMatrices)];
   await tuneMatmul(gpu, matrices.map((m) => m.dtype));
   return new Gemma(gpu, config, dtype, { embed, layers, finalNorm });
+}
+
+function layerMatrices(l: LayerWeights): GpuMatrix[] {
+  return [...l.qkv, l.o, ...l.gateUp, l.down];
 }
 
 function layerNorms(l: LayerWeights): GPUBuffer[] {
@@ -256,19 +279,25 @@ async function* rawPieces(
 /** Fails early, with the limit named, when the device cannot run this model's kernels. */
 function checkDeviceLimits(gpu: GpuContext, config: GemmaConfig): void {
   const limits = gpu.device.limits;
-  if (limits.maxStorageBuffersPerShaderStage < 6) {
+  // attention_input.wgsl binds the most.
+  if (limits.maxStorageBuffersPerShaderStage < 7) {
     throw new GpuError(
-      `The device allows ${limits.maxStorageBuffersPerShaderStage} storage buffers per shader stage; gemma needs 6`,
+      `The device allows ${limits.maxStorageBuffersPerShaderStage} storage buffers per shader stage; gemma needs 7`,
     );
   }
-  const widest = Math.max(
-    config.hiddenSize,
-    config.intermediateSize,
-    config.numHeads * config.headDim,
-  );
+  const widest = activationRowElements(config);
   if (widest * 4 > gpu.maxBindingBytes) {
     throw new GpuError(
       `The device's storage binding limit (${gpu.maxBindingBytes} bytes) is too small`,
     );
   }
+}
+
+/** Elements of the widest row of activations: the stacked gate and up projections, or q, k, v. */
+export function activationRowElements(config: GemmaConfig): number {
+  return Math.max(
+    config.hiddenSize,
+    2 * config.intermediateSize,
+    (config.numHeads + 2 * config.numKvHeads) * config.headDim,
+  );
 }

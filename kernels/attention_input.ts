@@ -1,6 +1,6 @@
-// The inputs of attention for T new rows, in one dispatch: queries normed (Gemma 3's q_norm) and
-// rotated (RoPE) in place, keys normed and rotated into the key cache, values copied into the
-// value cache. The GPU kernel and its CPU reference.
+// The inputs of attention for T new rows, in one dispatch: from the rows' q, k, v projection,
+// queries normed (Gemma 3's q_norm) and rotated (RoPE), keys normed and rotated into the key
+// cache, values copied into the value cache. The GPU kernel and its CPU reference.
 
 import { type Binding, GpuBatch, GpuError, Uniforms, workgroupGrid } from "./gpu.ts";
 import { inverseFrequencyBuffer, ropeReference } from "./rope.ts";
@@ -8,11 +8,10 @@ import { rmsNormReference } from "./rms_norm.ts";
 import source from "./attention_input.wgsl" with { type: "text" };
 
 export interface AttentionInputArgs {
-  /** (T, H, D) f32 queries, normed and rotated in place. */
+  /** (T, H + 2·Hkv, D) f32: each row's H query heads, then Hkv key heads, then Hkv value heads. */
+  qkv: Binding;
+  /** (T, H, D) f32 output: the queries, normed and rotated. */
   q: GPUBuffer;
-  /** (T, Hkv, D) f32 keys and values of the new rows. */
-  k: Binding;
-  v: Binding;
   /** (cacheRows, Hkv, D) f32 caches; position p goes to row p mod cacheRows. */
   keys: GPUBuffer;
   values: GPUBuffer;
@@ -53,15 +52,13 @@ export function attentionInput(batch: GpuBatch, args: AttentionInputArgs): void 
   batch.dispatch(
     batch.gpu.pipeline(source, { HEAD_NORM: args.headNorms ? 1 : 0 }),
     uniforms.buffer,
-    [args.q, args.k, args.v, args.keys, args.values, table, norms.q, norms.k],
+    [args.qkv, args.q, args.keys, args.values, table, norms.q, norms.k],
     workgroupGrid(batch.gpu, rows * (heads + 2 * kvHeads)),
   );
 }
 
 export interface AttentionInputReferenceArgs {
-  q: Float32Array;
-  k: Float32Array;
-  v: Float32Array;
+  qkv: Float32Array;
   /** The caches before the call; the reference returns updated copies. */
   keys: Float32Array;
   values: Float32Array;
@@ -81,6 +78,15 @@ export function attentionInputReference(
   args: AttentionInputReferenceArgs,
 ): { q: Float32Array; keys: Float32Array; values: Float32Array } {
   const { rows, heads, kvHeads, headDim: d, position0, theta, factor, headNorms } = args;
+  // The heads of one kind (from slot `first`, `n` per row) as a (T, n, D) array.
+  const headsOf = (first: number, n: number) => {
+    const out = new Float32Array(rows * n * d);
+    for (let t = 0; t < rows; t++) {
+      const from = (t * (heads + 2 * kvHeads) + first) * d;
+      out.set(args.qkv.subarray(from, from + n * d), t * n * d);
+    }
+    return out;
+  };
   const prepare = (x: Float32Array, n: number, norm?: Float32Array) =>
     ropeReference(
       norm ? rmsNormReference(x, norm, rows * n, headNorms!.eps) : x,
@@ -91,15 +97,16 @@ export function attentionInputReference(
       theta,
       factor,
     );
-  const q = prepare(args.q, heads, headNorms?.q);
-  const k = prepare(args.k, kvHeads, headNorms?.k);
+  const q = prepare(headsOf(0, heads), heads, headNorms?.q);
+  const k = prepare(headsOf(heads, kvHeads), kvHeads, headNorms?.k);
+  const v = headsOf(heads + kvHeads, kvHeads);
   const keys = args.keys.slice();
   const values = args.values.slice();
   const width = kvHeads * d;
   for (let t = 0; t < rows; t++) {
     const row = (position0 + t) % args.cacheRows;
     keys.set(k.subarray(t * width, (t + 1) * width), row * width);
-    values.set(args.v.subarray(t * width, (t + 1) * width), row * width);
+    values.set(v.subarray(t * width, (t + 1) * width), row * width);
   }
   return { q, keys, values };
 }

@@ -1,7 +1,8 @@
 // The attention inputs of T new rows, in one dispatch (it replaces up to two norms, two RoPE
-// dispatches and four copies per layer). One workgroup per (row t, head slot):
-//   slots [0, H):           query head: normed (Gemma 3's q_norm, if HEAD_NORM), rotated, in place;
-//   slots [H, H + Hkv):     key head: normed (k_norm), rotated, written to the key cache;
+// dispatches and four copies per layer). The input is the q, k, v projection, (T, H + 2·Hkv, D):
+// H query heads, Hkv key heads, Hkv value heads per row. One workgroup per (row t, head slot):
+//   slots [0, H):               query head: normed (Gemma 3's q_norm, if HEAD_NORM), rotated, to q;
+//   slots [H, H + Hkv):         key head: normed (k_norm), rotated, written to the key cache;
 //   slots [H + Hkv, H + 2·Hkv): value head: copied to the value cache.
 // Cache row of position p: p mod cacheRows (a ring for sliding-window layers).
 //
@@ -26,17 +27,16 @@ struct Params {
 override HEAD_NORM: bool = false;
 
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read_write> q: array<f32>; //  (T, H, D), in place
-@group(0) @binding(2) var<storage, read> k: array<f32>; //        (T, Hkv, D)
-@group(0) @binding(3) var<storage, read> v: array<f32>; //        (T, Hkv, D)
-@group(0) @binding(4) var<storage, read_write> keys: array<f32>; //   (cacheRows, Hkv, D)
-@group(0) @binding(5) var<storage, read_write> values: array<f32>; // (cacheRows, Hkv, D)
+@group(0) @binding(1) var<storage, read> qkv: array<f32>; //          (T, H + 2·Hkv, D)
+@group(0) @binding(2) var<storage, read_write> q: array<f32>; //      (T, H, D)
+@group(0) @binding(3) var<storage, read_write> keys: array<f32>; //   (cacheRows, Hkv, D)
+@group(0) @binding(4) var<storage, read_write> values: array<f32>; // (cacheRows, Hkv, D)
 // (D/2) θ^(-2i/D) / factor, rounded to f32 on the CPU exactly as HF transformers computes it, so
 // that the angles (f32 position · f32 inv_freq) are bit-identical to a PyTorch run's.
-@group(0) @binding(6) var<storage, read> invFreq: array<f32>;
+@group(0) @binding(5) var<storage, read> invFreq: array<f32>;
 // (D) q_norm and k_norm weights (1 + w folded in). Without HEAD_NORM they are never read.
-@group(0) @binding(7) var<storage, read> qNorm: array<f32>;
-@group(0) @binding(8) var<storage, read> kNorm: array<f32>;
+@group(0) @binding(6) var<storage, read> qNorm: array<f32>;
+@group(0) @binding(7) var<storage, read> kNorm: array<f32>;
 
 const WG: u32 = 64u;
 // Pairs per lane: D ≤ 2·WG·PAIRS = 512 (attention_input.ts checks).
@@ -89,33 +89,27 @@ fn main(
   let position = p.position0 + t;
   let cacheRow = position % p.cacheRows;
 
+  let src = index * d; // (t, slot) of qkv
+
   if (slot >= p.heads + p.kvHeads) {
-    let head = slot - p.heads - p.kvHeads;
-    let src = (t * p.kvHeads + head) * d;
-    let dst = (cacheRow * p.kvHeads + head) * d;
+    let dst = (cacheRow * p.kvHeads + slot - p.heads - p.kvHeads) * d;
     for (var i = lid; i < d; i += WG) {
-      values[dst + i] = v[src + i];
+      values[dst + i] = qkv[src + i];
     }
     return;
   }
 
   let isQuery = slot < p.heads;
-  let head = select(slot - p.heads, slot, isQuery);
-  let src = select((t * p.kvHeads + head) * d, (t * p.heads + head) * d, isQuery);
-  // This lane's pairs (i, i + D/2), i = lid + WG·j, read before anything is written.
+  let dst = select((cacheRow * p.kvHeads + slot - p.heads) * d, (t * p.heads + slot) * d, isQuery);
+  // This lane's pairs (i, i + D/2), i = lid + WG·j.
   var a: array<f32, PAIRS>;
   var b: array<f32, PAIRS>;
   var sum = 0.0;
   for (var j = 0u; j < PAIRS; j++) {
     let i = lid + WG * j;
     if (i < half) {
-      if (isQuery) {
-        a[j] = q[src + i];
-        b[j] = q[src + i + half];
-      } else {
-        a[j] = k[src + i];
-        b[j] = k[src + i + half];
-      }
+      a[j] = qkv[src + i];
+      b[j] = qkv[src + i + half];
       sum += a[j] * a[j] + b[j] * b[j];
     }
   }
@@ -123,7 +117,6 @@ fn main(
   if (HEAD_NORM) {
     scale = inverseSqrt(workgroupSum(lid, sum) / f32(d) + p.eps);
   }
-  let dst = (cacheRow * p.kvHeads + head) * d;
   for (var j = 0u; j < PAIRS; j++) {
     let i = lid + WG * j;
     if (i < half) {
@@ -136,8 +129,8 @@ fn main(
       let r = rotation(position, i);
       let rotated = vec2<f32>(x.x * r.x - x.y * r.y, x.y * r.x + x.x * r.y);
       if (isQuery) {
-        q[src + i] = rotated.x;
-        q[src + i + half] = rotated.y;
+        q[dst + i] = rotated.x;
+        q[dst + i + half] = rotated.y;
       } else {
         keys[dst + i] = rotated.x;
         keys[dst + i + half] = rotated.y;

@@ -28,37 +28,36 @@ async function check(c: Case): Promise<void> {
   const random = seededRandom(seed);
   const { rows, heads, kvHeads, headDim: d } = c;
   const cacheRows = c.cacheRows ?? c.position0 + rows;
-  const q = randomArray(random, rows * heads * d, 2);
-  const k = randomArray(random, rows * kvHeads * d, 2);
-  const v = randomArray(random, rows * kvHeads * d, 2);
+  const qkv = randomArray(random, rows * (heads + 2 * kvHeads) * d, 2);
   const keys = randomArray(random, cacheRows * kvHeads * d, 1);
   const values = randomArray(random, cacheRows * kvHeads * d, 1);
   const norms = c.headNorms
     ? { q: randomArray(random, d, 2), k: randomArray(random, d, 2), eps: 1e-6 }
     : undefined;
-  const buffers = { q: gpu.upload(q), keys: gpu.upload(keys), values: gpu.upload(values) };
+  const buffers = {
+    qkv: gpu.upload(qkv),
+    q: gpu.createBuffer(rows * heads * d * 4),
+    keys: gpu.upload(keys),
+    values: gpu.upload(values),
+  };
   const batch = gpu.batch();
   attentionInput(batch, {
     ...c,
     ...buffers,
-    k: gpu.upload(k),
-    v: gpu.upload(v),
     cacheRows,
     headNorms: norms && { q: gpu.upload(norms.q), k: gpu.upload(norms.k), eps: norms.eps },
   });
   batch.submit();
   const expected = attentionInputReference({
     ...c,
-    q,
-    k,
-    v,
+    qkv,
     keys,
     values,
     cacheRows,
     headNorms: norms,
   });
   const tol = tolerance(c.position0 + rows - 1);
-  assertClose(await gpu.readF32(buffers.q, q.length), expected.q, tol, `q, seed ${seed}`);
+  assertClose(await gpu.readF32(buffers.q, expected.q.length), expected.q, tol, `q, seed ${seed}`);
   assertClose(
     await gpu.readF32(buffers.keys, keys.length),
     expected.keys,
@@ -98,7 +97,7 @@ Deno.test("attentionInput folds more than 65535 (row, head) workgroups into a 2D
 Deno.test("attentionInput rejects an odd head dim", async () => {
   const gpu = await testGpu();
   const b = gpu.createBuffer(64);
-  const args = { q: b, k: b, v: b, keys: b, values: b, cacheRows: 1, rows: 1, heads: 1 };
+  const args = { qkv: b, q: b, keys: b, values: b, cacheRows: 1, rows: 1, heads: 1 };
   assert.throws(
     () => attentionInput(gpu.batch(), { ...args, kvHeads: 1, headDim: 3, position0: 0, theta: 1 }),
     GpuError,

@@ -4,25 +4,25 @@ import { type Binding, GpuBatch, Uniforms, workgroupGrid } from "./gpu.ts";
 import source from "./gelu_mul.wgsl" with { type: "text" };
 
 export interface GeluMulArgs {
-  /** (T, F) f32: the gate projection. */
-  gate: Binding;
-  /** (T, F) f32: the up projection. */
-  up: Binding;
-  /** (T, F) f32 output, a buffer other than those of `gate` and `up`. */
+  /** (T, 2F) f32: each row's gate projection (F values), then its up projection. */
+  gateUp: Binding;
+  /** (T, F) f32 output, a buffer other than that of `gateUp`. */
   y: GPUBuffer;
-  /** T·F. */
-  count: number;
+  /** T. */
+  rows: number;
+  /** F. */
+  width: number;
 }
 
 const WG = 256;
 
 export function geluMul(batch: GpuBatch, args: GeluMulArgs): void {
-  const uniforms = new Uniforms().u32(args.count);
+  const uniforms = new Uniforms().u32(args.rows).u32(args.width);
   batch.dispatch(
     batch.gpu.pipeline(source),
     uniforms.buffer,
-    [args.gate, args.up, args.y],
-    workgroupGrid(batch.gpu, Math.ceil(args.count / WG)),
+    [args.gateUp, args.y],
+    workgroupGrid(batch.gpu, Math.ceil(args.rows * args.width / WG)),
   );
 }
 

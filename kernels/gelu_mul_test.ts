@@ -2,30 +2,44 @@ import assert from "node:assert/strict";
 import { geluMul, geluMulReference, geluTanh } from "./gelu_mul.ts";
 import { assertClose, randomArray, seededRandom, testGpu, testSeed } from "./test_util.ts";
 
-for (const count of [1, 7, 257, 3 * 2048 + 5]) {
-  Deno.test(`geluMul matches the reference for ${count} elements`, async () => {
-    const gpu = await testGpu();
+/** y = geluMul of (rows, width) gate and up values, on the GPU. */
+async function geluMulOnGpu(
+  gate: Float32Array,
+  up: Float32Array,
+  rows: number,
+  width: number,
+): Promise<Float32Array> {
+  const gpu = await testGpu();
+  // Each row: its gate values, then its up values.
+  const gateUp = new Float32Array(2 * rows * width);
+  for (let t = 0; t < rows; t++) {
+    gateUp.set(gate.subarray(t * width, (t + 1) * width), 2 * t * width);
+    gateUp.set(up.subarray(t * width, (t + 1) * width), (2 * t + 1) * width);
+  }
+  const y = gpu.createBuffer(rows * width * 4);
+  const batch = gpu.batch();
+  geluMul(batch, { gateUp: gpu.upload(gateUp), y, rows, width });
+  batch.submit();
+  const result = await gpu.readF32(y, rows * width);
+  y.destroy();
+  return result;
+}
+
+for (const [rows, width] of [[1, 1], [1, 7], [3, 257], [5, 2048 + 5]]) {
+  Deno.test(`geluMul matches the reference for ${rows}×${width}`, async () => {
     const seed = testSeed();
     const random = seededRandom(seed);
-    const gate = randomArray(random, count, 6);
-    const up = randomArray(random, count, 2);
-    const y = gpu.createBuffer(count * 4);
-    const batch = gpu.batch();
-    geluMul(batch, { gate: gpu.upload(gate), up: gpu.upload(up), y, count });
-    batch.submit();
-    assertClose(await gpu.readF32(y, count), geluMulReference(gate, up), 1e-5, `seed ${seed}`);
+    const gate = randomArray(random, rows * width, 6);
+    const up = randomArray(random, rows * width, 2);
+    const actual = await geluMulOnGpu(gate, up, rows, width);
+    assertClose(actual, geluMulReference(gate, up), 1e-5, `seed ${seed}`);
   });
 }
 
 Deno.test("geluMul stays finite for huge gate values", async () => {
-  const gpu = await testGpu();
   const gate = new Float32Array([-1e30, -1e4, -30, 30, 1e4, 1e30, 0, -0.5]);
   const up = new Float32Array(gate.length).fill(1);
-  const y = gpu.createBuffer(gate.length * 4);
-  const batch = gpu.batch();
-  geluMul(batch, { gate: gpu.upload(gate), up: gpu.upload(up), y, count: gate.length });
-  batch.submit();
-  const actual = await gpu.readF32(y, gate.length);
+  const actual = await geluMulOnGpu(gate, up, 2, 4);
   assert.ok(actual.every(Number.isFinite), `${actual}`);
   assertClose(actual, geluMulReference(gate, up), 1e-6);
 });
@@ -37,14 +51,9 @@ Deno.test("geluTanh has the known values", () => {
 });
 
 Deno.test("geluMul keeps its relative precision for negative gates", async () => {
-  const gpu = await testGpu();
   const gate = new Float32Array([-9, -6, -5.5, -3, -1e-3, -1e-20, 1e-20, 2]);
   const up = new Float32Array(gate.length).fill(1);
-  const y = gpu.createBuffer(gate.length * 4);
-  const batch = gpu.batch();
-  geluMul(batch, { gate: gpu.upload(gate), up: gpu.upload(up), y, count: gate.length });
-  batch.submit();
-  const actual = await gpu.readF32(y, gate.length);
+  const actual = await geluMulOnGpu(gate, up, 1, gate.length);
   const expected = geluMulReference(gate, up);
   gate.forEach((g, i) => assertClose([actual[i]], [expected[i]], 1e-5, `gelu(${g})`));
 });

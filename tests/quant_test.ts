@@ -1,5 +1,6 @@
 // Quantized weights end to end: --quant on load of a HF checkpoint matches the reference run on
-// the same quantized values, and a Q4_0 GGUF stays at ~4.5 bits per weight on the GPU.
+// the same quantized values, a Q4_0 GGUF stays at ~4.5 bits per weight on the GPU, and GGUFs of
+// mixed types load right.
 
 import assert from "node:assert/strict";
 import {
@@ -51,6 +52,30 @@ Deno.test("a Q4_0 GGUF stays at about 4.5 bits per weight on the GPU", async () 
   // Q4_0: 18 bytes per 32 weights = 4.5 bits; the f32 norms add a little.
   assert.ok(bits > 4.4 && bits < 4.6, `${bits.toFixed(3)} bits per weight`);
   assert.equal(model.weightBytes, gpuWeightBytes(gguf, "f16"));
+  const layer = model.weights.layers[0];
+  assert.equal(layer.qkv.length, 1, "q, k, v in one matrix");
+  assert.equal(layer.gateUp.length, 1, "gate, up in one matrix");
+  model.destroy();
+  gpu.destroy();
+});
+
+Deno.test("q, k, v and gate, up of mixed quant types stack in runs of one type: reference logits", async () => {
+  await convertToGguf(checkpoint, `${dir}/mixed.gguf`, {
+    type: "q4_0",
+    typeOf: (name) => /k_proj|up_proj/.test(name) ? "q8_0" : undefined,
+  });
+  const gguf = await openCheckpoint(`${dir}/mixed.gguf`);
+  const gpu = await createGpuContext();
+  const model = await loadGemma(gpu, gguf, { dtype: "f32" });
+  const layer = model.weights.layers[0];
+  assert.deepEqual(layer.qkv.map((m) => m.dtype), ["q4_0", "q8_0", "q4_0"]);
+  assert.deepEqual(layer.gateUp.map((m) => m.dtype), ["q4_0", "q8_0"]);
+  // The reference runs on the GGUF's dequantized weights: the same values.
+  const reference = referenceModel(gguf.config, await loadReferenceWeights(gguf));
+  const session = new GemmaSession(model, { contextLength: 64 });
+  session.append(ids);
+  assertClose(await session.logits(), referenceLogits(reference, ids), 1e-4, "mixed types");
+  session.destroy();
   model.destroy();
   gpu.destroy();
 });
