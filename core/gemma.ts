@@ -16,9 +16,10 @@
 //   logits = (RMSNorm(h) · (1 + w_final)) · Eᵀ   [Gemma 2: soft-capped at 30]
 //
 // Fused to save dispatches (a fixed cost each, which dominates a decode step of a small model on
-// a fast GPU): a layer's q/k norms, RoPE and KV-cache writes are one kernel (attention_input);
-// Gemma 2/3's sandwich norm, the residual add and the next block's input norm are another
-// (residualNorm).
+// a fast GPU): q, k, v are one matmul, and gate, up another (their weights are stacked at load),
+// which also applies gelu_tanh(gate) ⊙ up where it can (matmul's glu); a layer's q/k norms, RoPE
+// and KV-cache writes are one kernel (attention_input); Gemma 2/3's sandwich norm, the residual
+// add and the next block's input norm are another (residualNorm).
 
 import type { GpuBatch } from "../kernels/gpu.ts";
 import { pickToken, type SampleDraw } from "../kernels/pick_token.ts";
@@ -26,7 +27,7 @@ import { attention } from "../kernels/attention.ts";
 import { attentionSplitK, maxVisibleKeys, preferSplitK } from "../kernels/attention_split.ts";
 import { embed } from "../kernels/embedding.ts";
 import { geluMul } from "../kernels/gelu_mul.ts";
-import { matmul } from "../kernels/matmul.ts";
+import { canFuseGlu, matmul } from "../kernels/matmul.ts";
 import { residualNorm, rmsNorm } from "../kernels/rms_norm.ts";
 import { attentionInput } from "../kernels/attention_input.ts";
 import { softcap } from "../kernels/softcap.ts";
@@ -205,9 +206,14 @@ export function recordForward(
 
     // MLP block (GeGLU with tanh-GELU).
     batch.mark("gate, up projections", bytesOf(lw.gateUp));
-    stackedMatmul(lw.gateUp, state.gateUp);
-    batch.mark("gelu · up");
-    geluMul(batch, { gateUp: state.gateUp, y: state.act, rows, width: c.intermediateSize });
+    if (lw.gateUp.length === 1 && canFuseGlu(lw.gateUp[0], rows)) {
+      // gelu_tanh(gate) ⊙ up straight out of the matmul.
+      matmul(batch, { x: state.x, w: lw.gateUp[0], y: state.act, rows, glu: true });
+    } else {
+      stackedMatmul(lw.gateUp, state.gateUp);
+      batch.mark("gelu · up");
+      geluMul(batch, { gateUp: state.gateUp, y: state.act, rows, width: c.intermediateSize });
+    }
     batch.mark("down projection", lw.down.bytes);
     const last = layer === c.numLayers - 1;
     blockOutput(

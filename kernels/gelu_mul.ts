@@ -1,7 +1,10 @@
 // GeGLU's elementwise half, y = gelu_tanh(gate) * up: the GPU kernel and its CPU reference.
 
 import { type Binding, GpuBatch, Uniforms, workgroupGrid } from "./gpu.ts";
-import source from "./gelu_mul.wgsl" with { type: "text" };
+import geluSource from "./gelu.wgsl" with { type: "text" };
+import geluMulSource from "./gelu_mul.wgsl" with { type: "text" };
+
+const source = geluSource + geluMulSource;
 
 export interface GeluMulArgs {
   /** (T, 2F) f32: each row's gate projection (F values), then its up projection. */

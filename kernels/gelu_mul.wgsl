@@ -1,8 +1,7 @@
-// GeGLU's elementwise half: y = gelu_tanh(gate) * up, with
-// gelu_tanh(x) = 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))) (Gemma's "gelu_pytorch_tanh"). Each
-// row of the input holds the row's gate projection, then its up projection (one matmul makes
-// both). One invocation per output element; the workgroups form a 2D grid (x + y·65535) because
-// T·F can exceed 65535·256 (T = 512, F = 16384).
+// GeGLU's elementwise half: y = gelu_tanh(gate) * up (geluTanh: gelu.wgsl, which gelu_mul.ts
+// prepends). Each row of the input holds the row's gate projection, then its up projection (one
+// matmul makes both). One invocation per output element; the workgroups form a 2D grid
+// (x + y·65535) because T·F can exceed 65535·256 (T = 512, F = 16384).
 
 struct Params {
   rows: u32, // T
@@ -14,15 +13,6 @@ struct Params {
 @group(0) @binding(2) var<storage, read_write> y: array<f32>; // (T, F)
 
 const WG: u32 = 256u;
-const SQRT_2_OVER_PI: f32 = 0.7978845608028654;
-
-// Computed as x·σ(2u) = x / (1 + e^(-2u)), which equals 0.5·x·(1 + tanh(u)) but keeps its relative
-// precision for negative x, where 1 + tanh(u) cancels; and avoids drivers' tanh, which may be NaN
-// for large |u|. The exponent is clamped so e^(-2u) stays finite (e^80 ≈ 5.5e34).
-fn geluTanh(x: f32) -> f32 {
-  let u = SQRT_2_OVER_PI * (x + 0.044715 * x * x * x);
-  return x / (1.0 + exp(min(-2.0 * u, 80.0)));
-}
 
 @compute @workgroup_size(WG)
 fn main(

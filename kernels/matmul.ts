@@ -17,6 +17,7 @@ import template from "./matmul.wgsl" with { type: "text" };
 import floatFormat from "./matmul_float.wgsl" with { type: "text" };
 import floatWeights from "./float_weights.wgsl" with { type: "text" };
 import loads from "./matmul_loads.wgsl" with { type: "text" };
+import gelu from "./gelu.wgsl" with { type: "text" };
 
 export interface MatmulArgs {
   /** (rows, w.cols) f32 input. */
@@ -33,6 +34,11 @@ export interface MatmulArgs {
   yStride?: number;
   /** Add to y instead of overwriting it (residual connections). */
   accumulate?: boolean;
+  /**
+   * w stacks a GeGLU's gate and up projections, [W_gate; W_up] (2F rows in one chunk, see
+   * `canFuseGlu`): y = gelu_tanh(x·W_gateᵀ) ⊙ x·W_upᵀ, F columns. Not with `accumulate`.
+   */
+  glu?: boolean;
   /**
    * The kernel variant for T = 1 (ignored for T > 1). Default: the one `tuneMatmul` (tune.ts)
    * chose for this GpuContext and weight type, else `defaultMatmulVariant`.
@@ -109,7 +115,7 @@ export function matmulVariant(gpu: GpuContext, dtype: WeightType): MatmulVariant
  * The template with the f32/f16 format, for rows that start on 16 bytes. Formats go first: naga
  * (wgpu 29) panics at pipeline creation when the format's `override F16` follows the template.
  */
-const alignedSource = floatWeights + floatFormat + loads + template;
+const alignedSource = floatWeights + floatFormat + loads + gelu + template;
 /**
  * The variant for shapes whose rows are not 16-byte aligned: scalar x and w arrays (see the
  * header of matmul.wgsl). Built once from the aligned source.
@@ -121,26 +127,46 @@ if (unalignedSource === alignedSource) throw new Error("matmul.wgsl: element typ
 
 /** The template with each quantized format, joined once (a pipeline lookup per dispatch). */
 const quantSources = Object.fromEntries(
-  Object.entries(QUANT_SHADERS).map(([type, shader]) => [type, shader.source + loads + template]),
+  Object.entries(QUANT_SHADERS).map((
+    [type, shader],
+  ) => [type, shader.source + loads + gelu + template]),
 ) as Record<keyof typeof QUANT_SHADERS, string>;
 
 /** Rows of x from which float prefill goes to matmulTiled. */
 const TILED_MIN_ROWS = 5;
 
-/** y[t, yOffset + n] (+)= Σ_k x[t, k] · w[n, k]. */
+/**
+ * Whether matmul can apply `glu` to `w` for `rows` rows of x: w is one chunk of paired rows, and
+ * the rows do not go to the tiled kernel (for float prefill, a tiled matmul and gelu_mul are
+ * faster than the fused gemm loop).
+ */
+export function canFuseGlu(w: GpuMatrix, rows: number): boolean {
+  return w.chunks.length === 1 && w.rows % 2 === 0 && !usesTiledKernel(w, rows);
+}
+
+/** Prefill of 5+ rows with float weights: the register-tiled kernel is 1.3–1.45× faster there
+ * (and level below 5 rows), see matmul_tiled.ts. */
+function usesTiledKernel(w: GpuMatrix, rows: number): boolean {
+  return rows >= TILED_MIN_ROWS && (w.dtype === "f32" || w.dtype === "f16");
+}
+
+/** y[t, yOffset + n] (+)= Σ_k x[t, k] · w[n, k], or its GeGLU (`glu`). */
 export function matmul(batch: GpuBatch, args: MatmulArgs): void {
   const { w, rows } = args;
+  const glu = args.glu ?? false;
+  const columns = glu ? w.rows / 2 : w.rows;
   const yOffset = args.yOffset ?? 0;
-  const yStride = args.yStride ?? w.rows;
-  if (yOffset + w.rows > yStride) {
+  const yStride = args.yStride ?? columns;
+  if (yOffset + columns > yStride) {
     throw new GpuError(
-      `matmul: ${w.rows} output columns from offset ${yOffset} exceed the row stride ${yStride}`,
+      `matmul: ${columns} output columns from offset ${yOffset} exceed the row stride ${yStride}`,
     );
   }
+  if (glu && (!canFuseGlu(w, rows) || args.accumulate)) {
+    throw new GpuError("matmul: glu needs paired rows in one chunk, no tiling, no accumulate");
+  }
   if (rows === 0 || w.rows === 0) return;
-  // Prefill of 5+ rows with float weights: the register-tiled kernel is 1.3–1.45× faster there
-  // (and level below 5 rows), see matmul_tiled.ts.
-  if (rows >= TILED_MIN_ROWS && (w.dtype === "f32" || w.dtype === "f16")) {
+  if (usesTiledKernel(w, rows)) {
     matmulTiled(batch, args);
     return;
   }
@@ -155,6 +181,7 @@ export function matmul(batch: GpuBatch, args: MatmulArgs): void {
     GEMV: variant.gemv ? 1 : 0,
     WG: variant.lanes,
     RV: variant.gemv ? variant.rows : 32,
+    GLU: glu ? 1 : 0,
   };
   let pipeline: GPUComputePipeline;
   // Row strides in the kernel's units: elements (f32/f16), or vec4 words and f16 scales.

@@ -19,7 +19,7 @@
 // This file is a template: matmul.ts puts one weight format in front of it (float_weights.wgsl +
 // matmul_float.wgsl for f32/f16, quant.wgsl + quant_<type>.wgsl for GGUF blocks, which stay
 // quantized in memory and are decoded in registers), then matmul_loads.wgsl (xAt, x4, wordAt,
-// words4). A format reads `w` (and `wScales`) and defines
+// words4) and gelu.wgsl (geluTanh). A format reads `w` (and `wScales`) and defines
 //   const UNIT, PACKETS, XSLOTS, GROUPS: u32   values per unit; packets of 8 values per unit;
 //                                     vec4 slots of x per unit (UNIT / 4); scale groups per unit
 //   const AFFINE: bool                false when the codes are the weights (f32/f16)
@@ -55,6 +55,9 @@ override GEMV: bool = false; // the gemv loop (T = 1), else gemm
 override TT: u32 = 1u; // gemm: rows of x per workgroup, 1 … MAX_TT
 override WG: u32 = 8u; // lanes per workgroup
 override RV: u32 = 32u; // gemv: rows of w per workgroup: 4, 8, 16 or MAX_RV
+// w stacks a GeGLU's gate and up projections, [W_gate; W_up] (F rows each): y (F columns) =
+// gelu_tanh(x·W_gateᵀ) ⊙ x·W_upᵀ. Rows are taken in pairs (gate i, up i), see rowOf.
+override GLU: bool = false;
 const R = 8u; // gemm: rows of w per workgroup
 const MAX_TT = 8u;
 const MAX_RV = 32u; // ≤ MAX_TT * R: gemv shares gemm's workgroup memory
@@ -96,9 +99,31 @@ fn dot4(xa: vec4<f32>, xb: vec4<f32>, a: Packet, b: Packet, c: Packet, d: Packet
   );
 }
 
-// y[t, yCol + n] (+)= sum, for an output inside the chunk.
+// Where row n of w starts, with rows past the end clamped for loading (their results are never
+// stored). With GLU, rows 2i and 2i + 1 are gate row i and up row i (rows i and F + i of w), so
+// that every workgroup, an even number of rows from an even one, holds whole pairs.
+fn rowOf(n: u32) -> Row {
+  let m = min(n, p.n - 1u);
+  let r = select(m, (m % 2u) * (p.n / 2u) + m / 2u, GLU);
+  return Row(r * p.wStride, r * p.sStride);
+}
+
+// Rows of w per output column: 2 with GLU.
+fn rowsPerOutput() -> u32 {
+  return select(1u, 2u, GLU);
+}
+
+// An output from its row sums: the sum, or with GLU gelu_tanh(gate)·up.
+fn output(sum: f32, up: f32) -> f32 {
+  if (GLU) {
+    return geluTanh(sum) * up;
+  }
+  return sum;
+}
+
+// y[t, yCol + n] (+)= value, for an output inside the chunk.
 fn store(t: u32, n: u32, sum: f32) {
-  if (t < p.rows && n < p.n) {
+  if (t < p.rows && n < p.n / rowsPerOutput()) {
     let at = t * p.yStride + p.yCol + n;
     if (p.accumulate != 0u) {
       y[at] += sum;
@@ -134,9 +159,7 @@ fn rowDot(
   n: u32,
   u: u32,
 ) -> f32 {
-  // Rows past the end are clamped for loading; their results are never stored.
-  let m = min(n, p.n - 1u);
-  let unit = loadUnit(Row(m * p.wStride, m * p.sStride), u);
+  let unit = loadUnit(rowOf(n), u);
   var dg: array<f32, GROUPS>;
   for (var g = 0u; g < GROUPS; g++) {
     dg[g] = 0.0;
@@ -226,20 +249,25 @@ fn gemv(group: u32, lid: u32) {
   for (var k = units * UNIT + lid; k < p.k; k += WG) {
     let xk = xAt(k);
     for (var r = 0u; r < RV; r++) {
-      let n = min(n0 + r, p.n - 1u);
-      acc[r / 4u][r % 4u] += xk * wAt(Row(n * p.wStride, n * p.sStride), k);
+      acc[r / 4u][r % 4u] += xk * wAt(rowOf(n0 + r), k);
     }
   }
   for (var r = 0u; r < RV; r++) {
     partial[lid * RV + r] = acc[r / 4u][r % 4u];
   }
   workgroupBarrier();
-  for (var r = lid; r < RV; r += WG) {
+  let per = rowsPerOutput();
+  for (var o = lid; o < RV / per; o += WG) {
+    let r = o * per;
     var sum = 0.0;
+    var up = 0.0;
     for (var l = 0u; l < WG; l++) {
       sum += partial[l * RV + r];
+      if (GLU) {
+        up += partial[l * RV + r + 1u];
+      }
     }
-    store(0u, n0 + r, sum);
+    store(0u, (n0 + r) / per, output(sum, up));
   }
 }
 
@@ -250,11 +278,9 @@ fn gemm(group: u32, tile: u32, lid: u32) {
   if (n0 >= p.n) {
     return;
   }
-  // Rows past the end are clamped for loading; their results are never stored.
   var rows: array<Row, R>;
   for (var r = 0u; r < R; r++) {
-    let n = min(n0 + r, p.n - 1u);
-    rows[r] = Row(n * p.wStride, n * p.sStride);
+    rows[r] = rowOf(n0 + r);
   }
   var xBase: array<u32, MAX_TT>;
   for (var i = 0u; i < TT; i++) {
@@ -313,15 +339,20 @@ fn gemm(group: u32, tile: u32, lid: u32) {
     }
   }
   workgroupBarrier();
-  // Output o = (row i of x, column r): sum the WG lanes' partials.
-  for (var o = lid; o < TT * R; o += WG) {
-    let i = o / R;
-    let r = o % R;
+  // Output o = (row i of x, row r of w, or pair of rows with GLU): sum the WG lanes' partials.
+  let per = rowsPerOutput();
+  for (var o = lid; o < TT * R / per; o += WG) {
+    let i = o / (R / per);
+    let r = o % (R / per) * per;
     var sum = 0.0;
+    var up = 0.0;
     for (var l = 0u; l < WG; l++) {
       sum += partial[(l * MAX_TT + i) * R + r];
+      if (GLU) {
+        up += partial[(l * MAX_TT + i) * R + r + 1u];
+      }
     }
-    store(t0 + i, n0 + r, sum);
+    store(t0 + i, (n0 + r) / per, output(sum, up));
   }
 }
 

@@ -8,7 +8,10 @@ import {
   type WeightType,
   writeQuantizedRows,
 } from "./matrix.ts";
-import { matmul, matmulReference, type MatmulVariant, variantName } from "./matmul.ts";
+import assert from "node:assert/strict";
+import { canFuseGlu, matmul, matmulReference, type MatmulVariant, variantName } from "./matmul.ts";
+import { geluMulReference } from "./gelu_mul.ts";
+import { GpuError } from "./gpu.ts";
 import { matmulCandidates } from "./tune.ts";
 import { dequantize, isQuantType, quantize, quantizedBytes, type QuantType } from "./quant.ts";
 import {
@@ -38,6 +41,19 @@ interface Case {
   accumulate?: boolean;
   /** The T = 1 kernel variant (default: the context's choice). */
   variant?: MatmulVariant;
+  /** w is a stacked gate and up (n = 2F rows): y = gelu(x·gateᵀ) ⊙ x·upᵀ, F columns. */
+  glu?: boolean;
+}
+
+/** gelu(gate) ⊙ up from a (rows, 2F) product whose rows hold the gate, then the up columns. */
+function gluReference(product: Float32Array, rows: number, f: number): Float32Array {
+  const gate = new Float32Array(rows * f);
+  const up = new Float32Array(rows * f);
+  for (let t = 0; t < rows; t++) {
+    gate.set(product.subarray(2 * t * f, (2 * t + 1) * f), t * f);
+    up.set(product.subarray((2 * t + 1) * f, (2 * t + 2) * f), t * f);
+  }
+  return geluMulReference(gate, up);
 }
 
 /** Runs one matmul on seeded inputs and checks it against the reference (f16: both bounds). */
@@ -45,8 +61,9 @@ async function check(gpu: GpuContext, c: Case): Promise<void> {
   const seed = testSeed();
   const random = seededRandom(seed);
   const { rows, n, k, dtype } = c;
+  const columns = c.glu ? n / 2 : n;
   const yOffset = c.yOffset ?? 0;
-  const yStride = c.yStride ?? n;
+  const yStride = c.yStride ?? columns;
   const x = randomArray(random, rows * k, 2);
   let w = randomArray(random, n * k, 1);
   const y0 = randomArray(random, rows * yStride, 5);
@@ -73,6 +90,7 @@ async function check(gpu: GpuContext, c: Case): Promise<void> {
     yStride,
     accumulate: c.accumulate,
     variant: c.variant,
+    glu: c.glu,
   });
   batch.submit();
   const actual = await gpu.readF32(y, rows * yStride);
@@ -81,7 +99,13 @@ async function check(gpu: GpuContext, c: Case): Promise<void> {
   y.destroy();
 
   const expect = (product: Float32Array) =>
-    expectedBand(y0, product, { rows, n, yOffset, yStride, accumulate: c.accumulate });
+    expectedBand(y0, c.glu ? gluReference(product, rows, columns) : product, {
+      rows,
+      n: columns,
+      yOffset,
+      yStride,
+      accumulate: c.accumulate,
+    });
   const what = `seed ${seed}${c.variant ? `, ${variantName(c.variant)}` : ""}`;
   if (isQuantType(dtype)) {
     // Same weights, different summation order: f32 rounding only.
@@ -252,3 +276,41 @@ for (const dtype of ["f32", "f16", "q8_0", "q4_0", "q4_k", "q6_k"] as const) {
     }
   });
 }
+
+// GeGLU fused into the matmul (glu): the 8-lane variants (every row count: pairs in 4 … 32 rows),
+// one with more lanes than pairs, and the gemm loop (T = 3); an odd F, K with a tail (f32/f16
+// unaligned, q8_0/q4_0 an odd block count).
+for (const dtype of ["f32", "f16", "q8_0", "q4_0", "q4_k", "q6_k"] as const) {
+  Deno.test({
+    name: `matmul ${dtype} with glu: gelu(x·gateᵀ) ⊙ x·upᵀ`,
+    ignore: dtype === "f16" && !deviceHasF16,
+  }, async () => {
+    const gpu = await testGpu();
+    const superBlock = dtype.endsWith("_k");
+    const k = superBlock ? 512 : dtype.startsWith("q") ? 160 : 13;
+    const variants = matmulCandidates(gpu, dtype).filter((v) =>
+      v.lanes === 8 || (!superBlock && v.gemv && v.rows === 4 && v.lanes === 32)
+    );
+    for (const variant of variants) {
+      await check(gpu, { rows: 1, n: 74, k, dtype, variant, glu: true });
+    }
+    await check(gpu, { rows: 3, n: 74, k, dtype, glu: true, yOffset: 2, yStride: 40 });
+  });
+}
+
+Deno.test("glu needs paired rows in one chunk and no tiled kernel", async () => {
+  const gpu = await testGpu({ maxBindingBytes: 4096 });
+  try {
+    const w = uploadMatrix(gpu, new Float32Array(16 * 32), 16, 32, "f32");
+    const chunked = uploadMatrix(gpu, new Float32Array(100 * 32), 100, 32, "f32");
+    assert.ok(canFuseGlu(w, 1) && canFuseGlu(w, 4));
+    assert.ok(!canFuseGlu(w, 5), "5 rows of x go to the tiled kernel");
+    assert.ok(!canFuseGlu(chunked, 1), `${chunked.chunks.length} chunks`);
+    const y = gpu.createBuffer(8 * 5 * 4);
+    assert.throws(() => matmul(gpu.batch(), { x: y, w, y, rows: 5, glu: true }), GpuError);
+    for (const m of [w, chunked]) destroyMatrix(m);
+    y.destroy();
+  } finally {
+    gpu.destroy();
+  }
+});
