@@ -62,7 +62,7 @@ export function attention(batch: GpuBatch, args: AttentionArgs): void {
     .f32(args.softcap ?? 0)
     .u32(args.window ?? 0)
     .u32(args.cacheRows ?? 0xffffffff);
-  batch.dispatch(batch.gpu.pipeline(source), uniforms.buffer, [
+  batch.dispatch(batch.gpu.pipeline(source), uniforms, [
     args.q,
     args.k,
     args.v,

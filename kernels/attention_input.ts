@@ -51,7 +51,7 @@ export function attentionInput(batch: GpuBatch, args: AttentionInputArgs): void 
   const norms = args.headNorms ?? { q: table, k: table };
   batch.dispatch(
     batch.gpu.pipeline(source, { HEAD_NORM: args.headNorms ? 1 : 0 }),
-    uniforms.buffer,
+    uniforms,
     [args.qkv, args.q, args.keys, args.values, table, norms.q, norms.k],
     workgroupGrid(batch.gpu, rows * (heads + 2 * kvHeads)),
   );

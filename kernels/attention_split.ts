@@ -102,7 +102,7 @@ export function attentionSplitK(batch: GpuBatch, args: AttentionSplitKArgs): voi
     .u32(args.cacheRows ?? 0xffffffff)
     .u32(splitKeys)
     .u32(splits);
-  batch.dispatch(batch.gpu.pipeline(partialSource), partial.buffer, [
+  batch.dispatch(batch.gpu.pipeline(partialSource), partial, [
     args.q,
     args.k,
     args.v,
@@ -115,7 +115,7 @@ export function attentionSplitK(batch: GpuBatch, args: AttentionSplitKArgs): voi
     .u32(window)
     .u32(splitKeys)
     .u32(splits);
-  batch.dispatch(batch.gpu.pipeline(combineSource), combine.buffer, [
+  batch.dispatch(batch.gpu.pipeline(combineSource), combine, [
     { buffer: args.scratch, offset: 0, size: needed },
     args.out,
   ], [heads, rows]);

@@ -49,7 +49,7 @@ export function embed(batch: GpuBatch, args: EmbedArgs): void {
       .u32(chunk.rowStart)
       .u32(chunk.rows)
       .f32(args.scale);
-    batch.dispatch(pipeline, uniforms.buffer, [args.ids, chunk.buffer, args.y], grid);
+    batch.dispatch(pipeline, uniforms, [args.ids, chunk.buffer, args.y], grid);
   }
 }
 
@@ -74,7 +74,7 @@ function embedQuantized(batch: GpuBatch, args: EmbedArgs, table: GpuMatrix & { d
       .f32(args.scale);
     const bindings = [args.ids, chunk.buffer, args.y];
     if (chunk.scales) bindings.push(chunk.scales);
-    batch.dispatch(pipeline, uniforms.buffer, bindings, grid);
+    batch.dispatch(pipeline, uniforms, bindings, grid);
   }
 }
 

@@ -23,7 +23,7 @@ export function geluMul(batch: GpuBatch, args: GeluMulArgs): void {
   const uniforms = new Uniforms().u32(args.rows).u32(args.width);
   batch.dispatch(
     batch.gpu.pipeline(source),
-    uniforms.buffer,
+    uniforms,
     [args.gateUp, args.y],
     workgroupGrid(batch.gpu, Math.ceil(args.rows * args.width / WG)),
   );

@@ -64,20 +64,36 @@ export class GpuContext {
   }
 
   /**
-   * The bind group of `pipeline` with these buffer entries, created once: a decode step binds the
-   * same buffers (and uniform slots) every token, and creating a bind group costs more than all
-   * the rest of recording a dispatch. The cache is emptied when it grows past BIND_GROUP_CACHE
-   * (sessions come and go, and entries of destroyed buffers are never hit again).
+   * The bind group of `pipeline` with `bindings` at 1, 2, … of group 0 and uniform slot
+   * `uniformSlot` of the pool at 0 (if given), created once: a decode step binds the same buffers
+   * (and uniform slots) every token, and creating a bind group costs more than all the rest of
+   * recording a dispatch. The cache is emptied when it grows past BIND_GROUP_CACHE (sessions come
+   * and go, and entries of destroyed buffers are never hit again).
    */
-  bindGroup(pipeline: GPUComputePipeline, entries: GPUBindGroupEntry[]): GPUBindGroup {
+  bindGroup(
+    pipeline: GPUComputePipeline,
+    bindings: Binding[],
+    uniformSlot?: [bufferIndex: number, offset: number],
+  ): GPUBindGroup {
     let key = String(objectId(pipeline));
-    for (const { resource } of entries) {
-      const r = resource as GPUBufferBinding;
-      key += `|${objectId(r.buffer)}:${r.offset ?? 0}:${r.size ?? -1}`;
+    if (uniformSlot) key += `|u${uniformSlot[0]}:${uniformSlot[1]}`;
+    for (const b of bindings) {
+      key += b instanceof GPUBuffer
+        ? `|${objectId(b)}`
+        : `|${objectId(b.buffer)}:${b.offset}:${b.size}`;
     }
     let group = this.#bindGroups.get(key);
     if (!group) {
       if (this.#bindGroups.size >= BIND_GROUP_CACHE) this.#bindGroups.clear();
+      const entries: GPUBindGroupEntry[] = bindings.map((b, i) => ({
+        binding: i + 1,
+        resource: b instanceof GPUBuffer ? { buffer: b } : b,
+      }));
+      if (uniformSlot) {
+        const [index, offset] = uniformSlot;
+        const buffer = this.uniformBuffer(index);
+        entries.unshift({ binding: 0, resource: { buffer, offset, size: UNIFORM_SLOT_BYTES } });
+      }
       group = this.device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries });
       this.#bindGroups.set(key, group);
     }
@@ -235,7 +251,8 @@ export class GpuBatch {
   commands = 0;
   #encoder: GPUCommandEncoder;
   #pass: GPUComputePassEncoder | null = null;
-  #uniforms: Uint8Array<ArrayBuffer>[] = [];
+  /** Uniform pool buffers' contents, as 32-bit integers and floats over the same bytes. */
+  #uniforms: { words: Uint32Array<ArrayBuffer>; floats: Float32Array<ArrayBuffer> }[] = [];
   #slot = 0;
   /**
    * Profiling (see `profile()`): the marked sections, and per operation its section and either
@@ -302,30 +319,29 @@ export class GpuBatch {
    */
   dispatch(
     pipeline: GPUComputePipeline,
-    uniforms: ArrayBuffer | null,
+    uniforms: Uniforms | null,
     bindings: Binding[],
     workgroups: [number, number?, number?],
   ): void {
-    const entries: GPUBindGroupEntry[] = [];
+    let uniformSlot: [number, number] | undefined;
     if (uniforms) {
-      if (uniforms.byteLength > UNIFORM_SLOT_BYTES) throw new GpuError("uniform block too large");
       const perBuffer = UNIFORM_POOL_BYTES / UNIFORM_SLOT_BYTES;
       const bufferIndex = Math.floor(this.#slot / perBuffer);
       const offset = (this.#slot % perBuffer) * UNIFORM_SLOT_BYTES;
       this.#slot++;
       while (this.#uniforms.length <= bufferIndex) {
-        this.#uniforms.push(new Uint8Array(UNIFORM_POOL_BYTES));
+        const bytes = new ArrayBuffer(UNIFORM_POOL_BYTES);
+        this.#uniforms.push({ words: new Uint32Array(bytes), floats: new Float32Array(bytes) });
       }
-      this.#uniforms[bufferIndex].set(new Uint8Array(uniforms), offset);
-      entries.push({
-        binding: 0,
-        resource: { buffer: this.gpu.uniformBuffer(bufferIndex), offset, size: UNIFORM_SLOT_BYTES },
-      });
+      const { words, floats } = this.#uniforms[bufferIndex];
+      const { values, isFloat } = uniforms;
+      for (let i = 0, at = offset / 4; i < values.length; i++, at++) {
+        if (isFloat[i]) floats[at] = values[i];
+        else words[at] = values[i];
+      }
+      uniformSlot = [bufferIndex, offset];
     }
-    bindings.forEach((b, i) => {
-      entries.push({ binding: i + 1, resource: b instanceof GPUBuffer ? { buffer: b } : b });
-    });
-    const bindGroup = this.gpu.bindGroup(pipeline, entries);
+    const bindGroup = this.gpu.bindGroup(pipeline, bindings, uniformSlot);
     const [x, y = 1, z = 1] = workgroups;
     const limit = this.gpu.device.limits.maxComputeWorkgroupsPerDimension;
     if (x > limit || y > limit || z > limit) {
@@ -412,36 +428,40 @@ export class GpuBatch {
       const bytes = i === used - 1
         ? this.#slot * UNIFORM_SLOT_BYTES - i * UNIFORM_POOL_BYTES
         : UNIFORM_POOL_BYTES;
-      this.gpu.device.queue.writeBuffer(this.gpu.uniformBuffer(i), 0, this.#uniforms[i], 0, bytes);
+      const { words } = this.#uniforms[i];
+      this.gpu.device.queue.writeBuffer(this.gpu.uniformBuffer(i), 0, words, 0, bytes / 4);
     }
   }
 }
 
-/** Packs uniform fields: each value is a 4-byte u32, i32 or f32, in declaration order. */
+/**
+ * Uniform fields, each a 4-byte u32, i32 or f32, in declaration order. Plain numbers until a
+ * dispatch writes them into its uniform slot: recording a decode step makes hundreds.
+ */
 export class Uniforms {
-  readonly #view = new DataView(new ArrayBuffer(UNIFORM_SLOT_BYTES));
-  #offset = 0;
+  readonly values: number[] = [];
+  /** Per value: an f32 (else a 32-bit integer, stored modulo 2^32 like an i32 or u32). */
+  readonly isFloat: boolean[] = [];
 
   u32(value: number): this {
-    this.#view.setUint32(this.#offset, value, true);
-    this.#offset += 4;
-    return this;
+    return this.#push(value, false);
   }
 
   i32(value: number): this {
-    this.#view.setInt32(this.#offset, value, true);
-    this.#offset += 4;
-    return this;
+    return this.#push(value, false);
   }
 
   f32(value: number): this {
-    this.#view.setFloat32(this.#offset, value, true);
-    this.#offset += 4;
-    return this;
+    return this.#push(value, true);
   }
 
-  get buffer(): ArrayBuffer {
-    return this.#view.buffer.slice(0, Math.max(16, alignTo(this.#offset, 16)));
+  #push(value: number, isFloat: boolean): this {
+    if (this.values.length === UNIFORM_SLOT_BYTES / 4) {
+      throw new GpuError("uniform block too large");
+    }
+    this.values.push(value);
+    this.isFloat.push(isFloat);
+    return this;
   }
 }
 

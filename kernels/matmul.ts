@@ -213,7 +213,7 @@ export function matmul(batch: GpuBatch, args: MatmulArgs): void {
     const [gx, gz] = workgroupGrid(batch.gpu, Math.ceil(chunk.rows / variant.rows));
     const bindings = [args.x, chunk.buffer, args.y];
     if (chunk.scales) bindings.push(chunk.scales);
-    batch.dispatch(pipeline, uniforms.buffer, bindings, [
+    batch.dispatch(pipeline, uniforms, bindings, [
       gx,
       Math.ceil(rows / tt),
       gz,

@@ -103,6 +103,6 @@ export function matmulTiled(
       .u32(args.accumulate ? 1 : 0)
       .u32(groups);
     const [gy, gz] = workgroupGrid(batch.gpu, groups);
-    batch.dispatch(pipeline, uniforms.buffer, [args.x, chunk.buffer, args.y], [tiles, gy, gz]);
+    batch.dispatch(pipeline, uniforms, [args.x, chunk.buffer, args.y], [tiles, gy, gz]);
   }
 }

@@ -63,7 +63,7 @@ export function pickToken(batch: GpuBatch, args: PickTokenArgs): void {
     .f32(s?.topP ?? 1)
     .f32(penalty);
   const seen = args.seen ?? noSeenTokens(batch.gpu);
-  batch.dispatch(batch.gpu.pipeline(source), uniforms.buffer, [args.x, args.out, seen], [1]);
+  batch.dispatch(batch.gpu.pipeline(source), uniforms, [args.x, args.out, seen], [1]);
 }
 
 /** Bits for a pick without a penalty (the kernel binds them but reads none). */

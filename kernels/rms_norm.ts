@@ -18,7 +18,7 @@ export interface RmsNormArgs {
 
 export function rmsNorm(batch: GpuBatch, args: RmsNormArgs): void {
   const uniforms = new Uniforms().u32(args.rows).u32(args.dim).f32(args.eps);
-  batch.dispatch(batch.gpu.pipeline(source), uniforms.buffer, [args.x, args.weight, args.y], [
+  batch.dispatch(batch.gpu.pipeline(source), uniforms, [args.x, args.weight, args.y], [
     args.rows,
   ]);
 }
@@ -38,7 +38,7 @@ export function residualNorm(batch: GpuBatch, args: ResidualNormArgs): void {
   const uniforms = new Uniforms().u32(args.rows).u32(args.dim).f32(args.eps);
   batch.dispatch(
     batch.gpu.pipeline(source, {}, "residual"),
-    uniforms.buffer,
+    uniforms,
     [args.x, args.weight, args.y, args.h, args.next],
     [args.rows],
   );

@@ -21,7 +21,7 @@ export function softcap(batch: GpuBatch, args: SoftcapArgs): void {
   const uniforms = new Uniforms().u32(args.count).f32(args.cap);
   batch.dispatch(
     batch.gpu.pipeline(source),
-    uniforms.buffer,
+    uniforms,
     [args.x],
     workgroupGrid(batch.gpu, Math.ceil(args.count / WG)),
   );

@@ -17,7 +17,7 @@ export interface TokenLogprobArgs {
 
 export function tokenLogprob(batch: GpuBatch, args: TokenLogprobArgs): void {
   const uniforms = new Uniforms().u32(args.rows).u32(args.vocab);
-  batch.dispatch(batch.gpu.pipeline(source), uniforms.buffer, [
+  batch.dispatch(batch.gpu.pipeline(source), uniforms, [
     args.logits,
     args.targets,
     args.out,

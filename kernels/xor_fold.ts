@@ -28,7 +28,7 @@ export function xorFold(batch: GpuBatch, args: XorFoldArgs): void {
   const uniforms = new Uniforms().u32(words / 4);
   batch.dispatch(
     batch.gpu.pipeline(source, { WG: lanes }),
-    uniforms.buffer,
+    uniforms,
     [args.input, args.out],
     [xorFoldOutputWords(words, lanes) / lanes],
   );
