@@ -5,17 +5,14 @@
 import { type Binding, GpuBatch, GpuError, Uniforms, workgroupGrid } from "./gpu.ts";
 import { inverseFrequencyBuffer, ropeReference } from "./rope.ts";
 import { rmsNormReference } from "./rms_norm.ts";
-import source from "./attention_input.wgsl" with { type: "text" };
+import inputSource from "./attention_input.wgsl" with { type: "text" };
+import sumSource from "./workgroup_sum.wgsl" with { type: "text" };
 
-export interface AttentionInputArgs {
-  /** (T, H + 2·Hkv, D) f32: each row's H query heads, then Hkv key heads, then Hkv value heads. */
-  qkv: Binding;
-  /** (T, H, D) f32 output: the queries, normed and rotated. */
-  q: GPUBuffer;
-  /** (cacheRows, Hkv, D) f32 caches; position p goes to row p mod cacheRows. */
-  keys: GPUBuffer;
-  values: GPUBuffer;
-  cacheRows: number;
+const source = sumSource + inputSource;
+
+/** What an attentionInput call works on, besides its buffers. */
+export interface AttentionInputShape {
+  /** T: new rows. */
   rows: number;
   heads: number;
   kvHeads: number;
@@ -23,10 +20,22 @@ export interface AttentionInputArgs {
   headDim: number;
   /** Absolute position of row 0 (row t is at position0 + t). */
   position0: number;
+  /** Rows of the caches; position p goes to row p mod cacheRows. */
+  cacheRows: number;
   /** The base θ of inv_freq = θ^(-2i/D) (Gemma: 10000; Gemma 3 global layers: 1e6). */
   theta: number;
   /** Linear RoPE scaling: positions are divided by it (default 1, none). */
   factor?: number;
+}
+
+export interface AttentionInputArgs extends AttentionInputShape {
+  /** (T, H + 2·Hkv, D) f32: each row's H query heads, then Hkv key heads, then Hkv value heads. */
+  qkv: Binding;
+  /** (T, H, D) f32 output: the queries, normed and rotated. */
+  q: GPUBuffer;
+  /** (cacheRows, Hkv, D) f32 caches. */
+  keys: GPUBuffer;
+  values: GPUBuffer;
   /** (D) f32 RMSNorm weights of each query and key head before RoPE (Gemma 3), with `eps`. */
   headNorms?: { q: Binding; k: Binding; eps: number };
 }
@@ -57,19 +66,11 @@ export function attentionInput(batch: GpuBatch, args: AttentionInputArgs): void 
   );
 }
 
-export interface AttentionInputReferenceArgs {
+export interface AttentionInputReferenceArgs extends AttentionInputShape {
   qkv: Float32Array;
   /** The caches before the call; the reference returns updated copies. */
   keys: Float32Array;
   values: Float32Array;
-  cacheRows: number;
-  rows: number;
-  heads: number;
-  kvHeads: number;
-  headDim: number;
-  position0: number;
-  theta: number;
-  factor?: number;
   headNorms?: { q: Float32Array; k: Float32Array; eps: number };
 }
 

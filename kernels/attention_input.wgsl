@@ -48,21 +48,6 @@ const TWO_PI_HI: f32 = 6.28318548202514648;
 const TWO_PI_LO: f32 = -1.7484555314695172e-7;
 const INV_TWO_PI: f32 = 0.15915494309189535;
 
-var<workgroup> partial: array<f32, WG>;
-
-// Σ over the workgroup of each lane's `value`, for every lane.
-fn workgroupSum(lid: u32, value: f32) -> f32 {
-  partial[lid] = value;
-  workgroupBarrier();
-  for (var stride = WG / 2u; stride > 0u; stride /= 2u) {
-    if (lid < stride) {
-      partial[lid] += partial[lid + stride];
-    }
-    workgroupBarrier();
-  }
-  return partial[0];
-}
-
 // (cos, sin) of the angle of pair i at `position`.
 fn rotation(position: u32, i: u32) -> vec2<f32> {
   let angle = f32(position) * invFreq[i];
@@ -115,6 +100,7 @@ fn main(
   }
   var scale = 1.0;
   if (HEAD_NORM) {
+    // workgroupSum: workgroup_sum.wgsl, which attention_input.ts prepends.
     scale = inverseSqrt(workgroupSum(lid, sum) / f32(d) + p.eps);
   }
   for (var j = 0u; j < PAIRS; j++) {

@@ -1,5 +1,9 @@
 import assert from "node:assert/strict";
-import { attentionInput, attentionInputReference } from "./attention_input.ts";
+import {
+  attentionInput,
+  attentionInputReference,
+  type AttentionInputShape,
+} from "./attention_input.ts";
 import { GpuError } from "./gpu.ts";
 import { assertClose, randomArray, seededRandom, testGpu, testSeed } from "./test_util.ts";
 
@@ -9,14 +13,7 @@ function tolerance(maxPosition: number): number {
   return Math.max(1e-5, 1e-6 * maxPosition);
 }
 
-interface Case {
-  rows: number;
-  heads: number;
-  kvHeads: number;
-  headDim: number;
-  position0: number;
-  theta: number;
-  factor?: number;
+interface Case extends Omit<AttentionInputShape, "cacheRows"> {
   /** Default: a row per position. */
   cacheRows?: number;
   headNorms?: boolean;

@@ -1,7 +1,6 @@
 import assert from "node:assert/strict";
-import { residualNorm } from "./rms_norm.ts";
+import { residualNorm, RMS_NORM_WGSL as source } from "./rms_norm.ts";
 import { assertClose, testGpu } from "./test_util.ts";
-import source from "./rms_norm.wgsl" with { type: "text" };
 
 Deno.test("pipelines and bind groups are made once and reused", async () => {
   const gpu = await testGpu();

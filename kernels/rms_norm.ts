@@ -2,7 +2,11 @@
 // references.
 
 import { type Binding, GpuBatch, Uniforms } from "./gpu.ts";
-import source from "./rms_norm.wgsl" with { type: "text" };
+import rmsNormSource from "./rms_norm.wgsl" with { type: "text" };
+import sumSource from "./workgroup_sum.wgsl" with { type: "text" };
+
+/** The WGSL of both kernels (entry points "main" and "residual"). */
+export const RMS_NORM_WGSL = sumSource + rmsNormSource;
 
 export interface RmsNormArgs {
   /** (rows, dim) f32 input. */
@@ -18,7 +22,7 @@ export interface RmsNormArgs {
 
 export function rmsNorm(batch: GpuBatch, args: RmsNormArgs): void {
   const uniforms = new Uniforms().u32(args.rows).u32(args.dim).f32(args.eps);
-  batch.dispatch(batch.gpu.pipeline(source), uniforms, [args.x, args.weight, args.y], [
+  batch.dispatch(batch.gpu.pipeline(RMS_NORM_WGSL), uniforms, [args.x, args.weight, args.y], [
     args.rows,
   ]);
 }
@@ -37,7 +41,7 @@ export interface ResidualNormArgs extends RmsNormArgs {
 export function residualNorm(batch: GpuBatch, args: ResidualNormArgs): void {
   const uniforms = new Uniforms().u32(args.rows).u32(args.dim).f32(args.eps);
   batch.dispatch(
-    batch.gpu.pipeline(source, {}, "residual"),
+    batch.gpu.pipeline(RMS_NORM_WGSL, {}, "residual"),
     uniforms,
     [args.x, args.weight, args.y, args.h, args.next],
     [args.rows],

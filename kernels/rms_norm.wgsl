@@ -20,33 +20,26 @@ struct Params {
 @group(0) @binding(5) var<storage, read> next: array<f32>; //       (dim), residual only
 
 const WG: u32 = 128u;
-var<workgroup> partial: array<f32, WG>;
 
-// 1 / RMS of a row whose lanes' partial sums of squares are `sum`, for every lane.
-fn inverseRms(lid: u32, sum: f32) -> f32 {
-  partial[lid] = sum;
-  workgroupBarrier();
-  for (var stride = WG / 2u; stride > 0u; stride /= 2u) {
-    if (lid < stride) {
-      partial[lid] += partial[lid + stride];
-    }
-    workgroupBarrier();
-  }
-  let total = partial[0];
-  // Before the next row's reduction (in `residual`) overwrites partial[0].
-  workgroupBarrier();
-  return inverseSqrt(total / f32(p.dim) + p.eps);
+// 1 / RMS of a row whose sum of squares is `sum`.
+fn inverseRms(sum: f32) -> f32 {
+  return inverseSqrt(sum / f32(p.dim) + p.eps);
 }
 
-@compute @workgroup_size(WG)
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  let base = wid.x * p.dim;
+// 1 / RMS of row `base` of x (workgroupSum: workgroup_sum.wgsl, which rms_norm.ts prepends).
+fn inverseRmsOfX(base: u32, lid: u32) -> f32 {
   var sum = 0.0;
   for (var i = lid; i < p.dim; i += WG) {
     let v = x[base + i];
     sum += v * v;
   }
-  let scale = inverseRms(lid, sum);
+  return inverseRms(workgroupSum(lid, sum));
+}
+
+@compute @workgroup_size(WG)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let base = wid.x * p.dim;
+  let scale = inverseRmsOfX(base, lid);
   for (var i = lid; i < p.dim; i += WG) {
     y[base + i] = x[base + i] * scale * w[i];
   }
@@ -57,19 +50,14 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
 @compute @workgroup_size(WG)
 fn residual(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let base = wid.x * p.dim;
-  var sum = 0.0;
-  for (var i = lid; i < p.dim; i += WG) {
-    let v = x[base + i];
-    sum += v * v;
-  }
-  let scale = inverseRms(lid, sum);
+  let scale = inverseRmsOfX(base, lid);
   var hSum = 0.0;
   for (var i = lid; i < p.dim; i += WG) {
     let v = h[base + i] + x[base + i] * scale * w[i];
     h[base + i] = v;
     hSum += v * v;
   }
-  let hScale = inverseRms(lid, hSum);
+  let hScale = inverseRms(workgroupSum(lid, hSum));
   for (var i = lid; i < p.dim; i += WG) {
     y[base + i] = h[base + i] * hScale * next[i];
   }

@@ -2,7 +2,10 @@
 // continuation needs (eval), without reading vocabulary-wide logits back to the CPU.
 
 import { type Binding, GpuBatch, Uniforms } from "./gpu.ts";
-import source from "./token_logprob.wgsl" with { type: "text" };
+import logprobSource from "./token_logprob.wgsl" with { type: "text" };
+import sumSource from "./workgroup_sum.wgsl" with { type: "text" };
+
+const source = sumSource + logprobSource;
 
 export interface TokenLogprobArgs {
   /** (rows, vocab) f32 logits. */

@@ -17,7 +17,6 @@ struct Params {
 const WG: u32 = 256u;
 var<workgroup> maxValue: array<f32, WG>;
 var<workgroup> maxIndex: array<u32, WG>;
-var<workgroup> sums: array<f32, WG>;
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
@@ -51,17 +50,11 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   for (var j = lid; j < p.vocab; j += WG) {
     sum += exp(x[base + j] - m);
   }
-  sums[lid] = sum;
-  workgroupBarrier();
-  for (var stride = WG / 2u; stride > 0u; stride /= 2u) {
-    if (lid < stride) {
-      sums[lid] += sums[lid + stride];
-    }
-    workgroupBarrier();
-  }
+  // workgroupSum: workgroup_sum.wgsl, which token_logprob.ts prepends.
+  let total = workgroupSum(lid, sum);
   if (lid == 0u) {
     let wanted = targets[row];
     let greedy = select(0.0, 1.0, maxIndex[0] == wanted);
-    out[row] = vec2<f32>(x[base + wanted] - m - log(sums[0]), greedy);
+    out[row] = vec2<f32>(x[base + wanted] - m - log(total), greedy);
   }
 }
