@@ -16,7 +16,12 @@ import { createGpuContext, GemmaSession, loadGemma, openCheckpoint } from "../co
 import { convertToGguf, type GgufOutputType } from "../core/convert.ts";
 import { buildTinyModel } from "../tests/fixtures.ts";
 import { runLlama } from "../tests/llama_reference.ts";
-import { deviceReadBandwidth, memoryCopyBandwidth, profileDecodeStep } from "./profile.ts";
+import {
+  decodeStepRecording,
+  deviceReadBandwidth,
+  memoryCopyBandwidth,
+  profileDecodeStep,
+} from "./profile.ts";
 
 const { values: flags } = parseArgs({
   args: Deno.args,
@@ -161,7 +166,11 @@ async function timeGemma(session: GemmaSession): Promise<[number, number]> {
 async function printProfile(session: GemmaSession, type: string) {
   const profile = await profileDecodeStep(session);
   const total = [...profile.values()].reduce((a, b) => a + b.ms, 0);
-  console.log(`\none gemma decode step (${type} weights): ${total.toFixed(1)} ms`);
+  const recording = decodeStepRecording(session);
+  console.log(
+    `\none gemma decode step (${type} weights): ${total.toFixed(1)} ms; ` +
+      `${recording.commands} commands, recorded in ${recording.ms.toFixed(2)} ms of CPU`,
+  );
   console.log("kernel                 | share  |   ms   | weight GB/s");
   for (const [label, { ms, bytes }] of [...profile].sort((a, b) => b[1].ms - a[1].ms)) {
     const rate = bytes ? (bytes / (ms / 1000) / 1e9).toFixed(2) : "";

@@ -2,6 +2,7 @@
 // reads memory, to judge the decode GEMVs against.
 
 import type { GemmaSession } from "../core/mod.ts";
+import { recordForward } from "../core/gemma.ts";
 import type { GpuContext } from "../kernels/gpu.ts";
 import { xorFold, xorFoldOutputWords } from "../kernels/xor_fold.ts";
 
@@ -15,6 +16,29 @@ export async function profileDecodeStep(
   await session.profileDecodeStep(6081); // warm-up: pipelines for single-row shapes
   const profile = await session.profileDecodeStep(603);
   return new Map([...profile].map(([label, p]) => [label, { ms: p.ms, bytes: p.weightBytes }]));
+}
+
+/**
+ * What recording one decode step costs on the CPU: its commands (dispatches and copies, each a
+ * fixed cost on the device too) and the median milliseconds of 21 recordings (never submitted).
+ */
+export function decodeStepRecording(session: GemmaSession): { commands: number; ms: number } {
+  const times: number[] = [];
+  let commands = 0;
+  for (let i = 0; i < 21; i++) {
+    const batch = session.model.gpu.batch();
+    const start = performance.now();
+    recordForward(batch, session.model, session.state, {
+      rows: 1,
+      position0: 4,
+      logitsFrom: 0,
+      logitRows: 1,
+      pick: {},
+    });
+    times.push(performance.now() - start);
+    commands = batch.commands;
+  }
+  return { commands, ms: times.sort((a, b) => a - b)[10] };
 }
 
 /**

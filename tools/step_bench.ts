@@ -9,6 +9,7 @@
 import { createGpuContext, GemmaSession, loadGemma, openCheckpoint } from "../core/mod.ts";
 import { recordForward } from "../core/gemma.ts";
 import { buildTinyModel } from "../tests/fixtures.ts";
+import { decodeStepRecording } from "./profile.ts";
 
 const family = (Deno.args[0] ?? "gemma3_text") as "gemma" | "gemma2" | "gemma3_text";
 const tokens = Number(Deno.args[1] ?? 64);
@@ -33,23 +34,7 @@ const gpu = await createGpuContext();
 const model = await loadGemma(gpu, await openCheckpoint(dir));
 const session = new GemmaSession(model, { contextLength: tokens + 16 });
 
-// Commands and CPU time of recording one step (recorded, never submitted).
-const recordMs: number[] = [];
-let commands = 0;
-for (let i = 0; i < 20; i++) {
-  const batch = gpu.batch();
-  const start = performance.now();
-  recordForward(batch, model, session.state, {
-    rows: 1,
-    position0: 4,
-    logitsFrom: 0,
-    logitRows: 1,
-    pick: {},
-  });
-  recordMs.push(performance.now() - start);
-  commands = batch.commands;
-}
-recordMs.sort((a, b) => a - b);
+const recording = decodeStepRecording(session);
 
 // Device time per step: 20 steps submitted back to back (nothing read back), best of 3.
 let stepMs = Infinity;
@@ -85,9 +70,10 @@ for (let run = 0; run < 4; run++) {
 }
 rates.sort((a, b) => a - b);
 console.log(
-  `${family}, ${layers} layers (hidden 256, ff 1024, vocab 4096, f16): ${commands} commands ` +
-    `per decode step (${(commands / layers).toFixed(1)} per layer); recording a step takes ` +
-    `${recordMs[10].toFixed(2)} ms of CPU; ${stepMs.toFixed(1)} ms per step back to back; ` +
+  `${family}, ${layers} layers (hidden 256, ff 1024, vocab 4096, f16): ${recording.commands} ` +
+    `commands per decode step (${(recording.commands / layers).toFixed(1)} per layer); ` +
+    `recording a step takes ${recording.ms.toFixed(2)} ms of CPU; ${stepMs.toFixed(1)} ms per ` +
+    `step back to back; ` +
     `decode ${rates[1].toFixed(1)} tok/s (median of 3)`,
 );
 session.destroy();
