@@ -181,7 +181,6 @@ export function matmul(batch: GpuBatch, args: MatmulArgs): void {
     GEMV: variant.gemv ? 1 : 0,
     WG: variant.lanes,
     RV: variant.gemv ? variant.rows : 32,
-    GLU: glu ? 1 : 0,
   };
   let pipeline: GPUComputePipeline;
   // Row strides in the kernel's units: elements (f32/f16), or vec4 words and f16 scales.
@@ -209,7 +208,8 @@ export function matmul(batch: GpuBatch, args: MatmulArgs): void {
       .u32(sStride)
       .u32(yStride)
       .u32(yOffset + chunk.rowStart)
-      .u32(args.accumulate ? 1 : 0);
+      .u32(args.accumulate ? 1 : 0)
+      .u32(glu ? 1 : 0);
     const [gx, gz] = workgroupGrid(batch.gpu, Math.ceil(chunk.rows / variant.rows));
     const bindings = [args.x, chunk.buffer, args.y];
     if (chunk.scales) bindings.push(chunk.scales);

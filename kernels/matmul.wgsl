@@ -49,15 +49,16 @@ struct Params {
   yStride: u32, // elements between row starts of y
   yCol: u32, // column of y that receives chunk row 0
   accumulate: u32, // 1: y += x·wᵀ; 0: y = x·wᵀ
+  // 1: w stacks a GeGLU's gate and up projections, [W_gate; W_up] (F rows each), and y (F
+  // columns) = gelu_tanh(x·W_gateᵀ) ⊙ x·W_upᵀ; rows are taken in pairs (gate i, up i), see rowOf.
+  // A uniform rather than a pipeline constant: the big matmul pipelines compile once, not twice.
+  glu: u32,
 }
 
 override GEMV: bool = false; // the gemv loop (T = 1), else gemm
 override TT: u32 = 1u; // gemm: rows of x per workgroup, 1 … MAX_TT
 override WG: u32 = 8u; // lanes per workgroup
 override RV: u32 = 32u; // gemv: rows of w per workgroup: 4, 8, 16 or MAX_RV
-// w stacks a GeGLU's gate and up projections, [W_gate; W_up] (F rows each): y (F columns) =
-// gelu_tanh(x·W_gateᵀ) ⊙ x·W_upᵀ. Rows are taken in pairs (gate i, up i), see rowOf.
-override GLU: bool = false;
 const R = 8u; // gemm: rows of w per workgroup
 const MAX_TT = 8u;
 const MAX_RV = 32u; // ≤ MAX_TT * R: gemv shares gemm's workgroup memory
@@ -100,22 +101,22 @@ fn dot4(xa: vec4<f32>, xb: vec4<f32>, a: Packet, b: Packet, c: Packet, d: Packet
 }
 
 // Where row n of w starts, with rows past the end clamped for loading (their results are never
-// stored). With GLU, rows 2i and 2i + 1 are gate row i and up row i (rows i and F + i of w), so
+// stored). With p.glu, rows 2i and 2i + 1 are gate row i and up row i (rows i and F + i of w), so
 // that every workgroup, an even number of rows from an even one, holds whole pairs.
 fn rowOf(n: u32) -> Row {
   let m = min(n, p.n - 1u);
-  let r = select(m, (m % 2u) * (p.n / 2u) + m / 2u, GLU);
+  let r = select(m, (m % 2u) * (p.n / 2u) + m / 2u, p.glu != 0u);
   return Row(r * p.wStride, r * p.sStride);
 }
 
-// Rows of w per output column: 2 with GLU.
+// Rows of w per output column: 2 with p.glu.
 fn rowsPerOutput() -> u32 {
-  return select(1u, 2u, GLU);
+  return select(1u, 2u, p.glu != 0u);
 }
 
-// An output from its row sums: the sum, or with GLU gelu_tanh(gate)·up.
+// An output from its row sums: the sum, or with p.glu gelu_tanh(gate)·up.
 fn output(sum: f32, up: f32) -> f32 {
-  if (GLU) {
+  if (p.glu != 0u) {
     return geluTanh(sum) * up;
   }
   return sum;
@@ -263,7 +264,7 @@ fn gemv(group: u32, lid: u32) {
     var up = 0.0;
     for (var l = 0u; l < WG; l++) {
       sum += partial[l * RV + r];
-      if (GLU) {
+      if (p.glu != 0u) {
         up += partial[l * RV + r + 1u];
       }
     }
@@ -339,7 +340,7 @@ fn gemm(group: u32, tile: u32, lid: u32) {
     }
   }
   workgroupBarrier();
-  // Output o = (row i of x, row r of w, or pair of rows with GLU): sum the WG lanes' partials.
+  // Output o = (row i of x, row r of w, or pair of rows with p.glu): sum the WG lanes' partials.
   let per = rowsPerOutput();
   for (var o = lid; o < TT * R / per; o += WG) {
     let i = o / (R / per);
@@ -348,7 +349,7 @@ fn gemm(group: u32, tile: u32, lid: u32) {
     var up = 0.0;
     for (var l = 0u; l < WG; l++) {
       sum += partial[(l * MAX_TT + i) * R + r];
-      if (GLU) {
+      if (p.glu != 0u) {
         up += partial[(l * MAX_TT + i) * R + r + 1u];
       }
     }
