@@ -159,12 +159,6 @@ export async function loadGemma(
     progress(info);
   };
   const typeOf = (name: string) => storedType(tensor(name), dtype, options.quant);
-  const matrix = async (name: string): Promise<GpuMatrix> => {
-    const [rows, cols] = tensor(name).shape;
-    const m = createMatrix(gpu, rows, cols, typeOf(name), name);
-    await load(name, m);
-    return m;
-  };
   /** Tensors with the same columns stacked by rows: one matrix per run of the same type. */
   const stacked = async (names: string[]): Promise<GpuMatrix[]> => {
     const runs: string[][] = [];
@@ -187,6 +181,7 @@ export async function loadGemma(
     }
     return matrices;
   };
+  const matrix = async (name: string): Promise<GpuMatrix> => (await stacked([name]))[0];
   const norm = async (name: string): Promise<GPUBuffer> => {
     const info = tensor(name);
     const w = await readWholeTensor(info);
