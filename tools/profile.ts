@@ -3,7 +3,7 @@
 
 import type { GemmaSession } from "../core/mod.ts";
 import { recordForward } from "../core/gemma.ts";
-import type { GpuContext } from "../kernels/gpu.ts";
+import type { GpuBatch, GpuContext } from "../kernels/gpu.ts";
 import { xorFold, xorFoldOutputWords } from "../kernels/xor_fold.ts";
 
 /**
@@ -27,6 +27,17 @@ export async function profileDecodeStep(
   return best;
 }
 
+/** Records one decode step of `session` at `position` (its input id is whatever state.ids holds). */
+export function recordDecodeStep(batch: GpuBatch, session: GemmaSession, position: number): void {
+  recordForward(batch, session.model, session.state, {
+    rows: 1,
+    position0: position,
+    logitsFrom: 0,
+    logitRows: 1,
+    pick: {},
+  });
+}
+
 /**
  * What recording one decode step costs on the CPU: its commands (dispatches and copies, each a
  * fixed cost on the device too) and the median milliseconds of 21 recordings (never submitted).
@@ -37,13 +48,7 @@ export function decodeStepRecording(session: GemmaSession): { commands: number; 
   for (let i = 0; i < 21; i++) {
     const batch = session.model.gpu.batch();
     const start = performance.now();
-    recordForward(batch, session.model, session.state, {
-      rows: 1,
-      position0: 4,
-      logitsFrom: 0,
-      logitRows: 1,
-      pick: {},
-    });
+    recordDecodeStep(batch, session, 4);
     times.push(performance.now() - start);
     commands = batch.commands;
   }

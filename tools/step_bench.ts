@@ -7,9 +7,8 @@
 //   ./deno run -A tools/step_bench.ts [gemma|gemma2|gemma3_text] [tokens, default 64]
 
 import { createGpuContext, GemmaSession, loadGemma, openCheckpoint } from "../core/mod.ts";
-import { recordForward } from "../core/gemma.ts";
 import { buildTinyModel } from "../tests/fixtures.ts";
-import { decodeStepRecording } from "./profile.ts";
+import { decodeStepRecording, recordDecodeStep } from "./profile.ts";
 
 const family = (Deno.args[0] ?? "gemma3_text") as "gemma" | "gemma2" | "gemma3_text";
 const tokens = Number(Deno.args[1] ?? 64);
@@ -43,13 +42,7 @@ for (let run = 0; run < 3; run++) {
   const start = performance.now();
   for (let i = 0; i < 20; i++) {
     const batch = gpu.batch();
-    recordForward(batch, model, session.state, {
-      rows: 1,
-      position0: 4 + i,
-      logitsFrom: 0,
-      logitRows: 1,
-      pick: {},
-    });
+    recordDecodeStep(batch, session, 4 + i);
     batch.submit();
   }
   await gpu.device.queue.onSubmittedWorkDone();
