@@ -5,6 +5,7 @@
 import assert from "node:assert/strict";
 import {
   createGpuContext,
+  type Gemma,
   GemmaSession,
   gpuWeightBytes,
   loadGemma,
@@ -23,6 +24,15 @@ const checkpoint = await openCheckpoint(`${dir}/hf`);
 const tokenizer = await loadTokenizer(`${dir}/hf`);
 const ids = tokenizer.encode("Quantized weights, dequantized in registers: 4.5 bits each.");
 
+/** The logits after `ids`, from a fresh session on `model`. */
+async function promptLogits(model: Gemma): Promise<Float32Array> {
+  const session = new GemmaSession(model, { contextLength: 64 });
+  session.append(ids);
+  const logits = await session.logits();
+  session.destroy();
+  return logits;
+}
+
 for (const quant of ["q8_0", "q4_0"] as const) {
   Deno.test(`--quant ${quant}: GPU logits match the reference on the same quantized weights`, async () => {
     const gpu = await createGpuContext();
@@ -33,11 +43,8 @@ for (const quant of ["q8_0", "q4_0"] as const) {
       "f32",
       quant,
     );
-    const session = new GemmaSession(model, { contextLength: 64 });
-    session.append(ids);
-    assertClose(await session.logits(), referenceLogits(reference, ids), 1e-4, quant);
+    assertClose(await promptLogits(model), referenceLogits(reference, ids), 1e-4, quant);
     assert.equal(model.weightBytes, gpuWeightBytes(checkpoint, "f32", quant), "estimated bytes");
-    session.destroy();
     model.destroy();
     gpu.destroy();
   });
@@ -72,10 +79,7 @@ Deno.test("q, k, v and gate, up of mixed quant types stack in runs of one type: 
   assert.deepEqual(layer.gateUp.map((m) => m.dtype), ["q4_0", "q8_0"]);
   // The reference runs on the GGUF's dequantized weights: the same values.
   const reference = referenceModel(gguf.config, await loadReferenceWeights(gguf));
-  const session = new GemmaSession(model, { contextLength: 64 });
-  session.append(ids);
-  assertClose(await session.logits(), referenceLogits(reference, ids), 1e-4, "mixed types");
-  session.destroy();
+  assertClose(await promptLogits(model), referenceLogits(reference, ids), 1e-4, "mixed types");
   model.destroy();
   gpu.destroy();
 });
@@ -87,10 +91,7 @@ Deno.test("an F16 GGUF goes to the GPU as it is stored: the logits of the f16-lo
   const gpu = await createGpuContext();
   const logits = async (source: typeof checkpoint) => {
     const model = await loadGemma(gpu, source, { dtype: "f16" });
-    const session = new GemmaSession(model, { contextLength: 64 });
-    session.append(ids);
-    const out = await session.logits();
-    session.destroy();
+    const out = await promptLogits(model);
     model.destroy();
     return out;
   };
