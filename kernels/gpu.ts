@@ -27,6 +27,8 @@ export class GpuContext {
   /** Largest byte size one storage binding may span (≤ maxStorageBufferBindingSize). */
   readonly maxBindingBytes: number;
   readonly maxBufferBytes: number;
+  /** The device's maxComputeWorkgroupsPerDimension, read once (every dispatch checks it). */
+  readonly maxWorkgroupsPerDimension: number;
   readonly #pipelines = new Map<string, Map<string, GPUComputePipeline>>();
   readonly #uniformPool: GPUBuffer[] = [];
   #latency: Promise<number> | undefined;
@@ -38,6 +40,7 @@ export class GpuContext {
     this.hasF16 = device.features.has("shader-f16");
     this.maxBindingBytes = maxBindingBytes;
     this.maxBufferBytes = device.limits.maxBufferSize;
+    this.maxWorkgroupsPerDimension = device.limits.maxComputeWorkgroupsPerDimension;
   }
 
   /** A compute pipeline for `code`, compiled once per (code, entry point, constants). */
@@ -219,7 +222,7 @@ export function alignTo(n: number, alignment: number): number {
  * `wid.x + wid.y * num_workgroups.x` and must ignore indices ≥ count (the grid may overshoot).
  */
 export function workgroupGrid(gpu: GpuContext, count: number): [number, number] {
-  const limit = gpu.device.limits.maxComputeWorkgroupsPerDimension;
+  const limit = gpu.maxWorkgroupsPerDimension;
   if (count <= limit) return [count, 1];
   const y = Math.ceil(count / limit);
   return [Math.ceil(count / y), y];
@@ -343,7 +346,7 @@ export class GpuBatch {
     }
     const bindGroup = this.gpu.bindGroup(pipeline, bindings, uniformSlot);
     const [x, y = 1, z = 1] = workgroups;
-    const limit = this.gpu.device.limits.maxComputeWorkgroupsPerDimension;
+    const limit = this.gpu.maxWorkgroupsPerDimension;
     if (x > limit || y > limit || z > limit) {
       throw new GpuError(`dispatch of ${x}×${y}×${z} workgroups exceeds the device limit ${limit}`);
     }

@@ -88,7 +88,7 @@ export function matmulTiled(
     WG: tile.lanes,
   });
   const tiles = Math.ceil(rows / tile.rows);
-  if (tiles > batch.gpu.device.limits.maxComputeWorkgroupsPerDimension) {
+  if (tiles > batch.gpu.maxWorkgroupsPerDimension) {
     throw new GpuError(`matmulTiled: ${rows} rows of x need too many workgroups`);
   }
   for (const chunk of w.chunks) {
