@@ -67,8 +67,8 @@ export class Sampler {
 
   /**
    * How decoding picks each token on the GPU, without reading the logits back (GemmaSession.decode
-   * calls it once per token), or null when `sample` must run on the logits: for top-p without
-   * top-k, and top-k > 256. pick_token.wgsl takes everything else: the argmax, the repetition
+   * calls it once per token), or null when `sample` must run on the logits: for top-k > 256.
+   * pick_token.wgsl takes everything else: the argmax, the repetition
    * penalty, and draws with temperature, min-p, top-k and top-p by another algorithm than
    * `sample`: from the same distribution (but for ties at a top-k or top-p bound, which it keeps),
    * and as reproducible from the seed.
@@ -77,7 +77,7 @@ export class Sampler {
     const o = this.options;
     const repetitionPenalty = o.repetitionPenalty;
     if (o.temperature === 0) return () => ({ repetitionPenalty });
-    if (o.topK > MAX_GPU_TOP_K || (o.topP < 1 && o.topK === 0)) return null;
+    if (o.topK > MAX_GPU_TOP_K) return null;
     return () => ({
       repetitionPenalty,
       sample: {

@@ -77,5 +77,13 @@ Deno.test("draws go to the GPU where pick_token can take them", () => {
   const penalized = sampler({ temperature: 0.7, topK: 40, repetitionPenalty: 1.1 }).gpuPick;
   assert.equal(penalized?.().repetitionPenalty, 1.1);
   assert.equal(sampler({ temperature: 0.7, topK: 257 }).gpuPick, null);
-  assert.equal(sampler({ temperature: 0.7, topP: 0.9 }).gpuPick, null);
+  const nucleus = sampler({ temperature: 0.7, topP: 0.9, seed: 7 }).gpuPick;
+  assert.deepEqual(nucleus?.().sample, {
+    temperature: 0.7,
+    minP: 0,
+    topK: 0,
+    topP: 0.9,
+    seed: 7,
+    draw: 0,
+  }, "top-p without top-k goes to the GPU too");
 });

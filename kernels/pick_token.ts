@@ -12,7 +12,10 @@ export interface SampleDraw {
   minP: number;
   /** Keep the tokens ≥ the k-th largest logit (ties kept); 0 = off; at most MAX_GPU_TOP_K. */
   topK?: number;
-  /** Then keep the fewest most likely whose probabilities reach topP; 1 = off; needs topK. */
+  /**
+   * Then keep the fewest most likely whose probabilities reach topP; 1 = off. Without top-k,
+   * among the tokens within TOP_P_CUTOFF·T of the top logit (the others weigh < e^-30 each).
+   */
   topP?: number;
   /** u32: the sequence's seed. */
   seed: number;
@@ -41,6 +44,9 @@ export interface PickTokenArgs {
 /** The largest top-k the kernel takes: its workgroup of 256 lanes bounds the k-th largest. */
 export const MAX_GPU_TOP_K = 256;
 
+/** Top-p without top-k leaves out logits below max − TOP_P_CUTOFF·T (pick_token.wgsl's CUTOFF). */
+export const TOP_P_CUTOFF = 30;
+
 /** The lowest f32: the min-p bound when min-p is off. */
 const LOWEST_F32 = -3.4028234663852886e38;
 
@@ -49,9 +55,7 @@ export function pickToken(batch: GpuBatch, args: PickTokenArgs): void {
   const topK = s?.topK ?? 0;
   const penalty = args.repetitionPenalty ?? 1;
   if (penalty !== 1 && !args.seen) throw new GpuError("pickToken: a penalty needs `seen`");
-  if (topK > MAX_GPU_TOP_K || (s && (s.topP ?? 1) < 1 && topK === 0)) {
-    throw new GpuError(`pickToken takes top-k ≤ ${MAX_GPU_TOP_K}, and top-p only with top-k`);
-  }
+  if (topK > MAX_GPU_TOP_K) throw new GpuError(`pickToken takes top-k ≤ ${MAX_GPU_TOP_K}`);
   const uniforms = new Uniforms()
     .u32(args.n)
     .u32(s ? 1 : 0)
@@ -119,21 +123,29 @@ export function sampleKeys(x: Float32Array, draw: SampleDraw): Float64Array {
   });
 }
 
-/** The smallest logit that top-k and then top-p keep (-Infinity: all). */
+/**
+ * The smallest logit that top-k and then top-p keep (-Infinity: all). Top-p alone weighs the
+ * logits ≥ max − TOP_P_CUTOFF·T (f32, as the kernel computes it), and needs a finite max.
+ */
 function keptFloor(x: Float32Array, draw: SampleDraw, max: number, invTemperature: number) {
   const topK = draw.topK ?? 0;
-  if (topK === 0) return -Infinity;
+  const topP = draw.topP ?? 1;
+  if (topK === 0 && (topP >= 1 || !Number.isFinite(max))) return -Infinity;
   // A typed-array sort is numeric (ascending) and far quicker than a comparator on 256000 values.
   const sorted = x.filter((v) => !Number.isNaN(v)).sort().reverse();
-  const floor = sorted.length < topK ? -Infinity : sorted[topK - 1];
-  if ((draw.topP ?? 1) >= 1) return floor;
+  const floor = topK === 0
+    ? Math.fround(max - Math.fround(TOP_P_CUTOFF / invTemperature))
+    : sorted.length < topK
+    ? -Infinity
+    : sorted[topK - 1];
+  if (topP >= 1) return floor;
   const kept = sorted.filter((v) => v >= floor);
   const weights = kept.map((v) => Math.exp((v - max) * invTemperature));
   const total = weights.reduce((a, b) => a + b, 0);
   let sum = 0;
   for (let j = 0; j < kept.length; j++) {
     sum += weights[j];
-    if (sum >= draw.topP! * total) return kept[j];
+    if (sum >= topP * total) return kept[j];
   }
   return floor;
 }
