@@ -22,6 +22,12 @@ export interface GpuContextOptions {
 export class GpuContext {
   readonly device: GPUDevice;
   readonly adapterInfo: GPUAdapterInfo;
+  /**
+   * A hash of the adapter's limits and features. Two driver versions can describe the same
+   * device alike (Mesa 22 and 25's lavapipe both say "llvmpipe (LLVM 15.0.6, 256 bits)"), but
+   * they seldom report the same limits; per-device choices (tune.ts) are keyed by it too.
+   */
+  readonly adapterFingerprint: string;
   /** True when the device was created with `shader-f16`. */
   readonly hasF16: boolean;
   /** Largest byte size one storage binding may span (≤ maxStorageBufferBindingSize). */
@@ -34,9 +40,15 @@ export class GpuContext {
   #latency: Promise<number> | undefined;
   readonly #bindGroups = new Map<string, GPUBindGroup>();
 
-  constructor(device: GPUDevice, info: GPUAdapterInfo, maxBindingBytes: number) {
+  constructor(
+    device: GPUDevice,
+    info: GPUAdapterInfo,
+    maxBindingBytes: number,
+    adapterFingerprint = "",
+  ) {
     this.device = device;
     this.adapterInfo = info;
+    this.adapterFingerprint = adapterFingerprint;
     this.hasF16 = device.features.has("shader-f16");
     this.maxBindingBytes = maxBindingBytes;
     this.maxBufferBytes = device.limits.maxBufferSize;
@@ -520,7 +532,19 @@ export async function createGpuContext(options: GpuContextOptions = {}): Promise
     options.maxBindingBytes ?? Infinity,
     device.limits.maxStorageBufferBindingSize,
   );
-  return new GpuContext(device, adapter.info, maxBinding);
+  return new GpuContext(device, adapter.info, maxBinding, fingerprint(adapter));
+}
+
+/** FNV-1a (32-bit, hex) of the adapter's limits and features. */
+function fingerprint(adapter: GPUAdapter): string {
+  const parts: string[] = [];
+  for (const name in adapter.limits) {
+    parts.push(`${name}=${adapter.limits[name as keyof GPUSupportedLimits]}`);
+  }
+  parts.push(...[...adapter.features].sort());
+  let hash = 0x811c9dc5;
+  for (const char of parts.join(",")) hash = Math.imul(hash ^ char.charCodeAt(0), 0x01000193);
+  return (hash >>> 0).toString(16).padStart(8, "0");
 }
 
 function strictGpuErrors(): boolean {

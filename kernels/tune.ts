@@ -130,7 +130,7 @@ export function matmulTuneCachePath(): string | null {
   }
 }
 
-/** The cache key of an adapter: its identity and the tuning version. */
+/** The cache key of an adapter: its identity (limits and features too) and the tuning version. */
 export function adapterKey(gpu: GpuContext): string {
   const info = gpu.adapterInfo;
   return [
@@ -139,6 +139,7 @@ export function adapterKey(gpu: GpuContext): string {
     info.architecture,
     info.device,
     info.description || describe(info),
+    gpu.adapterFingerprint,
   ].join("|");
 }
 

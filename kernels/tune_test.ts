@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { defaultMatmulVariant, isMatmulVariant, matmulVariant } from "./matmul.ts";
 import { adapterKey, isSoftwareAdapter, readTuneCache, tuneMatmul } from "./tune.ts";
 import { testGpu } from "./test_util.ts";
+import { GpuContext } from "./gpu.ts";
 
 /** Runs `body` with GEMMA_NO_TUNE set to `value` (or unset), restoring it afterwards. */
 async function withNoTune(value: string | undefined, body: () => Promise<void>): Promise<void> {
@@ -123,4 +124,13 @@ Deno.test("isSoftwareAdapter knows the CPU implementations by name", () => {
   assert.ok(isSoftwareAdapter(info("Microsoft Basic Render Driver")));
   assert.ok(!isSoftwareAdapter(info("NVIDIA H200", "nvidia")));
   assert.ok(!isSoftwareAdapter(info("AMD Radeon RX 7900 XTX (RADV NAVI31)", "amd")));
+});
+
+Deno.test("the tuning cache key tells apart adapters that differ only in limits or features", async () => {
+  const gpu = await testGpu();
+  assert.match(gpu.adapterFingerprint, /^[0-9a-f]{8}$/);
+  // Another driver version of the same device: same description, other limits.
+  const other = new GpuContext(gpu.device, gpu.adapterInfo, gpu.maxBindingBytes, "0123abcd");
+  assert.notEqual(adapterKey(other), adapterKey(gpu));
+  assert.ok(adapterKey(gpu).endsWith(`|${gpu.adapterFingerprint}`));
 });
