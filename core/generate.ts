@@ -91,24 +91,13 @@ export async function generate(
     prefillMs = performance.now() - prefillStart;
     decodeStart = performance.now();
   };
-  const gpuPick = sampler.gpuPick;
-  if (gpuPick) {
-    // Pipelined on the GPU (see GemmaSession.decode); the prefill ends with the first token.
-    const penalized = options.sampling.repetitionPenalty !== 1;
-    await session.decode(options.maxTokens, (id) => {
-      if (tokenIds.length === 0) startDecoding();
-      return take(id);
-    }, { picks: gpuPick, seen: penalized ? history : undefined });
+  // Pipelined on the GPU (see GemmaSession.decode); the prefill ends with the first token.
+  const penalized = options.sampling.repetitionPenalty !== 1;
+  await session.decode(options.maxTokens, (id) => {
     if (tokenIds.length === 0) startDecoding();
-  } else {
-    let id = sampler.sample(await session.logits(), history);
-    startDecoding();
-    while (options.maxTokens > 0 && take(id)) {
-      if (tokenIds.length >= options.maxTokens || session.position >= session.contextLength) break;
-      session.append([id]);
-      id = sampler.sample(await session.logits(), history);
-    }
-  }
+    return take(id);
+  }, { picks: sampler.gpuPick, seen: penalized ? history : undefined });
+  if (tokenIds.length === 0) startDecoding();
   if (finishReason === "length") text += decoder.flush();
   emit(text.length);
   const decodeMs = performance.now() - decodeStart;

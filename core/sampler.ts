@@ -1,9 +1,10 @@
 // Choosing the next token from logits: repetition penalty, temperature, top-k, top-p (nucleus),
 // min-p, then a draw from a seeded generator (same seed, same tokens). Greedy when temperature
-// is 0. The order follows HF transformers' logits processors. Decoding picks tokens on the GPU
-// instead wherever pick_token.wgsl can (`gpuPick`); this class is then only the fallback.
+// is 0. The order follows HF transformers' logits processors. Decoding picks its tokens on the
+// GPU instead (`gpuPick`, pick_token.wgsl); `sample` is the CPU twin, for tests and for callers
+// that hold logits.
 
-import { MAX_GPU_TOP_K, penalizedReference } from "../kernels/pick_token.ts";
+import { penalizedReference } from "../kernels/pick_token.ts";
 import type { TokenPick } from "./gemma.ts";
 
 export interface SamplingOptions {
@@ -67,17 +68,15 @@ export class Sampler {
 
   /**
    * How decoding picks each token on the GPU, without reading the logits back (GemmaSession.decode
-   * calls it once per token), or null when `sample` must run on the logits: for top-k > 256.
-   * pick_token.wgsl takes everything else: the argmax, the repetition
-   * penalty, and draws with temperature, min-p, top-k and top-p by another algorithm than
-   * `sample`: from the same distribution (but for ties at a top-k or top-p bound, which it keeps),
-   * and as reproducible from the seed.
+   * calls it once per token): pick_token.wgsl takes the argmax, the repetition penalty, and draws
+   * with temperature, min-p, top-k and top-p by another algorithm than `sample`: from the same
+   * distribution (but for ties at a top-k or top-p bound, which it keeps), and as reproducible
+   * from the seed.
    */
-  get gpuPick(): (() => TokenPick) | null {
+  get gpuPick(): () => TokenPick {
     const o = this.options;
     const repetitionPenalty = o.repetitionPenalty;
     if (o.temperature === 0) return () => ({ repetitionPenalty });
-    if (o.topK > MAX_GPU_TOP_K) return null;
     return () => ({
       repetitionPenalty,
       sample: {

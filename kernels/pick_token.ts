@@ -10,7 +10,7 @@ export interface SampleDraw {
   temperature: number;
   /** Keep tokens with probability ≥ minP × the top one's; 0 = off. */
   minP: number;
-  /** Keep the tokens ≥ the k-th largest logit (ties kept); 0 = off; at most MAX_GPU_TOP_K. */
+  /** Keep the tokens ≥ the k-th largest logit (ties kept); 0 = off. */
   topK?: number;
   /**
    * Then keep the fewest most likely whose probabilities reach topP; 1 = off. Without top-k,
@@ -41,9 +41,6 @@ export interface PickTokenArgs {
   seen?: GPUBuffer;
 }
 
-/** The largest top-k the kernel takes: its workgroup of 256 lanes bounds the k-th largest. */
-export const MAX_GPU_TOP_K = 256;
-
 /** Top-p without top-k leaves out logits below max − TOP_P_CUTOFF·T (pick_token.wgsl's CUTOFF). */
 export const TOP_P_CUTOFF = 30;
 
@@ -52,10 +49,8 @@ const LOWEST_F32 = -3.4028234663852886e38;
 
 export function pickToken(batch: GpuBatch, args: PickTokenArgs): void {
   const s = args.sample;
-  const topK = s?.topK ?? 0;
   const penalty = args.repetitionPenalty ?? 1;
   if (penalty !== 1 && !args.seen) throw new GpuError("pickToken: a penalty needs `seen`");
-  if (topK > MAX_GPU_TOP_K) throw new GpuError(`pickToken takes top-k ≤ ${MAX_GPU_TOP_K}`);
   const uniforms = new Uniforms()
     .u32(args.n)
     .u32(s ? 1 : 0)

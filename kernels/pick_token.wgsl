@@ -20,7 +20,7 @@
 // bits, 256-bin histograms) finds the k-th largest instead. Top-p without top-k runs the same
 // radix select with the bins weighed by probability mass instead of counted (see
 // radixSelect): the nucleus of a 256000-token vocabulary is often thousands of tokens, too many
-// to sort here. Every pass reads the logits once: 256000 of them (1 MiB) take about a
+// to sort here; so does a top-k above WG, counting. Every pass reads the logits once: 256000 of them (1 MiB) take about a
 // millisecond per pass on lavapipe.
 
 struct Params {
@@ -382,6 +382,20 @@ fn topKTopPFloor(lid: u32, low: f32, maxValue: f32) -> f32 {
   return floor;
 }
 
+// The smallest logit kept by top-k and then top-p for a k above WG, which the lanes' maxima do
+// not bound: radix selects over every logit, the k-th largest counted, then the top-p bound
+// weighed among the logits ≥ it.
+fn wideTopKFloor(lid: u32, maxValue: f32) -> f32 {
+  // 0 (below every key) when there are fewer than k logits: all are kept, and top-p weighs them.
+  let key = radixSelect(lid, 0u, false, maxValue);
+  var floor = select(fromOrderKey(key), bitcast<f32>(0xff800000u), key == 0u);
+  if (p.topP < 1.0 && !isNan(maxValue) && abs(maxValue) <= 3.4028234e38) {
+    let bound = radixSelect(lid, key, true, maxValue);
+    floor = select(fromOrderKey(bound), floor, bound == 0u);
+  }
+  return floor;
+}
+
 @compute @workgroup_size(WG)
 fn main(@builtin(local_invocation_index) lid: u32) {
   applyPenalty(lid);
@@ -412,7 +426,9 @@ fn main(@builtin(local_invocation_index) lid: u32) {
 
   // The smallest logit kept by top-k and top-p (min-p is applied below, on (x − max) / T).
   var floor = lowest;
-  if (p.topK > 0u) {
+  if (p.topK > WG) {
+    floor = wideTopKFloor(lid, maxValue);
+  } else if (p.topK > 0u) {
     for (var stride = WG / 2u; stride > 0u; stride /= 2u) {
       if (lid < stride) {
         laneMaxima[lid] = min(laneMaxima[lid], laneMaxima[lid + stride]);

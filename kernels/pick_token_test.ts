@@ -182,14 +182,30 @@ Deno.test("pickToken's top-k and top-p agree with the reference on ties and tiny
   }
 });
 
-Deno.test("pickToken refuses a top-k above 256", async () => {
+Deno.test("pickToken's top-k above 256 (radix selects) agrees with the reference", async () => {
   const gpu = await testGpu();
-  const x = gpu.createBuffer(64);
-  const out = gpu.createBuffer(4);
-  const sample = { temperature: 1, minP: 0, seed: 0, draw: 0, topK: 257 };
-  assert.throws(() => pickToken(gpu.batch(), { x, n: 16, out, sample }), /top-k ≤ 256/);
-  x.destroy();
-  out.destroy();
+  const seed = testSeed();
+  const random = seededRandom(seed);
+  const x = randomArray(random, 50000, 4);
+  // Ties at the k-th largest: 3000 equal logits under 400 larger ones.
+  const ties = new Float32Array(6000).map((_, i) => (i < 400 ? 2 + i / 1000 : i < 3400 ? 1 : 0));
+  for (const logits of [x, ties, new Float32Array([3, 1, 2])]) {
+    for (
+      const sampling of [
+        { temperature: 1, minP: 0, topK: 300 },
+        { temperature: 0.8, minP: 0, topK: 3000, topP: 0.7 },
+        { temperature: 1.2, minP: 0.01, topK: 40000, topP: 0.9 },
+      ]
+    ) {
+      const draws = Array.from({ length: 8 }, (_, draw) => ({ ...sampling, seed: 11, draw }));
+      const picks = await gpuPicks(gpu, logits, draws);
+      assert.deepEqual(
+        picks,
+        draws.map((d) => pickTokenReference(logits, d)),
+        `seed ${seed}, ${logits.length} logits, ${JSON.stringify(sampling)}`,
+      );
+    }
+  }
 });
 
 for (const n of [100, 256000]) {
