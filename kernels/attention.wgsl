@@ -1,8 +1,8 @@
 // Causal attention of T query rows over a KV cache, with optional score soft-capping and a
 // sliding window. The cache may be a ring of `cacheRows` rows (key position j at row
-// j mod cacheRows), which lets sliding-window layers keep only the window. Query row t sits at absolute position i = position0 + t and sees keys j with
-// lo ≤ j ≤ i (lo = 0, or i − window + 1 with a window). Query head h reads kv head h / (H / KVH)
-// (MHA, GQA and MQA alike).
+// j mod cacheRows), which lets sliding-window layers keep only the window. Query row t sits at
+// absolute position i = position0 + t and sees keys j with lo ≤ j ≤ i (lo = 0, or i − window + 1
+// with a window). Query head h reads kv head h / (H / KVH) (MHA, GQA and MQA alike).
 //
 // One workgroup per (query head h, row t). Keys are taken in tiles of WG with an online softmax,
 // so workgroup memory stays O(D + WG) whatever the sequence length:

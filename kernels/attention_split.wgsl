@@ -2,7 +2,8 @@
 //
 // Query row t (absolute position i = position0 + t) sees keys first … i, with first = 0, or
 // i − window + 1 under a sliding window. That visible range is cut into splits of splitKeys
-// (≤ MAX_SPLIT) keys: split n covers keys first + n·splitKeys … min(i, first + (n+1)·splitKeys − 1).
+// (≤ MAX_SPLIT) keys: split n covers keys first + n·splitKeys …
+// min(i, first + (n+1)·splitKeys − 1).
 // One workgroup per (split n, query head h, row t), so a decode step (T = 1) launches
 // heads × ⌈keys / splitKeys⌉ workgroups instead of only `heads`.
 //

@@ -2,7 +2,10 @@
 // Gumbel-max trick, see pick_token.wgsl): the kernel and its CPU reference.
 
 import { type Binding, GpuBatch, type GpuContext, GpuError, Uniforms } from "./gpu.ts";
-import source from "./pick_token.wgsl" with { type: "text" };
+import pickSource from "./pick_token.wgsl" with { type: "text" };
+import radixSource from "./radix_select.wgsl" with { type: "text" };
+
+const source = radixSource + pickSource;
 
 /** A draw from softmax(logits / temperature), min-p filtered. */
 export interface SampleDraw {

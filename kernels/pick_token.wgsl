@@ -2,8 +2,9 @@
 //   argmax (p.sample = 0): the index of the largest x, the lowest such index on ties;
 //   sample (p.sample = 1): a draw from softmax(x / T) restricted as HF's warpers restrict it:
 //     top-k (the tokens ≥ the k-th largest logit, ties kept), then top-p (the fewest most likely
-//     of those whose probabilities reach p), then min-p (probability ≥ minP × the top token's). The draw is the Gumbel-max trick: the argmax of (x − max) / T + G_i
-//     over the kept tokens, G_i = −log(−log U_i), U_i uniform from a hash of (seed, draw, i).
+//     of those whose probabilities reach p), then min-p (probability ≥ minP × the top token's).
+//     The draw is the Gumbel-max trick: the argmax of (x − max) / T + G_i over the kept tokens,
+//     G_i = −log(−log U_i), U_i uniform from a hash of (seed, draw, i).
 //     The noise is a function of those numbers, so no random state lives on the GPU, a draw can
 //     be recorded before its logits exist, and the CPU reference reproduces it.
 // Before either, a repetition penalty (p.penalty ≠ 1, as HF's and llama.cpp's): the logits of the
@@ -17,11 +18,11 @@
 // below (k ≤ WG); the logits above it, usually a few hundred, are gathered into workgroup memory
 // and sorted, and the k-th largest and the top-p bound are read off. When more than CAP are above
 // it (flat logits), a radix select over the logits' order-preserving bit patterns (4 passes of 8
-// bits, 256-bin histograms) finds the k-th largest instead. Top-p without top-k runs the same
-// radix select with the bins weighed by probability mass instead of counted (see
-// radixSelect): the nucleus of a 256000-token vocabulary is often thousands of tokens, too many
-// to sort here; so does a top-k above WG, counting. Every pass reads the logits once: 256000 of them (1 MiB) take about a
-// millisecond per pass on lavapipe.
+// bits, 256-bin histograms: radix_select.wgsl) finds the k-th largest instead; so it does for a
+// top-k above WG. Top-p without top-k, or past such a top-k, runs the radix select with the bins
+// weighed by probability mass instead of counted: the nucleus of a 256000-token vocabulary is
+// often thousands of tokens, too many to sort here. Every pass reads the logits once: 256000 of
+// them (1 MiB) take about a millisecond per pass on lavapipe.
 
 struct Params {
   n: u32, // N
@@ -129,134 +130,15 @@ fn finish(id: u32) {
   }
 }
 
-fn isNan(v: f32) -> bool {
-  return (bitcast<u32>(v) & 0x7fffffffu) > 0x7f800000u;
-}
-
-// A u32 that orders like the f32 v (for v not NaN): sign bit flipped for positives, all bits
-// for negatives.
-fn orderKey(v: f32) -> u32 {
-  let b = bitcast<u32>(v);
-  return select(b | 0x80000000u, ~b, (b & 0x80000000u) != 0u);
-}
-
-fn fromOrderKey(k: u32) -> f32 {
-  return bitcast<f32>(select(~k, k & 0x7fffffffu, (k & 0x80000000u) != 0u));
-}
-
 // Tokens with a logit below max − CUTOFF·T have probability < e^-30 ≈ 1e-13 of the top one's:
 // top-p without top-k leaves them out, as the CPU sampler does (core/sampler.ts).
 const CUTOFF: f32 = 30.0;
-
-// Unsigned 64-bit integers as (low, high) words.
-fn add64(a: vec2<u32>, b: vec2<u32>) -> vec2<u32> {
-  let low = a.x + b.x;
-  return vec2<u32>(low, a.y + b.y + select(0u, 1u, low < a.x));
-}
-
-fn sub64(a: vec2<u32>, b: vec2<u32>) -> vec2<u32> {
-  return vec2<u32>(a.x - b.x, a.y - b.y - select(0u, 1u, a.x < b.x));
-}
-
-fn atLeast64(a: vec2<u32>, b: vec2<u32>) -> bool {
-  return a.y > b.y || (a.y == b.y && a.x >= b.x);
-}
-
-fn toF32(a: vec2<u32>) -> f32 {
-  return f32(a.y) * 4294967296.0 + f32(a.x);
-}
-
-fn fromF32(v: f32) -> vec2<u32> {
-  let high = floor(v / 4294967296.0);
-  return vec2<u32>(u32(v - high * 4294967296.0), u32(high));
-}
-
-// Token v's weight in radixSelect: 1 (counting), or its probability relative to the top token's,
-// exp((v − max) / T) ≤ 1, in fixed point with 31 fraction bits (summed exactly in 64 bits; the
-// rounding of each, < 2^-32, is far below what decides a top-p bound).
-fn weightOf(v: f32, byMass: bool, maxValue: f32) -> u32 {
-  if (!byMass) {
-    return 1u;
-  }
-  return u32(round(exp((v - maxValue) * p.invTemperature) * 2147483648.0));
-}
-
-// Bin `bin` of the histogram, 64-bit.
-fn binWeight(bin: u32) -> vec2<u32> {
-  return vec2<u32>(atomicLoad(&histogram[bin]), atomicLoad(&histogramHigh[bin]));
-}
-
-// The order key K of the smallest logit such that the logits ≥ it weigh at least a target, among
-// those with keys ≥ low (a bound known to be ≤ the answer: most logits then cost a compare, not
-// an atomic; NaNs left out). Counted (byMass false), the target is top-k and K the k-th largest;
-// weighed by mass (weightOf), it is top-p × the mass of them all, and K the top-p bound. Returns
-// 0 (below every key) when they do not reach it (fewer than k logits). A radix select, 8 bits per
-// pass from the top, each pass a histogram of the keys that match the bits found so far.
-fn radixSelect(lid: u32, low: u32, byMass: bool, maxValue: f32) -> u32 {
-  var prefix = 0u;
-  var mask = 0u;
-  // The wanted key is where the weight of the keys matching prefix, from the top, reaches this.
-  var remaining = vec2<u32>(p.topK, 0u);
-  for (var round = 0u; round < 4u; round++) {
-    let shift = 24u - 8u * round;
-    atomicStore(&histogram[lid], 0u);
-    atomicStore(&histogramHigh[lid], 0u);
-    workgroupBarrier();
-    for (var i = lid; i < p.n; i += WG) {
-      let v = x[i];
-      let key = orderKey(v);
-      if (!isNan(v) && key >= low && (key & mask) == prefix) {
-        let bin = (key >> shift) & 255u;
-        let weight = weightOf(v, byMass, maxValue);
-        if (atomicAdd(&histogram[bin], weight) > 0xffffffffu - weight) {
-          atomicAdd(&histogramHigh[bin], 1u);
-        }
-      }
-    }
-    workgroupBarrier();
-    if (lid == 0u) {
-      if (byMass && round == 0u) {
-        // The first pass saw every logit ≥ low: the target is top-p of their total.
-        var total = vec2<u32>(0u);
-        for (var bin = 0u; bin < WG; bin++) {
-          total = add64(total, binWeight(bin));
-        }
-        remaining = fromF32(max(1.0, p.topP * toF32(total)));
-        if (atLeast64(remaining, total)) {
-          remaining = total;
-        }
-      }
-      // Walk the bins from the top until they reach `remaining`.
-      var above = vec2<u32>(0u);
-      var result = vec4<u32>(0u); // z = 0: not reached
-      for (var bin = 255i; bin >= 0i; bin--) {
-        let weight = binWeight(u32(bin));
-        let through = add64(above, weight);
-        if (atLeast64(through, remaining)) {
-          // What is left to reach within this bin: remaining − above (> 0).
-          result = vec4<u32>(prefix | (u32(bin) << shift), sub64(remaining, above), 1u);
-          break;
-        }
-        above = through;
-      }
-      broadcast = result;
-    }
-    let found = workgroupUniformLoad(&broadcast);
-    if (found.w == 0u) {
-      return 0u;
-    }
-    prefix = found.x;
-    remaining = found.yz;
-    mask |= 255u << shift;
-  }
-  return prefix;
-}
 
 // The top-p bound of top-p without top-k (lowest: all kept): among the logits within CUTOFF·T of
 // the top one, the smallest of the fewest largest whose probabilities reach topP.
 fn topPFloor(lid: u32, maxValue: f32) -> f32 {
   let lowest = bitcast<f32>(0xff800000u);
-  if (isNan(maxValue) || abs(maxValue) > 3.4028234e38) {
+  if (!isFinite(maxValue)) {
     return lowest; // no finite top logit: the draw below falls back to the argmax
   }
   let key = radixSelect(lid, orderKey(maxValue - CUTOFF / p.invTemperature), true, maxValue);
@@ -389,7 +271,7 @@ fn wideTopKFloor(lid: u32, maxValue: f32) -> f32 {
   // 0 (below every key) when there are fewer than k logits: all are kept, and top-p weighs them.
   let key = radixSelect(lid, 0u, false, maxValue);
   var floor = select(fromOrderKey(key), bitcast<f32>(0xff800000u), key == 0u);
-  if (p.topP < 1.0 && !isNan(maxValue) && abs(maxValue) <= 3.4028234e38) {
+  if (p.topP < 1.0 && isFinite(maxValue)) {
     let bound = radixSelect(lid, key, true, maxValue);
     floor = select(fromOrderKey(bound), floor, bound == 0u);
   }

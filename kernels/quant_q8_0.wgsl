@@ -1,7 +1,8 @@
 // q8_0 (see quant.wgsl): blocks of 32 values, 32 i8 codes (two vec4 words per block; Row.w
-// counts vec4s) and an f16 scale d in wScales: w = d·q = d·(q + 128) − 128d. A unit is two blocks (64 values; group b
-// is block b of the pair), so one word of wScales holds both scales (rows of scales start on even
-// indices); a row with an odd number of blocks leaves its last block to wAt.
+// counts vec4s) and an f16 scale d in wScales: w = d·q = d·(q + 128) − 128d. A unit is two
+// blocks (64 values; group b is block b of the pair), so one word of wScales holds both scales
+// (rows of scales start on even indices); a row with an odd number of blocks leaves its last
+// block to wAt.
 
 const UNIT = 64u;
 const PACKETS = 8u;
