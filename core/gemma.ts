@@ -206,7 +206,7 @@ export function recordForward(
 
     // MLP block (GeGLU with tanh-GELU).
     batch.mark("gate, up projections", bytesOf(lw.gateUp));
-    if (lw.gateUp.length === 1 && canFuseGlu(lw.gateUp[0], rows)) {
+    if (lw.gateUp.length === 1 && canFuseGlu(batch.gpu, lw.gateUp[0], rows)) {
       // gelu_tanh(gate) ⊙ up straight out of the matmul.
       matmul(batch, { x: state.x, w: lw.gateUp[0], y: state.act, rows, glu: true });
     } else {

@@ -21,18 +21,6 @@ struct Params {
 @group(0) @binding(3) var<storage, read_write> y: array<f32>; // (T, D)
 @group(0) @binding(4) var<storage, read> wScales: array<u32>; // (chunkRows, sStride) f16, if used
 
-/** Where a table row starts: in vec4 words and in f16 scales. */
-struct Row {
-  w: u32,
-  s: u32,
-}
-
-/** 8 codes: lo and hi at the columns of slots packetSlots(i) (xCol). */
-struct Packet {
-  lo: vec4<f32>,
-  hi: vec4<f32>,
-}
-
 const WG: u32 = 64u;
 
 fn store4(at: u32, v: vec4<f32>) {

@@ -2,21 +2,12 @@
 // GPU kernel and its CPU reference. The weight is a chunked GpuMatrix (f32, f16 or GGUF-quantized,
 // decoded in registers); every chunk is one dispatch that writes its own band of output columns.
 
-import {
-  type Binding,
-  GpuBatch,
-  type GpuContext,
-  GpuError,
-  Uniforms,
-  workgroupGrid,
-} from "./gpu.ts";
-import { type GpuMatrix, isQuantized, quantRowLayout, type WeightType } from "./matrix.ts";
-import { QUANT_SHADERS } from "./quant_shader.ts";
+import { type Binding, GpuBatch, type GpuContext, GpuError, workgroupGrid } from "./gpu.ts";
+import type { GpuMatrix, WeightType } from "./matrix.ts";
 import { matmulTiled } from "./matmul_tiled.ts";
+import { matmulBlocked } from "./matmul_blocked.ts";
+import { chunkDispatch, formatPipeline, formatSources } from "./weight_formats.ts";
 import template from "./matmul.wgsl" with { type: "text" };
-import floatFormat from "./matmul_float.wgsl" with { type: "text" };
-import floatWeights from "./float_weights.wgsl" with { type: "text" };
-import loads from "./matmul_loads.wgsl" with { type: "text" };
 import gelu from "./gelu.wgsl" with { type: "text" };
 
 export interface MatmulArgs {
@@ -40,16 +31,17 @@ export interface MatmulArgs {
    */
   glu?: boolean;
   /**
-   * The kernel variant for T = 1 (ignored for T > 1). Default: the one `tuneMatmul` (tune.ts)
-   * chose for this GpuContext and weight type, else `defaultMatmulVariant`.
+   * The kernel variant: its loop for T = 1, and for T > 1 whether matmulBlocked runs. Default:
+   * the one `tuneMatmul` (tune.ts) chose for this GpuContext and weight type, else
+   * `defaultMatmulVariant`.
    */
   variant?: MatmulVariant;
 }
 
 /**
  * How matmul.wgsl runs a decode GEMV (T = 1): its loop, rows of w per workgroup and lanes per
- * workgroup. Every variant computes the same y (up to f32 summation order); which is fastest
- * depends on the device, so tune.ts measures them.
+ * workgroup; and which kernel runs prefill (T > 1). Every variant computes the same y (up to f32
+ * summation order); which is fastest depends on the device, so tune.ts measures them.
  */
 export interface MatmulVariant {
   /** The gemv loop (x in registers, RV rows streamed past it), else gemm's 8-row tile. */
@@ -58,6 +50,11 @@ export interface MatmulVariant {
   rows: number;
   /** Lanes per workgroup (the kernel's WG): a power of 2 from 4 to 256. */
   lanes: number;
+  /**
+   * T > 1 runs matmulBlocked (workgroup-memory tiles: GPUs), not matmulTiled (f32 / f16) or
+   * matmul.wgsl's gemm loop (quantized), which suit lavapipe. Default false.
+   */
+  blocked?: boolean;
 }
 
 /** Rows of w per workgroup of the gemm loop (the kernel's R). */
@@ -78,15 +75,16 @@ export function defaultMatmulVariant(dtype: WeightType): MatmulVariant {
 /** Whether `v` is a variant the kernel supports (e.g. one read back from a cache file). */
 export function isMatmulVariant(v: unknown): v is MatmulVariant {
   if (typeof v !== "object" || v === null) return false;
-  const { gemv, rows, lanes } = v as Record<string, unknown>;
+  const { gemv, rows, lanes, blocked } = v as Record<string, unknown>;
   return typeof gemv === "boolean" && typeof rows === "number" && typeof lanes === "number" &&
+    (blocked === undefined || typeof blocked === "boolean") &&
     (gemv ? GEMV_ROWS.includes(rows) : rows === GEMM_ROWS) &&
     [4, 8, 16, 32, 64, 128, 256].includes(lanes);
 }
 
 /** A short name for reports, e.g. "gemv 32×8" (rows × lanes). */
 export function variantName(v: MatmulVariant): string {
-  return `${v.gemv ? "gemv" : "gemm"} ${v.rows}×${v.lanes}`;
+  return `${v.gemv ? "gemv" : "gemm"} ${v.rows}×${v.lanes}${v.blocked ? ", blocked prefill" : ""}`;
 }
 
 /** The T = 1 variants chosen per GpuContext and weight type (by tune.ts). */
@@ -111,43 +109,41 @@ export function matmulVariant(gpu: GpuContext, dtype: WeightType): MatmulVariant
   return chosen.get(gpu)?.get(dtype) ?? defaultMatmulVariant(dtype);
 }
 
-/**
- * The template with the f32/f16 format, for rows that start on 16 bytes. Formats go first: naga
- * (wgpu 29) panics at pipeline creation when the format's `override F16` follows the template.
- */
-const alignedSource = floatWeights + floatFormat + loads + gelu + template;
-/**
- * The variant for shapes whose rows are not 16-byte aligned: scalar x and w arrays (see the
- * header of matmul.wgsl). Built once from the aligned source.
- */
-const unalignedSource = alignedSource
-  .replace("alias XElem = vec4<f32>; const XP = 4u;", "alias XElem = f32; const XP = 1u;")
-  .replace("alias WElem = vec4<u32>; const WP = 4u;", "alias WElem = u32; const WP = 1u;");
-if (unalignedSource === alignedSource) throw new Error("matmul.wgsl: element type lines not found");
-
-/** The template with each quantized format, joined once (a pipeline lookup per dispatch). */
-const quantSources = Object.fromEntries(
-  Object.entries(QUANT_SHADERS).map((
-    [type, shader],
-  ) => [type, shader.source + loads + gelu + template]),
-) as Record<keyof typeof QUANT_SHADERS, string>;
+/** The template joined with every weight format (gelu.wgsl for the GeGLU epilogue). */
+const sources = formatSources(template, gelu);
 
 /** Rows of x from which float prefill goes to matmulTiled. */
 const TILED_MIN_ROWS = 5;
 
 /**
- * Whether matmul can apply `glu` to `w` for `rows` rows of x: w is one chunk of paired rows, and
- * the rows do not go to the tiled kernel (for float prefill, a tiled matmul and gelu_mul are
+ * Whether matmul can apply `glu` to `w` for `rows` rows of x on `gpu`: w is one chunk of paired
+ * rows, and the rows go to matmul.wgsl (for prefill, the tiled or blocked kernel and gelu_mul are
  * faster than the fused gemm loop).
  */
-export function canFuseGlu(w: GpuMatrix, rows: number): boolean {
-  return w.chunks.length === 1 && w.rows % 2 === 0 && !usesTiledKernel(w, rows);
+export function canFuseGlu(
+  gpu: GpuContext,
+  w: GpuMatrix,
+  rows: number,
+  variant?: MatmulVariant,
+): boolean {
+  return w.chunks.length === 1 && w.rows % 2 === 0 &&
+    kernelFor(gpu, w, rows, variant) === "template";
 }
 
-/** Prefill of 5+ rows with float weights: the register-tiled kernel is 1.3–1.45× faster there
- * (and level below 5 rows), see matmul_tiled.ts. */
-function usesTiledKernel(w: GpuMatrix, rows: number): boolean {
-  return rows >= TILED_MIN_ROWS && (w.dtype === "f32" || w.dtype === "f16");
+/**
+ * The kernel for `rows` rows of x against w: matmulBlocked where the variant says so (T > 1);
+ * matmulTiled for float prefill of 5+ rows (1.3–1.45× faster there on lavapipe, level below 5
+ * rows, see matmul_tiled.ts); else matmul.wgsl.
+ */
+function kernelFor(
+  gpu: GpuContext,
+  w: GpuMatrix,
+  rows: number,
+  variant?: MatmulVariant,
+): "blocked" | "tiled" | "template" {
+  if (rows > 1 && (variant ?? matmulVariant(gpu, w.dtype)).blocked) return "blocked";
+  if (rows >= TILED_MIN_ROWS && (w.dtype === "f32" || w.dtype === "f16")) return "tiled";
+  return "template";
 }
 
 /** y[t, yOffset + n] (+)= Σ_k x[t, k] · w[n, k], or its GeGLU (`glu`). */
@@ -162,11 +158,16 @@ export function matmul(batch: GpuBatch, args: MatmulArgs): void {
       `matmul: ${columns} output columns from offset ${yOffset} exceed the row stride ${yStride}`,
     );
   }
-  if (glu && (!canFuseGlu(w, rows) || args.accumulate)) {
+  if (glu && (!canFuseGlu(batch.gpu, w, rows, args.variant) || args.accumulate)) {
     throw new GpuError("matmul: glu needs paired rows in one chunk, no tiling, no accumulate");
   }
   if (rows === 0 || w.rows === 0) return;
-  if (usesTiledKernel(w, rows)) {
+  const kernel = kernelFor(batch.gpu, w, rows, args.variant);
+  if (kernel === "blocked") {
+    matmulBlocked(batch, args);
+    return;
+  }
+  if (kernel === "tiled") {
     matmulTiled(batch, args);
     return;
   }
@@ -182,42 +183,11 @@ export function matmul(batch: GpuBatch, args: MatmulArgs): void {
     WG: variant.lanes,
     RV: variant.gemv ? variant.rows : 32,
   };
-  let pipeline: GPUComputePipeline;
-  // Row strides in the kernel's units: elements (f32/f16), or vec4 words and f16 scales.
-  let wStride = w.stride;
-  let sStride = 0;
-  if (isQuantized(w)) {
-    const layout = quantRowLayout(w.dtype, w.cols);
-    wStride = layout.quantBytes / 16;
-    sStride = layout.scaleStride;
-    pipeline = batch.gpu.pipeline(quantSources[w.dtype], constants);
-  } else {
-    // Gathering 8 weights per load needs rows (and x rows) that start on 16-byte boundaries.
-    const aligned = w.cols % 8 === 0 && w.stride % 8 === 0;
-    pipeline = batch.gpu.pipeline(aligned ? alignedSource : unalignedSource, {
-      F16: w.dtype === "f16" ? 1 : 0,
-      ...constants,
-    });
-  }
+  const { pipeline, ...strides } = formatPipeline(batch.gpu, sources, w, constants);
   for (const chunk of w.chunks) {
-    const uniforms = new Uniforms()
-      .u32(rows)
-      .u32(w.cols)
-      .u32(chunk.rows)
-      .u32(wStride)
-      .u32(sStride)
-      .u32(yStride)
-      .u32(yOffset + chunk.rowStart)
-      .u32(args.accumulate ? 1 : 0)
-      .u32(glu ? 1 : 0);
+    const { uniforms, bindings } = chunkDispatch(args, chunk, strides, { yOffset, yStride });
     const [gx, gz] = workgroupGrid(batch.gpu, Math.ceil(chunk.rows / variant.rows));
-    const bindings = [args.x, chunk.buffer, args.y];
-    if (chunk.scales) bindings.push(chunk.scales);
-    batch.dispatch(pipeline, uniforms, bindings, [
-      gx,
-      Math.ceil(rows / tt),
-      gz,
-    ]);
+    batch.dispatch(pipeline, uniforms, bindings, [gx, Math.ceil(rows / tt), gz]);
   }
 }
 

@@ -16,12 +16,15 @@
 // (matmul.ts holds the defaults: on lavapipe the gemm loop for f32/f16, gemv with RV = 32 for the
 // quantized formats, and WG = 8).
 //
-// This file is a template: matmul.ts puts one weight format in front of it (float_weights.wgsl +
-// matmul_float.wgsl for f32/f16, quant.wgsl + quant_<type>.wgsl for GGUF blocks, which stay
-// quantized in memory and are decoded in registers), then matmul_loads.wgsl (xAt, x4, wordAt,
-// words4) and gelu.wgsl (geluTanh). A format reads `w` (and `wScales`) and defines
+// This file is a template: weight_formats.ts puts one weight format in front of it (the structs
+// Row and Packet of weight_rows.wgsl, then float_weights.wgsl + matmul_float.wgsl for f32/f16, or
+// quant.wgsl + quant_<type>.wgsl for GGUF blocks, which stay quantized in memory and are decoded
+// in registers), then matmul_loads.wgsl (xAt, x4, wordAt, words4), packet_weights.wgsl (weights)
+// and gelu.wgsl (geluTanh). A format reads `w` (and `wScales`) and defines
 //   const UNIT, PACKETS, XSLOTS, GROUPS: u32   values per unit; packets of 8 values per unit;
 //                                     vec4 slots of x per unit (UNIT / 4); scale groups per unit
+//   const SPAN: u32                    values of the fewest whole units whose columns form one
+//                                      run (UNIT, but 2 units for q6_k, whose units interleave)
 //   const AFFINE: bool                false when the codes are the weights (f32/f16)
 //   struct Unit; fn loadUnit(row: Row, u: u32) -> Unit      unit u of a row: all its memory reads
 //   fn decode(unit: Unit, i: u32) -> Packet                 packet i's 8 codes as f32 (no reads)
@@ -36,24 +39,11 @@
 // Weights arrive as raw 32-bit words, so no shader-f16 is needed. matmul.ts picks one of two
 // variants of the f32/f16 format: "aligned" (K and the row stride multiples of 8: every row and
 // packet starts on 16 bytes, so x and w are read as vec4 arrays) and "unaligned" (the XElem/WElem
-// lines below swapped for scalar types; packets are gathered word by word and a tail loop covers
+// lines of matmul_params.wgsl swapped for scalar types; packets are gathered word by word and a tail loop covers
 // K mod 8). Quantized formats are always aligned (K is a whole number of 32-value blocks); q8_0
 // and q4_0 rows with an odd number of blocks leave the last one to the tail loop.
 
-struct Params {
-  rows: u32, // T
-  k: u32, // K
-  n: u32, // rows of w in this chunk
-  wStride: u32, // w's units (f32/f16 elements, or vec4 words) between row starts
-  sStride: u32, // f16 scales between row starts of wScales (quantized formats)
-  yStride: u32, // elements between row starts of y
-  yCol: u32, // column of y that receives chunk row 0
-  accumulate: u32, // 1: y += x·wᵀ; 0: y = x·wᵀ
-  // 1: w stacks a GeGLU's gate and up projections, [W_gate; W_up] (F rows each), and y (F
-  // columns) = gelu_tanh(x·W_gateᵀ) ⊙ x·W_upᵀ; rows are taken in pairs (gate i, up i), see rowOf.
-  // A uniform rather than a pipeline constant: the big matmul pipelines compile once, not twice.
-  glu: u32,
-}
+// Params and the bindings p, x, w, y and wScales: matmul_params.wgsl.
 
 override GEMV: bool = false; // the gemv loop (T = 1), else gemm
 override TT: u32 = 1u; // gemm: rows of x per workgroup, 1 … MAX_TT
@@ -63,32 +53,11 @@ const R = 8u; // gemm: rows of w per workgroup
 const MAX_TT = 8u;
 const MAX_RV = 32u; // ≤ MAX_TT * R: gemv shares gemm's workgroup memory
 
-// matmul.ts rewrites these two lines for the unaligned variant (f32 / u32, 1u).
-alias XElem = vec4<f32>; const XP = 4u;
-alias WElem = vec4<u32>; const WP = 4u;
-
-@group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> x: array<XElem>; // (T, K) f32
-@group(0) @binding(2) var<storage, read> w: array<WElem>; // (n, wStride) as u32 words
-@group(0) @binding(3) var<storage, read_write> y: array<f32>; // (T, yStride)
-@group(0) @binding(4) var<storage, read> wScales: array<u32>; // (n, sStride) f16 pairs, if used
-
 // Per lane: TT rows × R columns (gemm) or RV columns (gemv) of partial sums.
 var<workgroup> partial: array<f32, WG * MAX_TT * R>;
 
-/** Where a row of w starts: in w's units (p.wStride) and in f16 scales (p.sStride). */
-struct Row {
-  w: u32,
-  s: u32,
-}
-
-/** 8 weights: lo and hi match the x values of slots packetSlots(i) (at columns xCol). */
-struct Packet {
-  lo: vec4<f32>,
-  hi: vec4<f32>,
-}
-
-// xAt, x4, wordAt and words4: matmul_loads.wgsl, put in front by matmul.ts.
+// xAt, x4, wordAt and words4 (matmul_loads.wgsl) and weights (packet_weights.wgsl): put in
+// front by matmul.ts.
 
 // The dot products of 8 x values (xa, xb) with four packets.
 fn dot4(xa: vec4<f32>, xb: vec4<f32>, a: Packet, b: Packet, c: Packet, d: Packet) -> vec4<f32> {
@@ -132,23 +101,6 @@ fn store(t: u32, n: u32, sum: f32) {
       y[at] = sum;
     }
   }
-}
-
-// The 8 weights of packet i: codes·scale + bias of their groups (the codes, unless AFFINE), the
-// codes taken out of place by their slots' xScale.
-fn weights(unit: Unit, i: u32) -> Packet {
-  let codes = decode(unit, i);
-  if (!AFFINE) {
-    return codes;
-  }
-  let slots = packetSlots(i);
-  let g = packetGroups(i);
-  let a = affine(unit, g.x);
-  let b = affine(unit, g.y);
-  return Packet(
-    codes.lo * (xScale(slots.x) * a.x) + a.y,
-    codes.hi * (xScale(slots.y) * b.x) + b.y,
-  );
 }
 
 // Σ x·w over unit u of row n, given the unit's x slots `xs` and their sums per group `xg`: the

@@ -4,6 +4,7 @@
 // unpack2x16float, f32 words are bitcast.
 
 const UNIT = 8u;
+const SPAN = 8u; // values of the fewest whole units that cover a run of columns
 const PACKETS = 1u;
 const XSLOTS = 2u;
 const GROUPS = 1u;

@@ -303,9 +303,11 @@ Deno.test("glu needs paired rows in one chunk and no tiled kernel", async () => 
   try {
     const w = uploadMatrix(gpu, new Float32Array(16 * 32), 16, 32, "f32");
     const chunked = uploadMatrix(gpu, new Float32Array(100 * 32), 100, 32, "f32");
-    assert.ok(canFuseGlu(w, 1) && canFuseGlu(w, 4));
-    assert.ok(!canFuseGlu(w, 5), "5 rows of x go to the tiled kernel");
-    assert.ok(!canFuseGlu(chunked, 1), `${chunked.chunks.length} chunks`);
+    assert.ok(canFuseGlu(gpu, w, 1) && canFuseGlu(gpu, w, 4));
+    assert.ok(!canFuseGlu(gpu, w, 5), "5 rows of x go to the tiled kernel");
+    assert.ok(!canFuseGlu(gpu, chunked, 1), `${chunked.chunks.length} chunks`);
+    const blocked = { gemv: false, rows: 8, lanes: 8, blocked: true };
+    assert.ok(canFuseGlu(gpu, w, 1, blocked) && !canFuseGlu(gpu, w, 2, blocked), "blocked prefill");
     const y = gpu.createBuffer(8 * 5 * 4);
     assert.throws(() => matmul(gpu.batch(), { x: y, w, y, rows: 5, glu: true }), GpuError);
     for (const m of [w, chunked]) destroyMatrix(m);
@@ -314,3 +316,45 @@ Deno.test("glu needs paired rows in one chunk and no tiled kernel", async () => 
     gpu.destroy();
   }
 });
+
+// Prefill through matmulBlocked (the variant GPUs may tune to): T from 2 to past a 64-row tile,
+// N past a 64-row tile and K past a 64-value step with tails (f32/f16 K mod 8, q8_0/q4_0 an odd
+// block count), column bands, accumulation, and chunks that end inside a tile.
+const BLOCKED = { gemv: false, rows: 8, lanes: 8, blocked: true };
+for (const dtype of ["f32", "f16", "q8_0", "q4_0", "q4_k", "q6_k"] as const) {
+  Deno.test({
+    name: `matmul ${dtype} prefill through the blocked kernel matches the reference`,
+    ignore: dtype === "f16" && !deviceHasF16,
+  }, async () => {
+    const superBlock = dtype.endsWith("_k");
+    const quantized = dtype.startsWith("q");
+    const k = superBlock ? 512 : quantized ? 160 : 13;
+    const gpu = await testGpu();
+    await check(gpu, { rows: 2, n: 7, k, dtype, variant: BLOCKED });
+    await check(gpu, {
+      rows: 70,
+      n: 130,
+      k: superBlock ? 256 : quantized ? 96 : 72,
+      dtype,
+      variant: BLOCKED,
+    });
+    await check(gpu, { rows: 5, n: 37, k, dtype, variant: BLOCKED, yOffset: 3, yStride: 45 });
+    await check(gpu, {
+      rows: 66,
+      n: 65,
+      k: superBlock ? 256 : 64,
+      dtype,
+      variant: BLOCKED,
+      yOffset: 1,
+      yStride: 70,
+      accumulate: true,
+      blocks: quantized ? "random" : undefined,
+    });
+    const small = await testGpu({ maxBindingBytes: 2048 });
+    try {
+      await check(small, { rows: 3, n: 333, k: superBlock ? 256 : 64, dtype, variant: BLOCKED });
+    } finally {
+      small.destroy();
+    }
+  });
+}

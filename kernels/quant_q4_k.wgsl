@@ -5,6 +5,7 @@
 // low nibbles are sub-block 2g (group 0) and high nibbles sub-block 2g + 1 (group 1).
 
 const UNIT = 64u;
+const SPAN = 64u;
 const PACKETS = 8u;
 const XSLOTS = 16u;
 const GROUPS = 2u;

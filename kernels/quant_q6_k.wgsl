@@ -8,6 +8,7 @@
 // qh bytes word 8 + 2h + c, and its scales numbers 8h + 2g + c.
 
 const UNIT = 64u;
+const SPAN = 128u; // units 2m and 2m + 1 interleave over one half block
 const PACKETS = 8u;
 const XSLOTS = 16u;
 const GROUPS = 4u;

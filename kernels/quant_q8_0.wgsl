@@ -5,6 +5,7 @@
 // block to wAt.
 
 const UNIT = 64u;
+const SPAN = 64u;
 const PACKETS = 8u;
 const XSLOTS = 16u;
 const GROUPS = 2u;

@@ -4,7 +4,8 @@
 // chunks have `scales` (matrix.ts), so hosts bind it when it is there.
 
 import type { QuantType } from "./quant.ts";
-import helpers from "./quant.wgsl" with { type: "text" };
+import rowTypes from "./weight_rows.wgsl" with { type: "text" };
+import quantHelpers from "./quant.wgsl" with { type: "text" };
 import q8_0 from "./quant_q8_0.wgsl" with { type: "text" };
 import q4_0 from "./quant_q4_0.wgsl" with { type: "text" };
 import q4_k from "./quant_q4_k.wgsl" with { type: "text" };
@@ -16,6 +17,8 @@ export interface QuantShader {
   /** Values of a row per unit (the format's UNIT). */
   unit: number;
 }
+
+const helpers = rowTypes + quantHelpers;
 
 export const QUANT_SHADERS: Readonly<Record<QuantType, QuantShader>> = {
   q8_0: { source: helpers + q8_0, unit: 64 },

@@ -1,13 +1,15 @@
 // Per-device kernel tuning: which matmul variant (loop, rows and lanes per workgroup, see
-// matmul.ts) runs a decode GEMV (T = 1) fastest on this adapter. A short measurement over a few
-// candidates on a representative shape, once per weight type; the choice is kept per GpuContext
-// (matmul.ts) and in a small JSON file per adapter under $XDG_CACHE_HOME/gemma (or
-// ~/.cache/gemma), so a later run of the same machine starts tuned. Recording a batch is
+// matmul.ts) runs a decode GEMV (T = 1) fastest on this adapter, and whether prefill (T > 1) is
+// faster through matmulBlocked (GPUs) than through the kernels that suit lavapipe. A short
+// measurement over a few candidates on representative shapes, once per weight type; the choice
+// is kept per GpuContext (matmul.ts) and in a small JSON file per adapter under
+// $XDG_CACHE_HOME/gemma (or ~/.cache/gemma), so a later run of the same machine starts tuned. Recording a batch is
 // synchronous and measuring is not, so tuning is an explicit await (`tuneMatmul`, once after
 // loading weights); until then matmul uses `defaultMatmulVariant`.
 
 import { describe, type GpuContext } from "./gpu.ts";
 import { createMatrix, destroyMatrix, type WeightType } from "./matrix.ts";
+import { canUseBlockedMatmul } from "./matmul_blocked.ts";
 import {
   defaultMatmulVariant,
   isMatmulVariant,
@@ -19,11 +21,13 @@ import {
 } from "./matmul.ts";
 
 /** Bumped whenever matmul.wgsl's variants change meaning: older cache entries are then ignored. */
-export const TUNE_VERSION = 1;
+export const TUNE_VERSION = 2;
 
 /** Representative GEMV: N rows of w (output columns) of K inputs, Gemma-2B-like. */
 const TUNE_ROWS = 8192;
 const TUNE_COLS = 2048;
+/** Representative prefill: T rows of x against an (N, K) weight (small: lavapipe times it too). */
+const PREFILL_SHAPE = { rows: 64, n: 1024, k: 1024 };
 /** A candidate must beat the default by this factor to be chosen (timings are noisy). */
 const MARGIN = 0.9;
 
@@ -74,24 +78,25 @@ function lanesThatFit(gpu: GpuContext): number[] {
 }
 
 /**
- * Milliseconds per GEMV (the minimum over interleaved rounds) of each variant on an (n, k)
- * weight of type `dtype` (zeros: the time does not depend on the values).
+ * Milliseconds per matmul (the minimum over interleaved rounds) of each variant on an (n, k)
+ * weight of type `dtype` (zeros: the time does not depend on the values), for `rows` rows of x
+ * (default 1: a GEMV).
  */
 export async function measureMatmul(
   gpu: GpuContext,
   dtype: WeightType,
   variants: MatmulVariant[],
-  shape: { n: number; k: number } = { n: TUNE_ROWS, k: TUNE_COLS },
+  shape: { n: number; k: number; rows?: number } = { n: TUNE_ROWS, k: TUNE_COLS },
   rounds = 3,
 ): Promise<number[]> {
-  const { n, k } = shape;
+  const { n, k, rows = 1 } = shape;
   const w = createMatrix(gpu, n, k, dtype);
-  const x = gpu.createBuffer(k * 4);
-  const y = gpu.createBuffer(n * 4);
+  const x = gpu.createBuffer(rows * k * 4);
+  const y = gpu.createBuffer(rows * n * 4);
   try {
     const run = async (variant: MatmulVariant, repeat: number) => {
       const batch = gpu.batch();
-      for (let i = 0; i < repeat; i++) matmul(batch, { x, w, y, rows: 1, variant });
+      for (let i = 0; i < repeat; i++) matmul(batch, { x, w, y, rows, variant });
       const start = performance.now();
       batch.submit();
       await gpu.device.queue.onSubmittedWorkDone();
@@ -274,7 +279,37 @@ async function search(
     );
     console.error(`tune ${dtype} (${TUNE_ROWS}×${TUNE_COLS}): ${report.join(", ")}`);
   }
-  return choice.variant;
+  return { ...choice.variant, blocked: await prefersBlocked(gpu, dtype, choice.variant, options) };
+}
+
+/**
+ * Whether prefill runs faster through matmulBlocked than through the kernel that suits lavapipe
+ * (by more than the noise margin), on PREFILL_SHAPE.
+ */
+async function prefersBlocked(
+  gpu: GpuContext,
+  dtype: WeightType,
+  variant: MatmulVariant,
+  options: TuneOptions,
+): Promise<boolean> {
+  if (!canUseBlockedMatmul(gpu)) return false;
+  const [plain, blocked] = await measureMatmul(
+    gpu,
+    dtype,
+    [{ ...variant, blocked: false }, { ...variant, blocked: true }],
+    PREFILL_SHAPE,
+    options.rounds,
+  );
+  if (options.verbose) {
+    const { rows, n, k } = PREFILL_SHAPE;
+    const gflops = (ms: number) => (2 * rows * n * k / ms / 1e6).toFixed(1);
+    console.error(
+      `tune ${dtype} prefill (${rows}×${n}×${k}): ${gflops(plain)} GFLOP/s, blocked ${
+        gflops(blocked)
+      } GFLOP/s`,
+    );
+  }
+  return blocked < plain * MARGIN;
 }
 
 /** True for CPU implementations of WebGPU/Vulkan (lavapipe, llvmpipe, SwiftShader, WARP). */

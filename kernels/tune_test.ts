@@ -25,6 +25,7 @@ Deno.test("tuneMatmul caches its choice on disk per adapter and reads it back", 
     // force: measure even on a software adapter (which otherwise keeps the defaults).
     const first = await tuneMatmul(gpu, ["f32"], { cachePath, rounds: 1, force: true });
     assert.ok(isMatmulVariant(first.get("f32")));
+    assert.equal(typeof first.get("f32")?.blocked, "boolean", "the prefill kernel is measured too");
     assert.deepEqual(matmulVariant(gpu, "f32"), first.get("f32"));
     const file = readTuneCache(cachePath);
     assert.deepEqual(file[adapterKey(gpu)]?.f32, first.get("f32"));

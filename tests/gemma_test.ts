@@ -14,6 +14,7 @@ import {
 import { referenceGreedy, referenceLogits, referenceModel } from "../core/gemma_reference.ts";
 import type { SafetensorsDType } from "../core/safetensors.ts";
 import { assertClose } from "../kernels/test_util.ts";
+import { defaultMatmulVariant, setMatmulVariant } from "../kernels/matmul.ts";
 import { buildTinyModel, loadReferenceWeights, type TinyModelOptions } from "./fixtures.ts";
 
 const PROMPT = "The capital of France is Paris. 日本語 🙂 def f(x):\n\treturn x  * 2";
@@ -159,6 +160,18 @@ for (const c of CASES) {
             `position ${t}: ${logprobs[t]} vs ${expected}`,
           );
           assert.equal(greedy[t], argmaxOf(row) === ids[t + 1]);
+        }
+      });
+
+      await t.step("prefill through the blocked kernel (a GPU's tuned choice) agrees", async () => {
+        setMatmulVariant(model.gpu, "f32", { ...defaultMatmulVariant("f32"), blocked: true });
+        try {
+          const session = new GemmaSession(model, { contextLength: 128 });
+          const all = await session.appendWithAllLogits(ids);
+          session.destroy();
+          assertClose(all, referenceLogits(reference, ids, ids.length), 1e-4, "blocked prefill");
+        } finally {
+          setMatmulVariant(model.gpu, "f32", defaultMatmulVariant("f32"));
         }
       });
 
