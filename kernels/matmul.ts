@@ -87,7 +87,7 @@ export function variantName(v: MatmulVariant): string {
   return `${v.gemv ? "gemv" : "gemm"} ${v.rows}×${v.lanes}${v.blocked ? ", blocked prefill" : ""}`;
 }
 
-/** The T = 1 variants chosen per GpuContext and weight type (by tune.ts). */
+/** The variants chosen per GpuContext and weight type (by tune.ts). */
 const chosen = new WeakMap<GpuContext, Map<WeightType, MatmulVariant>>();
 
 /** Makes `variant` the one matmul uses for T = 1 on `gpu` with weights of type `dtype`. */

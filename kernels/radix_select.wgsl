@@ -103,7 +103,7 @@ fn radixSelect(lid: u32, low: u32, byMass: bool, maxValue: f32) -> u32 {
       }
       // Walk the bins from the top until they reach `remaining`.
       var above = vec2<u32>(0u);
-      var result = vec4<u32>(0u); // z = 0: not reached
+      var result = vec4<u32>(0u); // w = 0: not reached
       for (var bin = 255i; bin >= 0i; bin--) {
         let weight = binWeight(u32(bin));
         let through = add64(above, weight);
