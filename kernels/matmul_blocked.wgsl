@@ -11,12 +11,11 @@
 // switches between them at every barrier, this is several times slower than matmul_tiled.wgsl;
 // on a GPU the staging is what keeps the multipliers busy.
 //
-// A template like matmul.wgsl: matmul_blocked.ts puts a weight format in front of it (the same
+// A template like matmul.wgsl: weight_formats.ts puts a weight format in front of it (the same
 // ones, see matmul.wgsl's header), then matmul_loads.wgsl, packet_weights.wgsl and
-// matmul_params.wgsl. Invocation lid
-// stages 16 values of row r = lid / 4 of x, and packets q, q + 4, … (q = lid % 4) of the units
-// that cover the step in row r of w: 8 packets, but for q6_k, whose units interleave over 128
-// values, 16 packets of which half fall in the step.
+// matmul_params.wgsl. Invocation lid stages 16 values of row r = lid / 4 of x, and packets q,
+// q + 4, … (q = lid % 4) of the units that cover the step in row r of w: 8 packets, but for q6_k,
+// whose units interleave over 128 values, 16 packets of which half fall in the step.
 
 // Params and the bindings p, x, w, y and wScales: matmul_params.wgsl (p.glu must be 0).
 
@@ -33,7 +32,7 @@ var<workgroup> xTile: array<vec4<f32>, BK * BT / 4u>;
 var<workgroup> wTile: array<vec4<f32>, BK * BN / 4u>;
 
 // xAt and x4 (matmul_loads.wgsl) and weights (packet_weights.wgsl): put in front by
-// matmul_blocked.ts.
+// weight_formats.ts.
 
 // x[t, k … k + 3] (k a multiple of 4) with zeros past T and K.
 fn xQuad(t: u32, k: u32) -> vec4<f32> {
