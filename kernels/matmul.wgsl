@@ -36,12 +36,13 @@
 //                                      in place (powers of 2, see quant.wgsl; 1 for f32/f16)
 //   fn wAt(row: Row, k: u32) -> f32                         one weight, for K mod UNIT columns
 //
-// Weights arrive as raw 32-bit words, so no shader-f16 is needed. matmul.ts picks one of two
-// variants of the f32/f16 format: "aligned" (K and the row stride multiples of 8: every row and
-// packet starts on 16 bytes, so x and w are read as vec4 arrays) and "unaligned" (the XElem/WElem
-// lines of matmul_params.wgsl swapped for scalar types; packets are gathered word by word and a tail loop covers
-// K mod 8). Quantized formats are always aligned (K is a whole number of 32-value blocks); q8_0
-// and q4_0 rows with an odd number of blocks leave the last one to the tail loop.
+// Weights arrive as raw 32-bit words, so no shader-f16 is needed. weight_formats.ts picks one of
+// two variants of the f32/f16 format: "aligned" (K and the row stride multiples of 8: every row
+// and packet starts on 16 bytes, so x and w are read as vec4 arrays) and "unaligned" (the
+// XElem/WElem lines of matmul_params.wgsl swapped for scalar types; packets are gathered word by
+// word and a tail loop covers K mod 8). Quantized formats are always aligned (K is a whole number
+// of 32-value blocks); q8_0 and q4_0 rows with an odd number of blocks leave the last one to the
+// tail loop.
 
 // Params and the bindings p, x, w, y and wScales: matmul_params.wgsl.
 
@@ -57,7 +58,7 @@ const MAX_RV = 32u; // ≤ MAX_TT * R: gemv shares gemm's workgroup memory
 var<workgroup> partial: array<f32, WG * MAX_TT * R>;
 
 // xAt, x4, wordAt and words4 (matmul_loads.wgsl) and weights (packet_weights.wgsl): put in
-// front by matmul.ts.
+// front by weight_formats.ts.
 
 // The dot products of 8 x values (xa, xb) with four packets.
 fn dot4(xa: vec4<f32>, xb: vec4<f32>, a: Packet, b: Packet, c: Packet, d: Packet) -> vec4<f32> {
