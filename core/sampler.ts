@@ -4,7 +4,7 @@
 // GPU instead (`gpuPick`, pick_token.wgsl); `sample` is the CPU twin, for tests and for callers
 // that hold logits.
 
-import { penalizedReference } from "../kernels/pick_token.ts";
+import { penalizedReference, TOP_P_CUTOFF } from "../kernels/pick_token.ts";
 import type { TokenPick } from "./gemma.ts";
 
 export interface SamplingOptions {
@@ -48,9 +48,6 @@ export function validateSampling(o: SamplingOptions): void {
   );
   if (o.seed !== undefined) check(Number.isInteger(o.seed), "--seed must be an integer");
 }
-
-/** Tokens with a logit below max − CUTOFF have probability < e^-30 ≈ 1e-13: left out of the sort. */
-const CUTOFF = 30;
 
 export class Sampler {
   readonly options: SamplingOptions;
@@ -100,7 +97,9 @@ export class Sampler {
 
     let max = -Infinity;
     for (let i = 0; i < scores.length; i++) if (scores[i] > max) max = scores[i];
-    const floor = max - CUTOFF * o.temperature;
+    // Below max − 30·T a token's probability is < e^-30 ≈ 1e-13 of the top one's: left out of the
+    // sort (pick_token.wgsl's top-p leaves out the same tokens).
+    const floor = max - TOP_P_CUTOFF * o.temperature;
     let candidates = sortedCandidates(scores, floor);
     if (o.topK > 0) candidates = candidates.slice(0, o.topK);
 

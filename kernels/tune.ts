@@ -3,9 +3,9 @@
 // faster through matmulBlocked (GPUs) than through the kernels that suit lavapipe. A short
 // measurement over a few candidates on representative shapes, once per weight type; the choice
 // is kept per GpuContext (matmul.ts) and in a small JSON file per adapter under
-// $XDG_CACHE_HOME/gemma (or ~/.cache/gemma), so a later run of the same machine starts tuned. Recording a batch is
-// synchronous and measuring is not, so tuning is an explicit await (`tuneMatmul`, once after
-// loading weights); until then matmul uses `defaultMatmulVariant`.
+// $XDG_CACHE_HOME/gemma (or ~/.cache/gemma), so a later run of the same machine starts tuned.
+// Recording a batch is synchronous and measuring is not, so tuning is an explicit await
+// (`tuneMatmul`, once after loading weights); until then matmul uses `defaultMatmulVariant`.
 
 import { describe, type GpuContext } from "./gpu.ts";
 import { createMatrix, destroyMatrix, type WeightType } from "./matrix.ts";
