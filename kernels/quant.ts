@@ -37,6 +37,14 @@ export const BLOCK_BYTES: Readonly<Record<QuantType, number>> = {
   q6_k: 210,
 };
 
+/** Byte offsets of the f16 fields (scales, mins) inside one block. */
+export const F16_FIELDS: Readonly<Record<QuantType, readonly number[]>> = {
+  q8_0: [0],
+  q4_0: [0],
+  q4_k: [0, 2],
+  q6_k: [208],
+};
+
 /** The `ggml_type` ids of these formats in GGUF tensor infos. */
 export const GGML_TYPE_IDS: Readonly<Record<QuantType, number>> = {
   q4_0: 2,

@@ -2,7 +2,7 @@
 
 import assert from "node:assert/strict";
 import { createGpuContext, f32ToF16Bits, GpuContext, GpuContextOptions } from "./gpu.ts";
-import { BLOCK_BYTES, quantizedBytes, type QuantType } from "./quant.ts";
+import { BLOCK_BYTES, F16_FIELDS, quantizedBytes, type QuantType } from "./quant.ts";
 
 /** Mulberry32: a small seeded PRNG, so a failing input can be reproduced from its seed. */
 export function seededRandom(seed: number): () => number {
@@ -25,14 +25,18 @@ export function randomArray(random: () => number, n: number, scale = 1): Float32
 
 /**
  * `count` values of random GGUF blocks of `type`: random bytes (every bit pattern, e.g. negative
- * q6_k scales), with random f16 scales in ±1/16 so that no f16 field is inf or NaN.
+ * q6_k scales), with random f16 scales (by default in ±1/16) so that no f16 field is inf or NaN.
  */
-export function randomBlocks(random: () => number, type: QuantType, count: number): Uint8Array {
+export function randomBlocks(
+  random: () => number,
+  type: QuantType,
+  count: number,
+  scale: () => number = () => (random() * 2 - 1) / 16,
+): Uint8Array {
   const bytes = new Uint8Array(quantizedBytes(type, count)).map(() => random() * 256);
-  const f16Fields = { q8_0: [0], q4_0: [0], q4_k: [0, 2], q6_k: [208] }[type];
   for (let at = 0; at < bytes.length; at += BLOCK_BYTES[type]) {
-    for (const field of f16Fields) {
-      const bits = f32ToF16Bits((random() * 2 - 1) / 16);
+    for (const field of F16_FIELDS[type]) {
+      const bits = f32ToF16Bits(scale());
       bytes[at + field] = bits & 255;
       bytes[at + field + 1] = bits >> 8;
     }
