@@ -25,6 +25,12 @@ export function chatCommand(): Command {
   addGenerationOptions(command);
   return command.action(async (flags: ChatFlags) => {
     const loaded = await loadModel(flags);
+    const known = loaded.source.known;
+    if (known && !known.instructionTuned && !flags.quiet) {
+      console.error(
+        `note: ${known.name} is a pretrained model, not instruction-tuned: it continues text rather than following instructions`,
+      );
+    }
     const { tokenizer } = loaded;
     const session = new GemmaSession(loaded.model, { contextLength: flags.ctx });
     const sampling = samplingFrom(flags, loaded.checkpoint);

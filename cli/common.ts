@@ -11,14 +11,15 @@ import {
   type DType,
   type Gemma,
   type GemmaTokenizer,
-  GpuError,
   loadCheckpointTokenizer,
   loadGemma,
   openCheckpoint,
   SamplingError,
   TokenizerError,
+  ZipError,
 } from "../core/mod.ts";
 import type { Checkpoint } from "../core/checkpoint.ts";
+import { type ModelSource, resolveModel } from "./model_source.ts";
 
 /** Bad usage or input: exit code 1. */
 export class UsageError extends Error {
@@ -39,31 +40,16 @@ export interface LoadedModel {
   checkpoint: Checkpoint;
   tokenizer: GemmaTokenizer;
   model: Gemma;
+  source: ModelSource;
+  /** Opening the checkpoint and loading it onto the GPU (not fetching it). */
   loadMs: number;
 }
 
-/** The folder to load: --model, or the demo model with a notice that it is random. */
-export function modelPath(flags: ModelFlags): string {
-  if (flags.model) return flags.model;
-  if (!flags.quiet) {
-    console.error(
-      "note: no --model given: using the built-in demo model (tiny, random weights: its output is gibberish)",
-    );
-  }
-  try {
-    Deno.statSync(DEMO_MODEL_DIR);
-  } catch {
-    throw new UsageError(
-      "no --model given and the demo model is not built; run ./deno task setup (or pass --model)",
-    );
-  }
-  return DEMO_MODEL_DIR;
-}
-
 export async function loadModel(flags: ModelFlags): Promise<LoadedModel> {
-  const start = performance.now();
   const dtype = parseDType(flags.dtype);
-  const checkpoint = await openCheckpoint(modelPath(flags));
+  const source = await resolveModel(flags);
+  const start = performance.now();
+  const checkpoint = await openCheckpoint(source.path);
   if (checkpoint.skipped.length > 0 && !flags.quiet) {
     console.error(
       `note: skipping ${checkpoint.skipped.length} tensors that are not part of the language model (e.g. "${
@@ -79,7 +65,7 @@ export async function loadModel(flags: ModelFlags): Promise<LoadedModel> {
   const progress = !flags.quiet && Deno.stderr.isTerminal() ? progressLine("Loading") : undefined;
   const model = await loadGemma(gpu, checkpoint, { dtype, quant, onProgress: progress?.update });
   progress?.done();
-  return { checkpoint, tokenizer, model, loadMs: performance.now() - start };
+  return { checkpoint, tokenizer, model, source, loadMs: performance.now() - start };
 }
 
 function parseQuant(value: string | undefined): "q8_0" | "q4_0" | undefined {
@@ -92,17 +78,20 @@ function parseDType(value: string | undefined): DType | undefined {
   throw new UsageError(`--dtype must be f16 or f32, got "${value}"`);
 }
 
-/** A one-line progress display on stderr. */
-function progressLine(label: string) {
+/** A one-line progress display on stderr (`stage` replaces the label while it is given). */
+export function progressLine(label: string) {
   const encoder = new TextEncoder();
   let last = -1;
   return {
-    update(done: number, total: number) {
+    update(done: number, total: number, stage?: string) {
       const percent = Math.floor((100 * done) / Math.max(total, 1));
-      if (percent === last) return;
+      if (percent === last && stage === undefined) return;
       last = percent;
       const gb = (n: number) => (n / 1e9).toFixed(2);
-      Deno.stderr.writeSync(encoder.encode(`\r${label} ${percent}% (${gb(done)}/${gb(total)} GB)`));
+      const text = `${label}${stage ? ` (${stage})` : ""} ${percent}% (${gb(done)}/${
+        gb(total)
+      } GB)`;
+      Deno.stderr.writeSync(encoder.encode(`\r\x1b[K${text}`));
     },
     done() {
       Deno.stderr.writeSync(encoder.encode("\r\x1b[K"));
@@ -141,12 +130,12 @@ export function exitCodeFor(error: unknown): number {
     ContextError,
     SamplingError,
     CommanderError,
+    ZipError,
     Deno.errors.NotFound,
     Deno.errors.PermissionDenied,
   ];
   if (inputErrors.some((type) => error instanceof type)) return 1;
-  if (error instanceof GpuError) return 2;
-  return 2;
+  return 2; // GpuError, PullError (no Python, pip or registry, or a wrong checksum) and the rest
 }
 
 export function errorMessage(error: unknown): string {

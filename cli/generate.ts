@@ -45,7 +45,7 @@ export function addGenerationOptions(command: Command): Command {
   return command
     .option(
       "-m, --model <path>",
-      "a Hugging Face model folder or a .gguf file (default: the demo model)",
+      "a model name (gemma3:270m, the default), a Hugging Face folder or a .gguf file",
     )
     .option("--dtype <type>", "weight precision on the GPU: f16 or f32 (default f16 if supported)")
     .option("--quant <type>", "quantize float weights on load: q8_0 or q4_0")

