@@ -52,7 +52,7 @@ export const TYPED_ARRAYS = {
 
 /**
  * Every ggml tensor type a GGUF may list: [type id, values per block, bytes per block]
- * (gguf-py's GGML_QUANT_SIZES). We read F32/F16/BF16 and Q8_0/Q4_0/Q4_K/Q6_K; the others are
+ * (gguf-py's GGML_QUANT_SIZES). We read F32/F16/BF16 and GGUF_QUANT_TYPES; the others are
  * located and size-checked, and reading their values is an "unsupported tensor type" error.
  */
 // deno-fmt-ignore
@@ -71,6 +71,7 @@ export type GgufTensorType = keyof typeof GGUF_TENSOR_TYPES;
 export const GGUF_QUANT_TYPES: Partial<Record<GgufTensorType, QuantType>> = {
   Q8_0: "q8_0",
   Q4_0: "q4_0",
+  Q5_0: "q5_0",
   Q4_K: "q4_k",
   Q6_K: "q6_k",
 };

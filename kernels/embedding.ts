@@ -74,6 +74,7 @@ function embedQuantized(batch: GpuBatch, args: EmbedArgs, table: GpuMatrix & { d
       .f32(args.scale);
     const bindings = [args.ids, chunk.buffer, args.y];
     if (chunk.scales) bindings.push(chunk.scales);
+    if (chunk.high) bindings.push(chunk.high);
     batch.dispatch(pipeline, uniforms, bindings, grid);
   }
 }

@@ -20,6 +20,7 @@ struct Params {
 @group(0) @binding(2) var<storage, read> w: array<vec4<u32>>; // (chunkRows, wStride) quant bytes
 @group(0) @binding(3) var<storage, read_write> y: array<f32>; // (T, D)
 @group(0) @binding(4) var<storage, read> wScales: array<u32>; // (chunkRows, sStride) f16, if used
+@group(0) @binding(5) var<storage, read> wHigh: array<u32>; // one word per block, if used
 
 const WG: u32 = 64u;
 

@@ -41,10 +41,10 @@
 // and packet starts on 16 bytes, so x and w are read as vec4 arrays) and "unaligned" (the
 // XElem/WElem lines of matmul_params.wgsl swapped for scalar types; packets are gathered word by
 // word and a tail loop covers K mod 8). Quantized formats are always aligned (K is a whole number
-// of 32-value blocks); q8_0 and q4_0 rows with an odd number of blocks leave the last one to the
-// tail loop.
+// of 32-value blocks); rows of the 32-value formats with an odd number of blocks leave the last
+// one to the tail loop.
 
-// Params and the bindings p, x, w, y and wScales: matmul_params.wgsl.
+// Params and the bindings p, x, w, y, wScales and wHigh: matmul_params.wgsl.
 
 override GEMV: bool = false; // the gemv loop (T = 1), else gemm
 override TT: u32 = 1u; // gemm: rows of x per workgroup, 1 … MAX_TT

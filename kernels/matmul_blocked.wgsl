@@ -17,7 +17,7 @@
 // q + 4, … (q = lid % 4) of the units that cover the step in row r of w: 8 packets, but for q6_k,
 // whose units interleave over 128 values, 16 packets of which half fall in the step.
 
-// Params and the bindings p, x, w, y and wScales: matmul_params.wgsl (p.glu must be 0).
+// Params and the bindings p, x, w, y, wScales and wHigh: matmul_params.wgsl (p.glu must be 0).
 
 const BT = 64u; // rows of x per tile
 const BN = 64u; // rows of w per tile

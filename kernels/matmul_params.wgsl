@@ -26,3 +26,4 @@ alias WElem = vec4<u32>; const WP = 4u;
 @group(0) @binding(2) var<storage, read> w: array<WElem>; // (n, wStride) as u32 words
 @group(0) @binding(3) var<storage, read_write> y: array<f32>; // (T, yStride)
 @group(0) @binding(4) var<storage, read> wScales: array<u32>; // (n, sStride) f16 pairs, if used
+@group(0) @binding(5) var<storage, read> wHigh: array<u32>; // one word per block, if used

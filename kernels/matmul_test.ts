@@ -13,7 +13,14 @@ import { canFuseGlu, matmul, matmulReference, type MatmulVariant, variantName } 
 import { geluMulReference } from "./gelu_mul.ts";
 import { GpuError } from "./gpu.ts";
 import { matmulCandidates } from "./tune.ts";
-import { dequantize, isQuantType, quantize, quantizedBytes, type QuantType } from "./quant.ts";
+import {
+  dequantize,
+  isQuantType,
+  QUANT_TYPES,
+  quantize,
+  quantizedBytes,
+  type QuantType,
+} from "./quant.ts";
 import {
   assertClose,
   deviceHasF16,
@@ -186,15 +193,19 @@ Deno.test("matmul folds more than 65535 workgroups into a 2D grid", async () => 
   await check(gpu, { rows: 1, n: 600000, k: 8, dtype: gpu.hasF16 ? "f16" : "f32" });
 });
 
-// Quantized weights: K a whole number of blocks (32 for q8_0 / q4_0, 256 for q4_k / q6_k). The
-// kernels take q8_0 / q4_0 blocks in pairs, so an odd block count (K = 32, 96, 2080) has a tail.
-const quantShapes: Record<QuantType, number[][]> = {
-  q8_0: [[1, 7, 32], [1, 257, 96], [3, 257, 96], [17, 33, 2048], [1, 300, 2080], [4, 5, 64]],
-  q4_0: [[1, 7, 32], [1, 257, 96], [3, 257, 96], [17, 33, 2048], [1, 300, 2080], [4, 5, 64]],
-  q4_k: [[1, 7, 256], [3, 257, 512], [17, 33, 2048], [1, 300, 768], [1, 33, 2304]],
-  q6_k: [[1, 7, 256], [3, 257, 512], [17, 33, 2048], [1, 300, 768], [1, 33, 2304]],
-};
-for (const [dtype, list] of Object.entries(quantShapes) as [QuantType, number[][]][]) {
+// Quantized weights: K a whole number of blocks (32 values, or 256 for the k-quants). The kernels
+// take 32-value blocks in pairs, so an odd block count (K = 32, 96, 2080) has a tail.
+const blockShapes = [
+  [1, 7, 32],
+  [1, 257, 96],
+  [3, 257, 96],
+  [17, 33, 2048],
+  [1, 300, 2080],
+  [4, 5, 64],
+];
+const superBlockShapes = [[1, 7, 256], [3, 257, 512], [17, 33, 2048], [1, 300, 768], [1, 33, 2304]];
+for (const dtype of QUANT_TYPES) {
+  const list = dtype.endsWith("_k") ? superBlockShapes : blockShapes;
   for (const [rows, n, k] of list) {
     Deno.test(`matmul ${dtype} matches the reference for T=${rows} N=${n} K=${k}`, async () => {
       const gpu = await testGpu();
@@ -234,7 +245,7 @@ for (const [dtype, list] of Object.entries(quantShapes) as [QuantType, number[][
   });
 }
 
-for (const dtype of ["q8_0", "q4_0"] as const) {
+for (const dtype of ["q8_0", "q4_0", "q5_0"] as const) {
   Deno.test(`matmul ${dtype} on f32 weights quantized at upload matches the reference`, async () => {
     const gpu = await testGpu();
     await check(gpu, { rows: 1, n: 65, k: 2048, dtype, blocks: "f32" });
@@ -246,7 +257,7 @@ for (const dtype of ["q8_0", "q4_0"] as const) {
 // unaligned, q8_0/q4_0 an odd block count), column bands, and chunks (small bindings) that end
 // inside a workgroup's rows. q4_k and q6_k: the 8-lane variants only (their gemv pipelines are
 // slow to compile on lavapipe).
-for (const dtype of ["f32", "f16", "q8_0", "q4_0", "q4_k", "q6_k"] as const) {
+for (const dtype of ["f32", "f16", ...QUANT_TYPES] as const) {
   Deno.test({
     name: `matmul ${dtype}: every T=1 variant matches the reference`,
     ignore: dtype === "f16" && !deviceHasF16,
@@ -280,7 +291,7 @@ for (const dtype of ["f32", "f16", "q8_0", "q4_0", "q4_k", "q6_k"] as const) {
 // GeGLU fused into the matmul (glu): the 8-lane variants (every row count: pairs in 4 … 32 rows),
 // one with more lanes than pairs, and the gemm loop (T = 3); an odd F, K with a tail (f32/f16
 // unaligned, q8_0/q4_0 an odd block count).
-for (const dtype of ["f32", "f16", "q8_0", "q4_0", "q4_k", "q6_k"] as const) {
+for (const dtype of ["f32", "f16", ...QUANT_TYPES] as const) {
   Deno.test({
     name: `matmul ${dtype} with glu: gelu(x·gateᵀ) ⊙ x·upᵀ`,
     ignore: dtype === "f16" && !deviceHasF16,
@@ -321,7 +332,7 @@ Deno.test("glu needs paired rows in one chunk and no tiled kernel", async () => 
 // N past a 64-row tile and K past a 64-value step with tails (f32/f16 K mod 8, q8_0/q4_0 an odd
 // block count), column bands, accumulation, and chunks that end inside a tile.
 const BLOCKED = { gemv: false, rows: 8, lanes: 8, blocked: true };
-for (const dtype of ["f32", "f16", "q8_0", "q4_0", "q4_k", "q6_k"] as const) {
+for (const dtype of ["f32", "f16", ...QUANT_TYPES] as const) {
   Deno.test({
     name: `matmul ${dtype} prefill through the blocked kernel matches the reference`,
     ignore: dtype === "f16" && !deviceHasF16,

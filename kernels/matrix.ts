@@ -4,10 +4,11 @@
 //
 // Weights are f32, f16, or one of GGUF's block-quantized types (quant.ts), which stay quantized on
 // the GPU: the kernels decode blocks in registers. A quantized row is cols / B consecutive blocks
-// (B = 32 or 256 values along the input dimension). GGUF's q8_0, q4_0 and q6_k blocks are 34, 18
-// and 210 bytes, so they cannot be read as aligned 32-bit words in place; at upload each block is
-// split into its quant bytes (`chunk.buffer`, a multiple of 16 bytes per block) and its f16
-// scale d (`chunk.scales`). Same bytes, rearranged: see QUANT_LAYOUTS.
+// (B = 32 or 256 values along the input dimension). GGUF's blocks (18, 22, 34, 210 bytes…) cannot
+// be read as aligned 32-bit words in place; at upload each block is split into its quant bytes
+// (`chunk.buffer`, a multiple of 16 bytes per block), its f16 scales (`chunk.scales`) and, for
+// the 5-bit formats, its u32 of fifth bits (`chunk.high`). Same bytes, rearranged: see
+// QUANT_LAYOUTS.
 
 import { type DType, GpuContext, GpuError, toF16 } from "./gpu.ts";
 import { BLOCK_BYTES, BLOCK_ELEMENTS, isQuantType, quantize, type QuantType } from "./quant.ts";
@@ -18,8 +19,10 @@ export type WeightType = DType | QuantType;
 export interface MatrixChunk {
   /** f32 / f16 elements, or the quant part of each block (QUANT_LAYOUTS). */
   buffer: GPUBuffer;
-  /** Quantized types with a separate scale: one f16 per block, `scaleStride` per row. */
+  /** Quantized types with separate scales: their f16 fields, `scaleStride` per row. */
   scales?: GPUBuffer;
+  /** The 5-bit types: one u32 of fifth bits per block, blocks back to back (no row padding). */
+  high?: GPUBuffer;
   /** First row of the matrix held by this chunk. */
   rowStart: number;
   rows: number;
@@ -42,21 +45,35 @@ export interface GpuMatrix {
 
 /**
  * The GPU layout of one GGUF block: bytes [quantOffset, quantOffset + quantBytes) of the block
- * go to `chunk.buffer` (blocks back to back), and the f16 at `scaleOffset` (if any) to
- * `chunk.scales`. quantBytes is a multiple of 16, so every block starts on a vec4<u32>.
+ * go to `chunk.buffer` (blocks back to back), the f16 fields at `scaleOffsets` (in that order) to
+ * `chunk.scales`, and the u32 at `highOffset` (if any) to `chunk.high`. quantBytes is a multiple
+ * of 16, so every block starts on a vec4<u32>. Every stream is read as aligned words; nothing is
+ * padded but a row of scales to an even count, so the GPU holds the file's bits per weight.
  *
- *   q8_0  32 B  the i8 quants               + f16 d    (34 B per 32 values:  8.5 bits/weight)
- *   q4_0  16 B  the nibbles                 + f16 d    (18 B per 32 values:  4.5 bits/weight)
- *   q4_k 144 B  the whole GGUF block (d, dmin, scales, nibbles; 144 = 9·16)  (4.5 bits/weight)
- *   q6_k 208 B  ql, qh and the i8 scales    + f16 d   (210 B per 256 values: 6.5625 bits/weight)
+ *   q8_0  32 B  the i8 quants               + f16 d           (34 B per 32 values: 8.5 bits)
+ *   q4_0  16 B  the nibbles                 + f16 d           (18 B per 32 values: 4.5 bits)
+ *   q5_0  16 B  the nibbles                 + f16 d + u32 qh  (22 B per 32 values: 5.5 bits)
+ *   q4_k 144 B  the whole GGUF block (d, dmin, scales, nibbles; 144 = 9·16)  (4.5 bits)
+ *   q6_k 208 B  ql, qh and the i8 scales    + f16 d           (210 B per 256 values: 6.5625 bits)
+ *
+ * The fifth bits could not join the quant part without breaking its 16-byte blocks (or tying
+ * units to groups of 4 blocks); a stream of their own costs one binding and no bytes. The 32-value
+ * formats with a high stream have one vec4 of quants per block, so the kernels find block b's
+ * word at the block's vec4 index (`Row.w + b`) and need no stride of its own.
  */
 export const QUANT_LAYOUTS: Readonly<
-  Record<QuantType, { quantOffset: number; quantBytes: number; scaleOffset: number | null }>
+  Record<QuantType, {
+    quantOffset: number;
+    quantBytes: number;
+    scaleOffsets: readonly number[];
+    highOffset: number | null;
+  }>
 > = {
-  q8_0: { quantOffset: 2, quantBytes: 32, scaleOffset: 0 },
-  q4_0: { quantOffset: 2, quantBytes: 16, scaleOffset: 0 },
-  q4_k: { quantOffset: 0, quantBytes: 144, scaleOffset: null },
-  q6_k: { quantOffset: 0, quantBytes: 208, scaleOffset: 208 },
+  q8_0: { quantOffset: 2, quantBytes: 32, scaleOffsets: [0], highOffset: null },
+  q4_0: { quantOffset: 2, quantBytes: 16, scaleOffsets: [0], highOffset: null },
+  q5_0: { quantOffset: 6, quantBytes: 16, scaleOffsets: [0], highOffset: 2 },
+  q4_k: { quantOffset: 0, quantBytes: 144, scaleOffsets: [], highOffset: null },
+  q6_k: { quantOffset: 0, quantBytes: 208, scaleOffsets: [208], highOffset: null },
 };
 
 /** Per-row sizes of a quantized matrix on the GPU. */
@@ -66,11 +83,13 @@ export interface QuantRowLayout {
   /** Bytes of quant data per row in `chunk.buffer`. */
   quantBytes: number;
   /**
-   * f16 scales between row starts in `chunk.scales`: blocks rounded up to even, so that rows
-   * start on 4-byte boundaries and kernels can read the scales of a pair of blocks as one word
-   * (0 if the type has no separate scales).
+   * f16 scales between row starts in `chunk.scales`: blocks times the f16 fields per block,
+   * rounded up to even, so that rows start on 4-byte boundaries and kernels can read the scales
+   * of a pair of blocks as one word (0 if the type has no separate scales).
    */
   scaleStride: number;
+  /** u32 words of fifth bits per row in `chunk.high` (0 if the type has none). */
+  highWords: number;
   /** Bytes of one row of a GGUF file (blocks · BLOCK_BYTES). */
   ggufBytes: number;
 }
@@ -81,9 +100,14 @@ export function quantRowLayout(type: QuantType, cols: number): QuantRowLayout {
   return {
     blocks,
     quantBytes: blocks * layout.quantBytes,
-    scaleStride: layout.scaleOffset === null ? 0 : blocks + (blocks % 2),
+    scaleStride: roundUpToEven(blocks * layout.scaleOffsets.length),
+    highWords: layout.highOffset === null ? 0 : blocks,
     ggufBytes: blocks * BLOCK_BYTES[type],
   };
+}
+
+function roundUpToEven(n: number): number {
+  return n + (n % 2);
 }
 
 export function isQuantized(matrix: GpuMatrix): matrix is GpuMatrix & { dtype: QuantType } {
@@ -134,7 +158,7 @@ export function createMatrix(
 export function matrixBytes(rows: number, cols: number, type: WeightType): number {
   if (isQuantType(type)) {
     const row = quantRowLayout(type, cols);
-    return rows * (row.quantBytes + row.scaleStride * 2);
+    return rows * (row.quantBytes + row.scaleStride * 2 + row.highWords * 4);
   }
   return rows * floatStride(cols, type) * bytesPerElement(type);
 }
@@ -175,6 +199,7 @@ function createQuantizedMatrix(
       scales: row.scaleStride
         ? gpu.createBuffer(n * row.scaleStride * 2, `${name} scales`)
         : undefined,
+      high: row.highWords ? gpu.createBuffer(n * row.highWords * 4, `${name} high`) : undefined,
       rowStart,
       rows: n,
     });
@@ -185,7 +210,7 @@ function createQuantizedMatrix(
 /**
  * Writes `values` (a whole number of rows, row-major, f32) into `matrix` from row `rowStart`,
  * converting to the matrix's dtype. Loaders call this piece by piece while streaming a file.
- * Quantized matrices are quantized on the CPU first (quant.ts: q8_0 and q4_0 as llama.cpp's
+ * Quantized matrices are quantized on the CPU first (quant.ts: q8_0, q4_0 and q5_0 as llama.cpp's
  * reference quantizers do; q4_k and q6_k with a simpler choice of scales).
  */
 export function writeMatrixRows(
@@ -285,7 +310,7 @@ export function writeQuantizedRows(
   if (rowStart < 0 || rowStart + rowCount > matrix.rows) {
     throw new GpuError("writeQuantizedRows: rows out of range");
   }
-  const { quantOffset, quantBytes, scaleOffset } = QUANT_LAYOUTS[type];
+  const { quantOffset, quantBytes, scaleOffsets, highOffset } = QUANT_LAYOUTS[type];
   const blockBytes = BLOCK_BYTES[type];
   for (const chunk of matrix.chunks) {
     const from = Math.max(rowStart, chunk.rowStart);
@@ -293,27 +318,40 @@ export function writeQuantizedRows(
     if (from >= to) continue;
     const src = blocks.subarray((from - rowStart) * row.ggufBytes, (to - rowStart) * row.ggufBytes);
     const n = to - from;
+    const blockCount = n * row.blocks;
     let quants = src;
     if (quantBytes !== blockBytes) {
       quants = new Uint8Array(n * row.quantBytes);
       // A plain byte loop: far faster than a subarray per (small) block.
-      for (let b = 0; b < n * row.blocks; b++) {
+      for (let b = 0; b < blockCount; b++) {
         const at = b * blockBytes + quantOffset;
         const to = b * quantBytes;
         for (let i = 0; i < quantBytes; i++) quants[to + i] = src[at + i];
       }
     }
     gpu.write(chunk.buffer, quants, (from - chunk.rowStart) * row.quantBytes);
-    if (scaleOffset !== null && chunk.scales) {
+    if (scaleOffsets.length && chunk.scales) {
       // Rows of f16 scales padded to an even count, so each row starts on a 4-byte boundary.
       const scales = new Uint16Array(n * row.scaleStride);
+      const fields = scaleOffsets.length;
       for (let r = 0; r < n; r++) {
         for (let b = 0; b < row.blocks; b++) {
-          const at = (r * row.blocks + b) * blockBytes + scaleOffset;
-          scales[r * row.scaleStride + b] = src[at] | (src[at + 1] << 8);
+          const block = (r * row.blocks + b) * blockBytes;
+          for (let f = 0; f < fields; f++) {
+            const at = block + scaleOffsets[f];
+            scales[r * row.scaleStride + b * fields + f] = src[at] | (src[at + 1] << 8);
+          }
         }
       }
       gpu.write(chunk.scales, scales, (from - chunk.rowStart) * row.scaleStride * 2);
+    }
+    if (highOffset !== null && chunk.high) {
+      const high = new Uint8Array(blockCount * 4);
+      for (let b = 0; b < blockCount; b++) {
+        const at = b * blockBytes + highOffset;
+        for (let i = 0; i < 4; i++) high[4 * b + i] = src[at + i];
+      }
+      gpu.write(chunk.high, high, (from - chunk.rowStart) * row.highWords * 4);
     }
   }
 }
@@ -349,5 +387,6 @@ export function destroyMatrix(matrix: GpuMatrix): void {
   for (const chunk of matrix.chunks) {
     chunk.buffer.destroy();
     chunk.scales?.destroy();
+    chunk.high?.destroy();
   }
 }

@@ -17,21 +17,26 @@ import { randomArray, randomBlocks, seededRandom, testGpu, testSeed } from "./te
 async function readBlocks(gpu: GpuContext, matrix: GpuMatrix & { dtype: QuantType }) {
   const type = matrix.dtype;
   const row = quantRowLayout(type, matrix.cols);
-  const { quantOffset, quantBytes, scaleOffset } = QUANT_LAYOUTS[type];
+  const { quantOffset, quantBytes, scaleOffsets, highOffset } = QUANT_LAYOUTS[type];
   const out = new Uint8Array(matrix.rows * row.ggufBytes);
+  const read = async (buffer: GPUBuffer | undefined, bytes: number) =>
+    buffer ? new Uint8Array(await gpu.readBytes(buffer, bytes)) : null;
   for (const chunk of matrix.chunks) {
-    const quants = new Uint8Array(await gpu.readBytes(chunk.buffer, chunk.rows * row.quantBytes));
-    const scales = chunk.scales
-      ? new Uint8Array(await gpu.readBytes(chunk.scales, chunk.rows * row.scaleStride * 2))
-      : null;
+    const quants = (await read(chunk.buffer, chunk.rows * row.quantBytes))!;
+    const scales = await read(chunk.scales, chunk.rows * row.scaleStride * 2);
+    const high = await read(chunk.high, chunk.rows * row.highWords * 4);
     for (let r = 0; r < chunk.rows; r++) {
       for (let b = 0; b < row.blocks; b++) {
         const at = ((chunk.rowStart + r) * row.blocks + b) * BLOCK_BYTES[type];
         const from = (r * row.blocks + b) * quantBytes;
         out.set(quants.subarray(from, from + quantBytes), at + quantOffset);
-        if (scales && scaleOffset !== null) {
-          const s = (r * row.scaleStride + b) * 2;
-          out.set(scales.subarray(s, s + 2), at + scaleOffset);
+        scaleOffsets.forEach((offset, f) => {
+          const s = (r * row.scaleStride + b * scaleOffsets.length + f) * 2;
+          out.set(scales!.subarray(s, s + 2), at + offset);
+        });
+        if (highOffset !== null) {
+          const h = (r * row.highWords + b) * 4;
+          out.set(high!.subarray(h, h + 4), at + highOffset);
         }
       }
     }
@@ -39,7 +44,7 @@ async function readBlocks(gpu: GpuContext, matrix: GpuMatrix & { dtype: QuantTyp
   return out;
 }
 
-Deno.test("quantized matrices report their bytes: 8.5, 4.5, 4.5 and 6.5625 bits per weight", async () => {
+Deno.test("quantized matrices report their bytes: the file's bits per weight", async () => {
   const gpu = await testGpu();
   const bits: Record<string, number> = {};
   for (const type of QUANT_TYPES) {
@@ -47,7 +52,7 @@ Deno.test("quantized matrices report their bytes: 8.5, 4.5, 4.5 and 6.5625 bits 
     bits[type] = m.bytes * 8 / (4 * 2048);
     destroyMatrix(m);
   }
-  assert.deepEqual(bits, { q8_0: 8.5, q4_0: 4.5, q4_k: 4.5, q6_k: 6.5625 });
+  assert.deepEqual(bits, { q8_0: 8.5, q4_0: 4.5, q4_k: 4.5, q6_k: 6.5625, q5_0: 5.5 });
 });
 
 Deno.test("createMatrix refuses quantized rows that are not whole blocks", async () => {
@@ -68,15 +73,16 @@ for (const type of QUANT_TYPES) {
     try {
       const seed = testSeed();
       const random = seededRandom(seed);
-      const cols = type.endsWith("_k") ? 512 : 96; // odd block count for q8_0 / q4_0
+      const cols = type.endsWith("_k") ? 512 : 96; // an odd block count for the 32-value types
       const rows = 29;
       const blocks = randomBlocks(random, type, rows * cols);
       const matrix = createMatrix(gpu, rows, cols, type) as GpuMatrix & { dtype: QuantType };
       assert.ok(matrix.chunks.length > 1, "several chunks");
       for (const chunk of matrix.chunks) {
         assert.ok(chunk.buffer.size <= 600, `quant binding of ${chunk.buffer.size} bytes`);
-        assert.ok((chunk.scales?.size ?? 0) <= 600);
-        assert.equal(chunk.scales !== undefined, QUANT_LAYOUTS[type].scaleOffset !== null);
+        assert.ok((chunk.scales?.size ?? 0) <= 600 && (chunk.high?.size ?? 0) <= 600);
+        assert.equal(chunk.scales !== undefined, QUANT_LAYOUTS[type].scaleOffsets.length > 0);
+        assert.equal(chunk.high !== undefined, QUANT_LAYOUTS[type].highOffset !== null);
       }
       // Three writes of whole rows, as a loader streams them.
       const rowBytes = quantRowLayout(type, cols).ggufBytes;
@@ -94,7 +100,7 @@ for (const type of QUANT_TYPES) {
 Deno.test("writeMatrixRows quantizes f32 rows on the CPU (quantize-on-load)", async () => {
   const gpu = await testGpu();
   const random = seededRandom(testSeed());
-  for (const type of ["q8_0", "q4_0"] as const) {
+  for (const type of ["q8_0", "q4_0", "q5_0"] as const) {
     const values = randomArray(random, 7 * 64, 1);
     const matrix = uploadMatrix(gpu, values, 7, 64, type) as GpuMatrix & { dtype: QuantType };
     assert.deepEqual(await readBlocks(gpu, matrix), quantize(type, values));

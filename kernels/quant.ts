@@ -6,6 +6,8 @@
 //   q8_0  32 values,  34 bytes: f16 d, 32 × i8 q;                        x = d·q
 //   q4_0  32 values,  18 bytes: f16 d, 16 bytes of nibbles;               x = d·(q − 8)
 //         byte j holds value j in its low nibble and value j + 16 in its high nibble.
+//   q5_0  32 values,  22 bytes: f16 d, u32 qh, 16 bytes of nibbles;       x = d·(q − 16)
+//         nibbles as q4_0's; bit j of qh is the fifth bit of value j.
 //   q4_k  256 values, 144 bytes: f16 d, f16 dmin, 12 bytes of eight 6-bit (scale, min) pairs,
 //         128 bytes of nibbles; sub-block s (32 values) is x = d·scale_s·q − dmin·min_s.
 //         Bytes 32·g … 32·g + 31 of the nibbles hold sub-block 2g in their low nibbles and
@@ -13,13 +15,22 @@
 //   q6_k  256 values, 210 bytes: 128 bytes ql (low 4 bits), 64 bytes qh (high 2 bits), 16 × i8
 //         scales (one per 16 values), f16 d; x = d·scale·(q − 32). See `q6kIndex` for the order.
 //
+// The 32-value formats with nibbles (q4_0, q5_0) have their codecs in quant_formats32.ts.
 // Nothing here touches the GPU; matrix.ts owns how blocks are laid out in GPU buffers.
 
 import { f16BitsToF32, f32ToF16Bits } from "./gpu.ts";
+import {
+  type BlockDecoder,
+  type BlockEncoder,
+  DECODERS32,
+  ENCODERS32,
+  f16At,
+  setF16,
+} from "./quant_formats32.ts";
 
-export type QuantType = "q8_0" | "q4_0" | "q4_k" | "q6_k";
+export type QuantType = "q8_0" | "q4_0" | "q4_k" | "q6_k" | "q5_0";
 
-export const QUANT_TYPES: readonly QuantType[] = ["q8_0", "q4_0", "q4_k", "q6_k"];
+export const QUANT_TYPES: readonly QuantType[] = ["q8_0", "q4_0", "q4_k", "q6_k", "q5_0"];
 
 /** Values per block. */
 export const BLOCK_ELEMENTS: Readonly<Record<QuantType, number>> = {
@@ -27,6 +38,7 @@ export const BLOCK_ELEMENTS: Readonly<Record<QuantType, number>> = {
   q4_0: 32,
   q4_k: 256,
   q6_k: 256,
+  q5_0: 32,
 };
 
 /** Bytes per block, as GGUF files and llama.cpp store them. */
@@ -35,6 +47,7 @@ export const BLOCK_BYTES: Readonly<Record<QuantType, number>> = {
   q4_0: 18,
   q4_k: 144,
   q6_k: 210,
+  q5_0: 22,
 };
 
 /** Byte offsets of the f16 fields (scales, mins) inside one block. */
@@ -43,11 +56,13 @@ export const F16_FIELDS: Readonly<Record<QuantType, readonly number[]>> = {
   q4_0: [0],
   q4_k: [0, 2],
   q6_k: [208],
+  q5_0: [0],
 };
 
 /** The `ggml_type` ids of these formats in GGUF tensor infos. */
 export const GGML_TYPE_IDS: Readonly<Record<QuantType, number>> = {
   q4_0: 2,
+  q5_0: 6,
   q8_0: 8,
   q4_k: 12,
   q6_k: 14,
@@ -94,20 +109,11 @@ export function dequantize(type: QuantType, bytes: Uint8Array, count: number): F
   return out;
 }
 
-type BlockDecoder = (src: Uint8Array, at: number, out: Float32Array, to: number) => void;
-
 const DECODERS: Record<QuantType, BlockDecoder> = {
+  ...DECODERS32,
   q8_0(src, at, out, to) {
     const d = f16At(src, at);
     for (let j = 0; j < 32; j++) out[to + j] = d * ((src[at + 2 + j] << 24) >> 24);
-  },
-  q4_0(src, at, out, to) {
-    const d = f16At(src, at);
-    for (let j = 0; j < 16; j++) {
-      const byte = src[at + 2 + j];
-      out[to + j] = d * ((byte & 15) - 8);
-      out[to + j + 16] = d * ((byte >> 4) - 8);
-    }
   },
   q4_k(src, at, out, to) {
     const d = f16At(src, at);
@@ -134,10 +140,6 @@ const DECODERS: Record<QuantType, BlockDecoder> = {
     }
   },
 };
-
-function f16At(src: Uint8Array, at: number): number {
-  return f16BitsToF32(src[at] | (src[at + 1] << 8));
-}
 
 /**
  * The 6-bit (scale, min) of sub-block s (0 … 7) from a q4_k block's 12 scale bytes at `at`.
@@ -180,7 +182,7 @@ function q6kIndex(e: number): {
 // ---- encoding ----
 
 /**
- * Quantizes `values` (a multiple of the block size) into GGUF blocks. q8_0 and q4_0 round like
+ * Quantizes `values` (a multiple of the block size) into GGUF blocks. q8_0, q4_0 and q5_0 round like
  * llama.cpp's reference quantizers (bit-identical blocks); q4_k and q6_k use a simple one-pass
  * choice of scales (valid blocks with a reasonable error, not llama.cpp's error search).
  */
@@ -195,9 +197,8 @@ export function quantize(type: QuantType, values: Float32Array): Uint8Array {
   return out;
 }
 
-type BlockEncoder = (src: Float32Array, from: number, out: Uint8Array, at: number) => void;
-
 const ENCODERS: Record<QuantType, BlockEncoder> = {
+  ...ENCODERS32,
   q8_0(src, from, out, at) {
     let amax = 0;
     for (let j = 0; j < 32; j++) amax = Math.max(amax, Math.abs(src[from + j]));
@@ -208,26 +209,6 @@ const ENCODERS: Record<QuantType, BlockEncoder> = {
       // C's roundf: halves away from zero (exact: v ± 0.5 is exact in f64 for |v| ≤ 128).
       const v = Math.fround(src[from + j] * id);
       out[at + 2 + j] = Math.trunc(v < 0 ? v - 0.5 : v + 0.5) & 255;
-    }
-  },
-  q4_0(src, from, out, at) {
-    // d = max / -8 with max the value of largest magnitude (first one wins), so that it maps to
-    // q = 0 exactly; the rest land in 0 … 16 and 16 is clamped to 15.
-    let amax = 0;
-    let max = 0;
-    for (let j = 0; j < 32; j++) {
-      const v = src[from + j];
-      if (Math.abs(v) > amax) {
-        amax = Math.abs(v);
-        max = v;
-      }
-    }
-    const d = Math.fround(max / -8);
-    const id = d ? Math.fround(1 / d) : 0;
-    setF16(out, at, d);
-    const q = (v: number) => Math.min(15, Math.trunc(Math.fround(Math.fround(v * id) + 8.5)));
-    for (let j = 0; j < 16; j++) {
-      out[at + 2 + j] = q(src[from + j]) | (q(src[from + j + 16]) << 4);
     }
   },
   q4_k(src, from, out, at) {
@@ -299,12 +280,6 @@ const ENCODERS: Record<QuantType, BlockEncoder> = {
     }
   },
 };
-
-function setF16(out: Uint8Array, at: number, value: number): void {
-  const bits = f32ToF16Bits(value);
-  out[at] = bits & 255;
-  out[at + 1] = bits >> 8;
-}
 
 function f16Round(value: number): number {
   return f16BitsToF32(f32ToF16Bits(value));

@@ -1,8 +1,9 @@
 // Helpers shared by the quantized weight formats (quant_<type>.wgsl), after weight_rows.wgsl (the
 // structs Row and Packet). A format is joined to a host shader (matmul.wgsl, matmul_blocked.wgsl,
 // embedding_quant.wgsl) that declares `w: array<vec4<u32>>` (the blocks' quant bytes, 16-byte
-// aligned per block) and `wScales: array<u32>` (one f16 per block, for the formats that keep
-// their scale apart). See matrix.ts (QUANT_LAYOUTS) for what the upload puts where, quant.ts for
+// aligned per block), `wScales: array<u32>` (the f16 fields of each block, two per word, for
+// the formats that keep them apart) and `wHigh: array<u32>` (the 5-bit formats' fifth bits, one
+// word per block). See matrix.ts (QUANT_LAYOUTS) for what the upload puts where, quant.ts for
 // the block formats.
 
 // Quantized formats decode integer codes; w = code·scale + bias per group (affine).

@@ -1,13 +1,16 @@
 // The WGSL decoders of the quantized weight formats, shared by matmul and embed: for each type,
 // the source to put in front of a host shader (quant.wgsl's helpers + quant_<type>.wgsl), and the
-// constants the host's dispatch maths needs. A format reads `wScales` exactly when the matrix's
-// chunks have `scales` (matrix.ts), so hosts bind it when it is there.
+// constants the host's dispatch maths needs. A format reads `wScales` and `wHigh` exactly when the
+// matrix's chunks have `scales` and `high` (matrix.ts), so hosts bind them when they are there
+// (bindings 4 and 5; a format with `high` has `scales` too).
 
 import type { QuantType } from "./quant.ts";
 import rowTypes from "./weight_rows.wgsl" with { type: "text" };
 import quantHelpers from "./quant.wgsl" with { type: "text" };
 import q8_0 from "./quant_q8_0.wgsl" with { type: "text" };
+import pairs from "./quant_pairs.wgsl" with { type: "text" };
 import q4_0 from "./quant_q4_0.wgsl" with { type: "text" };
+import q5_0 from "./quant_q5_0.wgsl" with { type: "text" };
 import q4_k from "./quant_q4_k.wgsl" with { type: "text" };
 import q6_k from "./quant_q6_k.wgsl" with { type: "text" };
 
@@ -22,7 +25,8 @@ const helpers = rowTypes + quantHelpers;
 
 export const QUANT_SHADERS: Readonly<Record<QuantType, QuantShader>> = {
   q8_0: { source: helpers + q8_0, unit: 64 },
-  q4_0: { source: helpers + q4_0, unit: 64 },
+  q4_0: { source: helpers + pairs + q4_0, unit: 64 },
+  q5_0: { source: helpers + pairs + q5_0, unit: 64 },
   q4_k: { source: helpers + q4_k, unit: 64 },
   q6_k: { source: helpers + q6_k, unit: 64 },
 };

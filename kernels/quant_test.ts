@@ -13,7 +13,13 @@ import { randomArray, seededRandom, testSeed } from "./test_util.ts";
 Deno.test("quant block sizes are GGUF's", () => {
   assert.deepEqual(
     QUANT_TYPES.map((t) => [t, BLOCK_ELEMENTS[t], BLOCK_BYTES[t]]),
-    [["q8_0", 32, 34], ["q4_0", 32, 18], ["q4_k", 256, 144], ["q6_k", 256, 210]],
+    [
+      ["q8_0", 32, 34],
+      ["q4_0", 32, 18],
+      ["q4_k", 256, 144],
+      ["q6_k", 256, 210],
+      ["q5_0", 32, 22],
+    ],
   );
   assert.equal(quantizedBytes("q4_0", 2048), 64 * 18);
   assert.throws(() => quantizedBytes("q4_k", 100), /not a whole number of q4_k blocks of 256/);
@@ -41,6 +47,22 @@ Deno.test("q4_0 decodes low nibbles to j and high nibbles to j + 16", () => {
   const y = dequantize("q4_0", block, 32);
   assert.deepEqual([y[0], y[16], y[1], y[17], y[15], y[31]], [-14, 2, 0, 0, 14, -16]);
   assert.equal(y[2], -16); // zero bytes decode to -8·d
+});
+
+Deno.test("q5_0 decodes nibbles with their fifth bits from qh, minus 16", () => {
+  const block = new Uint8Array(22);
+  block.set([0x00, 0xb8]); // d = -0.5
+  // qh (little-endian u32): bit 0 (value 0), bit 17 (value 17), bit 31 (value 31).
+  block.set([0x01, 0x00, 0x02, 0x80], 2);
+  block[6] = 0x3f; // j = 0: 15 | 16 = 31; j = 16: 3 (no fifth bit)
+  block[7] = 0xa0; // j = 1: 0; j = 17: 10 | 16 = 26
+  block[21] = 0xf7; // j = 15: 7; j = 31: 15 | 16 = 31
+  const y = dequantize("q5_0", block, 32);
+  assert.deepEqual(
+    [y[0], y[16], y[1], y[17], y[15], y[31]],
+    [-7.5, 6.5, 8, -5, 4.5, -7.5],
+  );
+  assert.equal(y[2], 8); // zero bytes decode to −16·d
 });
 
 Deno.test("q4_k decodes 6-bit scales and mins and the nibble order of sub-blocks", () => {
@@ -117,6 +139,20 @@ Deno.test("q4_0 quantizes like llama.cpp: d = max / -8, q = min(15, trunc(x / d 
   assert.deepEqual([0, 1, 2, 3, 4, 16].map(q), [0, 15, 8, 7, 11, 15]);
 });
 
+Deno.test("q5_0 quantizes like llama.cpp: d = max / -16, q = min(31, trunc(x / d + 16.5))", () => {
+  const x = new Float32Array(32);
+  x.set([16, -15.6, 0, 0.6, -3.4]);
+  x[16] = -16; // as large as 16 but later: the first one sets d
+  x[20] = 5;
+  const block = quantize("q5_0", x);
+  assert.deepEqual([...block.subarray(0, 2)], [0x00, 0xbc]); // d = 16 / -16 = -1
+  const qh = new DataView(block.buffer).getUint32(2, true);
+  const q = (j: number) =>
+    (j < 16 ? block[6 + j] & 15 : block[6 + j - 16] >> 4) | (((qh >>> j) & 1) << 4);
+  // x / d + 16.5 = 0.5, 32.1, 16.5, 15.9, 19.9, 32.5, 11.5, truncated; 32 is clamped to 31.
+  assert.deepEqual([0, 1, 2, 3, 4, 16, 20].map(q), [0, 31, 16, 15, 19, 31, 11]);
+});
+
 /** Checks dequantize(quantize(x)) per block against `bound(block values)`. */
 function checkRoundTrip(type: QuantType, bound: (block: Float32Array) => number): void {
   const seed = testSeed();
@@ -171,6 +207,11 @@ Deno.test("q4_0 round trip is within one step (amax / 8)", () => {
   // Half a step, except the clamp of 16 to 15 on the side opposite the extreme: one step, plus
   // the f16 rounding of d (2^-11 relative) times the 7 steps back from there.
   checkRoundTrip("q4_0", (b) => amax(b) / 8 * (1 + 7 * 2 ** -11));
+});
+
+Deno.test("q5_0 round trip is within one step (amax / 16)", () => {
+  // As q4_0's, with steps of amax / 16 and 15 of them back from the extreme.
+  checkRoundTrip("q5_0", (b) => amax(b) / 16 * (1 + 15 * 2 ** -11));
 });
 
 Deno.test("q4_k round trip is within a step of the sub-block's range", () => {

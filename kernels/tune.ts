@@ -9,6 +9,7 @@
 
 import { describe, type GpuContext } from "./gpu.ts";
 import { createMatrix, destroyMatrix, type WeightType } from "./matrix.ts";
+import { BLOCK_BYTES, BLOCK_ELEMENTS, isQuantType } from "./quant.ts";
 import { canUseBlockedMatmul } from "./matmul_blocked.ts";
 import {
   defaultMatmulVariant,
@@ -321,7 +322,8 @@ export function isSoftwareAdapter(info: GPUAdapterInfo): boolean {
 /** Weight types already tuned (or loaded from the cache) per GpuContext. */
 const tuned = new WeakMap<GpuContext, Set<WeightType>>();
 
-/** Approximate bytes per weight (scales included), for the verbose GB/s figures. */
-function bytesPerWeight(dtype: WeightType): number {
-  return { f32: 4, f16: 2, q8_0: 34 / 32, q4_0: 18 / 32, q4_k: 144 / 256, q6_k: 210 / 256 }[dtype];
+/** Bytes per weight (scales included, as in the file), for the GB/s figures. */
+export function bytesPerWeight(dtype: WeightType): number {
+  if (isQuantType(dtype)) return BLOCK_BYTES[dtype] / BLOCK_ELEMENTS[dtype];
+  return dtype === "f32" ? 4 : 2;
 }

@@ -77,7 +77,7 @@ export function formatPipeline(
 
 /**
  * For one chunk of `args.w`: the uniforms of matmul_params.wgsl's Params and the bindings x, w,
- * y and the chunk's scales (if any).
+ * y and the chunk's scales and fifth bits (if any).
  */
 export function chunkDispatch(
   args: MatmulArgs,
@@ -97,5 +97,6 @@ export function chunkDispatch(
     .u32(args.glu ? 1 : 0);
   const bindings: Binding[] = [args.x, chunk.buffer, args.y];
   if (chunk.scales) bindings.push(chunk.scales);
+  if (chunk.high) bindings.push(chunk.high);
   return { uniforms, bindings };
 }

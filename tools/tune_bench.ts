@@ -6,12 +6,11 @@
 import { createGpuContext } from "../kernels/gpu.ts";
 import type { WeightType } from "../kernels/matrix.ts";
 import { variantName } from "../kernels/matmul.ts";
-import { matmulCandidates, measureMatmul, tuneMatmul } from "../kernels/tune.ts";
+import { bytesPerWeight, matmulCandidates, measureMatmul, tuneMatmul } from "../kernels/tune.ts";
 
 const types = (Deno.args[0] ?? "f16,q8_0,q4_0").split(",") as WeightType[];
 const mode = Deno.args[1] ?? "all";
 const gpu = await createGpuContext();
-const bytes = { f32: 4, f16: 2, q8_0: 34 / 32, q4_0: 18 / 32, q4_k: 144 / 256, q6_k: 210 / 256 };
 
 if (mode === "tune") {
   const start = performance.now();
@@ -28,7 +27,7 @@ if (mode === "tune") {
       const t0 = performance.now();
       const ms = await measureMatmul(gpu, dtype, variants, { n, k }, 5);
       const line = variants.map((v, i) =>
-        `${variantName(v)} ${(n * k * bytes[dtype] / ms[i] / 1e6).toFixed(2)}`
+        `${variantName(v)} ${(n * k * bytesPerWeight(dtype) / ms[i] / 1e6).toFixed(2)}`
       );
       console.log(
         `${dtype} N=${n} K=${k} GB/s: ${line.join(" | ")}  (${
