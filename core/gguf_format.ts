@@ -72,6 +72,9 @@ export const GGUF_QUANT_TYPES: Partial<Record<GgufTensorType, QuantType>> = {
   Q8_0: "q8_0",
   Q4_0: "q4_0",
   Q5_0: "q5_0",
+  Q4_1: "q4_1",
+  Q5_1: "q5_1",
+  IQ4_NL: "iq4_nl",
   Q4_K: "q4_k",
   Q6_K: "q6_k",
 };

@@ -124,6 +124,9 @@ Deno.test("tensors round-trip: F32, F16, BF16 (array and function), raw and quan
     { name: "q8", type: "Q8_0", shape: [3, 64], data: big },
     { name: "q4", type: "Q4_0", shape: [3, 64], data: big },
     { name: "q5", type: "Q5_0", shape: [3, 64], data: big },
+    { name: "q41", type: "Q4_1", shape: [3, 64], data: big },
+    { name: "q51", type: "Q5_1", shape: [3, 64], data: big },
+    { name: "nl", type: "IQ4_NL", shape: [3, 64], data: big },
     { name: "q4k", type: "Q4_K", shape: [2, 256], data: k },
     { name: "q6k", type: "Q6_K", shape: [1, 2, 256], data: (s, n) => k.slice(s, s + n) },
   ];
@@ -135,7 +138,16 @@ Deno.test("tensors round-trip: F32, F16, BF16 (array and function), raw and quan
   assert.deepEqual(await readGgufTensor(t.bf16), f32.map((x) => bf16BitsToF32(f32ToBf16Bits(x))));
   assert.deepEqual(await readGgufTensorBytes(t["q8.raw"], 0, 3), q8);
   assert.deepEqual(await readGgufTensorBytes(t.q8, 0, 3), q8);
-  for (const [name, type] of [["q8", "q8_0"], ["q4", "q4_0"], ["q5", "q5_0"]] as const) {
+  for (
+    const [name, type] of [
+      ["q8", "q8_0"],
+      ["q4", "q4_0"],
+      ["q5", "q5_0"],
+      ["q41", "q4_1"],
+      ["q51", "q5_1"],
+      ["nl", "iq4_nl"],
+    ] as const
+  ) {
     assert.deepEqual(await readGgufTensor(t[name]), dequantize(type, quantize(type, big), 192));
   }
   assert.deepEqual(await readGgufTensor(t.q4k), dequantize("q4_k", quantize("q4_k", k), 512));
@@ -318,7 +330,7 @@ Deno.test("listed but unsupported tensor types: raw bytes yes, f32 rows no", asy
   await assert.rejects(
     readGgufTensor(info),
     new RegExp(
-      `Cannot load ".*": tensor "q5" has unsupported tensor type Q5_K \\(supported: F32, F16, BF16, Q8_0, Q4_0, Q5_0, Q4_K, Q6_K\\)`,
+      `Cannot load ".*": tensor "q5" has unsupported tensor type Q5_K \\(supported: F32, F16, BF16, Q8_0, Q4_0, Q5_0, Q4_1, Q5_1, IQ4_NL, Q4_K, Q6_K\\)`,
     ),
   );
 });

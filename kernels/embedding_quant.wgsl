@@ -1,6 +1,6 @@
 // Embedding lookup from a quantized table, one row chunk: y[t, :] = table[ids[t], :] · scale for
 // every t whose id falls in this chunk (like embedding.wgsl, which handles f32/f16 tables).
-// embedding.ts puts one quantized format (quant.wgsl + quant_<type>.wgsl) in front of this file;
+// embedding.ts puts one quantized format (QUANT_SHADERS, quant_shader.ts) in front of this file;
 // one invocation decodes one unit (UNIT values) of one row of y in registers and writes it, and
 // one more per row writes the last D mod UNIT values (if any) one by one.
 

@@ -18,9 +18,10 @@
 //
 // This file is a template: weight_formats.ts puts one weight format in front of it (the structs
 // Row and Packet of weight_rows.wgsl, then float_weights.wgsl + matmul_float.wgsl for f32/f16, or
-// quant.wgsl + quant_<type>.wgsl for GGUF blocks, which stay quantized in memory and are decoded
-// in registers), then matmul_loads.wgsl (xAt, x4, wordAt, words4), packet_weights.wgsl (weights)
-// and gelu.wgsl (geluTanh). A format reads `w` (and `wScales`) and defines
+// quant.wgsl + the format's files (quant_shader.ts) for GGUF blocks, which stay quantized in
+// memory and are decoded in registers), then matmul_loads.wgsl (xAt, x4, wordAt, words4),
+// packet_weights.wgsl (weights) and gelu.wgsl (geluTanh). A format reads `w` (and `wScales`,
+// `wHigh`) and defines
 //   const UNIT, PACKETS, XSLOTS, GROUPS: u32   values per unit; packets of 8 values per unit;
 //                                     vec4 slots of x per unit (UNIT / 4); scale groups per unit
 //   const SPAN: u32                    values of the fewest whole units whose columns form one

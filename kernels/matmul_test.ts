@@ -245,7 +245,7 @@ for (const dtype of QUANT_TYPES) {
   });
 }
 
-for (const dtype of ["q8_0", "q4_0", "q5_0"] as const) {
+for (const dtype of ["q8_0", "q4_0", "q5_0", "q4_1", "q5_1", "iq4_nl"] as const) {
   Deno.test(`matmul ${dtype} on f32 weights quantized at upload matches the reference`, async () => {
     const gpu = await testGpu();
     await check(gpu, { rows: 1, n: 65, k: 2048, dtype, blocks: "f32" });
@@ -274,7 +274,7 @@ for (const dtype of ["f32", "f16", ...QUANT_TYPES] as const) {
         await check(gpu, {
           rows: 1,
           n: 70,
-          k: superBlock ? 512 : dtype.startsWith("q") ? 160 : 13, // tails: q8_0/q4_0 5 blocks
+          k: superBlock ? 512 : isQuantType(dtype) ? 160 : 13, // tails: 5 blocks of 32
           dtype,
           variant,
           yOffset: 5,
@@ -298,7 +298,7 @@ for (const dtype of ["f32", "f16", ...QUANT_TYPES] as const) {
   }, async () => {
     const gpu = await testGpu();
     const superBlock = dtype.endsWith("_k");
-    const k = superBlock ? 512 : dtype.startsWith("q") ? 160 : 13;
+    const k = superBlock ? 512 : isQuantType(dtype) ? 160 : 13;
     const variants = matmulCandidates(gpu, dtype).filter((v) =>
       v.lanes === 8 || (!superBlock && v.gemv && v.rows === 4 && v.lanes === 32)
     );
@@ -338,7 +338,7 @@ for (const dtype of ["f32", "f16", ...QUANT_TYPES] as const) {
     ignore: dtype === "f16" && !deviceHasF16,
   }, async () => {
     const superBlock = dtype.endsWith("_k");
-    const quantized = dtype.startsWith("q");
+    const quantized = isQuantType(dtype);
     const k = superBlock ? 512 : quantized ? 160 : 13;
     const gpu = await testGpu();
     await check(gpu, { rows: 2, n: 7, k, dtype, variant: BLOCKED });

@@ -50,11 +50,14 @@ export interface GpuMatrix {
  * of 16, so every block starts on a vec4<u32>. Every stream is read as aligned words; nothing is
  * padded but a row of scales to an even count, so the GPU holds the file's bits per weight.
  *
- *   q8_0  32 B  the i8 quants               + f16 d           (34 B per 32 values: 8.5 bits)
- *   q4_0  16 B  the nibbles                 + f16 d           (18 B per 32 values: 4.5 bits)
- *   q5_0  16 B  the nibbles                 + f16 d + u32 qh  (22 B per 32 values: 5.5 bits)
- *   q4_k 144 B  the whole GGUF block (d, dmin, scales, nibbles; 144 = 9·16)  (4.5 bits)
- *   q6_k 208 B  ql, qh and the i8 scales    + f16 d           (210 B per 256 values: 6.5625 bits)
+ *   q8_0    32 B  the i8 quants                + f16 d             (34 B / 32 values: 8.5 bits)
+ *   q4_0    16 B  the nibbles                  + f16 d             (18 B / 32 values: 4.5 bits)
+ *   q5_0    16 B  the nibbles                  + f16 d + u32 qh    (22 B / 32 values: 5.5 bits)
+ *   q4_1    16 B  the nibbles                  + f16 d, m          (20 B / 32 values: 5 bits)
+ *   q5_1    16 B  the nibbles                  + f16 d, m + u32 qh (24 B / 32 values: 6 bits)
+ *   iq4_nl  16 B  the nibbles (table indices)  + f16 d             (18 B / 32 values: 4.5 bits)
+ *   q4_k   144 B  the whole block (d, dmin, scales, nibbles: 9·16) (144 B / 256 values: 4.5 bits)
+ *   q6_k   208 B  ql, qh and the i8 scales     + f16 d             (210 B / 256: 6.5625 bits)
  *
  * The fifth bits could not join the quant part without breaking its 16-byte blocks (or tying
  * units to groups of 4 blocks); a stream of their own costs one binding and no bytes. The 32-value
@@ -72,6 +75,9 @@ export const QUANT_LAYOUTS: Readonly<
   q8_0: { quantOffset: 2, quantBytes: 32, scaleOffsets: [0], highOffset: null },
   q4_0: { quantOffset: 2, quantBytes: 16, scaleOffsets: [0], highOffset: null },
   q5_0: { quantOffset: 6, quantBytes: 16, scaleOffsets: [0], highOffset: 2 },
+  q4_1: { quantOffset: 4, quantBytes: 16, scaleOffsets: [0, 2], highOffset: null },
+  q5_1: { quantOffset: 8, quantBytes: 16, scaleOffsets: [0, 2], highOffset: 4 },
+  iq4_nl: { quantOffset: 2, quantBytes: 16, scaleOffsets: [0], highOffset: null },
   q4_k: { quantOffset: 0, quantBytes: 144, scaleOffsets: [], highOffset: null },
   q6_k: { quantOffset: 0, quantBytes: 208, scaleOffsets: [208], highOffset: null },
 };

@@ -52,7 +52,16 @@ Deno.test("quantized matrices report their bytes: the file's bits per weight", a
     bits[type] = m.bytes * 8 / (4 * 2048);
     destroyMatrix(m);
   }
-  assert.deepEqual(bits, { q8_0: 8.5, q4_0: 4.5, q4_k: 4.5, q6_k: 6.5625, q5_0: 5.5 });
+  assert.deepEqual(bits, {
+    q8_0: 8.5,
+    q4_0: 4.5,
+    q4_k: 4.5,
+    q6_k: 6.5625,
+    q5_0: 5.5,
+    q4_1: 5,
+    q5_1: 6,
+    iq4_nl: 4.5,
+  });
 });
 
 Deno.test("createMatrix refuses quantized rows that are not whole blocks", async () => {
@@ -100,7 +109,7 @@ for (const type of QUANT_TYPES) {
 Deno.test("writeMatrixRows quantizes f32 rows on the CPU (quantize-on-load)", async () => {
   const gpu = await testGpu();
   const random = seededRandom(testSeed());
-  for (const type of ["q8_0", "q4_0", "q5_0"] as const) {
+  for (const type of ["q8_0", "q4_0", "q5_0", "q4_1", "q5_1", "iq4_nl"] as const) {
     const values = randomArray(random, 7 * 64, 1);
     const matrix = uploadMatrix(gpu, values, 7, 64, type) as GpuMatrix & { dtype: QuantType };
     assert.deepEqual(await readBlocks(gpu, matrix), quantize(type, values));

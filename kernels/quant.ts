@@ -8,6 +8,7 @@
 //         byte j holds value j in its low nibble and value j + 16 in its high nibble.
 //   q5_0  32 values,  22 bytes: f16 d, u32 qh, 16 bytes of nibbles;       x = d·(q − 16)
 //         nibbles as q4_0's; bit j of qh is the fifth bit of value j.
+//   q4_1, q5_1, iq4_nl (32 values): see quant_formats32.ts.
 //   q4_k  256 values, 144 bytes: f16 d, f16 dmin, 12 bytes of eight 6-bit (scale, min) pairs,
 //         128 bytes of nibbles; sub-block s (32 values) is x = d·scale_s·q − dmin·min_s.
 //         Bytes 32·g … 32·g + 31 of the nibbles hold sub-block 2g in their low nibbles and
@@ -15,7 +16,8 @@
 //   q6_k  256 values, 210 bytes: 128 bytes ql (low 4 bits), 64 bytes qh (high 2 bits), 16 × i8
 //         scales (one per 16 values), f16 d; x = d·scale·(q − 32). See `q6kIndex` for the order.
 //
-// The 32-value formats with nibbles (q4_0, q5_0) have their codecs in quant_formats32.ts.
+// The 32-value formats with nibbles (q4_0, q5_0, q4_1, q5_1, iq4_nl) have their codecs in
+// quant_formats32.ts.
 // Nothing here touches the GPU; matrix.ts owns how blocks are laid out in GPU buffers.
 
 import { f16BitsToF32, f32ToF16Bits } from "./gpu.ts";
@@ -28,9 +30,18 @@ import {
   setF16,
 } from "./quant_formats32.ts";
 
-export type QuantType = "q8_0" | "q4_0" | "q4_k" | "q6_k" | "q5_0";
+export type QuantType = "q8_0" | "q4_0" | "q4_k" | "q6_k" | "q5_0" | "q4_1" | "q5_1" | "iq4_nl";
 
-export const QUANT_TYPES: readonly QuantType[] = ["q8_0", "q4_0", "q4_k", "q6_k", "q5_0"];
+export const QUANT_TYPES: readonly QuantType[] = [
+  "q8_0",
+  "q4_0",
+  "q4_k",
+  "q6_k",
+  "q5_0",
+  "q4_1",
+  "q5_1",
+  "iq4_nl",
+];
 
 /** Values per block. */
 export const BLOCK_ELEMENTS: Readonly<Record<QuantType, number>> = {
@@ -39,6 +50,9 @@ export const BLOCK_ELEMENTS: Readonly<Record<QuantType, number>> = {
   q4_k: 256,
   q6_k: 256,
   q5_0: 32,
+  q4_1: 32,
+  q5_1: 32,
+  iq4_nl: 32,
 };
 
 /** Bytes per block, as GGUF files and llama.cpp store them. */
@@ -48,6 +62,9 @@ export const BLOCK_BYTES: Readonly<Record<QuantType, number>> = {
   q4_k: 144,
   q6_k: 210,
   q5_0: 22,
+  q4_1: 20,
+  q5_1: 24,
+  iq4_nl: 18,
 };
 
 /** Byte offsets of the f16 fields (scales, mins) inside one block. */
@@ -57,15 +74,21 @@ export const F16_FIELDS: Readonly<Record<QuantType, readonly number[]>> = {
   q4_k: [0, 2],
   q6_k: [208],
   q5_0: [0],
+  q4_1: [0, 2],
+  q5_1: [0, 2],
+  iq4_nl: [0],
 };
 
 /** The `ggml_type` ids of these formats in GGUF tensor infos. */
 export const GGML_TYPE_IDS: Readonly<Record<QuantType, number>> = {
   q4_0: 2,
+  q4_1: 3,
   q5_0: 6,
+  q5_1: 7,
   q8_0: 8,
   q4_k: 12,
   q6_k: 14,
+  iq4_nl: 20,
 };
 
 export function isQuantType(name: string): name is QuantType {
@@ -182,9 +205,10 @@ function q6kIndex(e: number): {
 // ---- encoding ----
 
 /**
- * Quantizes `values` (a multiple of the block size) into GGUF blocks. q8_0, q4_0 and q5_0 round like
- * llama.cpp's reference quantizers (bit-identical blocks); q4_k and q6_k use a simple one-pass
- * choice of scales (valid blocks with a reasonable error, not llama.cpp's error search).
+ * Quantizes `values` (a multiple of the block size) into GGUF blocks. q8_0, q4_0, q5_0, q4_1 and
+ * q5_1 round like llama.cpp's reference quantizers (bit-identical blocks); q4_k, q6_k and iq4_nl
+ * use a simple one-pass choice of scales (valid blocks with a reasonable error, not llama.cpp's
+ * error search).
  */
 export function quantize(type: QuantType, values: Float32Array): Uint8Array {
   checkCount(type, values.length, "quantize");

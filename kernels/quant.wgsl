@@ -1,4 +1,4 @@
-// Helpers shared by the quantized weight formats (quant_<type>.wgsl), after weight_rows.wgsl (the
+// Helpers shared by the quantized weight formats (quant_shader.ts), after weight_rows.wgsl (the
 // structs Row and Packet). A format is joined to a host shader (matmul.wgsl, matmul_blocked.wgsl,
 // embedding_quant.wgsl) that declares `w: array<vec4<u32>>` (the blocks' quant bytes, 16-byte
 // aligned per block), `wScales: array<u32>` (the f16 fields of each block, two per word, for

@@ -8,6 +8,7 @@ import {
   quantizedBytes,
   type QuantType,
 } from "./quant.ts";
+import { f16BitsToF32, f32ToF16Bits } from "./gpu.ts";
 import { randomArray, seededRandom, testSeed } from "./test_util.ts";
 
 Deno.test("quant block sizes are GGUF's", () => {
@@ -19,6 +20,9 @@ Deno.test("quant block sizes are GGUF's", () => {
       ["q4_k", 256, 144],
       ["q6_k", 256, 210],
       ["q5_0", 32, 22],
+      ["q4_1", 32, 20],
+      ["q5_1", 32, 24],
+      ["iq4_nl", 32, 18],
     ],
   );
   assert.equal(quantizedBytes("q4_0", 2048), 64 * 18);
@@ -63,6 +67,39 @@ Deno.test("q5_0 decodes nibbles with their fifth bits from qh, minus 16", () => 
     [-7.5, 6.5, 8, -5, 4.5, -7.5],
   );
   assert.equal(y[2], 8); // zero bytes decode to −16·d
+});
+
+Deno.test("q4_1 decodes d times the nibbles plus m", () => {
+  const block = new Uint8Array(20);
+  block.set([0x00, 0x40, 0x00, 0xbe]); // d = 2, m = -1.5
+  block[4] = 0x91; // j = 0: 1; j = 16: 9
+  block[19] = 0x0f; // j = 15: 15; j = 31: 0
+  const y = dequantize("q4_1", block, 32);
+  assert.deepEqual([y[0], y[16], y[15], y[31], y[1]], [0.5, 16.5, 28.5, -1.5, -1.5]);
+});
+
+Deno.test("q5_1 decodes d times the nibbles with their fifth bits from qh, plus m", () => {
+  const block = new Uint8Array(24);
+  block.set([0x00, 0x38, 0x00, 0x3c]); // d = 0.5, m = 1
+  block.set([0x01, 0x00, 0x02, 0x80], 4); // qh: bits 0, 17, 31
+  block[8] = 0x3f; // j = 0: 15 | 16 = 31; j = 16: 3
+  block[9] = 0xa0; // j = 1: 0; j = 17: 10 | 16 = 26
+  block[23] = 0xf7; // j = 15: 7; j = 31: 15 | 16 = 31
+  const y = dequantize("q5_1", block, 32);
+  assert.deepEqual([y[0], y[16], y[1], y[17], y[15], y[31]], [16.5, 2.5, 1, 14, 4.5, 16.5]);
+});
+
+Deno.test("iq4_nl decodes d times the non-linear level at each nibble", () => {
+  const block = new Uint8Array(18);
+  block.set([0x00, 0xb8]); // d = -0.5
+  block[2] = 0x80; // j = 0: level 0 = -127; j = 16: level 8 = 1
+  block[3] = 0xf7; // j = 1: level 7 = -10; j = 17: level 15 = 113
+  block[17] = 0x4b; // j = 15: level 11 = 38; j = 31: level 4 = -49
+  const y = dequantize("iq4_nl", block, 32);
+  assert.deepEqual(
+    [y[0], y[16], y[1], y[17], y[15], y[31], y[2]],
+    [63.5, -0.5, 5, -56.5, -19, 24.5, 63.5],
+  );
 });
 
 Deno.test("q4_k decodes 6-bit scales and mins and the nibble order of sub-blocks", () => {
@@ -153,6 +190,39 @@ Deno.test("q5_0 quantizes like llama.cpp: d = max / -16, q = min(31, trunc(x / d
   assert.deepEqual([0, 1, 2, 3, 4, 16, 20].map(q), [0, 31, 16, 15, 19, 31, 11]);
 });
 
+Deno.test("q4_1 and q5_1 quantize like llama.cpp: d = (max - min) / levels, m = min", () => {
+  const x = new Float32Array(32).fill(1);
+  x.set([-2, 13, 0.49, 5.4, 6.2]);
+  for (const [type, levels, qs] of [["q4_1", 15, 4], ["q5_1", 31, 8]] as const) {
+    const block = quantize(type, x);
+    const view = new DataView(block.buffer);
+    const d = f16BitsToF32(view.getUint16(0, true));
+    assert.equal(d, f16BitsToF32(f32ToF16Bits(15 / levels)), type);
+    assert.equal(f16BitsToF32(view.getUint16(2, true)), -2, type); // m = min
+    const qh = type === "q5_1" ? view.getUint32(4, true) : 0;
+    const q = (j: number) =>
+      (j < 16 ? block[qs + j] & 15 : block[qs + j - 16] >> 4) | (((qh >>> j) & 1) << 4);
+    // (x − min) / d + 0.5, truncated: q4_1 0.5, 15.5, 2.99, 7.9, 8.7; q5_1 0.5, 31.5, 5.65,
+    // 15.79, 17.45.
+    assert.deepEqual(
+      [0, 1, 2, 3, 4].map(q),
+      type === "q4_1" ? [0, 15, 2, 7, 8] : [0, 31, 5, 15, 17],
+      type,
+    );
+  }
+});
+
+Deno.test("iq4_nl quantizes to the nearest level: d = max / -127", () => {
+  const x = new Float32Array(32);
+  x.set([-254, 254, 2, 20, -21, 100]);
+  const block = quantize("iq4_nl", x);
+  assert.deepEqual([...block.subarray(0, 2)], [0x00, 0x40]); // d = -254 / -127 = 2
+  const q = (j: number) => j < 16 ? block[2 + j] & 15 : block[2 + j - 16] >> 4;
+  // x / d = -127, 127 (above the top level, 113), 1, 10 (nearer 13 than 1), -10.5 (nearer -10),
+  // 50 (nearer 53), and 0 (nearer 1 than -10).
+  assert.deepEqual([0, 1, 2, 3, 4, 5, 6].map(q), [0, 15, 8, 9, 7, 12, 8]);
+});
+
 /** Checks dequantize(quantize(x)) per block against `bound(block values)`. */
 function checkRoundTrip(type: QuantType, bound: (block: Float32Array) => number): void {
   const seed = testSeed();
@@ -212,6 +282,23 @@ Deno.test("q4_0 round trip is within one step (amax / 8)", () => {
 Deno.test("q5_0 round trip is within one step (amax / 16)", () => {
   // As q4_0's, with steps of amax / 16 and 15 of them back from the extreme.
   checkRoundTrip("q5_0", (b) => amax(b) / 16 * (1 + 15 * 2 ** -11));
+});
+
+Deno.test("q4_1 and q5_1 round trips are within half a step of the block's range", () => {
+  for (const [type, levels] of [["q4_1", 15], ["q5_1", 31]] as const) {
+    checkRoundTrip(type, (b) => {
+      const lo = Math.min(...b);
+      const step = (Math.max(...b) - lo) / levels;
+      // Plus the f16 rounding of d (2^-11 relative, times up to `levels` steps) and of m.
+      return step * (0.5 + (levels + 1) * 2 ** -11) + Math.abs(lo) * 2 ** -10;
+    });
+  }
+});
+
+Deno.test("iq4_nl round trip is within 14 steps of amax / 127 (the largest gap from a level)", () => {
+  // The extreme value's opposite (+127 steps) lands on 113; elsewhere half a gap of ≤ 24 steps;
+  // plus the f16 rounding of d (2^-11 relative, times up to 127 steps).
+  checkRoundTrip("iq4_nl", (b) => amax(b) / 127 * (14 + 127 * 2 ** -11));
 });
 
 Deno.test("q4_k round trip is within a step of the sub-block's range", () => {

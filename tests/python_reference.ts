@@ -37,3 +37,12 @@ export async function ggufDequantize(ggmlName: string, blocks: Uint8Array): Prom
   const out = await runPython("dequantize.py", [ggmlName], blocks);
   return new Float32Array(out.buffer, out.byteOffset, out.byteLength / 4);
 }
+
+/** gguf.quants.quantize of `values` (whole blocks) into ggml type `ggmlName` (e.g. "Q5_1"). */
+export async function ggufQuantize(ggmlName: string, values: Float32Array): Promise<Uint8Array> {
+  return await runPython(
+    "quantize.py",
+    [ggmlName],
+    new Uint8Array(values.buffer, values.byteOffset, values.byteLength),
+  );
+}
