@@ -6,6 +6,8 @@ const SCRIPT = new URL("./llama/llama.mjs", import.meta.url).pathname;
 export type LlamaTask =
   | { type: "greedy"; tokens: number[]; count: number }
   | { type: "teacher"; tokens: number[] }
+  | { type: "score"; tokens: number[] }
+  | { type: "tokenize"; text: string }
   | { type: "time"; tokens: number[]; count: number };
 
 export interface LlamaRequest {

@@ -3,7 +3,12 @@
 //   { model, gpu: false | "vulkan", threads, contextSize, kvCacheType ("F32" default, or "F16"),
 //     tasks: [ { type: "greedy", tokens, count }          → { tokens }
 //            | { type: "teacher", tokens }                 → { top1 } (argmax after each token)
+//            | { type: "score", tokens }                   → { logprobs, top1, gaps }
+//            | { type: "tokenize", text }                  → { tokens } (no <bos>)
 //            | { type: "time", tokens, count } ] }         → { prefillMs, decodeMs }
+// "score" is teacher forcing with the whole distribution: after each token t but the last, the
+// natural log-probability of token t + 1, the most likely token and its lead in nats over the
+// second (llama.cpp's softmax at temperature 1, through node-llama-cpp's probability lists).
 // Token ids go in directly: no tokenizer is involved, so both engines see the same input.
 import { getLlama } from "node-llama-cpp";
 
@@ -23,6 +28,10 @@ const model = await llama.loadModel({
 const threads = request.threads ?? 2;
 const results = [];
 for (const task of request.tasks) {
+  if (task.type === "tokenize") {
+    results.push({ tokens: [...model.tokenize(task.text, false)] });
+    continue;
+  }
   const context = await model.createContext({
     contextSize: request.contextSize ?? 512,
     batchSize: request.contextSize ?? 512,
@@ -44,6 +53,8 @@ for (const task of request.tasks) {
     const input = task.tokens.map((token) => [token, { generateNext: { token: true } }]);
     const output = await sequence.controlledEvaluate(input);
     results.push({ top1: output.map((o) => o?.next?.token ?? null) });
+  } else if (task.type === "score") {
+    results.push(await score(sequence, task.tokens));
   } else if (task.type === "time") {
     let start = performance.now();
     const generator = sequence.evaluate(task.tokens, { temperature: 0 });
@@ -60,3 +71,34 @@ for (const task of request.tasks) {
 }
 await model.dispose();
 process.stdout.write(JSON.stringify(results) + "\n");
+
+async function score(sequence, tokens) {
+  const logprobs = [];
+  const top1 = [];
+  const gaps = [];
+  // In chunks: each position's probability list holds the whole vocabulary.
+  const chunk = 32;
+  for (let start = 0; start < tokens.length - 1; start += chunk) {
+    const part = tokens.slice(start, Math.min(start + chunk, tokens.length - 1));
+    const output = await sequence.controlledEvaluate(
+      part.map((token) => [token, { generateNext: { probabilities: true } }]),
+    );
+    output.forEach((o, i) => {
+      const probabilities = o.next.probabilities;
+      let best = -1;
+      let first = -Infinity;
+      let second = -Infinity;
+      for (const [token, p] of probabilities) {
+        if (p > first) {
+          second = first;
+          first = p;
+          best = token;
+        } else if (p > second) second = p;
+      }
+      logprobs.push(Math.log(probabilities.get(tokens[start + i + 1]) ?? 0));
+      top1.push(best);
+      gaps.push(Math.log(first) - Math.log(second));
+    });
+  }
+  return { logprobs, top1, gaps };
+}
