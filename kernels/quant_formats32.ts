@@ -57,23 +57,9 @@ function eachCode(
  * iq4_nl's 16 levels (llama.cpp's kvalues_iq4nl): denser near zero, where most weights are, and
  * lopsided (−127 … 113).
  */
+// deno-fmt-ignore
 export const IQ4_NL_VALUES: readonly number[] = [
-  -127,
-  -104,
-  -83,
-  -65,
-  -49,
-  -35,
-  -22,
-  -10,
-  1,
-  13,
-  25,
-  38,
-  53,
-  69,
-  89,
-  113,
+  -127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113,
 ];
 
 /** Codes times d, plus m: x = d·q + m, d·q rounded to f32 first. */
