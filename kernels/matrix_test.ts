@@ -92,6 +92,8 @@ for (const type of QUANT_TYPES) {
         assert.ok((chunk.scales?.size ?? 0) <= 600 && (chunk.high?.size ?? 0) <= 600);
         assert.equal(chunk.scales !== undefined, QUANT_LAYOUTS[type].scaleOffsets.length > 0);
         assert.equal(chunk.high !== undefined, QUANT_LAYOUTS[type].highOffset !== null);
+        // Hosts bind scales and high as bindings 4 and 5 in that order, when present.
+        assert.ok(chunk.high === undefined || chunk.scales !== undefined, "high without scales");
       }
       // Three writes of whole rows, as a loader streams them.
       const rowBytes = quantRowLayout(type, cols).ggufBytes;
