@@ -7,12 +7,23 @@
 // the time shares of one gemma decode step by kernel, and the decode GEMVs' bytes/s against a
 // plain read of memory by a kernel on the same device, and against a memcpy on the CPU.
 //
-//   ./deno task bench [--layers 2] [--prompt 512] [--decode 128] [--runs 3] [--types f16,q8_0,q4_0]
-//                     [--engines gemma,llama-vulkan,llama-cpu] [--threads 2]
+// A type may also name a known model (gemma3:270m, the real Gemma 3 270M Q4_K_M from the model
+// cache): then that file runs instead of the random checkpoint.
+//
+//   ./deno task bench [--layers 2] [--prompt 512] [--decode 128] [--runs 3]
+//                     [--types f16,q8_0,q4_0,gemma3:270m] [--engines gemma,llama-vulkan,llama-cpu]
+//                     [--threads 2]
 
 import { parseArgs } from "node:util";
 import { describe } from "../kernels/gpu.ts";
-import { createGpuContext, GemmaSession, loadGemma, openCheckpoint } from "../core/mod.ts";
+import {
+  createGpuContext,
+  ensureModel,
+  findKnownModel,
+  GemmaSession,
+  loadGemma,
+  openCheckpoint,
+} from "../core/mod.ts";
 import { convertToGguf, type GgufOutputType } from "../core/convert.ts";
 import { buildTinyModel } from "../tests/fixtures.ts";
 import { runLlama } from "../tests/llama_reference.ts";
@@ -30,7 +41,7 @@ const { values: flags } = parseArgs({
     prompt: { type: "string", default: "512" },
     decode: { type: "string", default: "128" },
     runs: { type: "string", default: "3" },
-    types: { type: "string", default: "f16,q8_0,q4_0" },
+    types: { type: "string", default: "f16,q8_0,q4_0,gemma3:270m" },
     engines: { type: "string", default: "gemma,llama-vulkan,llama-cpu" },
     threads: { type: "string", default: "2" },
   },
@@ -39,12 +50,12 @@ const layers = Number(flags.layers);
 const promptTokens = Number(flags.prompt);
 const decodeTokens = Number(flags.decode);
 const runs = Number(flags.runs);
-const types = flags.types.split(",") as GgufOutputType[];
+const types = flags.types.split(",");
 const engines = flags.engines.split(",");
 const threads = Number(flags.threads);
 
 const cache = new URL(`../.cache/bench-gemma-2b-${layers}-layers`, import.meta.url).pathname;
-await ensureCheckpoint(cache);
+if (types.some((type) => !findKnownModel(type))) await ensureCheckpoint(cache);
 const prompt = Array.from({ length: promptTokens }, (_, i) => 1000 + ((i * 7919) % 200000));
 prompt[0] = 2;
 
@@ -68,14 +79,18 @@ const record = (key: string, prefill: number, decode: number) => {
 const gpu = await createGpuContext();
 console.log(`device: ${describe(gpu.adapterInfo)}; ${Deno.build.os} ${Deno.build.arch}`);
 const freshDeviceRead = await deviceReadBandwidth(gpu);
+const shapes = types.some((type) => !findKnownModel(type))
+  ? `the Gemma-2B shape with ${layers} layers`
+  : "";
 console.log(
-  `model: Gemma-2B shape with ${layers} layers; prompt ${promptTokens} tokens, decode ${decodeTokens}` +
-    ` tokens; medians of ${runs} runs, engines alternating`,
+  `models: ${[shapes, ...types.filter(findKnownModel)].filter(Boolean).join(", ")}; prompt ` +
+    `${promptTokens} tokens, decode ${decodeTokens} tokens; medians of ${runs} runs, engines alternating`,
 );
 
 for (const type of types) {
-  const gguf = `${cache}/model-${type}.gguf`;
-  await ensureGguf(gguf, type);
+  const known = findKnownModel(type);
+  const gguf = known ? await ensureModel(known) : `${cache}/model-${type}.gguf`;
+  if (!known) await ensureGguf(gguf, type as GgufOutputType);
   const checkpoint = await openCheckpoint(gguf);
   // Peak resident memory while loading, against the bytes the weights take on the GPU (on a
   // software GPU both live in the same RAM; the aim is no more than 1.3× of it).
@@ -127,9 +142,11 @@ for (const type of types) {
 }
 
 console.log(
-  "\ntype  | engine       | prefill tok/s | decode tok/s | prefill × llama | decode × llama",
+  "\ntype        | engine       | prefill tok/s | decode tok/s | prefill × llama | decode × llama",
 );
-console.log("      |              |               |              | vulkan   cpu    | vulkan   cpu");
+console.log(
+  "            |              |               |              | vulkan   cpu    | vulkan   cpu",
+);
 const median = (xs: number[]) => xs.slice().sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 for (const type of types) {
   for (const engine of engines) {
@@ -141,7 +158,7 @@ for (const type of types) {
     };
     console.log(
       [
-        type.padEnd(5),
+        type.padEnd(11),
         engine.padEnd(12),
         median(r.prefill).toFixed(2).padStart(13),
         median(r.decode).toFixed(2).padStart(12),
