@@ -63,7 +63,12 @@ export async function loadModel(flags: ModelFlags): Promise<LoadedModel> {
     createGpuContext({ requireF16: dtype === "f16" }),
   ]);
   const progress = !flags.quiet && Deno.stderr.isTerminal() ? progressLine("Loading") : undefined;
-  const model = await loadGemma(gpu, checkpoint, { dtype, quant, onProgress: progress?.update });
+  const model = await loadGemma(gpu, checkpoint, {
+    dtype,
+    quant,
+    onProgress: progress?.update,
+    prepare: true,
+  });
   progress?.done();
   return { checkpoint, tokenizer, model, source, loadMs: performance.now() - start };
 }

@@ -20,6 +20,7 @@ import { type Checkpoint, type CheckpointTensor, readWholeTensor } from "./check
 import type { GemmaConfig } from "./config.ts";
 import { BLOCK_ELEMENTS, type QuantType } from "../kernels/quant.ts";
 import { tuneMatmul } from "../kernels/tune.ts";
+import { prepareMatmul } from "../kernels/matmul.ts";
 import {
   EMBED_TENSOR,
   expectedTensorShapes,
@@ -66,6 +67,11 @@ export interface LoadOptions {
   quant?: Extract<QuantType, "q8_0" | "q4_0">;
   /** Called after each tensor with bytes read so far and the total. */
   onProgress?: (loadedBytes: number, totalBytes: number) => void;
+  /**
+   * Compile the matmul pipelines of decode and short prefills during the load rather than on
+   * first use, so that the first tokens stream at the steady pace (the CLI does).
+   */
+  prepare?: boolean;
 }
 
 export class Gemma {
@@ -218,6 +224,7 @@ export async function loadGemma(
   // (about 2 s per type), then read from a cache file; GEMMA_NO_TUNE=1 keeps the defaults.
   const matrices = [embed, ...layers.flatMap(layerMatrices)];
   await tuneMatmul(gpu, matrices.map((m) => m.dtype));
+  if (options.prepare) { for (const m of matrices) prepareMatmul(gpu, m); }
   return new Gemma(gpu, config, dtype, { embed, layers, finalNorm });
 }
 

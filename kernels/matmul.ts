@@ -64,12 +64,14 @@ const GEMV_ROWS = [4, 8, 16, 32];
 /**
  * The variant used untuned: lavapipe's best (its SIMD width is 8 lanes). Quantized decode uses
  * the gemv loop; it lost to the gemm loop for f32/f16, whose 8-value units are too small to
- * amortize it.
+ * amortize it. 16 rows, not 32: lavapipe compiles the 32-row GEMV in ~2.5 s per weight type
+ * against ~0.5 s (Gemma 3 270M has four types: ~8 s before its first tokens), and decodes the
+ * real model at the same speed within noise (9.7 against 10.3 tok/s).
  */
 export function defaultMatmulVariant(dtype: WeightType): MatmulVariant {
   return dtype === "f32" || dtype === "f16"
     ? { gemv: false, rows: GEMM_ROWS, lanes: 8 }
-    : { gemv: true, rows: 32, lanes: 8 };
+    : { gemv: true, rows: 16, lanes: 8 };
 }
 
 /** Whether `v` is a variant the kernel supports (e.g. one read back from a cache file). */
@@ -171,11 +173,21 @@ export function matmul(batch: GpuBatch, args: MatmulArgs): void {
     matmulTiled(batch, args);
     return;
   }
+  const { variant, tt, pipeline, ...strides } = templatePipeline(batch.gpu, w, rows, args.variant);
+  for (const chunk of w.chunks) {
+    const { uniforms, bindings } = chunkDispatch(args, chunk, strides, { yOffset, yStride });
+    const [gx, gz] = workgroupGrid(batch.gpu, Math.ceil(chunk.rows / variant.rows));
+    batch.dispatch(pipeline, uniforms, bindings, [gx, Math.ceil(rows / tt), gz]);
+  }
+}
+
+/** matmul.wgsl's pipeline for `rows` rows of x against w, its variant and rows of x per group. */
+function templatePipeline(gpu: GpuContext, w: GpuMatrix, rows: number, chosen?: MatmulVariant) {
   // Rows of x per workgroup: 1 for decode (pure GEMV); prefill reuses each weight load 4 times.
   const tt = rows === 1 ? 1 : 4;
   // Decode runs the tuned (or default) variant; prefill the gemm loop with 8 lanes.
   const variant = rows === 1
-    ? args.variant ?? matmulVariant(batch.gpu, w.dtype)
+    ? chosen ?? matmulVariant(gpu, w.dtype)
     : { gemv: false, rows: GEMM_ROWS, lanes: 8 };
   const constants = {
     TT: tt,
@@ -183,12 +195,17 @@ export function matmul(batch: GpuBatch, args: MatmulArgs): void {
     WG: variant.lanes,
     RV: variant.gemv ? variant.rows : 32,
   };
-  const { pipeline, ...strides } = formatPipeline(batch.gpu, sources, w, constants);
-  for (const chunk of w.chunks) {
-    const { uniforms, bindings } = chunkDispatch(args, chunk, strides, { yOffset, yStride });
-    const [gx, gz] = workgroupGrid(batch.gpu, Math.ceil(chunk.rows / variant.rows));
-    batch.dispatch(pipeline, uniforms, bindings, [gx, Math.ceil(rows / tt), gz]);
-  }
+  return { variant, tt, ...formatPipeline(gpu, sources, w, constants) };
+}
+
+/**
+ * Compiles now the matmul.wgsl pipelines that decode (one row of x) and short prefills will run
+ * on w. Software Vulkan compiles a quantized GEMV in ~0.5 s, which would otherwise stall the first
+ * tokens of a generation.
+ */
+export function prepareMatmul(gpu: GpuContext, w: GpuMatrix): void {
+  templatePipeline(gpu, w, 1);
+  if (kernelFor(gpu, w, 2) === "template") templatePipeline(gpu, w, 2);
 }
 
 /** (rows, n) = x (rows, k) · wᵀ with w (n, k), accumulated in f64. */
