@@ -20,6 +20,7 @@ Deno.test({
           "--allow-read",
           "--allow-write",
           "--allow-env",
+          "--allow-run",
           "--output",
           binary,
           "cli/main.ts",
