@@ -1,0 +1,179 @@
+// Log-likelihood requests, with lm-evaluation-harness's (lm-eval's) semantics, scored on the GPU.
+//
+// A request asks for log P(continuation | context). As lm-eval does it:
+// 1. Trailing whitespace of the context moves to the front of the continuation (Python's
+//    `str.rstrip()`: its whitespace set, not JavaScript's, see PYTHON_WHITESPACE).
+// 2. Continuation tokens = encode(context + continuation) minus the first len(encode(context))
+//    tokens, both encoded with <bos> first (Gemma's tokenizer adds it; so does HF's). The split is
+//    by count, so a token that merges across the boundary belongs to the continuation's side.
+// 3. The result is the sum of the continuation tokens' log-softmax and `isGreedy`: every one of
+//    them was the argmax at its position.
+// 4. A request longer than maxLength + 1 tokens keeps its last maxLength + 1 (left truncation, so
+//    the <bos> goes too); the input is all of them but the last, as lm-eval's `[-(L+1):][:-1]`.
+//
+// Where lm-eval runs every request as a separate sequence, requests that share a context here
+// prefill it once: the session is truncated back to the context's end for each continuation
+// (`GemmaSession.truncate`), and `appendAndScore` returns two floats per continuation token.
+
+import type { GemmaTokenizer } from "../tokenizer.ts";
+import type { GemmaSession } from "../session.ts";
+import { ContextError } from "../session.ts";
+
+export interface LoglikelihoodRequest {
+  context: string;
+  continuation: string;
+}
+
+/** A request as token ids: `context` starts with <bos> unless truncation removed it. */
+export interface TokenRequest {
+  context: number[];
+  continuation: number[];
+}
+
+export interface LoglikelihoodScore {
+  /** Sum of the continuation tokens' log-probabilities (nats). */
+  logprob: number;
+  /** Every continuation token was the most likely one at its position. */
+  isGreedy: boolean;
+  /** Continuation tokens scored. */
+  tokens: number;
+  /** Tokens cut from the left to fit maxLength (0 when none). */
+  truncated: number;
+}
+
+export interface ScoreOptions {
+  /**
+   * lm-eval's max_length: the longest model input. Default the session's context length − 1,
+   * since the continuation's last token is appended too (its logits are not used).
+   */
+  maxLength?: number;
+  /** Called after each scored request with (requests done, total). */
+  onProgress?: (done: number, total: number) => void;
+}
+
+/** What Python's `str.isspace()` accepts (and so `rstrip()` strips); JS's `\s` differs. */
+const PYTHON_WHITESPACE = new Set(
+  [
+    "\t\n\v\f\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006",
+    "\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000",
+  ].join(""),
+);
+
+/** Moves the context's trailing whitespace to the continuation, as lm-eval's `_encode_pair`. */
+export function moveTrailingWhitespace(context: string, continuation: string): [string, string] {
+  let end = context.length;
+  while (end > 0 && PYTHON_WHITESPACE.has(context[end - 1])) end--;
+  return [context.slice(0, end), context.slice(end) + continuation];
+}
+
+/** Text request → token ids, exactly as lm-eval's HF model splits them (see the header). */
+export function encodeRequest(
+  tokenizer: GemmaTokenizer,
+  request: LoglikelihoodRequest,
+): TokenRequest {
+  const [context, continuation] = moveTrailingWhitespace(request.context, request.continuation);
+  const whole = tokenizer.encode(context + continuation, { addBos: true });
+  const contextIds = tokenizer.encode(context, { addBos: true });
+  return {
+    context: whole.slice(0, contextIds.length),
+    continuation: whole.slice(contextIds.length),
+  };
+}
+
+/** Scores text requests in order (see `scoreTokenRequests`). */
+export async function scoreRequests(
+  session: GemmaSession,
+  tokenizer: GemmaTokenizer,
+  requests: LoglikelihoodRequest[],
+  options: ScoreOptions = {},
+): Promise<LoglikelihoodScore[]> {
+  return await scoreTokenRequests(
+    session,
+    requests.map((r) => encodeRequest(tokenizer, r)),
+    options,
+  );
+}
+
+/**
+ * Scores token requests, in the order given. Requests whose (untruncated) contexts are equal are
+ * scored together: the context minus its last token is prefilled once, and each continuation is
+ * appended after truncating back to it, as [last context token, ...continuation].
+ */
+export async function scoreTokenRequests(
+  session: GemmaSession,
+  requests: TokenRequest[],
+  options: ScoreOptions = {},
+): Promise<LoglikelihoodScore[]> {
+  const maxLength = options.maxLength ?? session.contextLength - 1;
+  if (maxLength + 1 > session.contextLength) {
+    throw new ContextError(
+      `maxLength ${maxLength} needs a session context of ${
+        maxLength + 1
+      }, got ${session.contextLength}`,
+    );
+  }
+  // Group by context; a truncated request is its own group (its window depends on its length).
+  const groups = new Map<string, { prefix: number[]; members: number[] }>();
+  const fitted = requests.map((r, i) => {
+    const fit = fitRequest(r, maxLength);
+    const key = fit.truncated > 0 ? `#${i}` : fit.context.join(",");
+    let group = groups.get(key);
+    if (!group) groups.set(key, group = { prefix: fit.context, members: [] });
+    group.members.push(i);
+    return fit;
+  });
+  const scores: LoglikelihoodScore[] = new Array(requests.length);
+  // The sliding-window layers' ring caches hold window + maxRows rows: a continuation of more
+  // than maxRows tokens can overwrite prefix rows a later continuation still attends to.
+  const ring = Math.min(...session.state.cacheRows);
+  let done = 0;
+  for (const { prefix, members } of groups.values()) {
+    let prefilled = false;
+    for (const i of members) {
+      const { continuation, truncated } = fitted[i];
+      if (continuation.length === 0) {
+        scores[i] = { logprob: 0, isGreedy: true, tokens: 0, truncated };
+      } else {
+        if (!prefilled) {
+          session.reset();
+          session.append(prefix.slice(0, -1));
+          prefilled = true;
+        } else {
+          session.truncate(prefix.length - 1);
+        }
+        const { logprobs, greedy } = await session.appendAndScore([
+          prefix.at(-1)!,
+          ...continuation,
+        ]);
+        let logprob = 0;
+        for (const x of logprobs) logprob += x;
+        scores[i] = {
+          logprob,
+          isGreedy: greedy.every((g) => g),
+          tokens: logprobs.length,
+          truncated,
+        };
+        const wraps = prefix.length + continuation.length > ring;
+        if (wraps && continuation.length + 1 > session.state.maxRows) prefilled = false;
+      }
+      options.onProgress?.(++done, requests.length);
+    }
+  }
+  return scores;
+}
+
+/** lm-eval's left truncation: the last maxLength + 1 tokens of context + continuation. */
+function fitRequest(
+  request: TokenRequest,
+  maxLength: number,
+): TokenRequest & { truncated: number } {
+  const { context, continuation } = request;
+  if (continuation.length > maxLength) {
+    throw new ContextError(
+      `a continuation of ${continuation.length} tokens does not fit in the context of ${maxLength}`,
+    );
+  }
+  if (context.length === 0) throw new ContextError("a request needs at least one context token");
+  const truncated = Math.max(0, context.length + continuation.length - (maxLength + 1));
+  return { context: context.slice(truncated), continuation, truncated };
+}
