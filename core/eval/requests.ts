@@ -59,6 +59,13 @@ const PYTHON_WHITESPACE = new Set(
   ].join(""),
 );
 
+/** Python's `str.strip()`. */
+export function pythonStrip(text: string): string {
+  let start = 0;
+  while (start < text.length && PYTHON_WHITESPACE.has(text[start])) start++;
+  return moveTrailingWhitespace(text.slice(start), "")[0];
+}
+
 /** Moves the context's trailing whitespace to the continuation, as lm-eval's `_encode_pair`. */
 export function moveTrailingWhitespace(context: string, continuation: string): [string, string] {
   let end = context.length;
