@@ -5,6 +5,7 @@ import { Command, CommanderError } from "commander";
 import { chatCommand } from "./chat.ts";
 import { convertCommand } from "./convert.ts";
 import { errorMessage, exitCodeFor } from "./common.ts";
+import { evalCommand } from "./eval.ts";
 import { generateCommand } from "./generate.ts";
 import { infoCommand } from "./info.ts";
 import { pullCommand } from "./pull.ts";
@@ -18,7 +19,8 @@ export async function main(args: string[]): Promise<number> {
     .addCommand(chatCommand())
     .addCommand(infoCommand())
     .addCommand(convertCommand())
-    .addCommand(pullCommand());
+    .addCommand(pullCommand())
+    .addCommand(evalCommand());
   for (const command of program.commands) {
     command.exitOverride().configureOutput({ writeErr: () => {} });
   }

@@ -1,0 +1,178 @@
+// `gemma eval`: benchmark tasks scored as lm-evaluation-harness scores them (log-likelihood
+// multiple choice, zero-shot). Prints lm-eval's table; --output writes its results JSON.
+
+import { Command } from "commander";
+import { GemmaSession } from "../core/mod.ts";
+import {
+  EvalDataError,
+  findTask,
+  type MultipleChoiceTask,
+  readRecords,
+  resultsJson,
+  resultsTable,
+  runTask,
+  type SourcedRecord,
+  type TaskResult,
+  TASKS,
+} from "../core/eval/mod.ts";
+import { loadModel, parseInteger, UsageError, writeStdout } from "./common.ts";
+
+interface EvalFlags {
+  model?: string;
+  tasks: string;
+  data: string[];
+  limit?: number;
+  output?: string;
+  ctx?: number;
+  dtype?: string;
+  quant?: string;
+  quiet?: boolean;
+}
+
+const DATA_EXTENSIONS = [".jsonl", ".json"];
+
+export function evalCommand(): Command {
+  const names = TASKS.map((t) => t.name).join(", ");
+  return new Command("eval")
+    .description("Score a model on benchmarks as lm-evaluation-harness does (zero-shot)")
+    .requiredOption("--tasks <list>", `comma-separated tasks: ${names}`)
+    .option(
+      "--data <path>",
+      "TASK=FILE, a FILE (one task), or a folder holding TASK.jsonl or TASK.json (repeatable)",
+      (value: string, previous: string[]) => [...previous, value],
+      [],
+    )
+    .option(
+      "-m, --model <path>",
+      "a model name (gemma3:270m, the default), a Hugging Face folder or a .gguf file",
+    )
+    .option("--limit <n>", "only the first n documents of each task", parseInteger("--limit", 1))
+    .option("--output <file>", "write lm-eval's results JSON here")
+    .option(
+      "--ctx <n>",
+      "context length; longer requests lose their start",
+      parseInteger("--ctx", 2),
+    )
+    .option("--dtype <type>", "weight precision on the GPU: f16 or f32 (default f16 if supported)")
+    .option("--quant <type>", "quantize float weights on load: q8_0 or q4_0")
+    .option("-q, --quiet", "no notices or progress on stderr")
+    .action(async (flags: EvalFlags) => {
+      try {
+        await runEval(flags);
+      } catch (error) {
+        if (error instanceof EvalDataError) throw new UsageError(error.message);
+        throw error;
+      }
+    });
+}
+
+async function runEval(flags: EvalFlags): Promise<void> {
+  const tasks = parseTasks(flags.tasks);
+  // Every file is read and every record checked before the model loads.
+  const data: { task: MultipleChoiceTask; records: SourcedRecord[] }[] = [];
+  for (const task of tasks) {
+    const records = await readRecords(await dataPath(task.name, flags.data, tasks.length));
+    if (records.length === 0) throw new UsageError(`no documents for ${task.name}`);
+    for (const record of records) task.doc(record);
+    data.push({ task, records });
+  }
+  const loaded = await loadModel(flags);
+  const session = new GemmaSession(loaded.model, { contextLength: flags.ctx });
+  const maxLength = session.contextLength - 1;
+  const start = performance.now();
+  const results: TaskResult[] = [];
+  const progress = !flags.quiet && Deno.stderr.isTerminal();
+  const encoder = new TextEncoder();
+  try {
+    for (const { task, records } of data) {
+      const result = await runTask(session, loaded.tokenizer, task, records, {
+        limit: flags.limit,
+        maxLength,
+        onProgress: progress
+          ? (done, total) =>
+            Deno.stderr.writeSync(encoder.encode(`\r\x1b[K${task.name} ${done}/${total} requests`))
+          : undefined,
+      });
+      if (progress) Deno.stderr.writeSync(encoder.encode("\r\x1b[K"));
+      if (!flags.quiet) {
+        const rate = result.requests / result.seconds;
+        const cut = result.truncatedRequests
+          ? `, ${result.truncatedRequests} truncated to ${maxLength} tokens`
+          : "";
+        console.error(
+          `note: ${task.name}: ${result.docs.length} documents, ${result.requests} requests in ${
+            result.seconds.toFixed(1)
+          } s (${rate.toFixed(1)} requests/s${cut})`,
+        );
+      }
+      results.push(result);
+    }
+  } finally {
+    session.destroy();
+    loaded.model.destroy();
+  }
+  writeStdout(resultsTable(results) + "\n");
+  if (flags.output) {
+    const json = resultsJson(results, {
+      model: loaded.source.known?.name ?? loaded.source.path,
+      limit: flags.limit,
+      maxLength,
+      totalSeconds: (performance.now() - start) / 1000,
+    });
+    await writeAtomically(flags.output, JSON.stringify(json, null, 2) + "\n");
+  }
+}
+
+function parseTasks(list: string): MultipleChoiceTask[] {
+  const names = list.split(",").map((s) => s.trim()).filter((s) => s !== "");
+  if (names.length === 0) throw new UsageError("--tasks names no task");
+  return [...new Set(names)].map((name) => {
+    const task = findTask(name);
+    if (!task) {
+      const known = TASKS.map((t) => t.name).join(", ");
+      throw new UsageError(`unknown task "${name}" (known: ${known})`);
+    }
+    return task;
+  });
+}
+
+/** The data file of `task` from the --data values (see the flag's help). */
+async function dataPath(task: string, values: string[], taskCount: number): Promise<string> {
+  const named = values.find((v) => v.startsWith(`${task}=`));
+  if (named) return named.slice(task.length + 1);
+  for (const value of values.filter((v) => !/^\w+=/.test(v))) {
+    const info = await stat(value);
+    if (info?.isFile && taskCount === 1) return value;
+    if (info?.isDirectory) {
+      for (const ext of DATA_EXTENSIONS) {
+        const path = `${value.replace(/\/$/, "")}/${task}${ext}`;
+        if ((await stat(path))?.isFile) return path;
+      }
+    }
+    if (!info) throw new UsageError(`Cannot read "${value}": file not found`);
+  }
+  throw new UsageError(
+    `no data for ${task}: pass --data ${task}=FILE, or a folder holding ${task}.jsonl`,
+  );
+}
+
+async function stat(path: string): Promise<Deno.FileInfo | undefined> {
+  try {
+    return await Deno.stat(path);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return undefined;
+    throw error;
+  }
+}
+
+/** Writes a file so that it is never seen half-written: a temporary file renamed over it. */
+async function writeAtomically(path: string, text: string): Promise<void> {
+  const temporary = `${path}.${Deno.pid}.tmp`;
+  try {
+    await Deno.writeTextFile(temporary, text);
+    await Deno.rename(temporary, path);
+  } catch (error) {
+    await Deno.remove(temporary).catch(() => {});
+    throw error;
+  }
+}

@@ -1,0 +1,20 @@
+// Evaluation's public API: tasks, requests, metrics, the runner and lm-eval-layout results.
+
+export { type DataRecord, EvalDataError, readRecords, type SourcedRecord } from "./data.ts";
+export {
+  aggregate,
+  type AggregatedMetric,
+  type MetricName,
+  multipleChoiceMetrics,
+} from "./metrics.ts";
+export {
+  encodeRequest,
+  type LoglikelihoodRequest,
+  type LoglikelihoodScore,
+  scoreRequests,
+  scoreTokenRequests,
+  type TokenRequest,
+} from "./requests.ts";
+export { resultsJson, resultsTable, type RunInfo } from "./results.ts";
+export { runTask, type RunTaskOptions, type TaskResult } from "./runner.ts";
+export { findTask, type MultipleChoiceTask, TASKS } from "./tasks/mod.ts";

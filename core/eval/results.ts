@@ -1,0 +1,97 @@
+// Results in lm-eval's layout (the JSON its --output_path writes, and its markdown table), so that
+// tools reading lm-eval results read ours: results.<task>["acc,none"], ["acc_stderr,none"], …;
+// a stderr lm-eval cannot compute (one document) is the string "N/A" there too.
+
+import type { TaskResult } from "./runner.ts";
+import { FEWSHOT_DELIMITER, TARGET_DELIMITER } from "./tasks/mod.ts";
+
+export interface RunInfo {
+  /** What was evaluated: the model's path or name. */
+  model: string;
+  limit?: number;
+  maxLength: number;
+  totalSeconds: number;
+}
+
+const FILTER = "none";
+
+export function resultsJson(tasks: TaskResult[], info: RunInfo): Record<string, unknown> {
+  const byTask = <T>(f: (t: TaskResult) => T) =>
+    Object.fromEntries(tasks.map((t) => [t.task.name, f(t)]));
+  return {
+    results: byTask((t) => {
+      const out: Record<string, unknown> = { alias: t.task.name };
+      for (const [name, m] of t.metrics) {
+        out[`${name},${FILTER}`] = m.value;
+        out[`${name}_stderr,${FILTER}`] = m.stderr ?? "N/A";
+      }
+      return out;
+    }),
+    group_subtasks: byTask(() => []),
+    configs: byTask(({ task }) => ({
+      task: task.name,
+      dataset_path: task.dataset,
+      ...(task.datasetName ? { dataset_name: task.datasetName } : {}),
+      test_split: task.split,
+      output_type: "multiple_choice",
+      target_delimiter: TARGET_DELIMITER,
+      fewshot_delimiter: FEWSHOT_DELIMITER,
+      num_fewshot: 0,
+      metric_list: task.metrics.map((metric) => ({
+        metric,
+        aggregation: "mean",
+        higher_is_better: true,
+      })),
+      metadata: { version: task.version },
+    })),
+    versions: byTask((t) => t.task.version),
+    "n-shot": byTask(() => 0),
+    higher_is_better: byTask((t) => Object.fromEntries(t.task.metrics.map((m) => [m, true]))),
+    "n-samples": byTask((t) => ({ original: t.available, effective: t.docs.length })),
+    // Ours, beside lm-eval's fields: requests scored and how many were truncated to fit.
+    requests: byTask((t) => ({
+      total: t.requests,
+      truncated: t.truncatedRequests,
+      seconds: t.seconds,
+    })),
+    config: {
+      model: "gemma",
+      model_args: info.model,
+      limit: info.limit ?? null,
+      max_length: info.maxLength,
+    },
+    date: Date.now() / 1000,
+    total_evaluation_time_seconds: String(info.totalSeconds),
+  };
+}
+
+/** lm-eval's summary table (markdown): one row per metric, value and stderr to 4 places. */
+export function resultsTable(tasks: TaskResult[]): string {
+  const header = ["Tasks", "Version", "Filter", "n-shot", "Metric", "", "Value", "", "Stderr"];
+  const right = [false, true, false, true, false, false, true, false, true];
+  const rows: string[][] = [];
+  for (const t of tasks) {
+    let first = true;
+    for (const [name, m] of t.metrics) {
+      rows.push([
+        first ? t.task.name : "",
+        first ? String(t.task.version) : "",
+        FILTER,
+        "0",
+        name,
+        "↑",
+        m.value.toFixed(4),
+        "±",
+        m.stderr === undefined ? "N/A" : m.stderr.toFixed(4),
+      ]);
+      first = false;
+    }
+  }
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+  const line = (cells: string[]) =>
+    `|${cells.map((c, i) => (right[i] ? c.padStart(widths[i]) : c.padEnd(widths[i]))).join("|")}|`;
+  const rule = `|${
+    widths.map((w, i) => "-".repeat(right[i] ? w - 1 : w) + (right[i] ? ":" : "")).join("|")
+  }|`;
+  return [line(header), rule, ...rows.map(line)].join("\n");
+}

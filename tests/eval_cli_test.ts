@@ -1,0 +1,120 @@
+// `gemma eval` end to end on a tiny checkpoint: the table, lm-eval's results JSON, scores equal to
+// the library's, and every kind of bad input as one line and exit code 1.
+
+import assert from "node:assert/strict";
+import { buildTinyModel } from "./fixtures.ts";
+
+const MAIN = new URL("../cli/main.ts", import.meta.url).pathname;
+const ROOT = new URL("..", import.meta.url).pathname;
+const EXAMPLE = new URL("../examples/eval/arc_easy.jsonl", import.meta.url).pathname;
+
+async function gemma(args: string[]) {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "--allow-read", "--allow-write", "--allow-env", "--allow-run", MAIN, ...args],
+    cwd: ROOT,
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const decode = (b: Uint8Array) => new TextDecoder().decode(b);
+  return { code: out.code, stdout: decode(out.stdout), stderr: decode(out.stderr) };
+}
+
+const dir = await Deno.makeTempDir({ prefix: "gemma-eval-cli-" });
+const model = `${dir}/model`;
+await buildTinyModel(model, { seed: 4, numLayers: 1 });
+const base = ["eval", "--model", model, "-q"];
+
+Deno.test({
+  name: "gemma eval",
+  sanitizeResources: false,
+  fn: async (t) => {
+    await t.step("prints lm-eval's table and writes its results JSON", async () => {
+      const output = `${dir}/results.json`;
+      const run = await gemma([
+        ...base,
+        "--tasks",
+        "arc_easy",
+        "--data",
+        `arc_easy=${EXAMPLE}`,
+        "--limit",
+        "3",
+        "--output",
+        output,
+      ]);
+      assert.equal(run.code, 0, run.stderr);
+      assert.equal(run.stderr, "");
+      const lines = run.stdout.trim().split("\n");
+      assert.match(lines[0], /^\|Tasks\s*\|Version\|Filter\|n-shot\|Metric\s*\|/);
+      assert.match(lines[2], /^\|arc_easy\|\s+1\|none\s*\|\s+0\|acc\s+\|↑\|[01]\.\d{4}\|±\|/);
+      assert.match(lines[3], /\|acc_norm\|/);
+      const json = JSON.parse(await Deno.readTextFile(output));
+      const r = json.results.arc_easy;
+      for (const key of ["acc,none", "acc_stderr,none", "acc_norm,none", "acc_norm_stderr,none"]) {
+        assert.equal(typeof r[key], "number", key);
+      }
+      assert.ok([0, 1 / 3, 2 / 3, 1].some((v) => Math.abs(r["acc,none"] - v) < 1e-12));
+      assert.deepEqual(json["n-samples"].arc_easy, { original: 8, effective: 3 });
+      assert.deepEqual(json["n-shot"], { arc_easy: 0 });
+      assert.equal(json.versions.arc_easy, 1);
+      assert.equal(json.configs.arc_easy.dataset_name, "ARC-Easy");
+      assert.equal(json.requests.arc_easy.total, 12);
+      assert.equal(json.config.limit, 3);
+    });
+
+    await t.step("a folder of TASK.jsonl files serves several tasks", async () => {
+      const data = `${dir}/data`;
+      await Deno.mkdir(data, { recursive: true });
+      await Deno.copyFile(EXAMPLE, `${data}/arc_easy.jsonl`);
+      await Deno.copyFile(EXAMPLE, `${data}/arc_challenge.jsonl`);
+      const run = await gemma([
+        ...base,
+        "--tasks",
+        "arc_easy,arc_challenge",
+        "--data",
+        data,
+        "--limit",
+        "1",
+      ]);
+      assert.equal(run.code, 0, run.stderr);
+      assert.match(run.stdout, /\|arc_easy\s*\|/);
+      assert.match(run.stdout, /\|arc_challenge\|/);
+      assert.match(run.stdout, /±\|\s*N\/A\|/, "no stderr for one document, as lm-eval");
+    });
+
+    const fails = async (args: string[], pattern: RegExp) => {
+      const run = await gemma([...base, ...args]);
+      assert.equal(run.code, 1, `exit code; stderr: ${run.stderr}`);
+      const lines = run.stderr.trim().split("\n");
+      assert.equal(lines.length, 1, `one line on stderr, got:\n${run.stderr}`);
+      assert.match(lines[0], /^error: /);
+      assert.match(lines[0], pattern);
+    };
+    await t.step("bad input: one line, exit code 1", async () => {
+      await fails(["--tasks", "mmlu_x", "--data", EXAMPLE], /unknown task "mmlu_x" \(known: arc_/);
+      await fails(
+        ["--tasks", "piqa", "--data", `${dir}/none.jsonl`],
+        /"[^"]*none\.jsonl": file not/,
+      );
+      await fails(["--tasks", "piqa", "--data", dir], /no data for piqa: pass --data piqa=FILE/);
+      const bad = `${dir}/bad.jsonl`;
+      await Deno.writeTextFile(
+        bad,
+        '{"goal": "g", "sol1": "a", "sol2": "b", "label": 0}\n{"goal":\n',
+      );
+      await fails(["--tasks", "piqa", "--data", bad], /bad\.jsonl:2: not valid JSON/);
+      await Deno.writeTextFile(bad, '{"goal": "g", "sol1": "a", "label": 0}\n');
+      await fails(
+        ["--tasks", "piqa", "--data", bad],
+        /bad\.jsonl:1: field "sol2" must be a string/,
+      );
+      await Deno.writeTextFile(bad, '{"goal": "g", "sol1": "a", "sol2": "b", "label": 5}\n');
+      await fails(
+        ["--tasks", "piqa", "--data", bad],
+        /field "label" must be a choice index below 2/,
+      );
+      await Deno.writeFile(bad, new Uint8Array([0x7b, 0xff, 0x7d, 0x0a]));
+      await fails(["--tasks", "piqa", "--data", bad], /not UTF-8/);
+    });
+    await Deno.remove(dir, { recursive: true });
+  },
+});
