@@ -11,6 +11,7 @@ import {
   resultsJson,
   resultsTable,
   runTask,
+  sampleLines,
   type SourcedRecord,
   type TaskResult,
   TASKS,
@@ -23,6 +24,7 @@ interface EvalFlags {
   data: string[];
   limit?: number;
   output?: string;
+  logSamples?: string;
   ctx?: number;
   dtype?: string;
   quant?: string;
@@ -48,6 +50,7 @@ export function evalCommand(): Command {
     )
     .option("--limit <n>", "only the first n documents of each task", parseInteger("--limit", 1))
     .option("--output <file>", "write lm-eval's results JSON here")
+    .option("--log-samples <file>", "write one JSON line per document (its requests and scores)")
     .option(
       "--ctx <n>",
       "context length; longer requests lose their start",
@@ -120,6 +123,9 @@ async function runEval(flags: EvalFlags): Promise<void> {
       totalSeconds: (performance.now() - start) / 1000,
     });
     await writeAtomically(flags.output, JSON.stringify(json, null, 2) + "\n");
+  }
+  if (flags.logSamples) {
+    await writeAtomically(flags.logSamples, sampleLines(results).map((l) => l + "\n").join(""));
   }
 }
 

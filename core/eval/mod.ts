@@ -15,6 +15,6 @@ export {
   scoreTokenRequests,
   type TokenRequest,
 } from "./requests.ts";
-export { resultsJson, resultsTable, type RunInfo } from "./results.ts";
+export { resultsJson, resultsTable, type RunInfo, sampleLines } from "./results.ts";
 export { runTask, type RunTaskOptions, type TaskResult } from "./runner.ts";
 export { findTask, type MultipleChoiceTask, TASKS } from "./tasks/mod.ts";

@@ -95,3 +95,23 @@ export function resultsTable(tasks: TaskResult[]): string {
   }|`;
   return [line(header), rule, ...rows.map(line)].join("\n");
 }
+
+/**
+ * One JSON line per document, as lm-eval's --log_samples: the task, doc_id, target (gold index),
+ * arguments ([context, continuation] per choice), resps ([log-likelihood, is_greedy] per choice)
+ * and the document's metrics.
+ */
+export function sampleLines(tasks: TaskResult[]): string[] {
+  return tasks.flatMap((t) =>
+    t.docs.map((d, i) =>
+      JSON.stringify({
+        task: t.task.name,
+        doc_id: i,
+        target: d.doc.gold,
+        arguments: d.doc.choices.map((c) => [d.doc.text, TARGET_DELIMITER + c]),
+        resps: d.scores.map((s) => [s.logprob, s.isGreedy]),
+        ...d.metrics,
+      })
+    )
+  );
+}

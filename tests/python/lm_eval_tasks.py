@@ -1,0 +1,57 @@
+# lm-evaluation-harness itself on local task files: its HF model (CPU, float32) on a checkpoint
+# folder, each task's own YAML (prompts, choices, preprocessing, metrics) with the dataset swapped
+# for a local JSON-lines file. Input (stdin): {"model": DIR, "tasks": {name: FILE}, "limit": N}.
+# Output (stdout): {"results": {name: {...}}, "samples": {name: [[[ll, greedy], ...] per doc]}}.
+import contextlib
+import json
+import os
+import sys
+import tempfile
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+
+import lm_eval  # noqa: E402
+from lm_eval.models.huggingface import HFLM  # noqa: E402
+from lm_eval.tasks import TaskManager  # noqa: E402
+
+job = json.load(sys.stdin)
+tasks_dir = os.path.join(os.path.dirname(lm_eval.__file__), "tasks")
+task_yaml = {
+    "arc_easy": "arc/arc_easy.yaml",
+    "arc_challenge": "arc/arc_challenge.yaml",
+    "piqa": "piqa/piqa.yaml",
+    "hellaswag": "hellaswag/hellaswag.yaml",
+    "boolq": "super_glue/boolq/default.yaml",
+}
+with tempfile.TemporaryDirectory() as folder, contextlib.redirect_stdout(sys.stderr):
+    for name, path in job["tasks"].items():
+        with open(os.path.join(folder, f"{name}_local.yaml"), "w") as f:
+            json.dump(
+                {
+                    "include": os.path.join(tasks_dir, task_yaml[name]),
+                    "task": f"{name}_local",
+                    "tag": [],
+                    "dataset_path": "json",
+                    "dataset_name": None,
+                    "dataset_kwargs": {"data_files": {"local": os.path.abspath(path)}},
+                    "training_split": None,
+                    "validation_split": None,
+                    "test_split": "local",
+                },
+                f,
+            )
+    model = HFLM(pretrained=job["model"], dtype="float32", device="cpu", batch_size=1)
+    out = lm_eval.simple_evaluate(
+        model=model,
+        tasks=[f"{name}_local" for name in job["tasks"]],
+        task_manager=TaskManager(include_path=folder),
+        log_samples=True,
+        limit=job.get("limit"),
+    )
+result = {"results": {}, "samples": {}}
+for name in job["tasks"]:
+    result["results"][name] = out["results"][f"{name}_local"]
+    docs = sorted(out["samples"][f"{name}_local"], key=lambda s: s["doc_id"])
+    result["samples"][name] = [[[float(r[0][0]), bool(r[0][1])] for r in s["resps"]] for s in docs]
+print(json.dumps(result))
