@@ -31,7 +31,7 @@ interface EvalFlags {
   quiet?: boolean;
 }
 
-const DATA_EXTENSIONS = [".jsonl", ".json"];
+const DATA_EXTENSIONS = [".jsonl", ".json", ".parquet"];
 
 export function evalCommand(): Command {
   const names = TASKS.map((t) => t.name).join(", ");
@@ -40,7 +40,7 @@ export function evalCommand(): Command {
     .requiredOption("--tasks <list>", `comma-separated tasks: ${names}`)
     .option(
       "--data <path>",
-      "TASK=FILE, a FILE (one task), or a folder holding TASK.jsonl or TASK.json (repeatable)",
+      "TASK=FILE, a FILE (one task), or a folder: TASK.jsonl, .json or .parquet, or a Hugging Face dataset's files (e.g. ARC-Easy/test-00000-of-00001.parquet) (repeatable)",
       (value: string, previous: string[]) => [...previous, value],
       [],
     )
@@ -74,7 +74,10 @@ async function runEval(flags: EvalFlags): Promise<void> {
   // Every file is read and every record checked before the model loads.
   const data: { task: MultipleChoiceTask; records: SourcedRecord[] }[] = [];
   for (const task of tasks) {
-    const records = await readRecords(await dataPath(task.name, flags.data, tasks.length));
+    const records: SourcedRecord[] = [];
+    for (const path of await dataPaths(task, flags.data, tasks.length)) {
+      records.push(...await readRecords(path));
+    }
     if (records.length === 0) throw new UsageError(`no documents for ${task.name}`);
     for (const record of records) task.doc(record);
     data.push({ task, records });
@@ -142,23 +145,41 @@ function parseTasks(list: string): MultipleChoiceTask[] {
   });
 }
 
-/** The data file of `task` from the --data values (see the flag's help). */
-async function dataPath(task: string, values: string[], taskCount: number): Promise<string> {
-  const named = values.find((v) => v.startsWith(`${task}=`));
-  if (named) return named.slice(task.length + 1);
+/**
+ * The data files of `task` from the --data values: TASK=FILE; a FILE when there is one task; or in
+ * a folder TASK.jsonl / .json / .parquet, else the dataset repo's shards of the task's split
+ * (`<config or data>/<split>-*.parquet`, as allenai/ai2_arc's ARC-Easy/test-00000-of-00001.parquet).
+ */
+async function dataPaths(
+  task: MultipleChoiceTask,
+  values: string[],
+  taskCount: number,
+): Promise<string[]> {
+  const named = values.find((v) => v.startsWith(`${task.name}=`));
+  if (named) return [named.slice(task.name.length + 1)];
   for (const value of values.filter((v) => !/^\w+=/.test(v))) {
     const info = await stat(value);
-    if (info?.isFile && taskCount === 1) return value;
-    if (info?.isDirectory) {
-      for (const ext of DATA_EXTENSIONS) {
-        const path = `${value.replace(/\/$/, "")}/${task}${ext}`;
-        if ((await stat(path))?.isFile) return path;
-      }
-    }
     if (!info) throw new UsageError(`Cannot read "${value}": file not found`);
+    if (info.isFile && taskCount === 1) return [value];
+    if (!info.isDirectory) continue;
+    const folder = value.replace(/\/$/, "");
+    for (const ext of DATA_EXTENSIONS) {
+      const path = `${folder}/${task.name}${ext}`;
+      if ((await stat(path))?.isFile) return [path];
+    }
+    const shards = `${folder}/${task.datasetName ?? "data"}`;
+    if ((await stat(shards))?.isDirectory) {
+      const found: string[] = [];
+      for await (const entry of Deno.readDir(shards)) {
+        if (entry.name.startsWith(`${task.split}-`) && /\.(parquet|jsonl|json)$/.test(entry.name)) {
+          found.push(`${shards}/${entry.name}`);
+        }
+      }
+      if (found.length > 0) return found.sort();
+    }
   }
   throw new UsageError(
-    `no data for ${task}: pass --data ${task}=FILE, or a folder holding ${task}.jsonl`,
+    `no data for ${task.name}: pass --data ${task.name}=FILE, or a folder holding ${task.name}.jsonl`,
   );
 }
 

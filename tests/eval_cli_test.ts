@@ -81,6 +81,27 @@ Deno.test({
       assert.match(run.stdout, /±\|\s*N\/A\|/, "no stderr for one document, as lm-eval");
     });
 
+    await t.step("reads a dataset repo's Parquet shards (allenai/ai2_arc's layout)", async () => {
+      const hub = `${dir}/ai2_arc/ARC-Easy`;
+      await Deno.mkdir(hub, { recursive: true });
+      const parquet = new URL("./data/eval/arc_easy.parquet", import.meta.url).pathname;
+      await Deno.copyFile(parquet, `${hub}/test-00000-of-00001.parquet`);
+      await Deno.copyFile(parquet, `${hub}/train-00000-of-00001.parquet`); // another split
+      const output = `${dir}/hub.json`;
+      const run = await gemma([
+        ...base,
+        "--tasks",
+        "arc_easy",
+        "--data",
+        `${dir}/ai2_arc`,
+        "--output",
+        output,
+      ]);
+      assert.equal(run.code, 0, run.stderr);
+      const json = JSON.parse(await Deno.readTextFile(output));
+      assert.deepEqual(json["n-samples"].arc_easy, { original: 8, effective: 8 });
+    });
+
     const fails = async (args: string[], pattern: RegExp) => {
       const run = await gemma([...base, ...args]);
       assert.equal(run.code, 1, `exit code; stderr: ${run.stderr}`);

@@ -1,6 +1,9 @@
 // Task data from local files, in the layouts datasets are published in on the Hugging Face hub:
-// JSON lines (.jsonl), JSON (.json: an array of records, or JSON lines as HF's loader accepts).
+// JSON lines (.jsonl), JSON (.json: an array of records, or JSON lines as HF's loader accepts) and
+// Parquet (.parquet, read by hyparquet; its 64-bit integers become numbers).
 // Every problem is one line naming the file, the line (or record) and the field.
+
+import { parquetReadObjects } from "hyparquet";
 
 export class EvalDataError extends Error {
   override name = "EvalDataError";
@@ -14,7 +17,7 @@ export interface SourcedRecord {
   where: string;
 }
 
-/** Reads every record of a .jsonl or .json file. */
+/** Reads every record of a .jsonl, .json or .parquet file. */
 export async function readRecords(path: string): Promise<SourcedRecord[]> {
   let bytes: Uint8Array;
   try {
@@ -23,6 +26,7 @@ export async function readRecords(path: string): Promise<SourcedRecord[]> {
     const why = error instanceof Deno.errors.NotFound ? "file not found" : (error as Error).message;
     throw new EvalDataError(`Cannot read "${path}": ${why}`);
   }
+  if (path.endsWith(".parquet")) return await readParquet(path, bytes);
   let text: string;
   try {
     text = new TextDecoder("utf-8", { fatal: true }).decode(bytes);
@@ -53,6 +57,31 @@ export async function readRecords(path: string): Promise<SourcedRecord[]> {
     records.push(sourced(parsed, `${path}:${i + 1}`));
   }
   return records;
+}
+
+async function readParquet(path: string, bytes: Uint8Array): Promise<SourcedRecord[]> {
+  const file = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength);
+  let rows: unknown[];
+  try {
+    rows = await parquetReadObjects({ file: file as ArrayBuffer });
+  } catch (error) {
+    throw new EvalDataError(
+      `Cannot read "${path}": not a Parquet file hyparquet reads (${
+        (error as Error).message.split("\n")[0]
+      })`,
+    );
+  }
+  return rows.map((row, i) => sourced(withNumbers(row), `${path} row ${i + 1}`));
+}
+
+/** Parquet's INT64 columns arrive as bigint; the tasks expect JSON's numbers. */
+function withNumbers(value: unknown): unknown {
+  if (typeof value === "bigint") return Number(value);
+  if (Array.isArray(value)) return value.map(withNumbers);
+  if (value && typeof value === "object" && !(value instanceof Date)) {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, withNumbers(v)]));
+  }
+  return value;
 }
 
 function sourced(record: unknown, where: string): SourcedRecord {
