@@ -32,7 +32,7 @@ export interface CheckpointTensor {
   name: string;
   /** PyTorch order: [out, in] for a projection. */
   shape: number[];
-  /** Element type in the file: F32, F16, BF16, or a GGUF quant type (Q8_0, Q4_0, Q4_K, Q6_K). */
+  /** Element type in the file: F32, F16, BF16, or a GGUF quant type (GGUF_QUANT_TYPES). */
   dtype: string;
   /** Bytes in the file. */
   byteLength: number;

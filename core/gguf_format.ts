@@ -77,6 +77,7 @@ export const GGUF_QUANT_TYPES: Partial<Record<GgufTensorType, QuantType>> = {
   IQ4_NL: "iq4_nl",
   Q4_K: "q4_k",
   Q6_K: "q6_k",
+  Q5_K: "q5_k",
 };
 
 export interface GgufTensorInfo {

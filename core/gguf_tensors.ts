@@ -46,7 +46,7 @@ export async function readGgufTensorBytes(
 /**
  * Streams a tensor as f32 in pieces of whole rows, like readTensorRows for safetensors: each
  * piece's `values` is a fresh array the caller may keep, ≤ maxBytes unless one row is larger.
- * F16/BF16 widen exactly; Q8_0/Q4_0/Q4_K/Q6_K dequantize exactly as llama.cpp does.
+ * F16/BF16 widen exactly; the quant types dequantize exactly as llama.cpp does.
  */
 export async function* readGgufTensorRows(
   info: GgufTensorInfo,

@@ -129,6 +129,7 @@ Deno.test("tensors round-trip: F32, F16, BF16 (array and function), raw and quan
     { name: "nl", type: "IQ4_NL", shape: [3, 64], data: big },
     { name: "q4k", type: "Q4_K", shape: [2, 256], data: k },
     { name: "q6k", type: "Q6_K", shape: [1, 2, 256], data: (s, n) => k.slice(s, s + n) },
+    { name: "q5k", type: "Q5_K", shape: [2, 256], data: k },
   ];
   await writeGguf(path, { metadata: [], tensors });
   const file = await readGguf(path);
@@ -150,8 +151,10 @@ Deno.test("tensors round-trip: F32, F16, BF16 (array and function), raw and quan
   ) {
     assert.deepEqual(await readGgufTensor(t[name]), dequantize(type, quantize(type, big), 192));
   }
-  assert.deepEqual(await readGgufTensor(t.q4k), dequantize("q4_k", quantize("q4_k", k), 512));
-  assert.deepEqual(await readGgufTensor(t.q6k), dequantize("q6_k", quantize("q6_k", k), 512));
+  for (const [name, type] of [["q4k", "q4_k"], ["q6k", "q6_k"], ["q5k", "q5_k"]] as const) {
+    assert.deepEqual(await readGgufTensor(t[name]), dequantize(type, quantize(type, k), 512));
+  }
+  assert.equal(t.q5k.byteLength, 2 * 176);
   assert.deepEqual(t.q6k.dims, [256, 2, 1]);
   assert.equal(t.q4k.byteLength, 2 * 144);
   for (const x of file.tensors) assert.equal(x.offset % 32, 0, x.name);
@@ -319,18 +322,18 @@ Deno.test("broken files fail with one line naming the file", async () => {
 
 Deno.test("listed but unsupported tensor types: raw bytes yes, f32 rows no", async () => {
   const path = tmp();
-  const raw = new Uint8Array(176).map((_, i) => i);
+  const raw = new Uint8Array(74).map((_, i) => i);
   await writeGguf(path, {
     metadata: [],
-    tensors: [{ name: "q5", type: "Q5_K", shape: [1, 256], data: raw }],
+    tensors: [{ name: "iq2", type: "IQ2_XS", shape: [1, 256], data: raw }],
   });
   const [info] = (await readGguf(path)).tensors;
-  assert.equal(info.type, "Q5_K");
+  assert.equal(info.type, "IQ2_XS");
   assert.deepEqual(await readGgufTensorBytes(info, 0, 1), raw);
   await assert.rejects(
     readGgufTensor(info),
     new RegExp(
-      `Cannot load ".*": tensor "q5" has unsupported tensor type Q5_K \\(supported: F32, F16, BF16, Q8_0, Q4_0, Q5_0, Q4_1, Q5_1, IQ4_NL, Q4_K, Q6_K\\)`,
+      `Cannot load ".*": tensor "iq2" has unsupported tensor type IQ2_XS \\(supported: F32, F16, BF16, Q8_0, Q4_0, Q5_0, Q4_1, Q5_1, IQ4_NL, Q4_K, Q6_K, Q5_K\\)`,
     ),
   );
 });
@@ -350,8 +353,8 @@ Deno.test("writing rejects what it cannot write, and leaves no file behind", asy
     ],
     [{ name: "t", type: "F32", shape: [2, 2], data: random(3) }, /has 3 values but shape \[2,2\]/],
     [
-      { name: "t", type: "Q5_K", shape: [256], data: random(256) },
-      /cannot be made from f32 values as Q5_K: pass raw bytes/,
+      { name: "t", type: "IQ2_XS", shape: [256], data: random(256) },
+      /cannot be made from f32 values as IQ2_XS: pass raw bytes/,
     ],
   ]; // deno-fmt-ignore
   for (const [what, message] of cases) {

@@ -23,7 +23,7 @@ export interface GgufTensorToWrite {
   /** PyTorch order, [out, in] for a projection; stored as dims [in, out]. */
   shape: number[];
   /**
-   * f32 values, converted to `type` (F32/F16/BF16 round to nearest even; Q8_0/Q4_0/Q4_K/Q6_K
+   * f32 values, converted to `type` (F32/F16/BF16 round to nearest even; quant types
    * quantize with kernels/quant.ts); or the raw stored bytes (blocks for quantized types; any
    * listed type); or a function giving `count` f32 values from element `start` (always whole
    * rows), for tensors too large to hold.

@@ -2,7 +2,7 @@ import type { DType, GpuContext } from "./gpu.ts";
 import { roundToF16 } from "./gpu.ts";
 import { createMatrix, destroyMatrix, uploadMatrix, writeQuantizedRows } from "./matrix.ts";
 import { embed, embedReference } from "./embedding.ts";
-import { dequantize, QUANT_TYPES, quantize, type QuantType } from "./quant.ts";
+import { BLOCK_ELEMENTS, dequantize, QUANT_TYPES, quantize, type QuantType } from "./quant.ts";
 import {
   assertClose,
   deviceHasF16,
@@ -96,7 +96,7 @@ async function checkQuantized(
 }
 
 for (const type of QUANT_TYPES) {
-  const block = type.endsWith("_k") ? 256 : 32;
+  const block = BLOCK_ELEMENTS[type];
   for (const [vocab, dim, rows] of [[1, block, 1], [10, 3 * block, 3], [300, 8 * block, 9]]) {
     Deno.test(`embed ${type} matches the reference for V=${vocab} D=${dim} T=${rows}`, async () => {
       const gpu = await testGpu();

@@ -14,6 +14,7 @@ import { geluMulReference } from "./gelu_mul.ts";
 import { GpuError } from "./gpu.ts";
 import { matmulCandidates } from "./tune.ts";
 import {
+  BLOCK_ELEMENTS,
   dequantize,
   isQuantType,
   QUANT_TYPES,
@@ -125,6 +126,11 @@ async function check(gpu: GpuContext, c: Case): Promise<void> {
   }
 }
 
+/** Whether `dtype` comes in 256-value blocks (the K-quants), whose K is at least 256. */
+function superBlock(dtype: WeightType): boolean {
+  return isQuantType(dtype) && BLOCK_ELEMENTS[dtype] === 256;
+}
+
 /** Writes raw GGUF blocks in two pieces (a loader streams rows), split at row n / 3. */
 function uploadBlocks(
   gpu: GpuContext,
@@ -193,8 +199,8 @@ Deno.test("matmul folds more than 65535 workgroups into a 2D grid", async () => 
   await check(gpu, { rows: 1, n: 600000, k: 8, dtype: gpu.hasF16 ? "f16" : "f32" });
 });
 
-// Quantized weights: K a whole number of blocks (32 values, or 256 for the k-quants). The kernels
-// take 32-value blocks in pairs, so an odd block count (K = 32, 96, 2080) has a tail.
+// Quantized weights: K a whole number of blocks (32 values, or 256 for the k-quants and iq4_xs).
+// The kernels take 32-value blocks in pairs, so an odd block count (K = 32, 96, 2080) has a tail.
 const blockShapes = [
   [1, 7, 32],
   [1, 257, 96],
@@ -205,7 +211,7 @@ const blockShapes = [
 ];
 const superBlockShapes = [[1, 7, 256], [3, 257, 512], [17, 33, 2048], [1, 300, 768], [1, 33, 2304]];
 for (const dtype of QUANT_TYPES) {
-  const list = dtype.endsWith("_k") ? superBlockShapes : blockShapes;
+  const list = superBlock(dtype) ? superBlockShapes : blockShapes;
   for (const [rows, n, k] of list) {
     Deno.test(`matmul ${dtype} matches the reference for T=${rows} N=${n} K=${k}`, async () => {
       const gpu = await testGpu();
@@ -214,7 +220,7 @@ for (const dtype of QUANT_TYPES) {
     });
   }
 
-  const k = dtype.endsWith("_k") ? 256 : 64;
+  const k = superBlock(dtype) ? 256 : 64;
   Deno.test(`matmul ${dtype} writes a column band of y, overwriting or accumulating`, async () => {
     const gpu = await testGpu();
     await check(gpu, { rows: 5, n: 37, k, dtype, yOffset: 3, yStride: 45 });
@@ -264,9 +270,9 @@ for (const dtype of ["f32", "f16", ...QUANT_TYPES] as const) {
   }, async () => {
     const gpu = await testGpu({ maxBindingBytes: 4096 });
     try {
-      const superBlock = dtype.endsWith("_k");
-      const variants = matmulCandidates(gpu, dtype).filter((v) => !superBlock || v.lanes === 8);
-      const k = superBlock ? 256 : 96;
+      const big = superBlock(dtype);
+      const variants = matmulCandidates(gpu, dtype).filter((v) => !big || v.lanes === 8);
+      const k = big ? 256 : 96;
       for (const variant of variants) {
         await check(gpu, { rows: 1, n: 257, k, dtype, variant });
         // The unaligned f32/f16 pipelines: fewest and most lanes (compiles are slow).
@@ -274,7 +280,7 @@ for (const dtype of ["f32", "f16", ...QUANT_TYPES] as const) {
         await check(gpu, {
           rows: 1,
           n: 70,
-          k: superBlock ? 512 : isQuantType(dtype) ? 160 : 13, // tails: 5 blocks of 32
+          k: big ? 512 : isQuantType(dtype) ? 160 : 13, // tails: 5 blocks of 32
           dtype,
           variant,
           yOffset: 5,
@@ -297,10 +303,10 @@ for (const dtype of ["f32", "f16", ...QUANT_TYPES] as const) {
     ignore: dtype === "f16" && !deviceHasF16,
   }, async () => {
     const gpu = await testGpu();
-    const superBlock = dtype.endsWith("_k");
-    const k = superBlock ? 512 : isQuantType(dtype) ? 160 : 13;
+    const big = superBlock(dtype);
+    const k = big ? 512 : isQuantType(dtype) ? 160 : 13;
     const variants = matmulCandidates(gpu, dtype).filter((v) =>
-      v.lanes === 8 || (!superBlock && v.gemv && v.rows === 4 && v.lanes === 32)
+      v.lanes === 8 || (!big && v.gemv && v.rows === 4 && v.lanes === 32)
     );
     for (const variant of variants) {
       await check(gpu, { rows: 1, n: 74, k, dtype, variant, glu: true });
@@ -337,15 +343,15 @@ for (const dtype of ["f32", "f16", ...QUANT_TYPES] as const) {
     name: `matmul ${dtype} prefill through the blocked kernel matches the reference`,
     ignore: dtype === "f16" && !deviceHasF16,
   }, async () => {
-    const superBlock = dtype.endsWith("_k");
+    const big = superBlock(dtype);
     const quantized = isQuantType(dtype);
-    const k = superBlock ? 512 : quantized ? 160 : 13;
+    const k = big ? 512 : quantized ? 160 : 13;
     const gpu = await testGpu();
     await check(gpu, { rows: 2, n: 7, k, dtype, variant: BLOCKED });
     await check(gpu, {
       rows: 70,
       n: 130,
-      k: superBlock ? 256 : quantized ? 96 : 72,
+      k: big ? 256 : quantized ? 96 : 72,
       dtype,
       variant: BLOCKED,
     });
@@ -353,7 +359,7 @@ for (const dtype of ["f32", "f16", ...QUANT_TYPES] as const) {
     await check(gpu, {
       rows: 66,
       n: 65,
-      k: superBlock ? 256 : 64,
+      k: big ? 256 : 64,
       dtype,
       variant: BLOCKED,
       yOffset: 1,
@@ -363,7 +369,7 @@ for (const dtype of ["f32", "f16", ...QUANT_TYPES] as const) {
     });
     const small = await testGpu({ maxBindingBytes: 2048 });
     try {
-      await check(small, { rows: 3, n: 333, k: superBlock ? 256 : 64, dtype, variant: BLOCKED });
+      await check(small, { rows: 3, n: 333, k: big ? 256 : 64, dtype, variant: BLOCKED });
     } finally {
       small.destroy();
     }

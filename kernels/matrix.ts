@@ -45,10 +45,12 @@ export interface GpuMatrix {
 
 /**
  * The GPU layout of one GGUF block: bytes [quantOffset, quantOffset + quantBytes) of the block
- * go to `chunk.buffer` (blocks back to back), the f16 fields at `scaleOffsets` (in that order) to
- * `chunk.scales`, and the u32 at `highOffset` (if any) to `chunk.high`. quantBytes is a multiple
- * of 16, so every block starts on a vec4<u32>. Every stream is read as aligned words; nothing is
- * padded but a row of scales to an even count, so the GPU holds the file's bits per weight.
+ * go to `chunk.buffer` (blocks back to back; bytes past the block's end are zeros), the 16-bit
+ * fields at `scaleOffsets` (in that order) to `chunk.scales`, and the u32 at `highOffset` (if
+ * any) to `chunk.high`. quantBytes is a multiple of 16, so every block starts on a vec4<u32>.
+ * Every stream is read as aligned words; nothing is padded but a row of scales to an even count
+ * (and the quant part of a block that would not be whole words otherwise), so the GPU holds the
+ * file's bits per weight.
  *
  *   q8_0    32 B  the i8 quants                + f16 d             (34 B / 32 values: 8.5 bits)
  *   q4_0    16 B  the nibbles                  + f16 d             (18 B / 32 values: 4.5 bits)
@@ -58,6 +60,7 @@ export interface GpuMatrix {
  *   iq4_nl  16 B  the nibbles (table indices)  + f16 d             (18 B / 32 values: 4.5 bits)
  *   q4_k   144 B  the whole block (d, dmin, scales, nibbles: 9·16) (144 B / 256 values: 4.5 bits)
  *   q6_k   208 B  ql, qh and the i8 scales     + f16 d             (210 B / 256: 6.5625 bits)
+ *   q5_k   176 B  the whole block (d, dmin, scales, qh, nibbles: 11·16)   (176 B / 256: 5.5 bits)
  *
  * The fifth bits could not join the quant part without breaking its 16-byte blocks (or tying
  * units to groups of 4 blocks); a stream of their own costs one binding and no bytes. The 32-value
@@ -80,6 +83,7 @@ export const QUANT_LAYOUTS: Readonly<
   iq4_nl: { quantOffset: 2, quantBytes: 16, scaleOffsets: [0], highOffset: null },
   q4_k: { quantOffset: 0, quantBytes: 144, scaleOffsets: [], highOffset: null },
   q6_k: { quantOffset: 0, quantBytes: 208, scaleOffsets: [208], highOffset: null },
+  q5_k: { quantOffset: 0, quantBytes: 176, scaleOffsets: [], highOffset: null },
 };
 
 /** Per-row sizes of a quantized matrix on the GPU. */
@@ -216,8 +220,8 @@ function createQuantizedMatrix(
 /**
  * Writes `values` (a whole number of rows, row-major, f32) into `matrix` from row `rowStart`,
  * converting to the matrix's dtype. Loaders call this piece by piece while streaming a file.
- * Quantized matrices are quantized on the CPU first (quant.ts: q8_0, q4_0 and q5_0 as llama.cpp's
- * reference quantizers do; q4_k and q6_k with a simpler choice of scales).
+ * Quantized matrices are quantized on the CPU first (quant.ts: q8_0, q4_0, q5_0, q4_1 and q5_1 as
+ * llama.cpp's reference quantizers do; the K-quants and iq4_nl with a simpler choice of scales).
  */
 export function writeMatrixRows(
   gpu: GpuContext,
@@ -318,6 +322,8 @@ export function writeQuantizedRows(
   }
   const { quantOffset, quantBytes, scaleOffsets, highOffset } = QUANT_LAYOUTS[type];
   const blockBytes = BLOCK_BYTES[type];
+  // Past the block's end the quant part is padding (zeros).
+  const copied = Math.min(quantBytes, blockBytes - quantOffset);
   for (const chunk of matrix.chunks) {
     const from = Math.max(rowStart, chunk.rowStart);
     const to = Math.min(rowStart + rowCount, chunk.rowStart + chunk.rows);
@@ -332,7 +338,7 @@ export function writeQuantizedRows(
       for (let b = 0; b < blockCount; b++) {
         const at = b * blockBytes + quantOffset;
         const to = b * quantBytes;
-        for (let i = 0; i < quantBytes; i++) quants[to + i] = src[at + i];
+        for (let i = 0; i < copied; i++) quants[to + i] = src[at + i];
       }
     }
     gpu.write(chunk.buffer, quants, (from - chunk.rowStart) * row.quantBytes);

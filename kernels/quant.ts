@@ -15,12 +15,14 @@
 //         sub-block 2g + 1 in their high nibbles.
 //   q6_k  256 values, 210 bytes: 128 bytes ql (low 4 bits), 64 bytes qh (high 2 bits), 16 × i8
 //         scales (one per 16 values), f16 d; x = d·scale·(q − 32). See `q6kIndex` for the order.
+//   q5_k  256 values, 176 bytes: q4_k's d, dmin and 12 scale bytes, 32 bytes qh, 128 bytes of
+//         nibbles as q4_k's; value l of sub-block s adds bit s of qh byte l as its fifth bit.
+//   quant_k.ts holds the codec of q5_k.
 //
 // The 32-value formats with nibbles (q4_0, q5_0, q4_1, q5_1, iq4_nl) have their codecs in
 // quant_formats32.ts.
 // Nothing here touches the GPU; matrix.ts owns how blocks are laid out in GPU buffers.
 
-import { f16BitsToF32, f32ToF16Bits } from "./gpu.ts";
 import {
   type BlockDecoder,
   type BlockEncoder,
@@ -29,8 +31,26 @@ import {
   f16At,
   setF16,
 } from "./quant_formats32.ts";
+import {
+  affineCode,
+  affineScales,
+  clamp,
+  decodeScaleMinBlock,
+  f16Round,
+  packQ4kScaleMins,
+} from "./quant_fields.ts";
+import { SUPER_BLOCK_DECODERS, SUPER_BLOCK_ENCODERS, type SuperBlockType } from "./quant_k.ts";
 
-export type QuantType = "q8_0" | "q4_0" | "q4_k" | "q6_k" | "q5_0" | "q4_1" | "q5_1" | "iq4_nl";
+export type QuantType =
+  | "q8_0"
+  | "q4_0"
+  | "q4_k"
+  | "q6_k"
+  | "q5_0"
+  | "q4_1"
+  | "q5_1"
+  | "iq4_nl"
+  | SuperBlockType;
 
 export const QUANT_TYPES: readonly QuantType[] = [
   "q8_0",
@@ -41,6 +61,7 @@ export const QUANT_TYPES: readonly QuantType[] = [
   "q4_1",
   "q5_1",
   "iq4_nl",
+  "q5_k",
 ];
 
 /** Values per block. */
@@ -53,6 +74,7 @@ export const BLOCK_ELEMENTS: Readonly<Record<QuantType, number>> = {
   q4_1: 32,
   q5_1: 32,
   iq4_nl: 32,
+  q5_k: 256,
 };
 
 /** Bytes per block, as GGUF files and llama.cpp store them. */
@@ -65,6 +87,7 @@ export const BLOCK_BYTES: Readonly<Record<QuantType, number>> = {
   q4_1: 20,
   q5_1: 24,
   iq4_nl: 18,
+  q5_k: 176,
 };
 
 /** Byte offsets of the f16 fields (scales, mins) inside one block. */
@@ -77,6 +100,7 @@ export const F16_FIELDS: Readonly<Record<QuantType, readonly number[]>> = {
   q4_1: [0, 2],
   q5_1: [0, 2],
   iq4_nl: [0],
+  q5_k: [0, 2],
 };
 
 /** The `ggml_type` ids of these formats in GGUF tensor infos. */
@@ -89,6 +113,7 @@ export const GGML_TYPE_IDS: Readonly<Record<QuantType, number>> = {
   q4_k: 12,
   q6_k: 14,
   iq4_nl: 20,
+  q5_k: 13,
 };
 
 export function isQuantType(name: string): name is QuantType {
@@ -134,24 +159,20 @@ export function dequantize(type: QuantType, bytes: Uint8Array, count: number): F
 
 const DECODERS: Record<QuantType, BlockDecoder> = {
   ...DECODERS32,
+  ...SUPER_BLOCK_DECODERS,
   q8_0(src, at, out, to) {
     const d = f16At(src, at);
     for (let j = 0; j < 32; j++) out[to + j] = d * ((src[at + 2 + j] << 24) >> 24);
   },
   q4_k(src, at, out, to) {
-    const d = f16At(src, at);
-    const dmin = f16At(src, at + 2);
-    for (let s = 0; s < 8; s++) {
-      const [scale, min] = q4kScaleMin(src, at + 4, s);
-      const ds = Math.fround(d * scale);
-      const dm = Math.fround(dmin * min);
-      const qs = at + 16 + 32 * (s >> 1);
-      const shift = 4 * (s & 1);
-      // In f32 step by step, as llama.cpp's dequantize_row_q4_K computes it.
-      for (let l = 0; l < 32; l++) {
-        out[to + 32 * s + l] = Math.fround(ds * ((src[qs + l] >> shift) & 15)) - dm;
-      }
-    }
+    // Bytes 32·g … 32·g + 31 of the nibbles (at + 16): sub-block 2g low, 2g + 1 high.
+    decodeScaleMinBlock(
+      src,
+      at,
+      out,
+      to,
+      (s, l) => (src[at + 16 + 32 * (s >> 1) + l] >> 4 * (s & 1)) & 15,
+    );
   },
   q6_k(src, at, out, to) {
     const d = f16At(src, at + 208);
@@ -163,21 +184,6 @@ const DECODERS: Record<QuantType, BlockDecoder> = {
     }
   },
 };
-
-/**
- * The 6-bit (scale, min) of sub-block s (0 … 7) from a q4_k block's 12 scale bytes at `at`.
- * Sub-blocks 0–3 use the low 6 bits of bytes s (scale) and s + 4 (min); sub-blocks 4–7 take their
- * low 4 bits from byte s + 4 (scale: low nibble, min: high nibble) and their top 2 bits from the
- * top bits of bytes s − 4 (scale) and s (min).
- */
-function q4kScaleMin(src: Uint8Array, at: number, s: number): [number, number] {
-  if (s < 4) return [src[at + s] & 63, src[at + s + 4] & 63];
-  const packed = src[at + s + 4];
-  return [
-    (packed & 15) | ((src[at + s - 4] >> 6) << 4),
-    (packed >> 4) | ((src[at + s] >> 6) << 4),
-  ];
-}
 
 /**
  * Where value e (0 … 255) of a q6_k block keeps its bits. The block is two halves of 128 values;
@@ -206,7 +212,7 @@ function q6kIndex(e: number): {
 
 /**
  * Quantizes `values` (a multiple of the block size) into GGUF blocks. q8_0, q4_0, q5_0, q4_1 and
- * q5_1 round like llama.cpp's reference quantizers (bit-identical blocks); q4_k, q6_k and iq4_nl
+ * q5_1 round like llama.cpp's reference quantizers (bit-identical blocks); the K-quants and iq4_nl
  * use a simple one-pass choice of scales (valid blocks with a reasonable error, not llama.cpp's
  * error search).
  */
@@ -223,6 +229,7 @@ export function quantize(type: QuantType, values: Float32Array): Uint8Array {
 
 const ENCODERS: Record<QuantType, BlockEncoder> = {
   ...ENCODERS32,
+  ...SUPER_BLOCK_ENCODERS,
   q8_0(src, from, out, at) {
     let amax = 0;
     for (let j = 0; j < 32; j++) amax = Math.max(amax, Math.abs(src[from + j]));
@@ -236,50 +243,22 @@ const ENCODERS: Record<QuantType, BlockEncoder> = {
     }
   },
   q4_k(src, from, out, at) {
-    // Per sub-block: min m_s = −min(0, smallest value) and step (largest − smallest) / 15; the
-    // super-block scales d, dmin spread the largest step and min over 0 … 63.
-    const steps = new Float64Array(8);
-    const mins = new Float64Array(8);
-    for (let s = 0; s < 8; s++) {
-      let lo = 0;
-      let hi = -Infinity;
-      for (let l = 0; l < 32; l++) {
-        const v = src[from + 32 * s + l];
-        lo = Math.min(lo, v);
-        hi = Math.max(hi, v);
-      }
-      steps[s] = (hi - lo) / 15;
-      mins[s] = -lo;
-    }
-    const d = f16Round(Math.max(...steps) / 63);
-    const dmin = f16Round(Math.max(...mins) / 63);
+    const { d, dmin, scales, mins } = affineScales(src, from, {
+      count: 8,
+      size: 32,
+      levels: 15,
+      codeMax: 63,
+    });
     setF16(out, at, d);
     setF16(out, at + 2, dmin);
-    const scales = new Uint8Array(8);
-    const minCodes = new Uint8Array(8);
-    for (let s = 0; s < 8; s++) {
-      // Round the step up and the min up, so that the sub-block's range stays covered.
-      scales[s] = d ? Math.min(63, Math.ceil(steps[s] / d)) : 0;
-      minCodes[s] = dmin ? Math.min(63, Math.ceil(mins[s] / dmin)) : 0;
-    }
-    for (let s = 0; s < 8; s++) {
-      if (s < 4) {
-        out[at + 4 + s] = scales[s];
-        out[at + 8 + s] = minCodes[s];
-      } else {
-        out[at + 8 + s] = (scales[s] & 15) | ((minCodes[s] & 15) << 4);
-        out[at + s] |= (scales[s] >> 4) << 6;
-        out[at + 4 + s] |= (minCodes[s] >> 4) << 6;
-      }
-    }
+    packQ4kScaleMins(out, at + 4, scales, mins);
     for (let s = 0; s < 8; s++) {
       const ds = Math.fround(d * scales[s]);
-      const dm = Math.fround(dmin * minCodes[s]);
+      const dm = Math.fround(dmin * mins[s]);
       const qs = at + 16 + 32 * (s >> 1);
       const shift = 4 * (s & 1);
       for (let l = 0; l < 32; l++) {
-        const q = ds ? clamp(Math.round((src[from + 32 * s + l] + dm) / ds), 0, 15) : 0;
-        out[qs + l] |= q << shift;
+        out[qs + l] |= affineCode(src[from + 32 * s + l], ds, dm, 15) << shift;
       }
     }
   },
@@ -304,11 +283,3 @@ const ENCODERS: Record<QuantType, BlockEncoder> = {
     }
   },
 };
-
-function f16Round(value: number): number {
-  return f16BitsToF32(f32ToF16Bits(value));
-}
-
-function clamp(v: number, lo: number, hi: number): number {
-  return Math.min(hi, Math.max(lo, v));
-}

@@ -17,6 +17,8 @@ import codes5 from "./quant_pairs_q5.wgsl" with { type: "text" };
 import codesNl from "./quant_pairs_nl.wgsl" with { type: "text" };
 import q4_k from "./quant_q4_k.wgsl" with { type: "text" };
 import q6_k from "./quant_q6_k.wgsl" with { type: "text" };
+import q5_k from "./quant_q5_k.wgsl" with { type: "text" };
+import scaleMin from "./quant_scale_min.wgsl" with { type: "text" };
 
 export interface QuantShader {
   /** WGSL: quant.wgsl's helpers and the format (matmul.wgsl's header lists what it defines). */
@@ -39,6 +41,7 @@ export const QUANT_SHADERS: Readonly<Record<QuantType, QuantShader>> = {
   iq4_nl: { source: scaled(codesNl, 0), unit: 64 },
   q4_1: { source: helpers + pairs + pairScalesMins + codes4, unit: 64 },
   q5_1: { source: helpers + pairs + pairScalesMins + codes5, unit: 64 },
-  q4_k: { source: helpers + q4_k, unit: 64 },
+  q4_k: { source: helpers + scaleMin + q4_k, unit: 64 },
   q6_k: { source: helpers + q6_k, unit: 64 },
+  q5_k: { source: helpers + scaleMin + q5_k, unit: 64 },
 };

@@ -23,6 +23,7 @@ Deno.test("quant block sizes are GGUF's", () => {
       ["q4_1", 32, 20],
       ["q5_1", 32, 24],
       ["iq4_nl", 32, 18],
+      ["q5_k", 256, 176],
     ],
   );
   assert.equal(quantizedBytes("q4_0", 2048), 64 * 18);
@@ -154,6 +155,32 @@ Deno.test("q6_k decodes ql, qh and signed scales in llama.cpp's order", () => {
   assert.equal(Math.abs(y[200]), 0); // scale 0 (times −32: −0)
 });
 
+Deno.test("q5_k decodes q4_k's scales and nibbles with a fifth bit from qh", () => {
+  const block = new Uint8Array(176);
+  block.set([0x00, 0x3c, 0x00, 0x38]); // d = 1, dmin = 0.5
+  // Scales as q4_k's: sub-block 0 scale 3, min 2; sub-block 7: scale 33 = 0b10_0001, min 5
+  // (low nibbles in byte 11, top bits of the scale in byte 3).
+  block[4 + 0] = 3;
+  block[4 + 4] = 2;
+  block[4 + 3] = 0x80;
+  block[4 + 11] = 0x51;
+  const qh = 16;
+  const qs = 48;
+  // Value l = 2 of sub-blocks 0 and 1: nibble byte 2 (low: 0x9, high: 0x4), qh byte 2 bit 0 set
+  // (sub-block 0: 16 + 9 = 25) and bit 1 clear (sub-block 1: 4).
+  block[qs + 2] = 0x49;
+  block[qh + 2] = 0b01;
+  // Value l = 31 of sub-block 7: high nibble of nibble byte 96 + 31, qh byte 31 bit 7.
+  block[qs + 96 + 31] = 0xa0;
+  block[qh + 31] = 0x80;
+  const y = dequantize("q5_k", block, 256);
+  assert.equal(y[2], 3 * 25 - 0.5 * 2);
+  assert.equal(y[32 + 2], 0); // sub-block 1: scale 0, min 0
+  assert.equal(y[7 * 32 + 31], 33 * (16 + 10) - 0.5 * 5);
+  assert.equal(y[7 * 32 + 30], -0.5 * 5); // q = 0
+  assert.equal(y[0], -1); // sub-block 0, q = 0: −dmin·min
+});
+
 // ---- quantizers ----
 
 Deno.test("q8_0 quantizes like llama.cpp: d = amax / 127, q = roundf(x / d)", () => {
@@ -268,6 +295,15 @@ function range(values: Float32Array): number {
   return Math.max(0, ...values) - Math.min(0, ...values);
 }
 
+/** The largest range of the sub-blocks of `size` values. */
+function worstRange(values: Float32Array, size: number): number {
+  let worst = 0;
+  for (let s = 0; s < values.length; s += size) {
+    worst = Math.max(worst, range(values.subarray(s, s + size)));
+  }
+  return worst;
+}
+
 Deno.test("q8_0 round trip is within half a step (amax / 254)", () => {
   // Plus d's f16 rounding: 2^-11 relative, times at most 127 steps.
   checkRoundTrip("q8_0", (b) => amax(b) / 254 + amax(b) * 2 ** -11);
@@ -303,11 +339,12 @@ Deno.test("iq4_nl round trip is within 14 steps of amax / 127 (the largest gap f
 
 Deno.test("q4_k round trip is within a step of the sub-block's range", () => {
   // Step = range / 15, widened by the 6-bit scale and min codes (each ≤ 1/63 of the largest).
-  checkRoundTrip("q4_k", (b) => {
-    let worst = 0;
-    for (let s = 0; s < 8; s++) worst = Math.max(worst, range(b.subarray(32 * s, 32 * s + 32)));
-    return worst / 15 * 0.5 + range(b) / 63 * 2;
-  });
+  checkRoundTrip("q4_k", (b) => worstRange(b, 32) / 15 * 0.5 + range(b) / 63 * 2);
+});
+
+Deno.test("q5_k round trip is within a step of the sub-block's range", () => {
+  // As q4_k's, with 31 steps of the range instead of 15.
+  checkRoundTrip("q5_k", (b) => worstRange(b, 32) / 31 * 0.5 + range(b) / 63 * 2);
 });
 
 Deno.test("q6_k round trip is within half a step (amax / 62)", () => {
