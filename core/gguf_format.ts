@@ -78,6 +78,7 @@ export const GGUF_QUANT_TYPES: Partial<Record<GgufTensorType, QuantType>> = {
   Q4_K: "q4_k",
   Q6_K: "q6_k",
   Q5_K: "q5_k",
+  Q3_K: "q3_k",
 };
 
 export interface GgufTensorInfo {

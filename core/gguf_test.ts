@@ -130,6 +130,7 @@ Deno.test("tensors round-trip: F32, F16, BF16 (array and function), raw and quan
     { name: "q4k", type: "Q4_K", shape: [2, 256], data: k },
     { name: "q6k", type: "Q6_K", shape: [1, 2, 256], data: (s, n) => k.slice(s, s + n) },
     { name: "q5k", type: "Q5_K", shape: [2, 256], data: k },
+    { name: "q3k", type: "Q3_K", shape: [2, 256], data: k },
   ];
   await writeGguf(path, { metadata: [], tensors });
   const file = await readGguf(path);
@@ -151,7 +152,12 @@ Deno.test("tensors round-trip: F32, F16, BF16 (array and function), raw and quan
   ) {
     assert.deepEqual(await readGgufTensor(t[name]), dequantize(type, quantize(type, big), 192));
   }
-  for (const [name, type] of [["q4k", "q4_k"], ["q6k", "q6_k"], ["q5k", "q5_k"]] as const) {
+  for (
+    const [name, type] of [["q4k", "q4_k"], ["q6k", "q6_k"], ["q5k", "q5_k"], [
+      "q3k",
+      "q3_k",
+    ]] as const
+  ) {
     assert.deepEqual(await readGgufTensor(t[name]), dequantize(type, quantize(type, k), 512));
   }
   assert.equal(t.q5k.byteLength, 2 * 176);
@@ -333,7 +339,7 @@ Deno.test("listed but unsupported tensor types: raw bytes yes, f32 rows no", asy
   await assert.rejects(
     readGgufTensor(info),
     new RegExp(
-      `Cannot load ".*": tensor "iq2" has unsupported tensor type IQ2_XS \\(supported: F32, F16, BF16, Q8_0, Q4_0, Q5_0, Q4_1, Q5_1, IQ4_NL, Q4_K, Q6_K, Q5_K\\)`,
+      `Cannot load ".*": tensor "iq2" has unsupported tensor type IQ2_XS \\(supported: F32, F16, BF16, Q8_0, Q4_0, Q5_0, Q4_1, Q5_1, IQ4_NL, Q4_K, Q6_K, Q5_K, Q3_K\\)`,
     ),
   );
 });

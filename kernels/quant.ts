@@ -17,7 +17,9 @@
 //         scales (one per 16 values), f16 d; x = d·scale·(q − 32). See `q6kIndex` for the order.
 //   q5_k  256 values, 176 bytes: q4_k's d, dmin and 12 scale bytes, 32 bytes qh, 128 bytes of
 //         nibbles as q4_k's; value l of sub-block s adds bit s of qh byte l as its fifth bit.
-//   quant_k.ts holds the codec of q5_k.
+//   q3_k  256 values, 110 bytes: 32 bytes hmask, 64 bytes of 2-bit codes, 12 bytes of sixteen
+//         signed 6-bit scales (one per 16 values), f16 d; x = d·scale·(q − 4 + 4·hbit).
+//   quant_k.ts holds the codecs of the last two (where their bits are: see its helpers).
 //
 // The 32-value formats with nibbles (q4_0, q5_0, q4_1, q5_1, iq4_nl) have their codecs in
 // quant_formats32.ts.
@@ -62,6 +64,7 @@ export const QUANT_TYPES: readonly QuantType[] = [
   "q5_1",
   "iq4_nl",
   "q5_k",
+  "q3_k",
 ];
 
 /** Values per block. */
@@ -75,6 +78,7 @@ export const BLOCK_ELEMENTS: Readonly<Record<QuantType, number>> = {
   q5_1: 32,
   iq4_nl: 32,
   q5_k: 256,
+  q3_k: 256,
 };
 
 /** Bytes per block, as GGUF files and llama.cpp store them. */
@@ -88,6 +92,7 @@ export const BLOCK_BYTES: Readonly<Record<QuantType, number>> = {
   q5_1: 24,
   iq4_nl: 18,
   q5_k: 176,
+  q3_k: 110,
 };
 
 /** Byte offsets of the f16 fields (scales, mins) inside one block. */
@@ -101,6 +106,7 @@ export const F16_FIELDS: Readonly<Record<QuantType, readonly number[]>> = {
   q5_1: [0, 2],
   iq4_nl: [0],
   q5_k: [0, 2],
+  q3_k: [108],
 };
 
 /** The `ggml_type` ids of these formats in GGUF tensor infos. */
@@ -114,6 +120,7 @@ export const GGML_TYPE_IDS: Readonly<Record<QuantType, number>> = {
   q6_k: 14,
   iq4_nl: 20,
   q5_k: 13,
+  q3_k: 11,
 };
 
 export function isQuantType(name: string): name is QuantType {

@@ -1,13 +1,20 @@
 // The CPU codecs of the 256-value super-block formats that quantized downloads (ollama, LM
-// Studio) mix with q4_k and q6_k: q5_k (block layouts in quant.ts's header). Decoders follow
-// llama.cpp's dequantize_row_* operation by operation in f32, so that they give the same bits;
-// encoders make a simple one-pass choice of scales (valid blocks with a reasonable error, not
-// llama.cpp's error search).
+// Studio) mix with q4_k and q6_k: q5_k and q3_k (block layouts in quant.ts's header). Decoders
+// follow llama.cpp's dequantize_row_* operation by operation in f32, so that they give the same
+// bits; encoders make a simple one-pass choice of scales (valid blocks with a reasonable error,
+// not llama.cpp's error search).
 
-import { affineCode, affineScales, decodeScaleMinBlock, packQ4kScaleMins } from "./quant_fields.ts";
-import { type BlockDecoder, type BlockEncoder, setF16 } from "./quant_formats32.ts";
+import {
+  affineCode,
+  affineScales,
+  clamp,
+  decodeScaleMinBlock,
+  f16Round,
+  packQ4kScaleMins,
+} from "./quant_fields.ts";
+import { type BlockDecoder, type BlockEncoder, f16At, setF16 } from "./quant_formats32.ts";
 
-export type SuperBlockType = "q5_k";
+export type SuperBlockType = "q5_k" | "q3_k";
 
 export const SUPER_BLOCK_DECODERS: Record<SuperBlockType, BlockDecoder> = {
   q5_k(src, at, out, to) {
@@ -22,7 +29,41 @@ export const SUPER_BLOCK_DECODERS: Record<SuperBlockType, BlockDecoder> = {
         (((src[at + 16 + l] >> s) & 1) << 4),
     );
   },
+  q3_k(src, at, out, to) {
+    const d = f16At(src, at + 108);
+    for (let s = 0; s < 16; s++) {
+      const dl = Math.fround(d * q3kScale(src, at + 96, s));
+      for (let i = 0; i < 16; i++) {
+        const { q, qShift, bit } = lowBitsIndex(16 * s + i);
+        // A set hmask bit adds 4 to the 2-bit code: codes −4 … 3.
+        const code = ((src[at + 32 + q] >> qShift) & 3) - ((src[at + (q & 31)] >> bit) & 1 ? 0 : 4);
+        out[to + 16 * s + i] = dl * code;
+      }
+    }
+  },
 };
+
+/**
+ * Where value e (0 … 255) of a q3_k block keeps its 2-bit code: in half h = e / 128, value
+ * 32j + l (j = 0 … 3, l = 0 … 31) is bits 2j, 2j + 1 of code byte 32h + l. q3_k's third bit is
+ * bit 4h + j of hmask byte l (= q mod 32).
+ */
+function lowBitsIndex(e: number): { q: number; qShift: number; bit: number } {
+  const h = e >> 7;
+  const j = (e >> 5) & 3;
+  return { q: 32 * h + (e & 31), qShift: 2 * j, bit: 4 * h + j };
+}
+
+/**
+ * Signed 6-bit scale s (0 … 15) of a q3_k block from its 12 scale bytes at `at`: low 4 bits in the
+ * low (s < 8) or high nibble of byte s mod 8, top 2 bits at bit 2·(s / 4) of byte 8 + s mod 4;
+ * stored plus 32.
+ */
+function q3kScale(src: Uint8Array, at: number, s: number): number {
+  const low = (src[at + (s & 7)] >> (4 * (s >> 3))) & 15;
+  const high = (src[at + 8 + (s & 3)] >> (2 * (s >> 2))) & 3;
+  return (low | (high << 4)) - 32;
+}
 
 export const SUPER_BLOCK_ENCODERS: Record<SuperBlockType, BlockEncoder> = {
   q5_k(src, from, out, at) {
@@ -41,4 +82,48 @@ export const SUPER_BLOCK_ENCODERS: Record<SuperBlockType, BlockEncoder> = {
       }
     }
   },
+  q3_k(src, from, out, at) {
+    // Signed steps: the value of largest magnitude of 16 maps to code −4 exactly (as q4_0).
+    const { d, codes } = signedScales(src, from, 16, -4);
+    setF16(out, at + 108, d);
+    for (let s = 0; s < 16; s++) {
+      const stored = codes[s] + 32;
+      out[at + 96 + (s & 7)] |= (stored & 15) << (4 * (s >> 3));
+      out[at + 104 + (s & 3)] |= (stored >> 4) << (2 * (s >> 2));
+      const dl = Math.fround(d * codes[s]);
+      for (let i = 0; i < 16; i++) {
+        const code = (dl ? clamp(Math.round(src[from + 16 * s + i] / dl), -4, 3) : 0) + 4;
+        const { q, qShift, bit } = lowBitsIndex(16 * s + i);
+        out[at + 32 + q] |= (code & 3) << qShift;
+        out[at + (q & 31)] |= (code >> 2) << bit;
+      }
+    }
+  },
 };
+
+/**
+ * Signed scales for sub-blocks of `size` values (256 / size of them): the step of sub-block s is
+ * its value of largest magnitude (the first) over `extreme`; d (f16) spreads the largest |step|
+ * over the signed 6-bit codes −31 … 31, which round to nearest.
+ */
+function signedScales(
+  src: Float32Array,
+  from: number,
+  size: number,
+  extreme: number,
+): { d: number; codes: Int8Array } {
+  const steps = new Float64Array(256 / size);
+  for (let s = 0; s < steps.length; s++) {
+    let max = 0;
+    for (let i = 0; i < size; i++) {
+      const v = src[from + size * s + i];
+      if (Math.abs(v) > Math.abs(max)) max = v;
+    }
+    steps[s] = max / extreme;
+  }
+  const d = f16Round(Math.max(...steps.map(Math.abs)) / 31);
+  return {
+    d,
+    codes: Int8Array.from(steps, (step) => d ? clamp(Math.round(step / d), -31, 31) : 0),
+  };
+}

@@ -18,7 +18,9 @@ import codesNl from "./quant_pairs_nl.wgsl" with { type: "text" };
 import q4_k from "./quant_q4_k.wgsl" with { type: "text" };
 import q6_k from "./quant_q6_k.wgsl" with { type: "text" };
 import q5_k from "./quant_q5_k.wgsl" with { type: "text" };
+import q3_k from "./quant_q3_k.wgsl" with { type: "text" };
 import scaleMin from "./quant_scale_min.wgsl" with { type: "text" };
+import twoBit from "./quant_two_bit.wgsl" with { type: "text" };
 
 export interface QuantShader {
   /** WGSL: quant.wgsl's helpers and the format (matmul.wgsl's header lists what it defines). */
@@ -44,4 +46,5 @@ export const QUANT_SHADERS: Readonly<Record<QuantType, QuantShader>> = {
   q4_k: { source: helpers + scaleMin + q4_k, unit: 64 },
   q6_k: { source: helpers + q6_k, unit: 64 },
   q5_k: { source: helpers + scaleMin + q5_k, unit: 64 },
+  q3_k: { source: helpers + twoBit + q3_k, unit: 64 },
 };

@@ -24,6 +24,7 @@ Deno.test("quant block sizes are GGUF's", () => {
       ["q5_1", 32, 24],
       ["iq4_nl", 32, 18],
       ["q5_k", 256, 176],
+      ["q3_k", 256, 110],
     ],
   );
   assert.equal(quantizedBytes("q4_0", 2048), 64 * 18);
@@ -181,6 +182,36 @@ Deno.test("q5_k decodes q4_k's scales and nibbles with a fifth bit from qh", () 
   assert.equal(y[0], -1); // sub-block 0, q = 0: −dmin·min
 });
 
+Deno.test("q3_k decodes 2-bit codes, hmask bits and signed 6-bit scales", () => {
+  const block = new Uint8Array(110);
+  block.set([0x00, 0x38], 108); // d = 0.5
+  const scales = 96;
+  // Scale 0 = 3 (stored 35 = 0b10_0011: low nibble of byte 0, top bits 0-1 of byte 8); scale 13
+  // = −14 (stored 18 = 0b01_0010: high nibble of byte 5, top bits 6-7 of byte 9); scale 6 = −32.
+  block[scales + 0] = 0x03;
+  block[scales + 8] = 0b10;
+  block[scales + 5] = 0x20;
+  block[scales + 9] = 0b01 << 6;
+  // Value 0 (half 0, j = 0, l = 0): code bits 0-1 of byte 0, hmask byte 0 bit 0.
+  block[32] = 0b10;
+  block[0] = 0b1; // hbit set: q = 2
+  // Value 128 + 3·32 + 17 = 241 (half 1, j = 3, l = 17): code bits 6-7 of byte 32 + 32 + 17,
+  // hmask byte 17 bit 7 clear: q = 1 − 4. Its scale 15 = 1 (stored 33: high nibble of byte 7,
+  // top bits 6-7 of byte 11).
+  block[32 + 32 + 17] = 0b01 << 6;
+  block[scales + 7] = 0x10;
+  block[scales + 11] = 0b10 << 6;
+  // Value 218 = 128 + 2·32 + 26 (scale 13): hmask byte 26 bit 6 set, code 3.
+  block[32 + 32 + 26] = 0b11 << 4;
+  block[26] = 1 << 6;
+  const y = dequantize("q3_k", block, 256);
+  assert.equal(y[0], 0.5 * 3 * 2);
+  assert.equal(y[1], 0.5 * 3 * -4); // code 0, hbit clear
+  assert.equal(y[241], 0.5 * 1 * (1 - 4));
+  assert.equal(y[218], 0.5 * -14 * 3);
+  assert.equal(y[6 * 16], 0.5 * -32 * -4);
+});
+
 // ---- quantizers ----
 
 Deno.test("q8_0 quantizes like llama.cpp: d = amax / 127, q = roundf(x / d)", () => {
@@ -295,6 +326,15 @@ function range(values: Float32Array): number {
   return Math.max(0, ...values) - Math.min(0, ...values);
 }
 
+/** The largest amax of the sub-blocks of `size` values. */
+function worstAmax(values: Float32Array, size: number): number {
+  let worst = 0;
+  for (let s = 0; s < values.length; s += size) {
+    worst = Math.max(worst, amax(values.subarray(s, s + size)));
+  }
+  return worst;
+}
+
 /** The largest range of the sub-blocks of `size` values. */
 function worstRange(values: Float32Array, size: number): number {
   let worst = 0;
@@ -345,6 +385,12 @@ Deno.test("q4_k round trip is within a step of the sub-block's range", () => {
 Deno.test("q5_k round trip is within a step of the sub-block's range", () => {
   // As q4_k's, with 31 steps of the range instead of 15.
   checkRoundTrip("q5_k", (b) => worstRange(b, 32) / 31 * 0.5 + range(b) / 63 * 2);
+});
+
+Deno.test("q3_k round trip is within a step (amax / 4 of 16 values)", () => {
+  // A step is amax_16 / 4 (codes −4 … 3, the extreme at −4: one step lost to the clamp at 3),
+  // plus the rounding of the signed scale codes (half of d = amax / 124, times 4 steps).
+  checkRoundTrip("q3_k", (b) => worstAmax(b, 16) / 4 * (1 + 2 ** -10) + amax(b) / 124 * 4.5);
 });
 
 Deno.test("q6_k round trip is within half a step (amax / 62)", () => {
