@@ -79,6 +79,7 @@ export const GGUF_QUANT_TYPES: Partial<Record<GgufTensorType, QuantType>> = {
   Q6_K: "q6_k",
   Q5_K: "q5_k",
   Q3_K: "q3_k",
+  Q2_K: "q2_k",
 };
 
 export interface GgufTensorInfo {

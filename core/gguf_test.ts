@@ -4,7 +4,8 @@
  * fail with one-line errors naming the file. Config and tensor-name mapping: gguf_config_test.ts.
  */
 import assert from "node:assert/strict";
-import { dequantize, quantize } from "../kernels/quant.ts";
+import { BLOCK_BYTES, dequantize, quantize } from "../kernels/quant.ts";
+import type { GgufTensorType } from "./gguf_format.ts";
 import {
   type GgufTensorToWrite,
   type GgufValue,
@@ -21,6 +22,9 @@ const dir = await Deno.makeTempDir({ prefix: "gguf_test_" });
 addEventListener("unload", () => Deno.removeSync(dir, { recursive: true }));
 let fileCount = 0;
 const tmp = () => `${dir}/t${fileCount++}.gguf`;
+
+/** The 256-value formats beyond q4_k and q6_k, written from f32 and read back. */
+const SUPER_BLOCKS = ["q5_k", "q3_k", "q2_k"] as const;
 
 /** Seeded values in [-2, 2) (xorshift), so failures reproduce. */
 function random(n: number, seed = 1): Float32Array {
@@ -129,8 +133,12 @@ Deno.test("tensors round-trip: F32, F16, BF16 (array and function), raw and quan
     { name: "nl", type: "IQ4_NL", shape: [3, 64], data: big },
     { name: "q4k", type: "Q4_K", shape: [2, 256], data: k },
     { name: "q6k", type: "Q6_K", shape: [1, 2, 256], data: (s, n) => k.slice(s, s + n) },
-    { name: "q5k", type: "Q5_K", shape: [2, 256], data: k },
-    { name: "q3k", type: "Q3_K", shape: [2, 256], data: k },
+    ...SUPER_BLOCKS.map((type) => ({
+      name: type,
+      type: type.toUpperCase() as GgufTensorType,
+      shape: [2, 256],
+      data: k,
+    })),
   ];
   await writeGguf(path, { metadata: [], tensors });
   const file = await readGguf(path);
@@ -152,15 +160,12 @@ Deno.test("tensors round-trip: F32, F16, BF16 (array and function), raw and quan
   ) {
     assert.deepEqual(await readGgufTensor(t[name]), dequantize(type, quantize(type, big), 192));
   }
-  for (
-    const [name, type] of [["q4k", "q4_k"], ["q6k", "q6_k"], ["q5k", "q5_k"], [
-      "q3k",
-      "q3_k",
-    ]] as const
-  ) {
-    assert.deepEqual(await readGgufTensor(t[name]), dequantize(type, quantize(type, k), 512));
+  assert.deepEqual(await readGgufTensor(t.q4k), dequantize("q4_k", quantize("q4_k", k), 512));
+  assert.deepEqual(await readGgufTensor(t.q6k), dequantize("q6_k", quantize("q6_k", k), 512));
+  for (const type of SUPER_BLOCKS) {
+    assert.deepEqual(await readGgufTensor(t[type]), dequantize(type, quantize(type, k), 512));
+    assert.equal(t[type].byteLength, 2 * BLOCK_BYTES[type]);
   }
-  assert.equal(t.q5k.byteLength, 2 * 176);
   assert.deepEqual(t.q6k.dims, [256, 2, 1]);
   assert.equal(t.q4k.byteLength, 2 * 144);
   for (const x of file.tensors) assert.equal(x.offset % 32, 0, x.name);
@@ -339,7 +344,7 @@ Deno.test("listed but unsupported tensor types: raw bytes yes, f32 rows no", asy
   await assert.rejects(
     readGgufTensor(info),
     new RegExp(
-      `Cannot load ".*": tensor "iq2" has unsupported tensor type IQ2_XS \\(supported: F32, F16, BF16, Q8_0, Q4_0, Q5_0, Q4_1, Q5_1, IQ4_NL, Q4_K, Q6_K, Q5_K, Q3_K\\)`,
+      `Cannot load ".*": tensor "iq2" has unsupported tensor type IQ2_XS \\(supported: F32, F16, BF16, Q8_0, Q4_0, Q5_0, Q4_1, Q5_1, IQ4_NL, Q4_K, Q6_K, Q5_K, Q3_K, Q2_K\\)`,
     ),
   );
 });

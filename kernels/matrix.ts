@@ -63,6 +63,7 @@ export interface GpuMatrix {
  *   q5_k   176 B  the whole block (d, dmin, scales, qh, nibbles: 11·16)   (176 B / 256: 5.5 bits)
  *   q3_k   112 B  the whole block and 2 zero bytes: 1.8% more to read (3.5 bits, not 3.4375) than
  *                 its 12 bytes of scales and d kept apart, which would be 14 B a block, not words
+ *   q2_k    80 B  scales and codes             + f16 d, dmin       (84 B / 256: 2.625 bits)
  *
  * The fifth bits could not join the quant part without breaking its 16-byte blocks (or tying
  * units to groups of 4 blocks); a stream of their own costs one binding and no bytes. The 32-value
@@ -87,6 +88,7 @@ export const QUANT_LAYOUTS: Readonly<
   q6_k: { quantOffset: 0, quantBytes: 208, scaleOffsets: [208], highOffset: null },
   q5_k: { quantOffset: 0, quantBytes: 176, scaleOffsets: [], highOffset: null },
   q3_k: { quantOffset: 0, quantBytes: 112, scaleOffsets: [], highOffset: null },
+  q2_k: { quantOffset: 0, quantBytes: 80, scaleOffsets: [80, 82], highOffset: null },
 };
 
 /** Per-row sizes of a quantized matrix on the GPU. */

@@ -65,6 +65,7 @@ Deno.test("quantized matrices report their bytes: the file's bits per weight (q3
     iq4_nl: 4.5,
     q5_k: 5.5,
     q3_k: 3.5, // 3.4375 in the file: 2 bytes of padding per block
+    q2_k: 2.625,
   });
 });
 

@@ -19,7 +19,9 @@
 //         nibbles as q4_k's; value l of sub-block s adds bit s of qh byte l as its fifth bit.
 //   q3_k  256 values, 110 bytes: 32 bytes hmask, 64 bytes of 2-bit codes, 12 bytes of sixteen
 //         signed 6-bit scales (one per 16 values), f16 d; x = d·scale·(q − 4 + 4·hbit).
-//   quant_k.ts holds the codecs of the last two (where their bits are: see its helpers).
+//   q2_k  256 values, 84 bytes: 16 bytes of (4-bit scale, 4-bit min) pairs (one per 16 values),
+//         64 bytes of 2-bit codes as q3_k's, f16 d, f16 dmin; x = d·scale·q − dmin·min.
+//   quant_k.ts holds the codecs of the last three (where their bits are: see its helpers).
 //
 // The 32-value formats with nibbles (q4_0, q5_0, q4_1, q5_1, iq4_nl) have their codecs in
 // quant_formats32.ts.
@@ -65,6 +67,7 @@ export const QUANT_TYPES: readonly QuantType[] = [
   "iq4_nl",
   "q5_k",
   "q3_k",
+  "q2_k",
 ];
 
 /** Values per block. */
@@ -79,6 +82,7 @@ export const BLOCK_ELEMENTS: Readonly<Record<QuantType, number>> = {
   iq4_nl: 32,
   q5_k: 256,
   q3_k: 256,
+  q2_k: 256,
 };
 
 /** Bytes per block, as GGUF files and llama.cpp store them. */
@@ -93,6 +97,7 @@ export const BLOCK_BYTES: Readonly<Record<QuantType, number>> = {
   iq4_nl: 18,
   q5_k: 176,
   q3_k: 110,
+  q2_k: 84,
 };
 
 /** Byte offsets of the f16 fields (scales, mins) inside one block. */
@@ -107,6 +112,7 @@ export const F16_FIELDS: Readonly<Record<QuantType, readonly number[]>> = {
   iq4_nl: [0],
   q5_k: [0, 2],
   q3_k: [108],
+  q2_k: [80, 82],
 };
 
 /** The `ggml_type` ids of these formats in GGUF tensor infos. */
@@ -121,6 +127,7 @@ export const GGML_TYPE_IDS: Readonly<Record<QuantType, number>> = {
   iq4_nl: 20,
   q5_k: 13,
   q3_k: 11,
+  q2_k: 10,
 };
 
 export function isQuantType(name: string): name is QuantType {

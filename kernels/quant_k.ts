@@ -1,8 +1,8 @@
 // The CPU codecs of the 256-value super-block formats that quantized downloads (ollama, LM
-// Studio) mix with q4_k and q6_k: q5_k and q3_k (block layouts in quant.ts's header). Decoders
-// follow llama.cpp's dequantize_row_* operation by operation in f32, so that they give the same
-// bits; encoders make a simple one-pass choice of scales (valid blocks with a reasonable error,
-// not llama.cpp's error search).
+// Studio) mix with q4_k and q6_k: q5_k, q3_k and q2_k (block layouts in quant.ts's header).
+// Decoders follow llama.cpp's dequantize_row_* operation by operation in f32, so that they give
+// the same bits; encoders make a simple one-pass choice of scales (valid blocks with a reasonable
+// error, not llama.cpp's error search).
 
 import {
   affineCode,
@@ -14,7 +14,7 @@ import {
 } from "./quant_fields.ts";
 import { type BlockDecoder, type BlockEncoder, f16At, setF16 } from "./quant_formats32.ts";
 
-export type SuperBlockType = "q5_k" | "q3_k";
+export type SuperBlockType = "q5_k" | "q3_k" | "q2_k";
 
 export const SUPER_BLOCK_DECODERS: Record<SuperBlockType, BlockDecoder> = {
   q5_k(src, at, out, to) {
@@ -41,12 +41,24 @@ export const SUPER_BLOCK_DECODERS: Record<SuperBlockType, BlockDecoder> = {
       }
     }
   },
+  q2_k(src, at, out, to) {
+    const d = f16At(src, at + 80);
+    const dmin = f16At(src, at + 82);
+    for (let s = 0; s < 16; s++) {
+      const dl = Math.fround(d * (src[at + s] & 15));
+      const ml = Math.fround(dmin * (src[at + s] >> 4));
+      for (let i = 0; i < 16; i++) {
+        const { q, qShift } = lowBitsIndex(16 * s + i);
+        out[to + 16 * s + i] = Math.fround(dl * ((src[at + 16 + q] >> qShift) & 3)) - ml;
+      }
+    }
+  },
 };
 
 /**
- * Where value e (0 … 255) of a q3_k block keeps its 2-bit code: in half h = e / 128, value
- * 32j + l (j = 0 … 3, l = 0 … 31) is bits 2j, 2j + 1 of code byte 32h + l. q3_k's third bit is
- * bit 4h + j of hmask byte l (= q mod 32).
+ * Where value e (0 … 255) of a q3_k or q2_k block keeps its 2-bit code: in half h = e / 128,
+ * value 32j + l (j = 0 … 3, l = 0 … 31) is bits 2j, 2j + 1 of code byte 32h + l. q3_k's third
+ * bit is bit 4h + j of hmask byte l (= q mod 32).
  */
 function lowBitsIndex(e: number): { q: number; qShift: number; bit: number } {
   const h = e >> 7;
@@ -96,6 +108,21 @@ export const SUPER_BLOCK_ENCODERS: Record<SuperBlockType, BlockEncoder> = {
         const { q, qShift, bit } = lowBitsIndex(16 * s + i);
         out[at + 32 + q] |= (code & 3) << qShift;
         out[at + (q & 31)] |= (code >> 2) << bit;
+      }
+    }
+  },
+  q2_k(src, from, out, at) {
+    const shape = { count: 16, size: 16, levels: 3, codeMax: 15 };
+    const { d, dmin, scales, mins } = affineScales(src, from, shape);
+    setF16(out, at + 80, d);
+    setF16(out, at + 82, dmin);
+    for (let s = 0; s < 16; s++) {
+      out[at + s] = scales[s] | (mins[s] << 4);
+      const dl = Math.fround(d * scales[s]);
+      const ml = Math.fround(dmin * mins[s]);
+      for (let i = 0; i < 16; i++) {
+        const { q, qShift } = lowBitsIndex(16 * s + i);
+        out[at + 16 + q] |= affineCode(src[from + 16 * s + i], dl, ml, 3) << qShift;
       }
     }
   },

@@ -19,6 +19,7 @@ import q4_k from "./quant_q4_k.wgsl" with { type: "text" };
 import q6_k from "./quant_q6_k.wgsl" with { type: "text" };
 import q5_k from "./quant_q5_k.wgsl" with { type: "text" };
 import q3_k from "./quant_q3_k.wgsl" with { type: "text" };
+import q2_k from "./quant_q2_k.wgsl" with { type: "text" };
 import scaleMin from "./quant_scale_min.wgsl" with { type: "text" };
 import twoBit from "./quant_two_bit.wgsl" with { type: "text" };
 
@@ -47,4 +48,5 @@ export const QUANT_SHADERS: Readonly<Record<QuantType, QuantShader>> = {
   q6_k: { source: helpers + q6_k, unit: 64 },
   q5_k: { source: helpers + scaleMin + q5_k, unit: 64 },
   q3_k: { source: helpers + twoBit + q3_k, unit: 64 },
+  q2_k: { source: helpers + twoBit + q2_k, unit: 64 },
 };

@@ -25,6 +25,7 @@ Deno.test("quant block sizes are GGUF's", () => {
       ["iq4_nl", 32, 18],
       ["q5_k", 256, 176],
       ["q3_k", 256, 110],
+      ["q2_k", 256, 84],
     ],
   );
   assert.equal(quantizedBytes("q4_0", 2048), 64 * 18);
@@ -212,6 +213,23 @@ Deno.test("q3_k decodes 2-bit codes, hmask bits and signed 6-bit scales", () => 
   assert.equal(y[6 * 16], 0.5 * -32 * -4);
 });
 
+Deno.test("q2_k decodes 2-bit codes with a 4-bit scale and min per 16 values", () => {
+  const block = new Uint8Array(84);
+  block.set([0x00, 0x40, 0x00, 0x38], 80); // d = 2, dmin = 0.5
+  block[0] = 0x35; // values 0 … 15: scale 5, min 3
+  block[11] = 0xa7; // values 176 … 191: scale 7, min 10
+  // Value 1 (half 0, j = 0, l = 1): bits 0-1 of code byte 1; value 177 = 128 + 32 + 17 (half 1,
+  // j = 1, l = 17): bits 2-3 of code byte 32 + 17.
+  block[16 + 1] = 0b11;
+  block[16 + 32 + 17] = 0b10 << 2;
+  const y = dequantize("q2_k", block, 256);
+  assert.equal(y[1], 2 * 5 * 3 - 0.5 * 3);
+  assert.equal(y[0], -0.5 * 3);
+  assert.equal(y[177], 2 * 7 * 2 - 0.5 * 10);
+  assert.equal(y[176], -0.5 * 10);
+  assert.equal(y[16], 0); // scale 0, min 0
+});
+
 // ---- quantizers ----
 
 Deno.test("q8_0 quantizes like llama.cpp: d = amax / 127, q = roundf(x / d)", () => {
@@ -391,6 +409,12 @@ Deno.test("q3_k round trip is within a step (amax / 4 of 16 values)", () => {
   // A step is amax_16 / 4 (codes −4 … 3, the extreme at −4: one step lost to the clamp at 3),
   // plus the rounding of the signed scale codes (half of d = amax / 124, times 4 steps).
   checkRoundTrip("q3_k", (b) => worstAmax(b, 16) / 4 * (1 + 2 ** -10) + amax(b) / 124 * 4.5);
+});
+
+Deno.test("q2_k round trip is within a step of the 16 values' range", () => {
+  // As q4_k's: half a step of 3 over the range, widened by the 4-bit scale and min codes (each
+  // ≤ 1/15 of the largest).
+  checkRoundTrip("q2_k", (b) => worstRange(b, 16) / 3 * 0.5 + range(b) / 15 * 2);
 });
 
 Deno.test("q6_k round trip is within half a step (amax / 62)", () => {
