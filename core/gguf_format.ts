@@ -80,6 +80,7 @@ export const GGUF_QUANT_TYPES: Partial<Record<GgufTensorType, QuantType>> = {
   Q5_K: "q5_k",
   Q3_K: "q3_k",
   Q2_K: "q2_k",
+  IQ4_XS: "iq4_xs",
 };
 
 export interface GgufTensorInfo {

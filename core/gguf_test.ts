@@ -24,7 +24,7 @@ let fileCount = 0;
 const tmp = () => `${dir}/t${fileCount++}.gguf`;
 
 /** The 256-value formats beyond q4_k and q6_k, written from f32 and read back. */
-const SUPER_BLOCKS = ["q5_k", "q3_k", "q2_k"] as const;
+const SUPER_BLOCKS = ["q5_k", "q3_k", "q2_k", "iq4_xs"] as const;
 
 /** Seeded values in [-2, 2) (xorshift), so failures reproduce. */
 function random(n: number, seed = 1): Float32Array {
@@ -344,7 +344,7 @@ Deno.test("listed but unsupported tensor types: raw bytes yes, f32 rows no", asy
   await assert.rejects(
     readGgufTensor(info),
     new RegExp(
-      `Cannot load ".*": tensor "iq2" has unsupported tensor type IQ2_XS \\(supported: F32, F16, BF16, Q8_0, Q4_0, Q5_0, Q4_1, Q5_1, IQ4_NL, Q4_K, Q6_K, Q5_K, Q3_K, Q2_K\\)`,
+      `Cannot load ".*": tensor "iq2" has unsupported tensor type IQ2_XS \\(supported: F32, F16, BF16, Q8_0, Q4_0, Q5_0, Q4_1, Q5_1, IQ4_NL, Q4_K, Q6_K, Q5_K, Q3_K, Q2_K, IQ4_XS\\)`,
     ),
   );
 });

@@ -64,6 +64,7 @@ export interface GpuMatrix {
  *   q3_k   112 B  the whole block and 2 zero bytes: 1.8% more to read (3.5 bits, not 3.4375) than
  *                 its 12 bytes of scales and d kept apart, which would be 14 B a block, not words
  *   q2_k    80 B  scales and codes             + f16 d, dmin       (84 B / 256: 2.625 bits)
+ *   iq4_xs 128 B  the nibbles        + d, scales_h, scales_l (16-bit)  (136 B / 256: 4.25 bits)
  *
  * The fifth bits could not join the quant part without breaking its 16-byte blocks (or tying
  * units to groups of 4 blocks); a stream of their own costs one binding and no bytes. The 32-value
@@ -89,6 +90,7 @@ export const QUANT_LAYOUTS: Readonly<
   q5_k: { quantOffset: 0, quantBytes: 176, scaleOffsets: [], highOffset: null },
   q3_k: { quantOffset: 0, quantBytes: 112, scaleOffsets: [], highOffset: null },
   q2_k: { quantOffset: 0, quantBytes: 80, scaleOffsets: [80, 82], highOffset: null },
+  iq4_xs: { quantOffset: 8, quantBytes: 128, scaleOffsets: [0, 2, 4, 6], highOffset: null },
 };
 
 /** Per-row sizes of a quantized matrix on the GPU. */
@@ -226,7 +228,8 @@ function createQuantizedMatrix(
  * Writes `values` (a whole number of rows, row-major, f32) into `matrix` from row `rowStart`,
  * converting to the matrix's dtype. Loaders call this piece by piece while streaming a file.
  * Quantized matrices are quantized on the CPU first (quant.ts: q8_0, q4_0, q5_0, q4_1 and q5_1 as
- * llama.cpp's reference quantizers do; the K-quants and iq4_nl with a simpler choice of scales).
+ * llama.cpp's reference quantizers do; the K-quants, iq4_nl and iq4_xs with a simpler choice of
+ * scales).
  */
 export function writeMatrixRows(
   gpu: GpuContext,

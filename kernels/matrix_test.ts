@@ -66,6 +66,7 @@ Deno.test("quantized matrices report their bytes: the file's bits per weight (q3
     q5_k: 5.5,
     q3_k: 3.5, // 3.4375 in the file: 2 bytes of padding per block
     q2_k: 2.625,
+    iq4_xs: 4.25,
   });
 });
 

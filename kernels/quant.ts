@@ -21,7 +21,10 @@
 //         signed 6-bit scales (one per 16 values), f16 d; x = d·scale·(q − 4 + 4·hbit).
 //   q2_k  256 values, 84 bytes: 16 bytes of (4-bit scale, 4-bit min) pairs (one per 16 values),
 //         64 bytes of 2-bit codes as q3_k's, f16 d, f16 dmin; x = d·scale·q − dmin·min.
-//   quant_k.ts holds the codecs of the last three (where their bits are: see its helpers).
+//   iq4_xs 256 values, 136 bytes: f16 d, u16 scales_h, 4 bytes scales_l (eight signed 6-bit
+//         scales, one per 32 values), 128 bytes of nibbles laid out as q4_0's per 32 values, each
+//         picking one of 16 non-linear levels (iq4_nl's IQ4_NL_VALUES); x = d·scale·level.
+//   quant_k.ts holds the codecs of the last four (where their bits are: see its helpers).
 //
 // The 32-value formats with nibbles (q4_0, q5_0, q4_1, q5_1, iq4_nl) have their codecs in
 // quant_formats32.ts.
@@ -68,6 +71,7 @@ export const QUANT_TYPES: readonly QuantType[] = [
   "q5_k",
   "q3_k",
   "q2_k",
+  "iq4_xs",
 ];
 
 /** Values per block. */
@@ -83,6 +87,7 @@ export const BLOCK_ELEMENTS: Readonly<Record<QuantType, number>> = {
   q5_k: 256,
   q3_k: 256,
   q2_k: 256,
+  iq4_xs: 256,
 };
 
 /** Bytes per block, as GGUF files and llama.cpp store them. */
@@ -98,6 +103,7 @@ export const BLOCK_BYTES: Readonly<Record<QuantType, number>> = {
   q5_k: 176,
   q3_k: 110,
   q2_k: 84,
+  iq4_xs: 136,
 };
 
 /** Byte offsets of the f16 fields (scales, mins) inside one block. */
@@ -113,6 +119,7 @@ export const F16_FIELDS: Readonly<Record<QuantType, readonly number[]>> = {
   q5_k: [0, 2],
   q3_k: [108],
   q2_k: [80, 82],
+  iq4_xs: [0],
 };
 
 /** The `ggml_type` ids of these formats in GGUF tensor infos. */
@@ -128,6 +135,7 @@ export const GGML_TYPE_IDS: Readonly<Record<QuantType, number>> = {
   q5_k: 13,
   q3_k: 11,
   q2_k: 10,
+  iq4_xs: 23,
 };
 
 export function isQuantType(name: string): name is QuantType {
@@ -226,9 +234,9 @@ function q6kIndex(e: number): {
 
 /**
  * Quantizes `values` (a multiple of the block size) into GGUF blocks. q8_0, q4_0, q5_0, q4_1 and
- * q5_1 round like llama.cpp's reference quantizers (bit-identical blocks); the K-quants and iq4_nl
- * use a simple one-pass choice of scales (valid blocks with a reasonable error, not llama.cpp's
- * error search).
+ * q5_1 round like llama.cpp's reference quantizers (bit-identical blocks); the K-quants, iq4_nl
+ * and iq4_xs use a simple one-pass choice of scales (valid blocks with a reasonable error, not
+ * llama.cpp's error search).
  */
 export function quantize(type: QuantType, values: Float32Array): Uint8Array {
   checkCount(type, values.length, "quantize");

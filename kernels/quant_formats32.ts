@@ -167,7 +167,7 @@ const asymmetric4 = asymmetric(15);
 const asymmetric5 = asymmetric(31);
 
 /** The iq4_nl code whose level is nearest to v (the first of two equally near). */
-function nearestLevel(v: number): number {
+export function nearestLevel(v: number): number {
   let best = 0;
   for (let q = 1; q < 16; q++) {
     if (Math.abs(IQ4_NL_VALUES[q] - v) < Math.abs(IQ4_NL_VALUES[best] - v)) best = q;

@@ -1,8 +1,8 @@
 // The CPU codecs of the 256-value super-block formats that quantized downloads (ollama, LM
-// Studio) mix with q4_k and q6_k: q5_k, q3_k and q2_k (block layouts in quant.ts's header).
-// Decoders follow llama.cpp's dequantize_row_* operation by operation in f32, so that they give
-// the same bits; encoders make a simple one-pass choice of scales (valid blocks with a reasonable
-// error, not llama.cpp's error search).
+// Studio) mix with q4_k and q6_k: q5_k, q3_k, q2_k and iq4_xs (block layouts in quant.ts's
+// header). Decoders follow llama.cpp's dequantize_row_* operation by operation in f32, so that
+// they give the same bits; encoders make a simple one-pass choice of scales (valid blocks with a
+// reasonable error, not llama.cpp's error search).
 
 import {
   affineCode,
@@ -12,9 +12,16 @@ import {
   f16Round,
   packQ4kScaleMins,
 } from "./quant_fields.ts";
-import { type BlockDecoder, type BlockEncoder, f16At, setF16 } from "./quant_formats32.ts";
+import {
+  type BlockDecoder,
+  type BlockEncoder,
+  f16At,
+  IQ4_NL_VALUES,
+  nearestLevel,
+  setF16,
+} from "./quant_formats32.ts";
 
-export type SuperBlockType = "q5_k" | "q3_k" | "q2_k";
+export type SuperBlockType = "q5_k" | "q3_k" | "q2_k" | "iq4_xs";
 
 export const SUPER_BLOCK_DECODERS: Record<SuperBlockType, BlockDecoder> = {
   q5_k(src, at, out, to) {
@@ -53,6 +60,17 @@ export const SUPER_BLOCK_DECODERS: Record<SuperBlockType, BlockDecoder> = {
       }
     }
   },
+  iq4_xs(src, at, out, to) {
+    const d = f16At(src, at);
+    for (let s = 0; s < 8; s++) {
+      const dl = Math.fround(d * iq4xsScale(src, at, s));
+      for (let j = 0; j < 16; j++) {
+        const byte = src[at + 8 + 16 * s + j];
+        out[to + 32 * s + j] = dl * IQ4_NL_VALUES[byte & 15];
+        out[to + 32 * s + 16 + j] = dl * IQ4_NL_VALUES[byte >> 4];
+      }
+    }
+  },
 };
 
 /**
@@ -74,6 +92,16 @@ function lowBitsIndex(e: number): { q: number; qShift: number; bit: number } {
 function q3kScale(src: Uint8Array, at: number, s: number): number {
   const low = (src[at + (s & 7)] >> (4 * (s >> 3))) & 15;
   const high = (src[at + 8 + (s & 3)] >> (2 * (s >> 2))) & 3;
+  return (low | (high << 4)) - 32;
+}
+
+/**
+ * Signed 6-bit scale s (0 … 7) of an iq4_xs block: low 4 bits from nibble s of scales_l (the 4
+ * bytes at 4, low nibble first), top 2 bits at bit 2s of the u16 scales_h (at 2); stored plus 32.
+ */
+function iq4xsScale(src: Uint8Array, at: number, s: number): number {
+  const low = (src[at + 4 + (s >> 1)] >> (4 * (s & 1))) & 15;
+  const high = ((src[at + 2] | (src[at + 3] << 8)) >> (2 * s)) & 3;
   return (low | (high << 4)) - 32;
 }
 
@@ -125,6 +153,24 @@ export const SUPER_BLOCK_ENCODERS: Record<SuperBlockType, BlockEncoder> = {
         out[at + 16 + q] |= affineCode(src[from + 16 * s + i], dl, ml, 3) << qShift;
       }
     }
+  },
+  iq4_xs(src, from, out, at) {
+    // Signed steps: the value of largest magnitude of 32 maps to the level −127 exactly.
+    const { d, codes } = signedScales(src, from, 32, -127);
+    setF16(out, at, d);
+    let high = 0;
+    for (let s = 0; s < 8; s++) {
+      const stored = codes[s] + 32;
+      out[at + 4 + (s >> 1)] |= (stored & 15) << (4 * (s & 1));
+      high |= (stored >> 4) << (2 * s);
+      const dl = Math.fround(d * codes[s]);
+      for (let j = 0; j < 32; j++) {
+        const q = nearestLevel(dl ? src[from + 32 * s + j] / dl : 0);
+        out[at + 8 + 16 * s + (j & 15)] |= q << (4 * (j >> 4));
+      }
+    }
+    out[at + 2] = high & 255;
+    out[at + 3] = high >> 8;
   },
 };
 

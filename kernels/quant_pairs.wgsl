@@ -3,6 +3,7 @@
 // coding values (quant_shader.ts joins them):
 //   scales  quant_pairs_d.wgsl   an f16 d per block, w = d·code − ZERO·d (q4_0, q5_0, iq4_nl)
 //           quant_pairs_dm.wgsl  f16 d and m per block, w = d·code + m (q4_1, q5_1)
+//           quant_iq4_xs.wgsl    iq4_xs's, whose 32-value sub-blocks are the blocks here
 //   codes   quant_pairs_q4.wgsl  the nibbles (q4_0, q4_1)
 //           quant_pairs_q5.wgsl  the nibbles and a fifth bit from wHigh (q5_0, q5_1)
 //           quant_pairs_nl.wgsl  iq4_nl's table at the nibbles

@@ -20,6 +20,7 @@ import q6_k from "./quant_q6_k.wgsl" with { type: "text" };
 import q5_k from "./quant_q5_k.wgsl" with { type: "text" };
 import q3_k from "./quant_q3_k.wgsl" with { type: "text" };
 import q2_k from "./quant_q2_k.wgsl" with { type: "text" };
+import iq4xsScales from "./quant_iq4_xs.wgsl" with { type: "text" };
 import scaleMin from "./quant_scale_min.wgsl" with { type: "text" };
 import twoBit from "./quant_two_bit.wgsl" with { type: "text" };
 
@@ -49,4 +50,5 @@ export const QUANT_SHADERS: Readonly<Record<QuantType, QuantShader>> = {
   q5_k: { source: helpers + scaleMin + q5_k, unit: 64 },
   q3_k: { source: helpers + twoBit + q3_k, unit: 64 },
   q2_k: { source: helpers + twoBit + q2_k, unit: 64 },
+  iq4_xs: { source: helpers + pairs + iq4xsScales + codesNl, unit: 64 },
 };

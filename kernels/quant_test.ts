@@ -26,6 +26,7 @@ Deno.test("quant block sizes are GGUF's", () => {
       ["q5_k", 256, 176],
       ["q3_k", 256, 110],
       ["q2_k", 256, 84],
+      ["iq4_xs", 256, 136],
     ],
   );
   assert.equal(quantizedBytes("q4_0", 2048), 64 * 18);
@@ -230,6 +231,28 @@ Deno.test("q2_k decodes 2-bit codes with a 4-bit scale and min per 16 values", (
   assert.equal(y[16], 0); // scale 0, min 0
 });
 
+Deno.test("iq4_xs decodes signed 6-bit scales and nibbles as indices of the iq4 levels", () => {
+  const block = new Uint8Array(136);
+  block.set([0x00, 0x38]); // d = 0.5
+  // Scale 0 = 1 (stored 33: nibble 0 of scales_l = 1, bits 0-1 of scales_h = 0b10); scale 5 =
+  // −12 (stored 20: high nibble of scales_l byte 2 = 4, bits 10-11 of scales_h = 0b01).
+  block[2] = 0b10;
+  block[3] = 0b01 << 2;
+  block[4] = 0x01;
+  block[6] = 0x40;
+  // Sub-block 0, byte 3: value 3 (low nibble 15 → 113) and value 19 (high nibble 0 → −127).
+  block[8 + 3] = 0x0f;
+  // Sub-block 5, byte 16·5 + 9: value 160 + 9 (low nibble 8 → 1), value 160 + 25 (high 6 → −22).
+  block[8 + 16 * 5 + 9] = 0x68;
+  const y = dequantize("iq4_xs", block, 256);
+  assert.equal(y[3], 0.5 * 113);
+  assert.equal(y[19], 0.5 * -127);
+  assert.equal(y[0], 0.5 * -127);
+  assert.equal(y[169], 0.5 * -12 * 1);
+  assert.equal(y[185], 0.5 * -12 * -22);
+  assert.equal(y[32], 0.5 * -32 * -127); // scale 1 stored 0: −32
+});
+
 // ---- quantizers ----
 
 Deno.test("q8_0 quantizes like llama.cpp: d = amax / 127, q = roundf(x / d)", () => {
@@ -415,6 +438,13 @@ Deno.test("q2_k round trip is within a step of the 16 values' range", () => {
   // As q4_k's: half a step of 3 over the range, widened by the 4-bit scale and min codes (each
   // ≤ 1/15 of the largest).
   checkRoundTrip("q2_k", (b) => worstRange(b, 16) / 3 * 0.5 + range(b) / 15 * 2);
+});
+
+Deno.test("iq4_xs round trip is within the widest gap of the levels", () => {
+  // The level nearest to x / step (step = amax_32 / 127): at most 14 steps away (113 against
+  // 127, beyond the last level), plus the rounding of the signed scale codes (half of d =
+  // amax / (127·31), times 127 levels).
+  checkRoundTrip("iq4_xs", (b) => worstAmax(b, 32) * 14.5 / 127 + amax(b) / 62);
 });
 
 Deno.test("q6_k round trip is within half a step (amax / 62)", () => {
