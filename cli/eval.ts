@@ -5,6 +5,7 @@ import { Command } from "commander";
 import { GemmaSession } from "../core/mod.ts";
 import {
   EvalDataError,
+  type FewshotOptions,
   findTask,
   type MultipleChoiceTask,
   readRecords,
@@ -23,6 +24,8 @@ interface EvalFlags {
   tasks: string;
   data: string[];
   limit?: number;
+  numFewshot?: number;
+  fewshotData: string[];
   output?: string;
   logSamples?: string;
   ctx?: number;
@@ -48,6 +51,17 @@ export function evalCommand(): Command {
       "-m, --model <path>",
       "a model name (gemma3:270m, the default), a Hugging Face folder or a .gguf file",
     )
+    .option(
+      "--num-fewshot <n>",
+      "examples before each question, drawn as lm-eval draws them (default 0)",
+      parseInteger("--num-fewshot"),
+    )
+    .option(
+      "--fewshot-data <path>",
+      "the few-shot (training) split, as --data: TASK=FILE, a FILE, or a folder with TASK_train.jsonl, .json, .parquet or <config>/train-*.parquet",
+      (value: string, previous: string[]) => [...previous, value],
+      [],
+    )
     .option("--limit <n>", "only the first n documents of each task", parseInteger("--limit", 1))
     .option("--output <file>", "write lm-eval's results JSON here")
     .option("--log-samples <file>", "write one JSON line per document (its requests and scores)")
@@ -72,15 +86,22 @@ export function evalCommand(): Command {
 async function runEval(flags: EvalFlags): Promise<void> {
   const tasks = parseTasks(flags.tasks);
   // Every file is read and every record checked before the model loads.
-  const data: { task: MultipleChoiceTask; records: SourcedRecord[] }[] = [];
+  const data: { task: MultipleChoiceTask; records: SourcedRecord[]; fewshot?: FewshotOptions }[] =
+    [];
+  const numFewshot = flags.numFewshot ?? 0;
   for (const task of tasks) {
-    const records: SourcedRecord[] = [];
-    for (const path of await dataPaths(task, flags.data, tasks.length)) {
-      records.push(...await readRecords(path));
+    const records = await readSplit(task, flags.data, tasks.length, task.split);
+    let fewshot: FewshotOptions | undefined;
+    if (numFewshot > 0) {
+      const pool = await readSplit(task, flags.fewshotData, tasks.length, task.fewshotSplit);
+      if (pool.length < numFewshot) {
+        throw new UsageError(
+          `--num-fewshot ${numFewshot}: the few-shot data of ${task.name} has ${pool.length} documents`,
+        );
+      }
+      fewshot = { count: numFewshot, records: pool };
     }
-    if (records.length === 0) throw new UsageError(`no documents for ${task.name}`);
-    for (const record of records) task.doc(record);
-    data.push({ task, records });
+    data.push({ task, records, fewshot });
   }
   const loaded = await loadModel(flags);
   const session = new GemmaSession(loaded.model, { contextLength: flags.ctx });
@@ -90,9 +111,10 @@ async function runEval(flags: EvalFlags): Promise<void> {
   const progress = !flags.quiet && Deno.stderr.isTerminal();
   const encoder = new TextEncoder();
   try {
-    for (const { task, records } of data) {
+    for (const { task, records, fewshot } of data) {
       const result = await runTask(session, loaded.tokenizer, task, records, {
         limit: flags.limit,
+        fewshot,
         maxLength,
         onProgress: progress
           ? (done, total) =>
@@ -145,16 +167,36 @@ function parseTasks(list: string): MultipleChoiceTask[] {
   });
 }
 
+/** Reads and checks every record of a task's split (see dataPaths). */
+async function readSplit(
+  task: MultipleChoiceTask,
+  values: string[],
+  taskCount: number,
+  split: string,
+): Promise<SourcedRecord[]> {
+  const records: SourcedRecord[] = [];
+  for (const path of await dataPaths(task, values, taskCount, split)) {
+    records.push(...await readRecords(path));
+  }
+  if (records.length === 0) throw new UsageError(`no documents for ${task.name} (${split})`);
+  for (const record of records) task.doc(record);
+  return records;
+}
+
 /**
- * The data files of `task` from the --data values: TASK=FILE; a FILE when there is one task; or in
- * a folder TASK.jsonl / .json / .parquet, else the dataset repo's shards of the task's split
- * (`<config or data>/<split>-*.parquet`, as allenai/ai2_arc's ARC-Easy/test-00000-of-00001.parquet).
+ * The data files of `task`'s `split` from --data (or --fewshot-data) values: TASK=FILE; a FILE
+ * when there is one task; or in a folder TASK.jsonl / .json / .parquet (TASK_train.… for the
+ * few-shot split), else the dataset repo's shards of the split (`<config or data>/<split>-*`, as
+ * allenai/ai2_arc's ARC-Easy/test-00000-of-00001.parquet).
  */
 async function dataPaths(
   task: MultipleChoiceTask,
   values: string[],
   taskCount: number,
+  split: string,
 ): Promise<string[]> {
+  const stem = split === task.split ? task.name : `${task.name}_${split}`;
+  const flag = split === task.split ? "--data" : "--fewshot-data";
   const named = values.find((v) => v.startsWith(`${task.name}=`));
   if (named) return [named.slice(task.name.length + 1)];
   for (const value of values.filter((v) => !/^\w+=/.test(v))) {
@@ -164,14 +206,14 @@ async function dataPaths(
     if (!info.isDirectory) continue;
     const folder = value.replace(/\/$/, "");
     for (const ext of DATA_EXTENSIONS) {
-      const path = `${folder}/${task.name}${ext}`;
+      const path = `${folder}/${stem}${ext}`;
       if ((await stat(path))?.isFile) return [path];
     }
     const shards = `${folder}/${task.datasetName ?? "data"}`;
     if ((await stat(shards))?.isDirectory) {
       const found: string[] = [];
       for await (const entry of Deno.readDir(shards)) {
-        if (entry.name.startsWith(`${task.split}-`) && /\.(parquet|jsonl|json)$/.test(entry.name)) {
+        if (entry.name.startsWith(`${split}-`) && /\.(parquet|jsonl|json)$/.test(entry.name)) {
           found.push(`${shards}/${entry.name}`);
         }
       }
@@ -179,7 +221,7 @@ async function dataPaths(
     }
   }
   throw new UsageError(
-    `no data for ${task.name}: pass --data ${task.name}=FILE, or a folder holding ${task.name}.jsonl`,
+    `no data for ${task.name} (${split}): pass ${flag} ${task.name}=FILE, or a folder holding ${stem}.jsonl`,
   );
 }
 

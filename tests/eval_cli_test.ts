@@ -116,7 +116,10 @@ Deno.test({
         ["--tasks", "piqa", "--data", `${dir}/none.jsonl`],
         /"[^"]*none\.jsonl": file not/,
       );
-      await fails(["--tasks", "piqa", "--data", dir], /no data for piqa: pass --data piqa=FILE/);
+      await fails(
+        ["--tasks", "piqa", "--data", dir],
+        /no data for piqa \(validation\): pass --data piqa=FILE/,
+      );
       const bad = `${dir}/bad.jsonl`;
       await Deno.writeTextFile(
         bad,

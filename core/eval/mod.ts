@@ -16,5 +16,5 @@ export {
   type TokenRequest,
 } from "./requests.ts";
 export { resultsJson, resultsTable, type RunInfo, sampleLines } from "./results.ts";
-export { runTask, type RunTaskOptions, type TaskResult } from "./runner.ts";
+export { type FewshotOptions, runTask, type RunTaskOptions, type TaskResult } from "./runner.ts";
 export { findTask, type MultipleChoiceTask, TASKS } from "./tasks/mod.ts";

@@ -1,7 +1,9 @@
 # lm-evaluation-harness itself on local task files: its HF model (CPU, float32) on a checkpoint
 # folder, each task's own YAML (prompts, choices, preprocessing, metrics) with the dataset swapped
-# for a local JSON-lines file. Input (stdin): {"model": DIR, "tasks": {name: FILE}, "limit": N}.
-# Output (stdout): {"results": {name: {...}}, "samples": {name: [[[ll, greedy], ...] per doc]}}.
+# for local files. Input (stdin): {"model": DIR, "tasks": {name: FILE}, "fewshot": {name: FILE},
+# "num_fewshot": N}, the few-shot files being the tasks' training splits. Output (stdout):
+# {"results": {name: {...}}, "samples": {name: [[[ll, greedy], ...] per doc]},
+#  "arguments": {name: [[[context, continuation], ...] per doc]}}.
 import contextlib
 import json
 import os
@@ -25,7 +27,11 @@ task_yaml = {
     "boolq": "super_glue/boolq/default.yaml",
 }
 with tempfile.TemporaryDirectory() as folder, contextlib.redirect_stdout(sys.stderr):
+    fewshot = job.get("fewshot", {})
     for name, path in job["tasks"].items():
+        files = {"local": os.path.abspath(path)}
+        if name in fewshot:
+            files["train"] = os.path.abspath(fewshot[name])
         with open(os.path.join(folder, f"{name}_local.yaml"), "w") as f:
             json.dump(
                 {
@@ -34,8 +40,8 @@ with tempfile.TemporaryDirectory() as folder, contextlib.redirect_stdout(sys.std
                     "tag": [],
                     "dataset_path": "json",
                     "dataset_name": None,
-                    "dataset_kwargs": {"data_files": {"local": os.path.abspath(path)}},
-                    "training_split": None,
+                    "dataset_kwargs": {"data_files": files},
+                    "training_split": "train" if name in fewshot else None,
                     "validation_split": None,
                     "test_split": "local",
                 },
@@ -48,10 +54,12 @@ with tempfile.TemporaryDirectory() as folder, contextlib.redirect_stdout(sys.std
         task_manager=TaskManager(include_path=folder),
         log_samples=True,
         limit=job.get("limit"),
+        num_fewshot=job.get("num_fewshot"),
     )
-result = {"results": {}, "samples": {}}
+result = {"results": {}, "samples": {}, "arguments": {}}
 for name in job["tasks"]:
     result["results"][name] = out["results"][f"{name}_local"]
     docs = sorted(out["samples"][f"{name}_local"], key=lambda s: s["doc_id"])
     result["samples"][name] = [[[float(r[0][0]), bool(r[0][1])] for r in s["resps"]] for s in docs]
+    result["arguments"][name] = [[list(a[:2]) for a in s["arguments"]] for s in docs]
 print(json.dumps(result))

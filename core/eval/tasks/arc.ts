@@ -11,6 +11,7 @@ function arcTask(name: string, datasetName: string): MultipleChoiceTask {
     dataset: "allenai/ai2_arc",
     datasetName,
     split: "test",
+    fewshotSplit: "train",
     metrics: ["acc", "acc_norm"],
     version: 1.0,
     doc(source) {

@@ -10,6 +10,7 @@ export const BOOLQ: MultipleChoiceTask = {
   dataset: "aps/super_glue",
   datasetName: "boolq",
   split: "validation",
+  fewshotSplit: "train",
   metrics: ["acc"],
   version: 2.0,
   doc(source) {

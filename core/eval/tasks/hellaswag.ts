@@ -25,6 +25,7 @@ export const HELLASWAG: MultipleChoiceTask = {
   name: "hellaswag",
   dataset: "Rowan/hellaswag",
   split: "validation",
+  fewshotSplit: "train",
   metrics: ["acc", "acc_norm"],
   version: 1.0,
   doc(source) {

@@ -9,6 +9,7 @@ import type { MultipleChoiceTask } from "./task.ts";
 export {
   docRequests,
   FEWSHOT_DELIMITER,
+  fewshotExample,
   type MultipleChoiceDoc,
   type MultipleChoiceTask,
   TARGET_DELIMITER,

@@ -8,6 +8,7 @@ export const PIQA: MultipleChoiceTask = {
   name: "piqa",
   dataset: "baber/piqa",
   split: "validation",
+  fewshotSplit: "train",
   metrics: ["acc", "acc_norm"],
   version: 1.0,
   doc(source) {

@@ -17,6 +17,8 @@ export interface MultipleChoiceTask {
   dataset: string;
   datasetName?: string;
   split: string;
+  /** The split lm-eval draws few-shot examples from (its training_split for these tasks). */
+  fewshotSplit: string;
   metrics: readonly MetricName[];
   /** lm-eval's task version (metadata.version), reported in the results' "versions". */
   version: number;
@@ -29,10 +31,18 @@ export const TARGET_DELIMITER = " ";
 /** lm-eval's default few-shot delimiter: between examples. */
 export const FEWSHOT_DELIMITER = "\n\n";
 
-/** The log-likelihood requests of a zero-shot document: (prompt, delimiter + choice) each. */
-export function docRequests(doc: MultipleChoiceDoc): { context: string; continuation: string }[] {
+/** A few-shot example as lm-eval writes it: prompt, target delimiter, gold choice, delimiter. */
+export function fewshotExample(doc: MultipleChoiceDoc): string {
+  return doc.text + TARGET_DELIMITER + doc.choices[doc.gold] + FEWSHOT_DELIMITER;
+}
+
+/** A document's log-likelihood requests: (examples + prompt, delimiter + choice) for each choice. */
+export function docRequests(
+  doc: MultipleChoiceDoc,
+  examples = "",
+): { context: string; continuation: string }[] {
   return doc.choices.map((choice) => ({
-    context: doc.text,
+    context: examples + doc.text,
     continuation: TARGET_DELIMITER + choice,
   }));
 }
