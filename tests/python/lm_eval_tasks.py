@@ -1,6 +1,7 @@
 # lm-evaluation-harness itself on local task files: its HF model (CPU, float32) on a checkpoint
 # folder, each task's own YAML (prompts, choices, preprocessing, metrics) with the dataset swapped
-# for local files. Input (stdin): {"model": DIR, "tasks": {name: FILE}, "fewshot": {name: FILE},
+# for local files. Input (stdin): {"model": DIR, "gguf_file": NAME (optional: a GGUF in DIR, which
+# transformers dequantizes), "tasks": {name: FILE}, "fewshot": {name: FILE},
 # "num_fewshot": N}, the few-shot files being the tasks' training splits. Output (stdout):
 # {"results": {name: {...}}, "samples": {name: [[[ll, greedy], ...] per doc]},
 #  "arguments": {name: [[[context, continuation], ...] per doc]}}.
@@ -47,7 +48,8 @@ with tempfile.TemporaryDirectory() as folder, contextlib.redirect_stdout(sys.std
                 },
                 f,
             )
-    model = HFLM(pretrained=job["model"], dtype="float32", device="cpu", batch_size=1)
+    extra = {"gguf_file": job["gguf_file"]} if job.get("gguf_file") else {}
+    model = HFLM(pretrained=job["model"], dtype="float32", device="cpu", batch_size=1, **extra)
     out = lm_eval.simple_evaluate(
         model=model,
         tasks=[f"{name}_local" for name in job["tasks"]],
