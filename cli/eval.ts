@@ -109,19 +109,15 @@ async function runEval(flags: EvalFlags): Promise<void> {
   const start = performance.now();
   const results: TaskResult[] = [];
   const progress = !flags.quiet && Deno.stderr.isTerminal();
-  const encoder = new TextEncoder();
   try {
     for (const { task, records, fewshot } of data) {
       const result = await runTask(session, loaded.tokenizer, task, records, {
         limit: flags.limit,
         fewshot,
         maxLength,
-        onProgress: progress
-          ? (done, total) =>
-            Deno.stderr.writeSync(encoder.encode(`\r\x1b[K${task.name} ${done}/${total} requests`))
-          : undefined,
+        onProgress: progress ? progressWithEta(task.name) : undefined,
       });
-      if (progress) Deno.stderr.writeSync(encoder.encode("\r\x1b[K"));
+      if (progress) Deno.stderr.writeSync(new TextEncoder().encode("\r\x1b[K"));
       if (!flags.quiet) {
         const rate = result.requests / result.seconds;
         const cut = result.truncatedRequests
@@ -152,6 +148,20 @@ async function runEval(flags: EvalFlags): Promise<void> {
   if (flags.logSamples) {
     await writeAtomically(flags.logSamples, sampleLines(results).map((l) => l + "\n").join(""));
   }
+}
+
+/** "arc_easy 120/400 requests, 3.1/s, ETA 1m30s" on one line of stderr. */
+function progressWithEta(label: string) {
+  const encoder = new TextEncoder();
+  const start = performance.now();
+  return (done: number, total: number) => {
+    const seconds = (performance.now() - start) / 1000;
+    const rate = done / Math.max(seconds, 1e-9);
+    const left = Math.round((total - done) / rate);
+    const eta = left >= 60 ? `${Math.floor(left / 60)}m${left % 60}s` : `${left}s`;
+    const text = `${label} ${done}/${total} requests, ${rate.toFixed(1)}/s, ETA ${eta}`;
+    Deno.stderr.writeSync(encoder.encode(`\r\x1b[K${text}`));
+  };
 }
 
 function parseTasks(list: string): MultipleChoiceTask[] {

@@ -102,6 +102,17 @@ Deno.test({
       assert.deepEqual(json["n-samples"].arc_easy, { original: 8, effective: 8 });
     });
 
+    await t.step("requests longer than --ctx lose their start and are counted", async () => {
+      const output = `${dir}/short.json`;
+      const run = await gemma([...base, "--tasks", "arc_easy", "--data", EXAMPLE, "--ctx", "12"]
+        .concat(["--limit", "2", "--output", output]));
+      assert.equal(run.code, 0, run.stderr);
+      const json = JSON.parse(await Deno.readTextFile(output));
+      assert.deepEqual(json.requests.arc_easy.total, 8);
+      assert.ok(json.requests.arc_easy.truncated > 0, "some requests were truncated");
+      assert.equal(json.config.max_length, 11);
+    });
+
     const fails = async (args: string[], pattern: RegExp) => {
       const run = await gemma([...base, ...args]);
       assert.equal(run.code, 1, `exit code; stderr: ${run.stderr}`);
