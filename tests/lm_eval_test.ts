@@ -14,6 +14,7 @@ const DATA: Record<string, string> = {
   piqa: `${ROOT}tests/data/eval/piqa.jsonl`,
   hellaswag: `${ROOT}tests/data/eval/hellaswag.jsonl`,
   boolq: `${ROOT}tests/data/eval/boolq.jsonl`,
+  winogrande: `${ROOT}tests/data/eval/winogrande.jsonl`,
 };
 
 async function lmEvalAvailable(): Promise<boolean> {
@@ -35,7 +36,7 @@ const FEWSHOT = DATA;
 for (const numFewshot of [0, 2]) {
   Deno.test({
     name:
-      `gemma eval scores every request as lm-eval does (tiny checkpoint, four tasks, ${numFewshot}-shot)`,
+      `gemma eval scores every request as lm-eval does (tiny checkpoint, five tasks, ${numFewshot}-shot)`,
     ignore: !(await lmEvalAvailable()),
     sanitizeResources: false,
     fn: async () => {

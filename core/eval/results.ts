@@ -3,7 +3,7 @@
 // a stderr lm-eval cannot compute (one document) is the string "N/A" there too.
 
 import type { TaskResult } from "./runner.ts";
-import { FEWSHOT_DELIMITER, TARGET_DELIMITER } from "./tasks/mod.ts";
+import { docRequests, FEWSHOT_DELIMITER, TARGET_DELIMITER } from "./tasks/mod.ts";
 
 export interface RunInfo {
   /** What was evaluated: the model's path or name. */
@@ -109,7 +109,7 @@ export function sampleLines(tasks: TaskResult[]): string[] {
         task: t.task.name,
         doc_id: i,
         target: d.doc.gold,
-        arguments: d.doc.choices.map((c) => [d.examples + d.doc.text, TARGET_DELIMITER + c]),
+        arguments: docRequests(d.doc, d.examples).map((r) => [r.context, r.continuation]),
         resps: d.scores.map((s) => [s.logprob, s.isGreedy]),
         ...d.metrics,
       })

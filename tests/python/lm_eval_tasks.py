@@ -26,6 +26,7 @@ task_yaml = {
     "piqa": "piqa/piqa.yaml",
     "hellaswag": "hellaswag/hellaswag.yaml",
     "boolq": "super_glue/boolq/default.yaml",
+    "winogrande": "winogrande/default.yaml",
 }
 with tempfile.TemporaryDirectory() as folder, contextlib.redirect_stdout(sys.stderr):
     fewshot = job.get("fewshot", {})

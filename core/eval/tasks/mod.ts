@@ -4,6 +4,7 @@ import { ARC_CHALLENGE, ARC_EASY } from "./arc.ts";
 import { BOOLQ } from "./boolq.ts";
 import { HELLASWAG } from "./hellaswag.ts";
 import { PIQA } from "./piqa.ts";
+import { WINOGRANDE } from "./winogrande.ts";
 import type { MultipleChoiceTask } from "./task.ts";
 
 export {
@@ -21,6 +22,7 @@ export const TASKS: readonly MultipleChoiceTask[] = [
   PIQA,
   HELLASWAG,
   BOOLQ,
+  WINOGRANDE,
 ];
 
 export function findTask(name: string): MultipleChoiceTask | undefined {

@@ -6,9 +6,15 @@ import type { SourcedRecord } from "../data.ts";
 
 /** One question: lm-eval's doc_to_text, doc_to_choice and doc_to_target, rendered. */
 export interface MultipleChoiceDoc {
+  /** The prompt shared by the choices ("" for a multiple-input document). */
   text: string;
   choices: string[];
   gold: number;
+  /**
+   * lm-eval's "multiple input" documents (winogrande): each choice is a context of its own and
+   * this shared continuation is what gets scored after each.
+   */
+  continuation?: string;
 }
 
 export interface MultipleChoiceTask {
@@ -31,16 +37,31 @@ export const TARGET_DELIMITER = " ";
 /** lm-eval's default few-shot delimiter: between examples. */
 export const FEWSHOT_DELIMITER = "\n\n";
 
-/** A few-shot example as lm-eval writes it: prompt, target delimiter, gold choice, delimiter. */
+/**
+ * A few-shot example as lm-eval writes it: prompt, target delimiter, gold choice, few-shot
+ * delimiter; for a multiple-input document its gold context, the delimiter and the continuation.
+ */
 export function fewshotExample(doc: MultipleChoiceDoc): string {
-  return doc.text + TARGET_DELIMITER + doc.choices[doc.gold] + FEWSHOT_DELIMITER;
+  const answer = doc.continuation ?? doc.choices[doc.gold];
+  return doc.text + (doc.continuation === undefined ? "" : doc.choices[doc.gold]) +
+    TARGET_DELIMITER + answer + FEWSHOT_DELIMITER;
 }
 
-/** A document's log-likelihood requests: (examples + prompt, delimiter + choice) for each choice. */
+/**
+ * A document's log-likelihood requests: (examples + prompt, delimiter + choice) for each choice,
+ * or for a multiple-input document (examples + choice, delimiter + its continuation).
+ */
 export function docRequests(
   doc: MultipleChoiceDoc,
   examples = "",
 ): { context: string; continuation: string }[] {
+  const { continuation } = doc;
+  if (continuation !== undefined) {
+    return doc.choices.map((choice) => ({
+      context: examples + choice,
+      continuation: TARGET_DELIMITER + continuation,
+    }));
+  }
   return doc.choices.map((choice) => ({
     context: examples + doc.text,
     continuation: TARGET_DELIMITER + choice,

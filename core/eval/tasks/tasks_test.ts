@@ -2,7 +2,7 @@
 // lm-eval 0.4.13 (its Jinja templates and hellaswag's process_docs) on the same records.
 
 import assert from "node:assert/strict";
-import { docRequests, findTask, TASKS } from "./mod.ts";
+import { docRequests, fewshotExample, findTask, TASKS } from "./mod.ts";
 import { EvalDataError, type SourcedRecord } from "../data.ts";
 import { hellaswagPreprocess, pythonCapitalize } from "./hellaswag.ts";
 
@@ -88,6 +88,29 @@ Deno.test("hellaswag is preprocessed as lm-eval's utils.process_docs", () => {
   assert.equal(hellaswagPreprocess("a [x\n] b"), "a [x\n] b", "no newline inside brackets");
 });
 
+Deno.test("winogrande scores the sentence's end after each option, as lm-eval", () => {
+  const d = doc("winogrande", {
+    sentence: "The cat chased the mouse until _ got tired and  stopped running. ",
+    option1: "the cat",
+    option2: "the mouse",
+    answer: "1",
+  });
+  assert.deepEqual(d.choices, [
+    "The cat chased the mouse until the cat",
+    "The cat chased the mouse until the mouse",
+  ]);
+  assert.equal(d.gold, 0);
+  assert.deepEqual(docRequests(d).map((r) => r.continuation), [
+    " got tired and  stopped running.",
+    " got tired and  stopped running.",
+  ]);
+  assert.equal(docRequests(d, "X\n\n")[1].context, "X\n\nThe cat chased the mouse until the mouse");
+  assert.equal(
+    fewshotExample(d),
+    "The cat chased the mouse until the cat got tired and  stopped running.\n\n",
+  );
+});
+
 Deno.test("a bad record names the file, line and field", () => {
   const bad = (task: string, record: Record<string, unknown>, pattern: RegExp) =>
     assert.throws(() => doc(task, record), (e: Error) => {
@@ -107,5 +130,6 @@ Deno.test("a bad record names the file, line and field", () => {
     "piqa",
     "hellaswag",
     "boolq",
+    "winogrande",
   ]);
 });
