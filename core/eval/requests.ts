@@ -13,7 +13,8 @@
 //
 // Where lm-eval runs every request as a separate sequence, requests that share a context here
 // prefill it once: the session is truncated back to the context's end for each continuation
-// (`GemmaSession.truncate`), and `appendAndScore` returns two floats per continuation token.
+// (`GemmaSession.truncate`), and `appendAndScore` returns two floats per continuation token after
+// the first (the first is scored from the context's logits, read back once per context).
 
 import type { GemmaTokenizer } from "../tokenizer.ts";
 import type { GemmaSession } from "../session.ts";
@@ -103,8 +104,9 @@ export async function scoreRequests(
 
 /**
  * Scores token requests, in the order given. Requests whose (untruncated) contexts are equal are
- * scored together: the context minus its last token is prefilled once, and each continuation is
- * appended after truncating back to it, as [last context token, ...continuation].
+ * scored together: the context is prefilled once and the logits after it read back once (they
+ * score every continuation's first token, so a one-token continuation costs nothing more); a
+ * longer continuation is appended after truncating back to the context's end.
  */
 export async function scoreTokenRequests(
   session: GemmaSession,
@@ -136,37 +138,51 @@ export async function scoreTokenRequests(
   let done = 0;
   for (const { prefix, members } of groups.values()) {
     let prefilled = false;
+    let next: NextToken | undefined; // after the context: scores every first continuation token
     for (const i of members) {
       const { continuation, truncated } = fitted[i];
-      if (continuation.length === 0) {
-        scores[i] = { logprob: 0, isGreedy: true, tokens: 0, truncated };
-      } else {
+      let logprob = 0;
+      let isGreedy = true;
+      if (continuation.length > 0) {
         if (!prefilled) {
           session.reset();
-          session.append(prefix.slice(0, -1));
+          session.append(prefix);
+          next ??= nextToken(await session.logits());
           prefilled = true;
-        } else {
-          session.truncate(prefix.length - 1);
         }
-        const { logprobs, greedy } = await session.appendAndScore([
-          prefix.at(-1)!,
-          ...continuation,
-        ]);
-        let logprob = 0;
-        for (const x of logprobs) logprob += x;
-        scores[i] = {
-          logprob,
-          isGreedy: greedy.every((g) => g),
-          tokens: logprobs.length,
-          truncated,
-        };
+        logprob = next!.logits[continuation[0]] - next!.logNormalizer;
+        isGreedy = next!.best === continuation[0];
+        if (continuation.length > 1) {
+          // The rest: each token scored after the ones before it (the last row's logits unused).
+          session.truncate(prefix.length);
+          const rest = await session.appendAndScore(continuation);
+          for (const x of rest.logprobs) logprob += x;
+          isGreedy &&= rest.greedy.every((g) => g);
+        }
         const wraps = prefix.length + continuation.length > ring;
-        if (wraps && continuation.length + 1 > session.state.maxRows) prefilled = false;
+        if (wraps && continuation.length > session.state.maxRows) prefilled = false;
       }
+      scores[i] = { logprob, isGreedy, tokens: continuation.length, truncated };
       options.onProgress?.(++done, requests.length);
     }
   }
   return scores;
+}
+
+/** The logits after a context, with their log-sum-exp and argmax (the first, on ties). */
+interface NextToken {
+  logits: Float32Array;
+  logNormalizer: number;
+  best: number;
+}
+
+function nextToken(logits: Float32Array): NextToken {
+  let best = 0;
+  for (let v = 1; v < logits.length; v++) if (logits[v] > logits[best]) best = v;
+  const max = logits[best];
+  let sum = 0;
+  for (const x of logits) sum += Math.exp(x - max);
+  return { logits, logNormalizer: max + Math.log(sum), best };
 }
 
 /** lm-eval's left truncation: the last maxLength + 1 tokens of context + continuation. */
