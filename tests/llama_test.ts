@@ -11,6 +11,7 @@ import {
 } from "../core/mod.ts";
 import { convertToGguf, type GgufOutputType } from "../core/convert.ts";
 import { buildTinyModel, type TinyModelOptions } from "./fixtures.ts";
+import { greedyWithGaps } from "./greedy.ts";
 import { runLlama } from "./llama_reference.ts";
 
 const PROMPT = [2, 651, 6037, 576, 6081, 603, 7127, 235265, 235248, 71684, 235248, 243952];
@@ -45,21 +46,11 @@ async function ourGreedy(path: string, prompt: number[], count: number) {
   const gpu = await createGpuContext();
   const model = await loadGemma(gpu, await openCheckpoint(path), { dtype: "f32" });
   const session = new GemmaSession(model, { contextLength: 128 });
-  const tokens: number[] = [];
-  const gaps: number[] = [];
-  session.append(prompt);
-  for (let i = 0; i < count; i++) {
-    const logits = await session.logits();
-    const best = argmaxOf(logits);
-    const best2 = logits.reduce((m, x, j) => (j !== best && x > m ? x : m), -Infinity);
-    tokens.push(best);
-    gaps.push(logits[best] - best2);
-    session.append([best]);
-  }
+  const result = await greedyWithGaps(session, prompt, count);
   session.destroy();
   model.destroy();
   gpu.destroy();
-  return { tokens, gaps };
+  return result;
 }
 
 /**

@@ -24,6 +24,7 @@ import {
 import { convertToGguf } from "../core/convert.ts";
 import { referenceLogits, referenceModel } from "../core/gemma_reference.ts";
 import { loadReferenceWeights } from "./fixtures.ts";
+import { greedyWithGaps } from "./greedy.ts";
 import { runLlama } from "./llama_reference.ts";
 
 const path = await ensureModel(findKnownModel("gemma3:270m")!);
@@ -75,27 +76,15 @@ async function ourScores(tokens: number[]) {
   return { logprobs, top1, gaps };
 }
 
-/** Our greedy continuation of `prompt` by `count` tokens, with each step's top-2 gap. */
+/** Our greedy continuations of `prompts` by `count` tokens, with each step's top-2 gap. */
 async function ourGreedy(prompts: number[][], count: number) {
   const gpu = await createGpuContext();
   const model = await loadGemma(gpu, checkpoint);
   const results = [];
   for (const prompt of prompts) {
     const session = new GemmaSession(model, { contextLength: 128 });
-    const tokens: number[] = [];
-    const gaps: number[] = [];
-    session.append(prompt);
-    for (let i = 0; i < count; i++) {
-      const logits = await session.logits();
-      let best = 0;
-      for (let j = 1; j < logits.length; j++) if (logits[j] > logits[best]) best = j;
-      const second = logits.reduce((m, x, j) => (j !== best && x > m ? x : m), -Infinity);
-      tokens.push(best);
-      gaps.push(logits[best] - second);
-      session.append([best]);
-    }
+    results.push(await greedyWithGaps(session, prompt, count));
     session.destroy();
-    results.push({ tokens, gaps });
   }
   model.destroy();
   gpu.destroy();
