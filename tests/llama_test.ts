@@ -79,11 +79,7 @@ async function ourTeacherForced(path: string, tokens: number[]): Promise<number[
   const session = new GemmaSession(model, { contextLength: 128 });
   const vocab = model.config.vocabSize;
   const logits = await session.appendWithAllLogits(tokens);
-  const top1 = tokens.map((_, t) => {
-    let best = 0;
-    for (let j = 1; j < vocab; j++) if (logits[t * vocab + j] > logits[t * vocab + best]) best = j;
-    return best;
-  });
+  const top1 = tokens.map((_, t) => argmaxOf(logits.subarray(t * vocab, (t + 1) * vocab)));
   session.destroy();
   model.destroy();
   gpu.destroy();

@@ -41,6 +41,21 @@ const dir = await Deno.makeTempDir({ prefix: "gemma-real-" });
 const dequantized = `${dir}/gemma-3-270m-f32.gguf`;
 await convertToGguf(checkpoint, dequantized, { type: "f32" });
 
+/** One row of logits at its target: log P(target) (log-softmax in f64), argmax, top-2 gap. */
+function scoreRow(row: Float32Array, target: number) {
+  let best = 0;
+  let second = -Infinity;
+  for (let j = 1; j < row.length; j++) {
+    if (row[j] > row[best]) {
+      second = row[best];
+      best = j;
+    } else if (row[j] > second) second = row[j];
+  }
+  let sum = 0;
+  for (let j = 0; j < row.length; j++) sum += Math.exp(row[j] - row[best]);
+  return { logprob: row[target] - row[best] - Math.log(sum), best, gap: row[best] - second };
+}
+
 /** Our teacher-forced scores of `tokens`: per position, log P(next), argmax, top-2 gap. */
 async function ourScores(tokens: number[]) {
   const gpu = await createGpuContext();
@@ -54,20 +69,10 @@ async function ourScores(tokens: number[]) {
     const part = tokens.slice(start, Math.min(start + 64, tokens.length - 1));
     const logits = await session.appendWithAllLogits(part);
     for (let r = 0; r < part.length; r++) {
-      const row = logits.subarray(r * vocab, (r + 1) * vocab);
-      let best = 0;
-      let second = -Infinity;
-      for (let j = 1; j < vocab; j++) {
-        if (row[j] > row[best]) {
-          second = row[best];
-          best = j;
-        } else if (row[j] > second) second = row[j];
-      }
-      let sum = 0;
-      for (let j = 0; j < vocab; j++) sum += Math.exp(row[j] - row[best]);
-      logprobs.push(row[tokens[start + r + 1]] - row[best] - Math.log(sum));
-      top1.push(best);
-      gaps.push(row[best] - second);
+      const score = scoreRow(logits.subarray(r * vocab, (r + 1) * vocab), tokens[start + r + 1]);
+      logprobs.push(score.logprob);
+      top1.push(score.best);
+      gaps.push(score.gap);
     }
   }
   session.destroy();
@@ -159,12 +164,7 @@ Deno.test("real model: the GPU matches the CPU reference on the exactly dequanti
   const vocab = checkpoint.config.vocabSize;
   let maxDelta = 0;
   for (let t = 0; t < count; t++) {
-    const row = logits.subarray(t * vocab, (t + 1) * vocab);
-    let max = -Infinity;
-    for (const v of row) max = Math.max(max, v);
-    let sum = 0;
-    for (const v of row) sum += Math.exp(v - max);
-    const logprob = row[ids[t + 1]] - max - Math.log(sum);
+    const { logprob } = scoreRow(logits.subarray(t * vocab, (t + 1) * vocab), ids[t + 1]);
     maxDelta = Math.max(maxDelta, Math.abs(logprob - ours.logprobs[t]));
   }
   console.log(`    ${count} positions: max |Δ log-prob| ${maxDelta.toExponential(2)}`);
