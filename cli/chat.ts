@@ -4,7 +4,8 @@
 
 import { Command } from "commander";
 import { type ChatMessage, GemmaSession, generate } from "../core/mod.ts";
-import { loadModel, writeStdout } from "./common.ts";
+import { writeStdout } from "./common.ts";
+import { loadModel } from "./model_source.ts";
 import {
   addGenerationOptions,
   chatPromptIds,

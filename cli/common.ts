@@ -1,5 +1,5 @@
-// What the subcommands share: opening a model with progress on stderr, the built-in demo model,
-// parsing numeric flags, and turning errors into one line and an exit code.
+// What the subcommands share: a progress line on stderr, parsing numeric flags, and turning errors
+// into one line and an exit code.
 
 import { CommanderError } from "commander";
 import {
@@ -7,80 +7,14 @@ import {
   CheckpointError,
   ConfigError,
   ContextError,
-  createGpuContext,
-  type DType,
-  type Gemma,
-  type GemmaTokenizer,
-  loadCheckpointTokenizer,
-  loadGemma,
-  openCheckpoint,
   SamplingError,
   TokenizerError,
   ZipError,
 } from "../core/mod.ts";
-import type { Checkpoint } from "../core/checkpoint.ts";
-import { type ModelSource, resolveModel } from "./model_source.ts";
 
 /** Bad usage or input: exit code 1. */
 export class UsageError extends Error {
   override name = "UsageError";
-}
-
-/** The folder `tools/build_demo_model.ts` writes (by `tools/setup.sh`). */
-export const DEMO_MODEL_DIR = new URL("../.cache/demo-model", import.meta.url).pathname;
-
-export interface ModelFlags {
-  model?: string;
-  dtype?: string;
-  quant?: string;
-  quiet?: boolean;
-}
-
-export interface LoadedModel {
-  checkpoint: Checkpoint;
-  tokenizer: GemmaTokenizer;
-  model: Gemma;
-  source: ModelSource;
-  /** Opening the checkpoint and loading it onto the GPU (not fetching it). */
-  loadMs: number;
-}
-
-export async function loadModel(flags: ModelFlags): Promise<LoadedModel> {
-  const dtype = parseDType(flags.dtype);
-  const source = await resolveModel(flags);
-  const start = performance.now();
-  const checkpoint = await openCheckpoint(source.path);
-  if (checkpoint.skipped.length > 0 && !flags.quiet) {
-    console.error(
-      `note: skipping ${checkpoint.skipped.length} tensors that are not part of the language model (e.g. "${
-        checkpoint.skipped[0]
-      }")`,
-    );
-  }
-  const quant = parseQuant(flags.quant);
-  const [tokenizer, gpu] = await Promise.all([
-    loadCheckpointTokenizer(checkpoint),
-    createGpuContext({ requireF16: dtype === "f16" }),
-  ]);
-  const progress = !flags.quiet && Deno.stderr.isTerminal() ? progressLine("Loading") : undefined;
-  const model = await loadGemma(gpu, checkpoint, {
-    dtype,
-    quant,
-    onProgress: progress?.update,
-    prepare: true,
-  });
-  progress?.done();
-  return { checkpoint, tokenizer, model, source, loadMs: performance.now() - start };
-}
-
-function parseQuant(value: string | undefined): "q8_0" | "q4_0" | undefined {
-  if (value === undefined || value === "q8_0" || value === "q4_0") return value;
-  throw new UsageError(`--quant must be q8_0 or q4_0, got "${value}"`);
-}
-
-function parseDType(value: string | undefined): DType | undefined {
-  if (value === undefined || value === "f16" || value === "f32") return value;
-  throw new UsageError(`--dtype must be f16 or f32, got "${value}"`);
 }
 
 /** A one-line progress display on stderr (`stage` replaces the label while it is given). */

@@ -17,7 +17,8 @@ import {
   type TaskResult,
   TASKS,
 } from "../core/eval/mod.ts";
-import { loadModel, parseInteger, UsageError, writeStdout } from "./common.ts";
+import { parseInteger, UsageError, writeStdout } from "./common.ts";
+import { loadModel } from "./model_source.ts";
 
 interface EvalFlags {
   model?: string;

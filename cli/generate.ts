@@ -13,15 +13,8 @@ import {
   validateSampling,
 } from "../core/mod.ts";
 import type { Checkpoint } from "../core/checkpoint.ts";
-import {
-  type LoadedModel,
-  loadModel,
-  parseInteger,
-  parseNumber,
-  readStdin,
-  UsageError,
-  writeStdout,
-} from "./common.ts";
+import { parseInteger, parseNumber, readStdin, UsageError, writeStdout } from "./common.ts";
+import { type LoadedModel, loadModel } from "./model_source.ts";
 
 export interface GenerationFlags {
   model?: string;

