@@ -44,10 +44,8 @@ export async function checkCachedModel(
   }
   const stamp = await readStamp(path);
   const mtimeMs = info.mtime?.getTime() ?? 0;
-  if (
-    stamp?.sha256 === model.sha256 && stamp.bytes === info.size && stamp.mtimeMs === mtimeMs &&
-    info.size === model.bytes
-  ) {
+  // A stamp is written only after the hash matched, so the pinned size is implied.
+  if (stamp?.sha256 === model.sha256 && stamp.bytes === info.size && stamp.mtimeMs === mtimeMs) {
     return { status: "ok", path };
   }
   let reason: string | undefined;
