@@ -1,5 +1,6 @@
 // `gemma generate`: one prompt (argument, `-` for stdin, or --prompt-file) or, with --jsonl, one
-// prompt per input line. Streams text to stdout, or prints JSON.
+// prompt per input line, --parallel of them decoded together. Streams text to stdout, or prints
+// JSON.
 
 import { Command } from "commander";
 import {
@@ -7,7 +8,10 @@ import {
   GemmaSession,
   type GemmaTokenizer,
   generate,
+  generateMany,
   type GenerateResult,
+  type GenerationRequest,
+  maxSequences,
   renderChat,
   type SamplingOptions,
   validateSampling,
@@ -157,7 +161,14 @@ interface GenerateFlags extends GenerationFlags {
   jsonl?: boolean;
   truncate?: boolean;
   verbose?: boolean;
+  parallel?: number;
 }
+
+/** Sequences `--jsonl` decodes together unless --parallel says otherwise. */
+const DEFAULT_PARALLEL = 8;
+
+/** A --jsonl input line: its prompt, or why it has none. */
+type PromptLine = { text: string } | { error: string };
 
 export function generateCommand(): Command {
   const command = new Command("generate")
@@ -168,63 +179,139 @@ export function generateCommand(): Command {
     .option("--json", "print one JSON object instead of streaming text")
     .option("--jsonl", "read one prompt per input line, write one JSON object per line")
     .option("--truncate", "drop the start of a prompt that does not fit in the context")
+    .option(
+      "--parallel <n>",
+      `with --jsonl: prompts decoded together (default ${DEFAULT_PARALLEL})`,
+      parseInteger("--parallel", 1),
+    )
     .option("-v, --verbose", "print timings on stderr");
   addGenerationOptions(command);
   return command.action(async (prompt: string | undefined, flags: GenerateFlags) => {
-    const prompts = await readPrompts(prompt, flags);
+    if (flags.parallel !== undefined && !flags.jsonl) {
+      throw new UsageError("--parallel goes with --jsonl (several prompts)");
+    }
+    const text = await readPromptText(prompt, flags);
+    if (flags.jsonl) {
+      if (flags.json) throw new UsageError("--json and --jsonl do not go together");
+      await generateLines(promptLines(text), flags);
+      return;
+    }
     const loaded = await loadModel(flags);
     const session = new GemmaSession(loaded.model, { contextLength: flags.ctx });
-    const sampling = samplingFrom(flags, loaded.checkpoint);
-    const maxTokens = flags.maxTokens ?? loaded.checkpoint.generation.maxNewTokens ?? 256;
-    for (const text of prompts) {
-      const ids = fitPrompt(
-        promptIds(loaded.tokenizer, text, flags.chat ?? false, flags.system),
-        session.contextLength,
-        flags.truncate ?? false,
-        maxTokens,
-      );
-      session.reset();
-      const streaming = !flags.json && !flags.jsonl;
-      const result = await generate(session, loaded.tokenizer, ids, {
-        maxTokens,
-        sampling,
-        stopTokenIds: stopTokenIds(loaded),
-        stopStrings: flags.stop,
-        onText: streaming ? writeStdout : undefined,
-      });
-      if (streaming) writeStdout("\n");
-      else writeStdout(JSON.stringify(resultJson(result, loaded.loadMs)) + "\n");
-      if (flags.verbose) printTimings(result, loaded.loadMs);
-    }
+    const options = generateOptions(flags, loaded);
+    const ids = fitPrompt(
+      promptIds(loaded.tokenizer, text, flags.chat ?? false, flags.system),
+      session.contextLength,
+      flags.truncate ?? false,
+      options.maxTokens,
+    );
+    const result = await generate(session, loaded.tokenizer, ids, {
+      ...options,
+      onText: flags.json ? undefined : writeStdout,
+    });
+    if (flags.json) writeStdout(JSON.stringify(resultJson(result, loaded.loadMs)) + "\n");
+    else writeStdout("\n");
+    if (flags.verbose) printTimings(result, loaded.loadMs);
   });
 }
 
-async function readPrompts(prompt: string | undefined, flags: GenerateFlags): Promise<string[]> {
+function generateOptions(flags: GenerateFlags, loaded: LoadedModel) {
+  return {
+    maxTokens: flags.maxTokens ?? loaded.checkpoint.generation.maxNewTokens ?? 256,
+    sampling: samplingFrom(flags, loaded.checkpoint),
+    stopTokenIds: stopTokenIds(loaded),
+    stopStrings: flags.stop,
+  };
+}
+
+/**
+ * --jsonl: every prompt line answered by one JSON line, in input order, --parallel prompts
+ * decoded together. A line that fails (not a prompt, too long for the context) is answered with
+ * {"error": …} and the others go on; the exit status is then 1.
+ */
+async function generateLines(lines: PromptLine[], flags: GenerateFlags): Promise<void> {
+  const loaded = await loadModel(flags);
+  const options = generateOptions(flags, loaded);
+  const context = flags.ctx ?? Math.min(loaded.model.config.maxPositions, 4096);
+  const answers: (string | undefined)[] = new Array(lines.length);
+  const requests: GenerationRequest[] = [];
+  const lineOf: number[] = [];
+  lines.forEach((line, i) => {
+    if ("error" in line) {
+      answers[i] = JSON.stringify({ error: line.error });
+      return;
+    }
+    try {
+      const ids = fitPrompt(
+        promptIds(loaded.tokenizer, line.text, flags.chat ?? false, flags.system),
+        context,
+        flags.truncate ?? false,
+        options.maxTokens,
+      );
+      requests.push({ promptIds: ids, options });
+      lineOf.push(i);
+    } catch (error) {
+      if (!(error instanceof UsageError)) throw error;
+      answers[i] = JSON.stringify({ error: `line ${i + 1}: ${error.message}` });
+    }
+  });
+  // Answers go out in input order, each as soon as every line before it is answered.
+  let written = 0;
+  const flush = () => {
+    while (written < lines.length && answers[written] !== undefined) {
+      writeStdout(answers[written++] + "\n");
+    }
+  };
+  flush();
+  const wanted = flags.parallel ?? DEFAULT_PARALLEL;
+  const fits = maxSequences(loaded.model, context);
+  if (fits < Math.min(wanted, requests.length) && !flags.quiet) {
+    console.error(
+      `note: ${wanted} sequences of ${context} positions do not fit on this device; decoding ${fits} at a time`,
+    );
+  }
+  await generateMany(loaded.model, loaded.tokenizer, requests, {
+    parallel: Math.max(1, Math.min(wanted, fits)),
+    contextLength: context,
+    onResult: (index, result) => {
+      answers[lineOf[index]] = JSON.stringify(resultJson(result, loaded.loadMs));
+      if (flags.verbose) printTimings(result, loaded.loadMs);
+      flush();
+    },
+  });
+  const failed = lines.length - requests.length;
+  if (failed > 0) {
+    throw new UsageError(`${failed} of ${lines.length} prompt lines failed (see their "error")`);
+  }
+}
+
+async function readPromptText(prompt: string | undefined, flags: GenerateFlags): Promise<string> {
   if (prompt !== undefined && flags.promptFile !== undefined) {
     throw new UsageError("give the prompt as an argument or with --prompt-file, not both");
   }
-  let text: string;
-  if (flags.promptFile !== undefined) text = await readPromptFile(flags.promptFile);
-  else if (prompt === "-" || (prompt === undefined && flags.jsonl)) text = await readStdin();
-  else if (prompt !== undefined) text = prompt;
-  else throw new UsageError("no prompt: give one as an argument, - for stdin, or --prompt-file");
-  if (!flags.jsonl) return [text];
-  if (flags.json) throw new UsageError("--json and --jsonl do not go together");
+  if (flags.promptFile !== undefined) return await readPromptFile(flags.promptFile);
+  if (prompt === "-" || (prompt === undefined && flags.jsonl)) return await readStdin();
+  if (prompt !== undefined) return prompt;
+  throw new UsageError("no prompt: give one as an argument, - for stdin, or --prompt-file");
+}
+
+/** --jsonl input: per non-empty line a JSON string, an object with "prompt", or plain text. */
+function promptLines(text: string): PromptLine[] {
   return text.split("\n").filter((line) => line.trim() !== "").map((line, i) => {
     let value: unknown;
     try {
       value = JSON.parse(line);
     } catch {
-      return line;
+      return { text: line };
     }
-    if (typeof value === "string") return value;
+    if (typeof value === "string") return { text: value };
     if (
       typeof value === "object" && value &&
       typeof (value as { prompt?: unknown }).prompt === "string"
     ) {
-      return (value as { prompt: string }).prompt;
+      return { text: (value as { prompt: string }).prompt };
     }
-    throw new UsageError(`--jsonl line ${i + 1}: expected a string or an object with "prompt"`);
+    return { error: `line ${i + 1}: expected a string or an object with "prompt"` };
   });
 }
 

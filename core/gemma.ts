@@ -32,20 +32,27 @@ import { residualNorm, rmsNorm } from "../kernels/rms_norm.ts";
 import { attentionInput } from "../kernels/attention_input.ts";
 import { softcap } from "../kernels/softcap.ts";
 import type { GpuMatrix } from "../kernels/matrix.ts";
+import type { RowPlaces } from "../kernels/row_places.ts";
 import type { Gemma } from "./weights.ts";
 
-/** GPU buffers for one sequence: its KV cache and the activations of up to `maxRows` tokens. */
+/**
+ * GPU buffers for one sequence or several (batched decoding): their KV caches and the activations
+ * of up to `maxRows` tokens (forward_state.ts allocates them).
+ */
 export interface ForwardState {
   /**
    * Per layer, (cacheRows[layer], kvHeads·headDim) f32 keys and values; position p is at row
    * p mod cacheRows[layer]. Global layers have a row per position; sliding-window layers keep a
-   * ring of window + maxRows rows, enough for every key a chunk of queries can see.
+   * ring of window + maxRows rows, enough for every key a chunk of queries can see. With several
+   * sequences, sequence s has rows s·cacheRows[layer] … (s + 1)·cacheRows[layer] − 1.
    */
   keys: GPUBuffer[];
   values: GPUBuffer[];
   cacheRows: number[];
-  /** Positions the KV cache can hold (the context length). */
+  /** Positions each sequence's KV cache can hold (the context length). */
   capacity: number;
+  /** Sequences with a KV cache each. */
+  sequences: number;
   /** Most tokens one forward call may process. */
   maxRows: number;
   ids: GPUBuffer; //     (maxRows) u32
@@ -59,14 +66,19 @@ export interface ForwardState {
   act: GPUBuffer; //     (maxRows, ff)
   /** (maxLogitRows, hidden): final-normed rows whose logits are wanted. */
   logitInput: GPUBuffer;
-  /** (maxLogitRows, vocab) f32. */
+  /** (maxLogitRows, logitStride) f32: each row's vocab logits, then padding. */
   logits: GPUBuffer;
+  /** vocab, or more so that every row starts at a 256-byte binding offset (several sequences). */
+  logitStride: number;
   maxLogitRows: number;
-  /** u32[1]: the token picked from logits row 0 (see ForwardArgs.pick), so that decoding reads
-   * back 4 bytes instead of the logits, or nothing at all (session.ts, decode). */
+  /** (sequences, 64) u32: word 0 of row s is the token last picked for sequence s (row 0 from
+   * logits row 0, see ForwardArgs.pick), so that decoding reads back 4 bytes instead of the
+   * logits, or nothing at all (session.ts, decode). */
   picked: GPUBuffer;
-  /** (⌈vocab / 32⌉) u32: the tokens a repetition penalty applies to (pick_token's `seen`). */
+  /** (sequences, seenStride) u32: per sequence ⌈vocab / 32⌉ words of the tokens a repetition
+   * penalty applies to (pick_token's `seen`). */
   seen: GPUBuffer;
+  seenStride: number;
   /** Partial results of split-K attention (see session.ts for its size). */
   attentionScratch: GPUBuffer;
   /** (maxLogitRows) u32 tokens to score and (maxLogitRows, 2) f32 their scores (session.ts). */
@@ -79,6 +91,11 @@ export interface ForwardArgs {
   rows: number;
   /** Position of the first new token (= tokens already in the KV cache). */
   position0: number;
+  /**
+   * Rows of several sequences (batched decoding): each row's position and its sequence's stretch
+   * of the KV cache come from this table instead (`position0` is ignored).
+   */
+  places?: RowPlaces;
   /** First row whose logits are computed (into logits row 0, 1, …). */
   logitsFrom: number;
   /** How many rows get logits (0 = none, e.g. a prefill chunk that is not the last). */
@@ -180,11 +197,15 @@ export function recordForward(
       theta: c.layerRopeTheta[layer],
       factor: c.layerRopeFactor[layer],
       headNorms: lw.qNorm && lw.kNorm ? { q: lw.qNorm, k: lw.kNorm, eps } : undefined,
+      places: args.places,
     });
     batch.mark("attention");
     const window = c.layerWindows[layer];
     // Few query rows (decode) over many keys: split the keys across workgroups (flash-decoding).
-    const useSplitK = preferSplitK(rows, c.numHeads, maxVisibleKeys(rows, position0, window));
+    const maxKeys = args.places
+      ? maxVisibleKeys(1, args.places.lastPosition, window)
+      : maxVisibleKeys(rows, position0, window);
+    const useSplitK = preferSplitK(rows, c.numHeads, maxKeys);
     (useSplitK ? attentionSplitK : attention)(batch, {
       scratch: state.attentionScratch,
       q: state.q,
@@ -200,6 +221,7 @@ export function recordForward(
       softcap: c.attnLogitSoftcap,
       window,
       cacheRows: state.cacheRows[layer],
+      places: args.places,
     });
     batch.mark("o projection", lw.o.bytes);
     blockOutput(state.attended, lw.o, lw.attnOutNorm, lw.mlpNorm);
@@ -234,12 +256,18 @@ export function recordForward(
     headInput = state.logitInput;
   }
   batch.mark("output head", w.embed.bytes);
-  matmul(batch, { x: headInput, w: w.embed, y: state.logits, rows: args.logitRows });
+  matmul(batch, {
+    x: headInput,
+    w: w.embed,
+    y: state.logits,
+    rows: args.logitRows,
+    yStride: state.logitStride,
+  });
   if (c.finalLogitSoftcap > 0) {
     batch.mark("logit softcap");
     softcap(batch, {
       x: state.logits,
-      count: args.logitRows * c.vocabSize,
+      count: args.logitRows * state.logitStride,
       cap: c.finalLogitSoftcap,
     });
   }

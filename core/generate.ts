@@ -36,6 +36,85 @@ export interface GenerateResult {
 }
 
 /**
+ * A reply being built token by token: its tokens and text, the text streamed to `onText` once it
+ * is final, and why it ended.
+ */
+export class Reply {
+  readonly tokenIds: number[] = [];
+  text = "";
+  finishReason: FinishReason = "length";
+  readonly #options: GenerateOptions;
+  readonly #stops: string[];
+  readonly #holdBack: number;
+  readonly #decoder: StreamingDecoder;
+  #emitted = 0;
+
+  constructor(tokenizer: GemmaTokenizer, options: GenerateOptions) {
+    this.#options = options;
+    this.#stops = (options.stopStrings ?? []).filter((s) => s.length > 0);
+    this.#holdBack = Math.max(0, ...this.#stops.map((s) => s.length - 1));
+    this.#decoder = new StreamingDecoder(tokenizer, { skipSpecial: true });
+  }
+
+  /** Takes token `id`; false when the reply ends with it (an end token, a stop, the budget). */
+  take(id: number): boolean {
+    this.tokenIds.push(id);
+    if (this.#options.stopTokenIds.includes(id)) {
+      this.finishReason = "eos";
+      return false;
+    }
+    const piece = this.#decoder.push(id);
+    if (piece) {
+      const searchFrom = Math.max(0, this.text.length - this.#holdBack);
+      this.text += piece;
+      const at = firstStop(this.text, this.#stops, searchFrom);
+      if (at >= 0) {
+        this.text = this.text.slice(0, at);
+        this.finishReason = "stop";
+        return false;
+      }
+      this.#emit(this.text.length - this.#holdBack);
+    }
+    return this.tokenIds.length < this.#options.maxTokens;
+  }
+
+  /** Ends the reply: the rest of the text is final. */
+  end(): void {
+    if (this.finishReason === "length") this.text += this.#decoder.flush();
+    this.#emit(this.text.length);
+  }
+
+  #emit(upTo: number): void {
+    if (upTo > this.#emitted) {
+      this.#options.onText?.(this.text.slice(this.#emitted, upTo));
+      this.#emitted = upTo;
+    }
+  }
+}
+
+/** The result of a finished reply. */
+export function replyResult(
+  reply: Reply,
+  promptIds: number[],
+  prefillMs: number,
+  decodeMs: number,
+): GenerateResult {
+  const decoded = Math.max(0, reply.tokenIds.length - 1); // the first token came from the prefill
+  return {
+    text: reply.text,
+    promptTokenIds: promptIds,
+    tokenIds: reply.tokenIds,
+    finishReason: reply.finishReason,
+    timings: {
+      prefillMs,
+      decodeMs,
+      prefillTokensPerS: promptIds.length / (prefillMs / 1000),
+      decodeTokensPerS: decoded > 0 ? decoded / (decodeMs / 1000) : 0,
+    },
+  };
+}
+
+/**
  * Appends `promptIds` to `session` (which may already hold earlier turns) and samples up to
  * `maxTokens` tokens. The session then holds the prompt and every sampled token but the last.
  */
@@ -46,43 +125,7 @@ export async function generate(
   options: GenerateOptions,
 ): Promise<GenerateResult> {
   const sampler = new Sampler(options.sampling);
-  const stops = (options.stopStrings ?? []).filter((s) => s.length > 0);
-  const holdBack = Math.max(0, ...stops.map((s) => s.length - 1));
-  const decoder = new StreamingDecoder(tokenizer, { skipSpecial: true });
-  const history = [...promptIds];
-  const tokenIds: number[] = [];
-  let text = "";
-  let emitted = 0;
-  let finishReason: FinishReason = "length";
-  const emit = (upTo: number) => {
-    if (upTo > emitted) {
-      options.onText?.(text.slice(emitted, upTo));
-      emitted = upTo;
-    }
-  };
-  // Takes token `id` into the result; false when generation ends with it.
-  const take = (id: number): boolean => {
-    tokenIds.push(id);
-    history.push(id);
-    if (options.stopTokenIds.includes(id)) {
-      finishReason = "eos";
-      return false;
-    }
-    const piece = decoder.push(id);
-    if (piece) {
-      const searchFrom = Math.max(0, text.length - holdBack);
-      text += piece;
-      const at = firstStop(text, stops, searchFrom);
-      if (at >= 0) {
-        text = text.slice(0, at);
-        finishReason = "stop";
-        return false;
-      }
-      emit(text.length - holdBack);
-    }
-    return true;
-  };
-
+  const reply = new Reply(tokenizer, options);
   const prefillStart = performance.now();
   session.append(promptIds);
   let prefillMs = 0;
@@ -94,26 +137,12 @@ export async function generate(
   // Pipelined on the GPU (see GemmaSession.decode); the prefill ends with the first token.
   const penalized = options.sampling.repetitionPenalty !== 1;
   await session.decode(options.maxTokens, (id) => {
-    if (tokenIds.length === 0) startDecoding();
-    return take(id);
-  }, { picks: sampler.gpuPick, seen: penalized ? history : undefined });
-  if (tokenIds.length === 0) startDecoding();
-  if (finishReason === "length") text += decoder.flush();
-  emit(text.length);
-  const decodeMs = performance.now() - decodeStart;
-  const decoded = Math.max(0, tokenIds.length - 1); // the first token came from the prefill
-  return {
-    text,
-    promptTokenIds: promptIds,
-    tokenIds,
-    finishReason,
-    timings: {
-      prefillMs,
-      decodeMs,
-      prefillTokensPerS: promptIds.length / (prefillMs / 1000),
-      decodeTokensPerS: decoded > 0 ? decoded / (decodeMs / 1000) : 0,
-    },
-  };
+    if (reply.tokenIds.length === 0) startDecoding();
+    return reply.take(id);
+  }, { picks: sampler.gpuPick, seen: penalized ? promptIds : undefined });
+  if (reply.tokenIds.length === 0) startDecoding();
+  reply.end();
+  return replyResult(reply, promptIds, prefillMs, performance.now() - decodeStart);
 }
 
 function firstStop(text: string, stops: string[], from: number): number {

@@ -19,6 +19,8 @@ export { type ChatMessage, ChatTemplateError, renderChat } from "./chat_template
 export { Gemma, gpuWeightBytes, loadGemma, type LoadOptions } from "./weights.ts";
 export { ContextError, type DecodeOptions, GemmaSession, type SessionOptions } from "./session.ts";
 export type { TokenPick } from "./gemma.ts";
+export { type BatchOptions, SequenceBatch, type StepRow, type StepTokens } from "./batch.ts";
+export { maxSequences } from "./forward_state.ts";
 export type { SampleDraw } from "../kernels/pick_token.ts";
 export {
   argmaxOf,
@@ -35,6 +37,7 @@ export {
   type GenerateResult,
   type Timings,
 } from "./generate.ts";
+export { generateMany, type GenerateManyOptions, type GenerationRequest } from "./generate_many.ts";
 export {
   DEFAULT_MODEL_NAME,
   findKnownModel,

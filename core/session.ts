@@ -3,12 +3,14 @@
 // allocates nothing per token. Callers append tokens and read the last token's logits (or only
 // its argmax, which reads back 4 bytes instead of vocab × 4).
 
-import { type GpuBatch, GpuError } from "../kernels/gpu.ts";
+import type { GpuBatch } from "../kernels/gpu.ts";
 import { tokenLogprob } from "../kernels/token_logprob.ts";
-import { splitKScratchBytes } from "../kernels/attention_split.ts";
 import { type ForwardState, pickLogitsRow0, recordForward, type TokenPick } from "./gemma.ts";
 import { seenBits } from "../kernels/pick_token.ts";
-import { activationRowElements, type Gemma } from "./weights.ts";
+import type { Gemma } from "./weights.ts";
+import { ContextError, createForwardState, destroyForwardState } from "./forward_state.ts";
+
+export { ContextError };
 
 /** Most steps `decode` keeps in flight. */
 const MAX_LOOKAHEAD = 8;
@@ -20,10 +22,6 @@ export interface DecodeOptions {
   seen?: Iterable<number>;
   /** Steps in flight, fixed (at most 8 and maxBatchRows); default: adapted to the pace. */
   lookahead?: number;
-}
-
-export class ContextError extends Error {
-  override name = "ContextError";
 }
 
 export interface SessionOptions {
@@ -43,79 +41,7 @@ export class GemmaSession {
 
   constructor(model: Gemma, options: SessionOptions = {}) {
     this.model = model;
-    const c = model.config;
-    const gpu = model.gpu;
-    const capacity = options.contextLength ?? Math.min(c.maxPositions, 4096);
-    if (!Number.isInteger(capacity) || capacity < 1) {
-      throw new ContextError(`context length must be a positive integer, got ${capacity}`);
-    }
-    if (capacity > c.maxPositions) {
-      throw new ContextError(
-        `context length ${capacity} exceeds the model's max_position_embeddings (${c.maxPositions})`,
-      );
-    }
-    const kvWidth = c.numKvHeads * c.headDim;
-    if (capacity * kvWidth * 4 > gpu.maxBindingBytes) {
-      const fits = Math.floor(gpu.maxBindingBytes / (kvWidth * 4));
-      throw new GpuError(
-        `A KV cache of ${capacity} positions exceeds the device's binding limit; use a context of at most ${fits}`,
-      );
-    }
-    // Rows of activations per forward call, within one binding for the widest of them.
-    const maxRows = Math.max(
-      1,
-      Math.min(
-        options.maxBatchRows ?? 128,
-        capacity,
-        Math.floor(gpu.maxBindingBytes / (activationRowElements(c) * 4)),
-      ),
-    );
-    // Sliding-window layers keep a ring of window + maxRows rows (see ForwardState.cacheRows).
-    const cacheRows = c.layerWindows.map((
-      w,
-    ) => (w > 0 ? Math.min(capacity, w + maxRows) : capacity));
-    const rowBytes = c.vocabSize * 4;
-    const maxLogitRows = Math.max(
-      1,
-      Math.min(maxRows, 32, Math.floor(gpu.maxBindingBytes / rowBytes)),
-    );
-    const buffer = (elements: number, label: string) => gpu.createBuffer(elements * 4, label);
-    const qWidth = c.numHeads * c.headDim;
-    const d = c.hiddenSize;
-    const f = c.intermediateSize;
-    this.state = {
-      keys: cacheRows.map((n, i) => buffer(n * kvWidth, `keys ${i}`)),
-      values: cacheRows.map((n, i) => buffer(n * kvWidth, `values ${i}`)),
-      cacheRows,
-      capacity,
-      maxRows,
-      ids: buffer(maxRows, "ids"),
-      h: buffer(maxRows * d, "h"),
-      x: buffer(maxRows * d, "x"),
-      x2: buffer(maxRows * d, "x2"),
-      qkv: buffer(maxRows * (qWidth + 2 * kvWidth), "q, k, v"),
-      q: buffer(maxRows * qWidth, "q"),
-      attended: buffer(maxRows * qWidth, "attended"),
-      gateUp: buffer(maxRows * 2 * f, "gate, up"),
-      act: buffer(maxRows * f, "act"),
-      logitInput: buffer(maxLogitRows * d, "logit input"),
-      logits: buffer(maxLogitRows * c.vocabSize, "logits"),
-      maxLogitRows,
-      picked: buffer(1, "picked token"),
-      seen: buffer(Math.ceil(c.vocabSize / 32), "seen tokens"),
-      // Split-K attention runs only while rows × heads < 256 (preferSplitK), so that many rows.
-      attentionScratch: gpu.createBuffer(
-        splitKScratchBytes(
-          Math.min(maxRows, Math.ceil(256 / c.numHeads)),
-          c.numHeads,
-          c.headDim,
-          capacity,
-        ),
-        "attention scratch",
-      ),
-      targets: buffer(maxLogitRows, "targets"),
-      scores: buffer(maxLogitRows * 2, "scores"),
-    };
+    this.state = createForwardState(model, options);
   }
 
   /** Tokens in the KV cache. */
@@ -397,17 +323,6 @@ export class GemmaSession {
   }
 
   destroy(): void {
-    const s = this.state;
-    for (const b of [...s.keys, ...s.values]) b.destroy();
-    for (
-      const b of [s.ids, s.h, s.x, s.x2, s.qkv, s.q, s.attended, s.gateUp, s.act]
-    ) b.destroy();
-    s.logitInput.destroy();
-    s.logits.destroy();
-    s.picked.destroy();
-    s.seen.destroy();
-    s.targets.destroy();
-    s.attentionScratch.destroy();
-    s.scores.destroy();
+    destroyForwardState(this.state);
   }
 }

@@ -2,6 +2,7 @@
 // and sliding window: the GPU kernel and its CPU reference.
 
 import { type Binding, GpuBatch, GpuError, Uniforms } from "./gpu.ts";
+import { type RowPlaces, rowPlacesBinding, type RowPlacesData } from "./row_places.ts";
 import attentionSource from "./attention.wgsl" with { type: "text" };
 import tanhSource from "./tanh.wgsl" with { type: "text" };
 
@@ -37,6 +38,11 @@ export interface AttentionArgs {
    * default: no wrapping (every position has its own row).
    */
   cacheRows?: number;
+  /**
+   * Rows of several sequences (batched decoding): each row's position and sequence come from the
+   * table (sequence s owns cache rows s·cacheRows …), and `position0` is ignored.
+   */
+  places?: RowPlaces;
 }
 
 /** The kernel's 4·WG·DPT. */
@@ -62,11 +68,12 @@ export function attention(batch: GpuBatch, args: AttentionArgs): void {
     .f32(args.softcap ?? 0)
     .u32(args.window ?? 0)
     .u32(args.cacheRows ?? 0xffffffff);
-  batch.dispatch(batch.gpu.pipeline(source), uniforms, [
+  batch.dispatch(batch.gpu.pipeline(source, { ROW_TABLE: args.places ? 1 : 0 }), uniforms, [
     args.q,
     args.k,
     args.v,
     args.out,
+    rowPlacesBinding(batch.gpu, args.places),
   ], [heads, rows]);
 }
 
@@ -115,5 +122,47 @@ export function attentionReference(
       }
     }
   }
+  return out;
+}
+
+/**
+ * attentionReference for rows of several sequences: row t at position `positions[t]` over the
+ * cache rows s·cacheRows … (s + 1)·cacheRows − 1 of k and v (s = `sequences[t]`).
+ */
+export function attentionPlacesReference(
+  q: Float32Array,
+  k: Float32Array,
+  v: Float32Array,
+  places: RowPlacesData,
+  heads: number,
+  kvHeads: number,
+  headDim: number,
+  scale: number,
+  softcap: number,
+  window: number,
+  cacheRows: number,
+): Float32Array {
+  const rowWidth = heads * headDim;
+  const kvWidth = kvHeads * headDim;
+  const out = new Float32Array(places.positions.length * rowWidth);
+  places.positions.forEach((position, t) => {
+    const base = places.sequences[t] * cacheRows;
+    const cache = (x: Float32Array) => x.subarray(base * kvWidth, (base + cacheRows) * kvWidth);
+    const row = attentionReference(
+      q.subarray(t * rowWidth, (t + 1) * rowWidth),
+      cache(k),
+      cache(v),
+      1,
+      heads,
+      kvHeads,
+      headDim,
+      position,
+      scale,
+      softcap,
+      window,
+      cacheRows,
+    );
+    out.set(row, t * rowWidth);
+  });
   return out;
 }

@@ -35,6 +35,19 @@ struct Params {
 @group(0) @binding(3) var<storage, read> v: array<vec4<f32>>; // (cacheRows, KVH, D)
 @group(0) @binding(4) var<storage, read_write> out: array<vec4<f32>>; // (T, H, D)
 
+// Several sequences in one call (row_places.ts): row t's (absolute position, sequence) come from
+// rowTable, sequence s owning cache rows s·cacheRows …; else row t is at position0 + t in a cache
+// of its own.
+override ROW_TABLE: bool = false;
+@group(0) @binding(5) var<storage, read> rowTable: array<vec2<u32>>;
+
+fn rowPlace(t: u32) -> vec2<u32> {
+  if (ROW_TABLE) {
+    return rowTable[t];
+  }
+  return vec2<u32>(p.position0 + t, 0u);
+}
+
 const WG: u32 = 16u; // keys per tile = lanes
 const DPT: u32 = 4u; // output vec4s per lane: D ≤ 4·16·4 = 256
 const MAX_D4: u32 = WG * DPT;
@@ -55,7 +68,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   }
   workgroupBarrier();
 
-  let last = p.position0 + t; // the query's own position: the last visible key
+  let place = rowPlace(t);
+  let last = place.x; // the query's own position: the last visible key
+  let base = place.y * p.cacheRows; // the sequence's first cache row
   var first = 0u;
   if (p.window > 0u && last + 1u > p.window) {
     first = last + 1u - p.window;
@@ -70,7 +85,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     let j = start + lid;
     var s = bitcast<f32>(0xff800000u);
     if (j <= last) {
-      let kBase = (j % p.cacheRows) * kvStride + kvh * D4;
+      let kBase = (base + j % p.cacheRows) * kvStride + kvh * D4;
       var dot4 = vec4<f32>();
       for (var d = 0u; d < D4; d++) {
         dot4 += qs[d] * k[kBase + d];
@@ -107,7 +122,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         var a = acc[c] * alpha;
         let vBase = kvh * D4 + d;
         for (var i = 0u; i < count; i++) {
-          a += probs[i] * v[((start + i) % p.cacheRows) * kvStride + vBase];
+          a += probs[i] * v[(base + (start + i) % p.cacheRows) * kvStride + vBase];
         }
         acc[c] = a;
       }

@@ -5,6 +5,7 @@
 import { type Binding, GpuBatch, GpuError, Uniforms, workgroupGrid } from "./gpu.ts";
 import { inverseFrequencyBuffer, ropeReference } from "./rope.ts";
 import { rmsNormReference } from "./rms_norm.ts";
+import { type RowPlaces, rowPlacesBinding, type RowPlacesData } from "./row_places.ts";
 import inputSource from "./attention_input.wgsl" with { type: "text" };
 import sumSource from "./workgroup_sum.wgsl" with { type: "text" };
 
@@ -38,6 +39,11 @@ export interface AttentionInputArgs extends AttentionInputShape {
   values: GPUBuffer;
   /** (D) f32 RMSNorm weights of each query and key head before RoPE (Gemma 3), with `eps`. */
   headNorms?: { q: Binding; k: Binding; eps: number };
+  /**
+   * Rows of several sequences (batched decoding): row t is at its own position and writes into
+   * its sequence s's cache rows s·cacheRows …; `position0` is ignored.
+   */
+  places?: RowPlaces;
 }
 
 const MAX_HEAD_DIM = 512;
@@ -59,9 +65,21 @@ export function attentionInput(batch: GpuBatch, args: AttentionInputArgs): void 
   // Without head norms the kernel never reads their bindings; any buffer stands in.
   const norms = args.headNorms ?? { q: table, k: table };
   batch.dispatch(
-    batch.gpu.pipeline(source, { HEAD_NORM: args.headNorms ? 1 : 0 }),
+    batch.gpu.pipeline(source, {
+      HEAD_NORM: args.headNorms ? 1 : 0,
+      ROW_TABLE: args.places ? 1 : 0,
+    }),
     uniforms,
-    [args.qkv, args.q, args.keys, args.values, table, norms.q, norms.k],
+    [
+      args.qkv,
+      args.q,
+      args.keys,
+      args.values,
+      table,
+      norms.q,
+      norms.k,
+      rowPlacesBinding(batch.gpu, args.places),
+    ],
     workgroupGrid(batch.gpu, rows * (heads + 2 * kvHeads)),
   );
 }
@@ -109,5 +127,33 @@ export function attentionInputReference(
     keys.set(k.subarray(t * width, (t + 1) * width), row * width);
     values.set(v.subarray(t * width, (t + 1) * width), row * width);
   }
+  return { q, keys, values };
+}
+
+/** attentionInputReference for rows of several sequences, each row on its own (see RowPlaces). */
+export function attentionInputPlacesReference(
+  args: Omit<AttentionInputReferenceArgs, "rows" | "position0"> & { places: RowPlacesData },
+): { q: Float32Array; keys: Float32Array; values: Float32Array } {
+  const { heads, kvHeads, headDim: d, places } = args;
+  const slots = heads + 2 * kvHeads;
+  const kvWidth = kvHeads * d;
+  const q = new Float32Array(places.positions.length * heads * d);
+  const keys = args.keys.slice();
+  const values = args.values.slice();
+  places.positions.forEach((position, t) => {
+    const base = places.sequences[t] * args.cacheRows;
+    const span = [base * kvWidth, (base + args.cacheRows) * kvWidth];
+    const row = attentionInputReference({
+      ...args,
+      rows: 1,
+      position0: position,
+      qkv: args.qkv.subarray(t * slots * d, (t + 1) * slots * d),
+      keys: keys.subarray(span[0], span[1]),
+      values: values.subarray(span[0], span[1]),
+    });
+    q.set(row.q, t * heads * d);
+    keys.set(row.keys, span[0]);
+    values.set(row.values, span[0]);
+  });
   return { q, keys, values };
 }

@@ -38,6 +38,19 @@ override HEAD_NORM: bool = false;
 @group(0) @binding(6) var<storage, read> qNorm: array<f32>;
 @group(0) @binding(7) var<storage, read> kNorm: array<f32>;
 
+// Several sequences in one call (row_places.ts): row t's (absolute position, sequence) come from
+// rowTable, sequence s owning cache rows s·cacheRows …; else row t is at position0 + t in a cache
+// of its own.
+override ROW_TABLE: bool = false;
+@group(0) @binding(8) var<storage, read> rowTable: array<vec2<u32>>;
+
+fn rowPlace(t: u32) -> vec2<u32> {
+  if (ROW_TABLE) {
+    return rowTable[t];
+  }
+  return vec2<u32>(p.position0 + t, 0u);
+}
+
 const WG: u32 = 64u;
 // Pairs per lane: D ≤ 2·WG·PAIRS = 512 (attention_input.ts checks).
 const PAIRS: u32 = 4u;
@@ -71,8 +84,9 @@ fn main(
   let slot = index % slots;
   let d = p.headDim;
   let half = d / 2u;
-  let position = p.position0 + t;
-  let cacheRow = position % p.cacheRows;
+  let place = rowPlace(t);
+  let position = place.x;
+  let cacheRow = place.y * p.cacheRows + position % p.cacheRows;
 
   let src = index * d; // (t, slot) of qkv
 

@@ -6,6 +6,7 @@
 
 import { type AttentionArgs } from "./attention.ts";
 import { GpuBatch, GpuError, Uniforms } from "./gpu.ts";
+import { rowPlacesBinding } from "./row_places.ts";
 import splitSource from "./attention_split.wgsl" with { type: "text" };
 import combineSource from "./attention_split_combine.wgsl" with { type: "text" };
 import tanhSource from "./tanh.wgsl" with { type: "text" };
@@ -81,7 +82,9 @@ export function attentionSplitK(batch: GpuBatch, args: AttentionSplitKArgs): voi
   if (!Number.isInteger(splitKeys) || splitKeys < 1 || splitKeys > SPLIT_KEYS) {
     throw new GpuError(`attentionSplitK: split of ${splitKeys} keys is not in 1 … ${SPLIT_KEYS}`);
   }
-  const maxKeys = maxVisibleKeys(rows, position0, window);
+  const maxKeys = args.places
+    ? maxVisibleKeys(1, args.places.lastPosition, window)
+    : maxVisibleKeys(rows, position0, window);
   const splits = splitCount(maxKeys, splitKeys);
   const needed = splitKScratchBytes(rows, heads, headDim, maxKeys, splitKeys);
   if (args.scratch.size < needed) {
@@ -102,11 +105,14 @@ export function attentionSplitK(batch: GpuBatch, args: AttentionSplitKArgs): voi
     .u32(args.cacheRows ?? 0xffffffff)
     .u32(splitKeys)
     .u32(splits);
-  batch.dispatch(batch.gpu.pipeline(partialSource), partial, [
+  const constants = { ROW_TABLE: args.places ? 1 : 0 };
+  const table = rowPlacesBinding(batch.gpu, args.places);
+  batch.dispatch(batch.gpu.pipeline(partialSource, constants), partial, [
     args.q,
     args.k,
     args.v,
     { buffer: args.scratch, offset: 0, size: needed },
+    table,
   ], [splits, heads, rows]);
   const combine = new Uniforms()
     .u32(heads)
@@ -115,8 +121,9 @@ export function attentionSplitK(batch: GpuBatch, args: AttentionSplitKArgs): voi
     .u32(window)
     .u32(splitKeys)
     .u32(splits);
-  batch.dispatch(batch.gpu.pipeline(combineSource), combine, [
+  batch.dispatch(batch.gpu.pipeline(combineSource, constants), combine, [
     { buffer: args.scratch, offset: 0, size: needed },
     args.out,
+    table,
   ], [heads, rows]);
 }

@@ -40,6 +40,19 @@ struct Params {
 // Slot (t, h, n) at vec4 ((t·H + h)·splits + n)·(D/4 + 1): acc (D/4 vec4s), then (m, ℓ, 0, 0).
 @group(0) @binding(4) var<storage, read_write> scratch: array<vec4<f32>>; // (T, H, splits, D/4 + 1)
 
+// Several sequences in one call (row_places.ts): row t's (absolute position, sequence) come from
+// rowTable, sequence s owning cache rows s·cacheRows …; else row t is at position0 + t in a cache
+// of its own.
+override ROW_TABLE: bool = false;
+@group(0) @binding(5) var<storage, read> rowTable: array<vec2<u32>>;
+
+fn rowPlace(t: u32) -> vec2<u32> {
+  if (ROW_TABLE) {
+    return rowTable[t];
+  }
+  return vec2<u32>(p.position0 + t, 0u);
+}
+
 const WG: u32 = 64u; // lanes; a power of two for the tree reductions
 const MAX_SPLIT: u32 = 256u; // keys per split at most
 const MAX_D4: u32 = 64u; // D ≤ 256: one output vec4 per lane
@@ -71,7 +84,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   let split = wid.x;
   let h = wid.y;
   let t = wid.z;
-  let last = p.position0 + t; // the query's own position: the last visible key
+  let place = rowPlace(t);
+  let last = place.x; // the query's own position: the last visible key
+  let base = place.y * p.cacheRows; // the sequence's first cache row
   var first = 0u;
   if (p.window > 0u && last + 1u > p.window) {
     first = last + 1u - p.window;
@@ -94,7 +109,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   // A. Scores of this lane's keys, and their maximum over the split.
   var laneMax = bitcast<f32>(0xff800000u); // -inf
   for (var j = lid; j < count; j += WG) {
-    let kBase = ((start + j) % p.cacheRows) * kvStride + kvh * D4;
+    let kBase = (base + (start + j) % p.cacheRows) * kvStride + kvh * D4;
     var dot4 = vec4<f32>();
     for (var d = 0u; d < D4; d++) {
       dot4 += qs[d] * k[kBase + d];
@@ -123,7 +138,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     let vBase = kvh * D4 + d;
     var acc = vec4<f32>();
     for (var j = 0u; j < count; j++) {
-      acc += probs[j] * v[((start + j) % p.cacheRows) * kvStride + vBase];
+      acc += probs[j] * v[(base + (start + j) % p.cacheRows) * kvStride + vBase];
     }
     scratch[slot + d] = acc;
   }

@@ -20,6 +20,19 @@ struct Params {
 @group(0) @binding(1) var<storage, read> scratch: array<vec4<f32>>; // (T, H, splits, D/4 + 1)
 @group(0) @binding(2) var<storage, read_write> out: array<vec4<f32>>; // (T, H, D)
 
+// Several sequences in one call (row_places.ts): row t's (absolute position, sequence) come from
+// rowTable, sequence s owning cache rows s·cacheRows …; else row t is at position0 + t in a cache
+// of its own.
+override ROW_TABLE: bool = false;
+@group(0) @binding(3) var<storage, read> rowTable: array<vec2<u32>>;
+
+fn rowPlace(t: u32) -> vec2<u32> {
+  if (ROW_TABLE) {
+    return rowTable[t];
+  }
+  return vec2<u32>(p.position0 + t, 0u);
+}
+
 const WG: u32 = 64u;
 
 @compute @workgroup_size(WG)
@@ -27,7 +40,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   let h = wid.x;
   let t = wid.y;
   let D4 = p.headDim / 4u;
-  let last = p.position0 + t;
+  let last = rowPlace(t).x;
   var first = 0u;
   if (p.window > 0u && last + 1u > p.window) {
     first = last + 1u - p.window;

@@ -114,6 +114,9 @@ export function matmulVariant(gpu: GpuContext, dtype: WeightType): MatmulVariant
 /** The template joined with every weight format (gelu.wgsl for the GeGLU epilogue). */
 const sources = formatSources(template, gelu);
 
+/** Rows of x up to which a forward is a batched decode step rather than a prefill. */
+const DECODE_BATCH_ROWS = 8;
+
 /** Rows of x from which float prefill goes to matmulTiled. */
 const TILED_MIN_ROWS = 5;
 
@@ -133,7 +136,7 @@ export function canFuseGlu(
 }
 
 /**
- * The kernel for `rows` rows of x against w: matmulBlocked where the variant says so (T > 1);
+ * The kernel for `rows` rows of x against w: matmulBlocked where the variant says so (T > 8);
  * matmulTiled for float prefill of 5+ rows (1.3–1.45× faster there on lavapipe, level below 5
  * rows, see matmul_tiled.ts); else matmul.wgsl.
  */
@@ -143,7 +146,10 @@ function kernelFor(
   rows: number,
   variant?: MatmulVariant,
 ): "blocked" | "tiled" | "template" {
-  if (rows > 1 && (variant ?? matmulVariant(gpu, w.dtype)).blocked) return "blocked";
+  // The blocked GEMM's 64-row tiles are for prefill, not a batched decode step's few rows.
+  if (rows > DECODE_BATCH_ROWS && (variant ?? matmulVariant(gpu, w.dtype)).blocked) {
+    return "blocked";
+  }
   if (rows >= TILED_MIN_ROWS && (w.dtype === "f32" || w.dtype === "f16")) return "tiled";
   return "template";
 }
@@ -183,8 +189,10 @@ export function matmul(batch: GpuBatch, args: MatmulArgs): void {
 
 /** matmul.wgsl's pipeline for `rows` rows of x against w, its variant and rows of x per group. */
 function templatePipeline(gpu: GpuContext, w: GpuMatrix, rows: number, chosen?: MatmulVariant) {
-  // Rows of x per workgroup: 1 for decode (pure GEMV); prefill reuses each weight load 4 times.
-  const tt = rows === 1 ? 1 : 4;
+  // Rows of x per workgroup: 1 for decode (pure GEMV); prefill reuses each weight load 4 times,
+  // a batched decode step of 5 … 8 sequences (batch.ts) 8 times, in one tile. Each TT is a
+  // pipeline of its own, so only these three (lavapipe compiles a quantized one in ~0.5 s).
+  const tt = rows === 1 ? 1 : rows <= DECODE_BATCH_ROWS && rows > 4 ? DECODE_BATCH_ROWS : 4;
   // Decode runs the tuned (or default) variant; prefill the gemm loop with 8 lanes.
   const variant = rows === 1
     ? chosen ?? matmulVariant(gpu, w.dtype)

@@ -224,6 +224,8 @@ for (const dtype of QUANT_TYPES) {
   Deno.test(`matmul ${dtype} writes a column band of y, overwriting or accumulating`, async () => {
     const gpu = await testGpu();
     await check(gpu, { rows: 5, n: 37, k, dtype, yOffset: 3, yStride: 45 });
+    // A batched decode step's rows: one tile of 8 (TT = 8).
+    await check(gpu, { rows: 8, n: 37, k, dtype });
     await check(gpu, { rows: 1, n: 37, k, dtype, yOffset: 8, yStride: 45, accumulate: true });
     await check(gpu, { rows: 1, n: 70, k: 3 * k, dtype, yOffset: 5, yStride: 80 });
     await check(gpu, { rows: 17, n: 37, k, dtype, yOffset: 0, yStride: 40, accumulate: true });
@@ -295,7 +297,7 @@ for (const dtype of ["f32", "f16", ...QUANT_TYPES] as const) {
 }
 
 // GeGLU fused into the matmul (glu): the 8-lane variants (every row count: pairs in 4 … 32 rows),
-// one with more lanes than pairs, and the gemm loop (T = 3); an odd F, K with a tail (f32/f16
+// one with more lanes than pairs, and the gemm loop (T = 3, and T = 7 in one tile of 8); an odd F, K with a tail (f32/f16
 // unaligned, q8_0/q4_0 an odd block count).
 for (const dtype of ["f32", "f16", ...QUANT_TYPES] as const) {
   Deno.test({
@@ -312,6 +314,7 @@ for (const dtype of ["f32", "f16", ...QUANT_TYPES] as const) {
       await check(gpu, { rows: 1, n: 74, k, dtype, variant, glu: true });
     }
     await check(gpu, { rows: 3, n: 74, k, dtype, glu: true, yOffset: 2, yStride: 40 });
+    if (isQuantType(dtype)) await check(gpu, { rows: 7, n: 74, k, dtype, glu: true });
   });
 }
 
@@ -324,7 +327,7 @@ Deno.test("glu needs paired rows in one chunk and no tiled kernel", async () => 
     assert.ok(!canFuseGlu(gpu, w, 5), "5 rows of x go to the tiled kernel");
     assert.ok(!canFuseGlu(gpu, chunked, 1), `${chunked.chunks.length} chunks`);
     const blocked = { gemv: false, rows: 8, lanes: 8, blocked: true };
-    assert.ok(canFuseGlu(gpu, w, 1, blocked) && !canFuseGlu(gpu, w, 2, blocked), "blocked prefill");
+    assert.ok(canFuseGlu(gpu, w, 2, blocked) && !canFuseGlu(gpu, w, 9, blocked), "blocked, T > 8");
     const y = gpu.createBuffer(8 * 5 * 4);
     assert.throws(() => matmul(gpu.batch(), { x: y, w, y, rows: 5, glu: true }), GpuError);
     for (const m of [w, chunked]) destroyMatrix(m);
@@ -334,7 +337,7 @@ Deno.test("glu needs paired rows in one chunk and no tiled kernel", async () => 
   }
 });
 
-// Prefill through matmulBlocked (the variant GPUs may tune to): T from 2 to past a 64-row tile,
+// Prefill through matmulBlocked (the variant GPUs may tune to): T from 9 to past a 64-row tile,
 // N past a 64-row tile and K past a 64-value step with tails (f32/f16 K mod 8, q8_0/q4_0 an odd
 // block count), column bands, accumulation, and chunks that end inside a tile.
 const BLOCKED = { gemv: false, rows: 8, lanes: 8, blocked: true };
@@ -347,7 +350,7 @@ for (const dtype of ["f32", "f16", ...QUANT_TYPES] as const) {
     const quantized = isQuantType(dtype);
     const k = big ? 512 : quantized ? 160 : 13;
     const gpu = await testGpu();
-    await check(gpu, { rows: 2, n: 7, k, dtype, variant: BLOCKED });
+    await check(gpu, { rows: 9, n: 7, k, dtype, variant: BLOCKED });
     await check(gpu, {
       rows: 70,
       n: 130,
@@ -355,7 +358,7 @@ for (const dtype of ["f32", "f16", ...QUANT_TYPES] as const) {
       dtype,
       variant: BLOCKED,
     });
-    await check(gpu, { rows: 5, n: 37, k, dtype, variant: BLOCKED, yOffset: 3, yStride: 45 });
+    await check(gpu, { rows: 12, n: 37, k, dtype, variant: BLOCKED, yOffset: 3, yStride: 45 });
     await check(gpu, {
       rows: 66,
       n: 65,
@@ -369,7 +372,7 @@ for (const dtype of ["f32", "f16", ...QUANT_TYPES] as const) {
     });
     const small = await testGpu({ maxBindingBytes: 2048 });
     try {
-      await check(small, { rows: 3, n: 333, k: big ? 256 : 64, dtype, variant: BLOCKED });
+      await check(small, { rows: 11, n: 333, k: big ? 256 : 64, dtype, variant: BLOCKED });
     } finally {
       small.destroy();
     }

@@ -41,7 +41,7 @@ export interface PickTokenArgs {
    * (⌈n / 32⌉) u32 bits, token i in bit i % 32 of word i / 32: the tokens the penalty applies
    * to; the picked token is marked too. Needed with a penalty.
    */
-  seen?: GPUBuffer;
+  seen?: Binding;
 }
 
 /** Top-p without top-k leaves out logits below max − TOP_P_CUTOFF·T (pick_token.wgsl's CUTOFF). */

@@ -109,6 +109,32 @@ Deno.test({
       assert.deepEqual(lines[0].token_ids, (json.token_ids as number[]).slice(0, 4));
     });
 
+    await t.step("--jsonl --parallel decodes together and answers in input order", async () => {
+      const prompts = ["Hello", "Good morning to you", "1 2 3", "A", "The weather", "x y"];
+      const input = prompts.map((p) => JSON.stringify({ prompt: p })).join("\n") + "\n";
+      const sampled = ["--temperature", "1", "--seed", "9", "-n", "6", "--jsonl"];
+      const args = ["generate", "--model", model, "-q", ...sampled];
+      const one = await gemma([...args, "--parallel", "1"], input);
+      const four = await gemma([...args, "--parallel", "4"], input);
+      assert.equal(one.code, 0, one.stderr);
+      assert.equal(four.code, 0, four.stderr);
+      const tokens = (run: Run) =>
+        run.stdout.trim().split("\n").map((l) => JSON.parse(l).token_ids);
+      assert.equal(tokens(one).length, prompts.length);
+      assert.deepEqual(tokens(four), tokens(one));
+    });
+
+    await t.step("--jsonl: a bad line is answered with an error, the others go on", async () => {
+      const input = `"Hello"\n[1, 2]\n"Good morning"\n`;
+      const run = await gemma(["generate", ...greedy, "-n", "3", "--jsonl"], input);
+      assertCleanFailure(run, 1, /1 of 3 prompt lines failed/);
+      const lines = run.stdout.trim().split("\n").map((l) => JSON.parse(l));
+      assert.equal(lines.length, 3);
+      assert.match(lines[1].error, /line 2: expected a string or an object/);
+      assert.equal(lines[0].token_ids.length, 3);
+      assert.equal(lines[2].token_ids.length, 3);
+    });
+
     await t.step("the same --seed gives the same sampled text", async () => {
       const args = [
         "generate",
@@ -269,6 +295,12 @@ Deno.test("bad input fails with one line and exit code 1", async (t) => {
     );
     assertCleanFailure(await gemma(["generate", ...greedy, "--top-p", "0", "hi"]), 1, /top-p/);
     assertCleanFailure(await gemma(["frobnicate"]), 1, /unknown command/);
+    assertCleanFailure(
+      await gemma(["generate", ...greedy, "--jsonl", "--parallel", "0"], '"hi"\n'),
+      1,
+      /--parallel must be an integer ≥ 1/,
+    );
+    assertCleanFailure(await gemma(["generate", ...greedy, "--parallel", "2", "hi"]), 1, /--jsonl/);
     assertCleanFailure(await gemma(["generate", "--model", model]), 1, /prompt/);
     assertCleanFailure(await gemma(["generate", ...greedy, "--system", "x", "hi"]), 1, /--chat/);
     assertCleanFailure(

@@ -8,7 +8,8 @@ export type LlamaTask =
   | { type: "teacher"; tokens: number[] }
   | { type: "score"; tokens: number[] }
   | { type: "tokenize"; text: string }
-  | { type: "time"; tokens: number[]; count: number };
+  | { type: "time"; tokens: number[]; count: number }
+  | { type: "parallel"; prompts: number[][]; count: number };
 
 export interface LlamaRequest {
   model: string;

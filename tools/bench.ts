@@ -6,13 +6,16 @@
 // and llama.cpp's CPU backend, alternating engines run by run, medians of --runs. Then it prints
 // the time shares of one gemma decode step by kernel, and the decode GEMVs' bytes/s against a
 // plain read of memory by a kernel on the same device, and against a memcpy on the CPU.
+// Batched decoding (--parallel 1,8): aggregate decode tokens/s of N sequences decoded together,
+// gemma's SequenceBatch against llama.cpp's own parallel sequences (node-llama-cpp), each
+// sequence after its own --parallel-prompt tokens.
 //
 // A type may also name a known model (gemma3:270m, the real Gemma 3 270M Q4_K_M from the model
 // cache): then that file runs instead of the random checkpoint.
 //
 //   ./deno task bench [--layers 2] [--prompt 512] [--decode 128] [--runs 3]
 //                     [--types f16,q8_0,q4_0,gemma3:270m] [--engines gemma,llama-vulkan,llama-cpu]
-//                     [--threads 2]
+//                     [--threads 2] [--parallel 1,8] [--parallel-prompt 64]
 
 import { parseArgs } from "node:util";
 import { describe } from "../kernels/gpu.ts";
@@ -20,9 +23,11 @@ import {
   createGpuContext,
   ensureModel,
   findKnownModel,
+  type Gemma,
   GemmaSession,
   loadGemma,
   openCheckpoint,
+  SequenceBatch,
 } from "../core/mod.ts";
 import { convertToGguf, type GgufOutputType } from "../core/convert.ts";
 import { buildTinyModel } from "../tests/fixtures.ts";
@@ -44,6 +49,8 @@ const { values: flags } = parseArgs({
     types: { type: "string", default: "f16,q8_0,q4_0,gemma3:270m" },
     engines: { type: "string", default: "gemma,llama-vulkan,llama-cpu" },
     threads: { type: "string", default: "2" },
+    parallel: { type: "string", default: "1,8" },
+    "parallel-prompt": { type: "string", default: "64" },
   },
 });
 const layers = Number(flags.layers);
@@ -53,6 +60,8 @@ const runs = Number(flags.runs);
 const types = flags.types.split(",");
 const engines = flags.engines.split(",");
 const threads = Number(flags.threads);
+const parallelCounts = flags.parallel ? flags.parallel.split(",").map(Number) : [];
+const parallelPrompt = Number(flags["parallel-prompt"]);
 
 const cache = new URL(`../.cache/bench-gemma-2b-${layers}-layers`, import.meta.url).pathname;
 if (types.some((type) => !findKnownModel(type))) await ensureCheckpoint(cache);
@@ -134,6 +143,32 @@ for (const type of types) {
       if (run > 0) record(`${type} ${engine}`, promptTokens / prefillS, decodeTokens / decodeS);
     }
   }
+  for (const n of parallelCounts) {
+    const prompts = Array.from({ length: n }, (_, s) => prompt.slice(s, s + parallelPrompt));
+    for (const p of prompts) p[0] = 2;
+    for (let run = 0; run <= runs; run++) {
+      for (const engine of engines) {
+        let prefillS: number, decodeS: number;
+        if (engine === "gemma") {
+          [prefillS, decodeS] = await timeGemmaBatch(model!, prompts);
+        } else {
+          const [t] = await runLlama({
+            model: gguf,
+            gpu: engine === "llama-vulkan" ? "vulkan" : false,
+            threads,
+            contextSize: parallelPrompt + decodeTokens + 8,
+            kvCacheType: "F16",
+            tasks: [{ type: "parallel", prompts, count: decodeTokens + 1 }],
+          });
+          [prefillS, decodeS] = [t.prefillMs / 1000, t.decodeMs / 1000];
+        }
+        const tokens = n * parallelPrompt;
+        if (run > 0) {
+          record(`${type} ×${n} ${engine}`, tokens / prefillS, n * decodeTokens / decodeS);
+        }
+      }
+    }
+  }
   if (session && model) {
     await printProfile(session, type);
     session.destroy();
@@ -148,7 +183,8 @@ console.log(
   "            |              |               |              | vulkan   cpu    | vulkan   cpu",
 );
 const median = (xs: number[]) => xs.slice().sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-for (const type of types) {
+const rowNames = types.flatMap((type) => [type, ...parallelCounts.map((n) => `${type} ×${n}`)]);
+for (const type of rowNames) {
   for (const engine of engines) {
     const r = results.get(`${type} ${engine}`);
     if (!r) continue;
@@ -158,7 +194,7 @@ for (const type of types) {
     };
     console.log(
       [
-        type.padEnd(11),
+        type.padEnd(14),
         engine.padEnd(12),
         median(r.prefill).toFixed(2).padStart(13),
         median(r.decode).toFixed(2).padStart(12),
@@ -181,6 +217,23 @@ async function timeGemma(session: GemmaSession): Promise<[number, number]> {
     return true;
   });
   return [(firstToken - start) / 1000, (performance.now() - firstToken) / 1000];
+}
+
+/** N sequences: prefill each, then decodeTokens steps of all N together (aggregate tok/s). */
+async function timeGemmaBatch(model: Gemma, prompts: number[][]): Promise<[number, number]> {
+  const batch = new SequenceBatch(model, {
+    sequences: prompts.length,
+    contextLength: parallelPrompt + decodeTokens + 8,
+  });
+  const start = performance.now();
+  prompts.forEach((p, s) => batch.prefill(s, p, {}));
+  await batch.readPick(prompts.length - 1); // after every prefill (the queue runs in order)
+  const firstTokens = performance.now();
+  const rows = prompts.map((_, sequence) => ({ sequence, pick: {} }));
+  for (let i = 0; i < decodeTokens; i++) await batch.step(rows);
+  const end = performance.now();
+  batch.destroy();
+  return [(firstTokens - start) / 1000, (end - firstTokens) / 1000];
 }
 
 async function printProfile(session: GemmaSession, type: string) {

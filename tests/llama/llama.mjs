@@ -5,7 +5,11 @@
 //            | { type: "teacher", tokens }                 → { top1 } (argmax after each token)
 //            | { type: "score", tokens }                   → { logprobs, top1, gaps }
 //            | { type: "tokenize", text }                  → { tokens } (no <bos>)
-//            | { type: "time", tokens, count } ] }         → { prefillMs, decodeMs }
+//            | { type: "time", tokens, count }             → { prefillMs, decodeMs }
+//            | { type: "parallel", prompts, count } ] }    → { prefillMs, decodeMs, decoded }
+// "parallel" decodes one sequence per prompt at once (llama.cpp batches the sequences' tokens into
+// one evaluation per step): prefillMs until every sequence has its first token, decodeMs from then
+// until each has `count`; decoded counts the tokens of that second part.
 // "score" is teacher forcing with the whole distribution: after each token t but the last, the
 // natural log-probability of token t + 1, the most likely token and its lead in nats over the
 // second (llama.cpp's softmax at temperature 1, through node-llama-cpp's probability lists).
@@ -32,15 +36,22 @@ for (const task of request.tasks) {
     results.push({ tokens: [...model.tokenize(task.text, false)] });
     continue;
   }
+  const sequences = task.type === "parallel" ? task.prompts.length : 1;
   const context = await model.createContext({
-    contextSize: request.contextSize ?? 512,
-    batchSize: request.contextSize ?? 512,
+    contextSize: (request.contextSize ?? 512) * sequences,
+    batchSize: (request.contextSize ?? 512) * sequences,
+    sequences,
     threads,
     // f32 keys and values (llama.cpp's default is f16), so that f32 models match exactly.
     experimentalKvCacheKeyType: request.kvCacheType ?? "F32",
     experimentalKvCacheValueType: request.kvCacheType ?? "F32",
     flashAttention: false,
   });
+  if (task.type === "parallel") {
+    results.push(await parallel(context, task.prompts, task.count));
+    await context.dispose();
+    continue;
+  }
   const sequence = context.getSequence();
   if (task.type === "greedy") {
     const out = [];
@@ -71,6 +82,26 @@ for (const task of request.tasks) {
 }
 await model.dispose();
 process.stdout.write(JSON.stringify(results) + "\n");
+
+async function parallel(context, prompts, count) {
+  const start = performance.now();
+  const firsts = [];
+  await Promise.all(prompts.map(async (prompt) => {
+    const sequence = context.getSequence();
+    let seen = 0;
+    for await (const _ of sequence.evaluate(prompt, { temperature: 0 })) {
+      if (++seen === 1) firsts.push(performance.now());
+      if (seen >= count) break;
+    }
+  }));
+  const end = performance.now();
+  const lastFirst = Math.max(...firsts);
+  return {
+    prefillMs: lastFirst - start,
+    decodeMs: end - lastFirst,
+    decoded: prompts.length * (count - 1),
+  };
+}
 
 async function score(sequence, tokens) {
   const logprobs = [];

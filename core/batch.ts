@@ -1,0 +1,215 @@
+// SequenceBatch: several sequences decoded together. Decoding one sequence reads every weight
+// for one token; a step here advances every active sequence by one token in one forward call, so
+// the weights are read once for all of them (the matmuls become small GEMMs). Each sequence has
+// its own KV cache stretch, position and picks (sampling settings, seed, repetition state); the
+// attention kernels find each row's sequence and position in a row table (kernels/row_places.ts).
+// Sequences start (prefill) and end between steps.
+
+import { pickToken, seenBits } from "../kernels/pick_token.ts";
+import { rowPlacesTable } from "../kernels/row_places.ts";
+import type { GpuBatch } from "../kernels/gpu.ts";
+import { type ForwardState, recordForward, type TokenPick } from "./gemma.ts";
+import {
+  ContextError,
+  createForwardState,
+  destroyForwardState,
+  PICK_STRIDE,
+} from "./forward_state.ts";
+import type { Gemma } from "./weights.ts";
+
+export interface BatchOptions {
+  /** Sequences decoded together. */
+  sequences: number;
+  /** Positions each sequence's KV cache holds; default min(max_position_embeddings, 4096). */
+  contextLength?: number;
+  /** Tokens per prefill chunk; default 128. */
+  maxBatchRows?: number;
+}
+
+/** One row of a step: which sequence advances, and how its next token is picked. */
+export interface StepRow {
+  sequence: number;
+  pick: TokenPick;
+}
+
+/** What a step read back, per row: its input token (the previous pick) and the new pick. */
+export interface StepTokens {
+  inputs: number[];
+  picks: number[];
+}
+
+export class SequenceBatch {
+  readonly model: Gemma;
+  readonly state: ForwardState;
+  /** Tokens in each sequence's cache. */
+  readonly #positions: number[];
+  /** (maxRows) vec2<u32>: the rows' (position, sequence). */
+  readonly #table: GPUBuffer;
+  /** (2, sequences) u32: a step's inputs, then its picks, gathered for reading back. */
+  readonly #out: GPUBuffer;
+
+  constructor(model: Gemma, options: BatchOptions) {
+    if (!Number.isInteger(options.sequences) || options.sequences < 1) {
+      throw new RangeError(`sequences must be a positive integer, got ${options.sequences}`);
+    }
+    this.model = model;
+    this.state = createForwardState(model, options);
+    this.#positions = new Array(options.sequences).fill(0);
+    this.#table = model.gpu.createBuffer(this.state.maxRows * 8, "row table");
+    this.#out = model.gpu.createBuffer(options.sequences * 8, "step tokens");
+  }
+
+  get sequences(): number {
+    return this.state.sequences;
+  }
+
+  get contextLength(): number {
+    return this.state.capacity;
+  }
+
+  /** Tokens in sequence `s`'s cache. */
+  position(s: number): number {
+    return this.#positions[s];
+  }
+
+  /**
+   * Starts sequence `s` afresh with `ids` (in chunks of maxRows) and picks its first token, which
+   * the next step reads back as that row's input. `seen`: the tokens a repetition penalty in
+   * `pick` applies to.
+   */
+  prefill(s: number, ids: number[], pick: TokenPick, seen?: Iterable<number>): void {
+    this.#checkSequence(s);
+    if (ids.length === 0) throw new RangeError("prefill: no tokens");
+    if (ids.length > this.state.capacity) {
+      throw new ContextError(
+        `${ids.length} tokens do not fit in the context of ${this.state.capacity}`,
+      );
+    }
+    this.#checkIds(ids);
+    const gpu = this.model.gpu;
+    const vocab = this.model.config.vocabSize;
+    if (seen) gpu.write(this.state.seen, seenBits(seen, vocab), s * this.state.seenStride * 4);
+    this.#positions[s] = 0;
+    const { maxRows } = this.state;
+    for (let start = 0; start < ids.length; start += maxRows) {
+      const chunk = ids.slice(start, start + maxRows);
+      const last = start + chunk.length === ids.length;
+      const position0 = this.#positions[s];
+      gpu.write(this.state.ids, new Uint32Array(chunk));
+      const rows = chunk.map((_, t) => ({ sequence: s, position: position0 + t }));
+      const batch = this.#forward(rows, last ? chunk.length - 1 : 0, last ? 1 : 0);
+      if (last) this.#pick(batch, 0, s, pick);
+      batch.submit();
+      this.#positions[s] += chunk.length;
+    }
+  }
+
+  /**
+   * Advances each row's sequence by one token: its input is the token last picked for it (by its
+   * prefill or the previous step), and a new one is picked. Returns both, read back.
+   */
+  async step(rows: StepRow[]): Promise<StepTokens> {
+    const n = rows.length;
+    if (n === 0) return { inputs: [], picks: [] };
+    if (n > this.sequences) throw new RangeError("step: more rows than sequences");
+    for (const { sequence } of rows) {
+      this.#checkSequence(sequence);
+      if (this.#positions[sequence] >= this.state.capacity) {
+        throw new ContextError(`sequence ${sequence} filled its context of ${this.state.capacity}`);
+      }
+    }
+    const gpu = this.model.gpu;
+    const batch = gpu.batch();
+    rows.forEach(({ sequence }, r) =>
+      batch.copy(this.state.picked, sequence * PICK_STRIDE * 4, this.state.ids, r * 4, 4)
+    );
+    batch.copy(this.state.ids, 0, this.#out, 0, n * 4);
+    const places = rows.map(({ sequence }) => ({ sequence, position: this.#positions[sequence] }));
+    this.#record(batch, places, 0, n);
+    rows.forEach(({ sequence, pick }, r) => {
+      this.#pick(batch, r, sequence, pick);
+      batch.copy(this.state.picked, sequence * PICK_STRIDE * 4, this.#out, (n + r) * 4, 4);
+    });
+    batch.submit();
+    for (const { sequence } of rows) this.#positions[sequence] += 1;
+    const tokens = await gpu.readU32(this.#out, 2 * n);
+    return { inputs: Array.from(tokens.subarray(0, n)), picks: Array.from(tokens.subarray(n)) };
+  }
+
+  /** The token last picked for sequence `s`, read back (a step reads it back as its input). */
+  async readPick(s: number): Promise<number> {
+    this.#checkSequence(s);
+    const batch = this.model.gpu.batch();
+    batch.copy(this.state.picked, s * PICK_STRIDE * 4, this.#out, 0, 4);
+    batch.submit();
+    return (await this.model.gpu.readU32(this.#out, 1))[0];
+  }
+
+  #forward(
+    rows: { sequence: number; position: number }[],
+    logitsFrom: number,
+    logitRows: number,
+  ): GpuBatch {
+    const batch = this.model.gpu.batch();
+    this.#record(batch, rows, logitsFrom, logitRows);
+    return batch;
+  }
+
+  #record(
+    batch: GpuBatch,
+    rows: { sequence: number; position: number }[],
+    logitsFrom: number,
+    logitRows: number,
+  ): void {
+    const places = {
+      positions: rows.map((r) => r.position),
+      sequences: rows.map((r) => r.sequence),
+    };
+    // Written on the queue before this batch is submitted, after every earlier batch has run.
+    this.model.gpu.write(this.#table, rowPlacesTable(places));
+    recordForward(batch, this.model, this.state, {
+      rows: rows.length,
+      position0: 0,
+      places: { table: this.#table, lastPosition: Math.max(...places.positions) },
+      logitsFrom,
+      logitRows,
+    });
+  }
+
+  /** Picks sequence `s`'s next token from logits row `row` into its `picked` row. */
+  #pick(batch: GpuBatch, row: number, s: number, pick: TokenPick): void {
+    const { logits, logitStride, picked, seen, seenStride } = this.state;
+    const vocab = this.model.config.vocabSize;
+    const penalized = (pick.repetitionPenalty ?? 1) !== 1;
+    pickToken(batch, {
+      x: { buffer: logits, offset: row * logitStride * 4, size: vocab * 4 },
+      n: vocab,
+      out: { buffer: picked, offset: s * PICK_STRIDE * 4, size: 4 },
+      sample: pick.sample,
+      repetitionPenalty: pick.repetitionPenalty,
+      seen: penalized
+        ? { buffer: seen, offset: s * seenStride * 4, size: Math.ceil(vocab / 32) * 4 }
+        : undefined,
+    });
+  }
+
+  #checkSequence(s: number): void {
+    if (!Number.isInteger(s) || s < 0 || s >= this.sequences) {
+      throw new RangeError(`no sequence ${s} in a batch of ${this.sequences}`);
+    }
+  }
+
+  #checkIds(ids: number[]): void {
+    for (const id of ids) {
+      if (!Number.isInteger(id) || id < 0 || id >= this.model.config.vocabSize) {
+        throw new RangeError(`token id ${id} is outside the vocabulary`);
+      }
+    }
+  }
+
+  destroy(): void {
+    destroyForwardState(this.state);
+    this.#table.destroy();
+    this.#out.destroy();
+  }
+}

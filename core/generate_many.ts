@@ -1,0 +1,116 @@
+// Many generations at once (continuous batching): up to `parallel` requests decode together in a
+// SequenceBatch; a request that finishes frees its sequence for the next one between steps.
+// Each request keeps its own sampler (seed, draws) and stop rules, so its tokens are those that
+// `generate` alone gives (up to the rounding of batched matmuls; see tests/batch_test.ts).
+
+import { SequenceBatch } from "./batch.ts";
+import type { TokenPick } from "./gemma.ts";
+import { type GenerateOptions, type GenerateResult, Reply, replyResult } from "./generate.ts";
+import { Sampler } from "./sampler.ts";
+import type { GemmaTokenizer } from "./tokenizer.ts";
+import type { Gemma } from "./weights.ts";
+
+export interface GenerationRequest {
+  promptIds: number[];
+  options: GenerateOptions;
+}
+
+export interface GenerateManyOptions {
+  /** Sequences decoded together. */
+  parallel: number;
+  /** Positions each sequence's KV cache holds. */
+  contextLength?: number;
+  /** Called once per request as it finishes (in finishing order, not input order). */
+  onResult?: (index: number, result: GenerateResult) => void;
+}
+
+/** A request being decoded. */
+interface Job {
+  index: number;
+  request: GenerationRequest;
+  reply: Reply;
+  picks: () => TokenPick;
+  /** Its first token (picked by the prefill) has not been read back yet. */
+  fresh: boolean;
+  prefillMs: number;
+  decodeStart: number;
+}
+
+/** Generates a reply to every request; results in input order. */
+export async function generateMany(
+  model: Gemma,
+  tokenizer: GemmaTokenizer,
+  requests: GenerationRequest[],
+  options: GenerateManyOptions,
+): Promise<GenerateResult[]> {
+  const results: GenerateResult[] = new Array(requests.length);
+  const finish = (job: Job) => {
+    job.reply.end();
+    const decodeMs = performance.now() - job.decodeStart;
+    const result = replyResult(job.reply, job.request.promptIds, job.prefillMs, decodeMs);
+    results[job.index] = result;
+    options.onResult?.(job.index, result);
+  };
+  const pending = requests.map((request, index) => ({ request, index }));
+  const sequences = Math.max(1, Math.min(options.parallel, requests.length));
+  const batch = new SequenceBatch(model, {
+    sequences,
+    contextLength: options.contextLength,
+  });
+  try {
+    const active = new Map<number, Job>();
+    const free = Array.from({ length: sequences }, (_, s) => sequences - 1 - s);
+    while (pending.length > 0 || active.size > 0) {
+      while (free.length > 0 && pending.length > 0) {
+        const { request, index } = pending.shift()!;
+        const reply = new Reply(tokenizer, request.options);
+        const job: Job = {
+          index,
+          request,
+          reply,
+          picks: new Sampler(request.options.sampling).gpuPick,
+          fresh: true,
+          prefillMs: 0,
+          decodeStart: 0,
+        };
+        if (request.options.maxTokens <= 0) {
+          finish(job);
+          continue;
+        }
+        const s = free.pop()!;
+        const start = performance.now();
+        const penalized = request.options.sampling.repetitionPenalty !== 1;
+        batch.prefill(s, request.promptIds, job.picks(), penalized ? request.promptIds : undefined);
+        job.prefillMs = performance.now() - start;
+        job.decodeStart = performance.now();
+        if (batch.position(s) < batch.contextLength) {
+          active.set(s, job);
+          continue;
+        }
+        // A prompt that fills the context gets its first token and no step.
+        job.reply.take(await batch.readPick(s));
+        finish(job);
+        free.push(s);
+      }
+      if (active.size === 0) continue;
+      const rows = [...active];
+      const { inputs, picks } = await batch.step(
+        rows.map(([sequence, job]) => ({ sequence, pick: job.picks() })),
+      );
+      rows.forEach(([s, job], r) => {
+        // A fresh sequence's first token comes back as its step's input.
+        const ended = (job.fresh && !job.reply.take(inputs[r])) || !job.reply.take(picks[r]) ||
+          batch.position(s) >= batch.contextLength;
+        job.fresh = false;
+        if (ended) {
+          finish(job);
+          active.delete(s);
+          free.push(s);
+        }
+      });
+    }
+  } finally {
+    batch.destroy();
+  }
+  return results;
+}

@@ -1,0 +1,140 @@
+// Batched decoding (SequenceBatch through generateMany) against one sequence at a time
+// (generate on a GemmaSession): every request gets the same tokens, text and finish reason,
+// whatever the number of sequences decoded together and the order they join and leave in.
+
+import assert from "node:assert/strict";
+import {
+  createGpuContext,
+  DEFAULT_SAMPLING,
+  type Gemma,
+  GemmaSession,
+  type GemmaTokenizer,
+  generate,
+  generateMany,
+  type GenerationRequest,
+  loadGemma,
+  loadTokenizer,
+  openCheckpoint,
+  SequenceBatch,
+} from "../core/mod.ts";
+import { buildTinyModel, type TinyModelOptions } from "./fixtures.ts";
+
+const CONTEXT = 48;
+
+const CASES: { name: string; model: TinyModelOptions }[] = [
+  { name: "Gemma 1 MQA", model: { numHeads: 4, numKvHeads: 1 } },
+  {
+    name: "Gemma 2, window 3, soft-caps",
+    model: { modelType: "gemma2", numHeads: 4, numKvHeads: 2, numLayers: 3, slidingWindow: 3 },
+  },
+  {
+    name: "Gemma 3, window 5",
+    model: { modelType: "gemma3_text", numHeads: 2, numKvHeads: 1, numLayers: 3, slidingWindow: 5 },
+  },
+];
+
+/** Prompts of different lengths and settings: greedy, sampled, penalized, short budgets. */
+function requests(tokenizer: GemmaTokenizer): GenerationRequest[] {
+  const texts = [
+    "The capital of France is",
+    "Once upon a time",
+    "1, 2, 3,",
+    "A longer prompt, so that the sequences sit at different positions of their caches when",
+    "Hi",
+    "Colourless green ideas sleep",
+  ];
+  const eos = [tokenizer.eosId];
+  return texts.map((text, i) => ({
+    promptIds: tokenizer.encode(text, { addBos: true }),
+    options: {
+      maxTokens: [20, 7, 16, 12, 1, 20][i],
+      stopTokenIds: eos,
+      sampling: i % 3 === 1
+        ? { ...DEFAULT_SAMPLING, temperature: 0.9, topK: 40, topP: 0.95, seed: 100 + i }
+        : i % 3 === 2
+        ? { ...DEFAULT_SAMPLING, repetitionPenalty: 1.3 }
+        : DEFAULT_SAMPLING,
+    },
+  }));
+}
+
+async function oneAtATime(model: Gemma, tokenizer: GemmaTokenizer, reqs: GenerationRequest[]) {
+  const session = new GemmaSession(model, { contextLength: CONTEXT });
+  const results = [];
+  for (const r of reqs) {
+    session.reset();
+    results.push(await generate(session, tokenizer, r.promptIds, r.options));
+  }
+  session.destroy();
+  return results;
+}
+
+for (const c of CASES) {
+  Deno.test(`batched decoding gives each sequence its own tokens: ${c.name}`, async (t) => {
+    const dir = await Deno.makeTempDir({ prefix: "gemma-batch-" });
+    try {
+      await buildTinyModel(dir, { ...c.model, seed: 11 });
+      const gpu = await createGpuContext();
+      const model = await loadGemma(gpu, await openCheckpoint(dir), { dtype: "f32" });
+      const tokenizer = await loadTokenizer(dir);
+      const reqs = requests(tokenizer);
+      const expected = await oneAtATime(model, tokenizer, reqs);
+      // The cases are worth comparing: several tokens each, not all alike.
+      assert.ok(expected.filter((r) => r.tokenIds.length > 5).length >= 3);
+      for (const parallel of [1, 3, 8]) {
+        await t.step(`${parallel} at a time`, async () => {
+          const finished: number[] = [];
+          const results = await generateMany(model, tokenizer, reqs, {
+            parallel,
+            contextLength: CONTEXT,
+            onResult: (index) => finished.push(index),
+          });
+          assert.equal(finished.length, reqs.length);
+          results.forEach((r, i) => {
+            assert.deepEqual(r.tokenIds, expected[i].tokenIds, `request ${i}`);
+            assert.equal(r.text, expected[i].text, `request ${i}`);
+            assert.equal(r.finishReason, expected[i].finishReason, `request ${i}`);
+          });
+        });
+      }
+      await t.step("a sequence stops at the end of its context", async () => {
+        // 45 prompt tokens in a context of 48: the first token and 3 steps.
+        const ids = Array.from(
+          { length: CONTEXT },
+          (_, i) => reqs[3].promptIds[i % reqs[3].promptIds.length],
+        );
+        const long = { ...reqs[0], promptIds: ids.slice(0, CONTEXT - 3) };
+        const full = { ...reqs[0], promptIds: ids };
+        const both = [long, reqs[1], full];
+        const expectedBoth = await oneAtATime(model, tokenizer, both);
+        assert.equal(expectedBoth[0].tokenIds.length, 4);
+        assert.equal(expectedBoth[2].tokenIds.length, 1);
+        const results = await generateMany(model, tokenizer, both, {
+          parallel: 2,
+          contextLength: CONTEXT,
+        });
+        results.forEach((r, i) => assert.deepEqual(r.tokenIds, expectedBoth[i].tokenIds));
+      });
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  });
+}
+
+Deno.test("SequenceBatch rejects bad sequences and prompts", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "gemma-batch-" });
+  try {
+    await buildTinyModel(dir, { numLayers: 1, seed: 3 });
+    const gpu = await createGpuContext();
+    const model = await loadGemma(gpu, await openCheckpoint(dir), { dtype: "f32" });
+    assert.throws(() => new SequenceBatch(model, { sequences: 0 }), /positive integer/);
+    const batch = new SequenceBatch(model, { sequences: 2, contextLength: 8 });
+    assert.throws(() => batch.prefill(2, [2, 3], {}), /no sequence 2/);
+    assert.throws(() => batch.prefill(0, new Array(9).fill(2), {}), /do not fit/);
+    assert.throws(() => batch.prefill(0, [2, -1], {}), /outside the vocabulary/);
+    await assert.rejects(() => batch.step([{ sequence: 5, pick: {} }]), /no sequence 5/);
+    batch.destroy();
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
