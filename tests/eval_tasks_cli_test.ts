@@ -152,6 +152,38 @@ Deno.test({
       },
     );
 
+    await t.step(
+      "--cache: a run killed (SIGKILL) mid-way resumes to the same results",
+      async () => {
+        const args = ["--tasks", "truthfulqa_mc1,truthfulqa_mc2"]
+          .concat(["--data", `truthfulqa_mc1=${DATA}/truthfulqa.jsonl`])
+          .concat(["--data", `truthfulqa_mc2=${DATA}/truthfulqa.jsonl`]);
+        const whole = await evaluate(args, "whole_tq");
+        const cache = `${dir}/killed.jsonl`;
+        const child = new Deno.Command(Deno.execPath(), {
+          args: ["run", "-A", MAIN, ...base, ...args, "--cache", cache],
+          cwd: ROOT,
+          stdout: "null",
+          stderr: "null",
+        }).spawn();
+        // Kill it once a few of its 20 scores are on disk.
+        const lines = async () =>
+          (await Deno.readTextFile(cache).catch(() => "")).split("\n").length - 1;
+        while (await lines() < 3) await new Promise((r) => setTimeout(r, 10));
+        child.kill("SIGKILL");
+        const status = await child.status;
+        assert.equal(status.signal, "SIGKILL", "killed before it finished");
+        const kept = await lines();
+        assert.ok(kept < 20, `${kept} of 20 scores written before the kill`);
+        const resumed = await evaluate([...args, "--cache", cache], "resumed_tq");
+        assert.deepEqual(resumed.json.results, whole.json.results);
+        assert.deepEqual(resumed.samples, whole.samples);
+        const cached = resumed.json.requests.truthfulqa_mc1.cached +
+          resumed.json.requests.truthfulqa_mc2.cached;
+        assert.ok(cached >= kept, `${cached} scores reused, ${kept} on disk`);
+      },
+    );
+
     await t.step("OLMo request files: lm-eval's and OLMo's metrics, labelled", async () => {
       const folder = `${DATA}/olmo/arc_easy/rc_0shot`;
       const olmo = await evaluate(["--olmo-requests", folder], "olmo");
