@@ -47,7 +47,7 @@ interface EvalFlags {
 const DATA_EXTENSIONS = [".jsonl", ".json", ".parquet"];
 
 export function evalCommand(): Command {
-  const names = knownTaskNames();
+  const names = knownTaskNames([], false);
   const repeat = (value: string, previous: string[]) => [...previous, value];
   return new Command("eval")
     .description("Score a model on benchmarks as lm-evaluation-harness does (zero-shot)")
@@ -89,7 +89,7 @@ export function evalCommand(): Command {
     )
     .option(
       "--fewshot-data <path>",
-      "the few-shot (training) split, as --data: TASK=FILE, a FILE, or a folder with TASK_train.jsonl, .json, .parquet or <config>/train-*.parquet",
+      "the few-shot split (training; mmlu: dev), as --data: TASK=FILE, a FILE, or a folder with TASK_train.jsonl, .json, .parquet or <config>/train-*.parquet (default: the --data folders)",
       (value: string, previous: string[]) => [...previous, value],
       [],
     )

@@ -23,14 +23,19 @@ export interface TaskSelection {
   groups: TaskGroup[];
 }
 
-/** The known names, for the unknown-task message (mmlu's subjects folded into one entry). */
-export function knownTaskNames(custom: MultipleChoiceTask[] = []): string {
+/**
+ * The known names, mmlu's subjects folded into one entry: listed in full for the unknown-task
+ * message, counted for --help.
+ */
+export function knownTaskNames(custom: MultipleChoiceTask[] = [], subjects = true): string {
   const plain = TASKS.filter((t) => !t.name.startsWith("mmlu_")).map((t) => t.name);
   return [
     ...plain,
     ...custom.map((t) => t.name),
     ...GROUPS.map((g) => g.name),
-    `mmlu_<subject> for ${MMLU_SUBJECTS.join(", ")}`,
+    subjects
+      ? `mmlu_<subject> for ${MMLU_SUBJECTS.join(", ")}`
+      : `mmlu_<subject> (${MMLU_SUBJECTS.length} subjects)`,
   ].join(", ");
 }
 
