@@ -4,25 +4,34 @@
 import { Command } from "commander";
 import { GemmaSession } from "../core/mod.ts";
 import {
+  aggregateGroups,
   EvalDataError,
   type FewshotOptions,
-  findTask,
   type MultipleChoiceTask,
+  type OlmoRequests,
+  readOlmoRequests,
   readRecords,
+  readTaskFile,
   resultsJson,
   resultsTable,
+  runOlmoRequests,
   runTask,
   sampleLines,
+  ScoreCache,
   type SourcedRecord,
   type TaskResult,
-  TASKS,
 } from "../core/eval/mod.ts";
 import { parseInteger, UsageError, writeStdout } from "./common.ts";
+import { knownTaskNames, NoDataError, resolveTasks } from "./eval_tasks.ts";
 import { loadModel } from "./model_source.ts";
 
 interface EvalFlags {
   model?: string;
-  tasks: string;
+  tasks?: string;
+  taskFile: string[];
+  olmoRequests: string[];
+  mutualInfo?: boolean;
+  cache?: string;
   data: string[];
   limit?: number;
   numFewshot?: number;
@@ -38,10 +47,31 @@ interface EvalFlags {
 const DATA_EXTENSIONS = [".jsonl", ".json", ".parquet"];
 
 export function evalCommand(): Command {
-  const names = TASKS.map((t) => t.name).join(", ");
+  const names = knownTaskNames([], false);
+  const repeat = (value: string, previous: string[]) => [...previous, value];
   return new Command("eval")
     .description("Score a model on benchmarks as lm-evaluation-harness does (zero-shot)")
-    .requiredOption("--tasks <list>", `comma-separated tasks: ${names}`)
+    .option("--tasks <list>", `comma-separated tasks or groups: ${names}`)
+    .option(
+      "--task-file <file>",
+      "a custom task: JSON or YAML with doc_to_text, doc_to_choice, doc_to_target over a jsonl (examples/eval/) (repeatable)",
+      repeat,
+      [],
+    )
+    .option(
+      "--olmo-requests <dir>",
+      "an OLMo request folder (<task>/<variant>/config.json + requests.jsonl.gz), scored by lm-eval's and OLMo's definitions (repeatable)",
+      repeat,
+      [],
+    )
+    .option(
+      "--mutual-info",
+      "also lm-eval's acc_mutual_info (one unconditional request per choice)",
+    )
+    .option(
+      "--cache <file>",
+      "reuse the scores in this JSON-lines file and append each new one as it is computed (a killed run resumes)",
+    )
     .option(
       "--data <path>",
       "TASK=FILE, a FILE (one task), or a folder: TASK.jsonl, .json or .parquet, or a Hugging Face dataset's files (e.g. ARC-Easy/test-00000-of-00001.parquet) (repeatable)",
@@ -59,7 +89,7 @@ export function evalCommand(): Command {
     )
     .option(
       "--fewshot-data <path>",
-      "the few-shot (training) split, as --data: TASK=FILE, a FILE, or a folder with TASK_train.jsonl, .json, .parquet or <config>/train-*.parquet",
+      "the few-shot split (training; mmlu: dev), as --data: TASK=FILE, a FILE, or a folder with TASK_train.jsonl, .json, .parquet or <config>/train-*.parquet (default: the --data folders)",
       (value: string, previous: string[]) => [...previous, value],
       [],
     )
@@ -85,16 +115,34 @@ export function evalCommand(): Command {
 }
 
 async function runEval(flags: EvalFlags): Promise<void> {
-  const tasks = parseTasks(flags.tasks);
+  const custom = await Promise.all(flags.taskFile.map(readTaskFile));
+  const olmo: OlmoRequests[] = await Promise.all(flags.olmoRequests.map(readOlmoRequests));
+  const selection = flags.tasks === undefined && custom.length === 0 && olmo.length > 0
+    ? { tasks: [], groups: [] }
+    : resolveTasks(flags.tasks, custom.map((c) => c.task));
+  const tasks = selection.tasks.map((t) => t.task);
+  // Custom tasks name their files; the few-shot split is looked for in --data's folders too.
+  const dataValues = [...flags.data, ...custom.map((c) => `${c.task.name}=${c.data}`)];
+  const fewshotValues = [
+    ...(flags.fewshotData.length > 0 ? flags.fewshotData : await folders(flags.data)),
+    ...custom.flatMap((c) => (c.fewshotData ? [`${c.task.name}=${c.fewshotData}`] : [])),
+  ];
   // Every file is read and every record checked before the model loads.
   const data: { task: MultipleChoiceTask; records: SourcedRecord[]; fewshot?: FewshotOptions }[] =
     [];
   const numFewshot = flags.numFewshot ?? 0;
-  for (const task of tasks) {
-    const records = await readSplit(task, flags.data, tasks.length, task.split);
+  for (const { task: named, optional } of selection.tasks) {
+    let records: SourcedRecord[];
+    try {
+      records = await readSplit(named, dataValues, tasks.length, named.split);
+    } catch (error) {
+      if (optional && error instanceof NoDataError) continue;
+      throw error;
+    }
+    const task = flags.mutualInfo ? withMutualInfo(named, records[0], flags.quiet) : named;
     let fewshot: FewshotOptions | undefined;
-    if (numFewshot > 0) {
-      const pool = await readSplit(task, flags.fewshotData, tasks.length, task.fewshotSplit);
+    if (numFewshot > 0 && task.fixedFewshot === undefined) {
+      const pool = await readSplit(task, fewshotValues, tasks.length, task.fewshotSplit);
       if (pool.length < numFewshot) {
         throw new UsageError(
           `--num-fewshot ${numFewshot}: the few-shot data of ${task.name} has ${pool.length} documents`,
@@ -104,9 +152,21 @@ async function runEval(flags: EvalFlags): Promise<void> {
     }
     data.push({ task, records, fewshot });
   }
+  if (data.length === 0 && olmo.length === 0) {
+    throw new UsageError(
+      `no data for ${flags.tasks}: pass --data a folder of the dataset's files (for mmlu, cais/mmlu's <subject>/test-*.parquet or all/test-*.parquet)`,
+    );
+  }
   const loaded = await loadModel(flags);
   const session = new GemmaSession(loaded.model, { contextLength: flags.ctx });
   const maxLength = session.contextLength - 1;
+  // Scores depend on the model, its precision and the context length; the key includes them.
+  const cache = flags.cache
+    ? await ScoreCache.open(
+      flags.cache,
+      JSON.stringify([loaded.source.path, flags.dtype ?? "", flags.quant ?? "", maxLength]),
+    )
+    : undefined;
   const start = performance.now();
   const results: TaskResult[] = [];
   const progress = !flags.quiet && Deno.stderr.isTerminal();
@@ -117,38 +177,84 @@ async function runEval(flags: EvalFlags): Promise<void> {
         fewshot,
         maxLength,
         onProgress: progress ? progressWithEta(task.name) : undefined,
+        cache,
       });
-      if (progress) Deno.stderr.writeSync(new TextEncoder().encode("\r\x1b[K"));
-      if (!flags.quiet) {
-        const rate = result.requests / result.seconds;
-        const cut = result.truncatedRequests
-          ? `, ${result.truncatedRequests} truncated to ${maxLength} tokens`
-          : "";
-        console.error(
-          `note: ${task.name}: ${result.docs.length} documents, ${result.requests} requests in ${
-            result.seconds.toFixed(1)
-          } s (${rate.toFixed(1)} requests/s${cut})`,
-        );
-      }
+      noteResult(result, flags, progress, maxLength);
+      results.push(result);
+    }
+    for (const requests of olmo) {
+      const result = await runOlmoRequests(session, loaded.tokenizer, requests, {
+        limit: flags.limit,
+        maxLength,
+        onProgress: progress ? progressWithEta(requests.name) : undefined,
+        cache,
+      });
+      noteResult(result, flags, progress, maxLength);
       results.push(result);
     }
   } finally {
+    cache?.close();
     session.destroy();
     loaded.model.destroy();
   }
-  writeStdout(resultsTable(results) + "\n");
+  const groups = aggregateGroups(selection.groups, results);
+  writeStdout(resultsTable(results, groups) + "\n");
   if (flags.output) {
     const json = resultsJson(results, {
       model: loaded.source.known?.name ?? loaded.source.path,
       limit: flags.limit,
       maxLength,
       totalSeconds: (performance.now() - start) / 1000,
-    });
+    }, groups);
     await writeAtomically(flags.output, JSON.stringify(json, null, 2) + "\n");
   }
   if (flags.logSamples) {
     await writeAtomically(flags.logSamples, sampleLines(results).map((l) => l + "\n").join(""));
   }
+}
+
+function noteResult(
+  result: TaskResult,
+  flags: EvalFlags,
+  progress: boolean,
+  maxLength: number,
+): void {
+  if (progress) Deno.stderr.writeSync(new TextEncoder().encode("\r\x1b[K"));
+  if (flags.quiet) return;
+  const rate = result.requests / result.seconds;
+  const cut = result.truncatedRequests
+    ? `, ${result.truncatedRequests} truncated to ${maxLength} tokens`
+    : "";
+  const cached = result.cachedRequests ? `, ${result.cachedRequests} from the cache` : "";
+  console.error(
+    `note: ${result.task.name}: ${result.docs.length} documents, ${result.requests} requests in ${
+      result.seconds.toFixed(1)
+    } s (${rate.toFixed(1)} requests/s${cut}${cached})`,
+  );
+}
+
+/**
+ * The task with lm-eval's acc_mutual_info added, where lm-eval computes it: not for a task with
+ * its own metric (truthfulqa_mc2) nor where the choices are contexts (winogrande's multiple input).
+ */
+function withMutualInfo(
+  task: MultipleChoiceTask,
+  first: SourcedRecord,
+  quiet: boolean | undefined,
+): MultipleChoiceTask {
+  if (task.metrics.includes("acc_mutual_info")) return task;
+  if (task.scoreDoc || task.doc(first).continuation !== undefined) {
+    if (!quiet) console.error(`note: ${task.name}: no acc_mutual_info (lm-eval computes none)`);
+    return task;
+  }
+  return { ...task, metrics: [...task.metrics, "acc_mutual_info"] };
+}
+
+/** The folders among --data's values (where a task's few-shot split is looked for by default). */
+async function folders(values: string[]): Promise<string[]> {
+  const out: string[] = [];
+  for (const v of values) if (!/^\w+=/.test(v) && (await stat(v))?.isDirectory) out.push(v);
+  return out;
 }
 
 /** "arc_easy 120/400 requests, 3.1/s, ETA 1m30s" on one line of stderr. */
@@ -165,19 +271,6 @@ function progressWithEta(label: string) {
   };
 }
 
-function parseTasks(list: string): MultipleChoiceTask[] {
-  const names = list.split(",").map((s) => s.trim()).filter((s) => s !== "");
-  if (names.length === 0) throw new UsageError("--tasks names no task");
-  return [...new Set(names)].map((name) => {
-    const task = findTask(name);
-    if (!task) {
-      const known = TASKS.map((t) => t.name).join(", ");
-      throw new UsageError(`unknown task "${name}" (known: ${known})`);
-    }
-    return task;
-  });
-}
-
 /** Reads and checks every record of a task's split (see dataPaths). */
 async function readSplit(
   task: MultipleChoiceTask,
@@ -187,11 +280,18 @@ async function readSplit(
 ): Promise<SourcedRecord[]> {
   const records: SourcedRecord[] = [];
   for (const path of await dataPaths(task, values, taskCount, split)) {
-    records.push(...await readRecords(path));
+    records.push(...(await readCached(path)).filter((r) => task.keeps?.(r) ?? true));
   }
-  if (records.length === 0) throw new UsageError(`no documents for ${task.name} (${split})`);
+  if (records.length === 0) throw new NoDataError(`no documents for ${task.name} (${split})`);
   for (const record of records) task.doc(record);
   return records;
+}
+
+/** A file read once however many tasks share it (mmlu's `all` config holds every subject). */
+const recordsByPath = new Map<string, Promise<SourcedRecord[]>>();
+function readCached(path: string): Promise<SourcedRecord[]> {
+  if (!recordsByPath.has(path)) recordsByPath.set(path, readRecords(path));
+  return recordsByPath.get(path)!;
 }
 
 /**
@@ -220,8 +320,10 @@ async function dataPaths(
       const path = `${folder}/${stem}${ext}`;
       if ((await stat(path))?.isFile) return [path];
     }
-    const shards = `${folder}/${task.datasetName ?? "data"}`;
-    if ((await stat(shards))?.isDirectory) {
+    // A task that picks its records from a shared file (keeps) also looks in the `all` config.
+    for (const config of [task.datasetName ?? "data", ...(task.keeps ? ["all"] : [])]) {
+      const shards = `${folder}/${config}`;
+      if (!(await stat(shards))?.isDirectory) continue;
       const found: string[] = [];
       for await (const entry of Deno.readDir(shards)) {
         if (entry.name.startsWith(`${split}-`) && /\.(parquet|jsonl|json)$/.test(entry.name)) {
@@ -231,7 +333,7 @@ async function dataPaths(
       if (found.length > 0) return found.sort();
     }
   }
-  throw new UsageError(
+  throw new NoDataError(
     `no data for ${task.name} (${split}): pass ${flag} ${task.name}=FILE, or a folder holding ${stem}.jsonl`,
   );
 }

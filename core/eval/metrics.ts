@@ -7,8 +7,21 @@
 //   and characters are Unicode code points (Python's `len`), not UTF-16 units.
 // - aggregation: the mean; its standard error is the sample standard deviation (n − 1) over √n,
 //   and "N/A" for a single document (lm-eval reports no stderr then).
+// - acc_mutual_info (on request): the argmax of log P(choice | prompt) − log P(choice), the latter
+//   scored after <bos> alone (lm-eval's unconditional requests ("", " " + choice)).
 
-export type MetricName = "acc" | "acc_norm";
+export type MetricName =
+  | "acc"
+  | "acc_norm"
+  | "acc_mutual_info"
+  // OLMo's own (oe-eval / OLMES) definitions, for its request files (see olmo.ts).
+  | "olmo_acc_raw"
+  | "olmo_acc_per_char"
+  | "olmo_acc_uncond"
+  | "olmo_bits_per_byte";
+
+/** The metrics where lower is better (all others: higher). */
+export const LOWER_IS_BETTER: ReadonlySet<MetricName> = new Set(["olmo_bits_per_byte"]);
 
 /** One document's metric values (1 or 0). */
 export type DocMetrics = Partial<Record<MetricName, number>>;
@@ -39,6 +52,7 @@ export function multipleChoiceMetrics(
   choices: string[],
   gold: number,
   metrics: readonly MetricName[] = ["acc", "acc_norm"],
+  unconditional?: number[],
 ): DocMetrics {
   if (logprobs.length !== choices.length) {
     throw new RangeError(`${logprobs.length} log-likelihoods for ${choices.length} choices`);
@@ -48,6 +62,13 @@ export function multipleChoiceMetrics(
   if (metrics.includes("acc_norm")) {
     const normed = logprobs.map((ll, i) => ll / pythonLength(choices[i]));
     out.acc_norm = argmax(normed) === gold ? 1 : 0;
+  }
+  if (metrics.includes("acc_mutual_info")) {
+    if (unconditional?.length !== choices.length) {
+      throw new RangeError(`acc_mutual_info needs ${choices.length} unconditional log-likelihoods`);
+    }
+    const mutual = logprobs.map((ll, i) => ll - unconditional[i]);
+    out.acc_mutual_info = argmax(mutual) === gold ? 1 : 0;
   }
   return out;
 }

@@ -17,4 +17,15 @@ export {
 } from "./requests.ts";
 export { resultsJson, resultsTable, type RunInfo, sampleLines } from "./results.ts";
 export { type FewshotOptions, runTask, type RunTaskOptions, type TaskResult } from "./runner.ts";
-export { findTask, type MultipleChoiceTask, TASKS } from "./tasks/mod.ts";
+export {
+  findTask,
+  GROUPS,
+  MMLU_SUBJECTS,
+  type MultipleChoiceTask,
+  type TaskGroup,
+  TASKS,
+} from "./tasks/mod.ts";
+export { aggregateGroups, type GroupResult } from "./groups.ts";
+export { ScoreCache } from "./cache.ts";
+export { readTaskFile, type TaskFile } from "./tasks/custom.ts";
+export { type OlmoRequests, readOlmoRequests, runOlmoRequests } from "./olmo.ts";

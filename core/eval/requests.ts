@@ -50,6 +50,8 @@ export interface ScoreOptions {
   maxLength?: number;
   /** Called after each scored request with (requests done, total). */
   onProgress?: (done: number, total: number) => void;
+  /** Called with each request's index and score as soon as it is scored (for a resumable cache). */
+  onScore?: (index: number, score: LoglikelihoodScore) => void;
 }
 
 /** What Python's `str.isspace()` accepts (and so `rstrip()` strips); JS's `\s` differs. */
@@ -163,6 +165,7 @@ export async function scoreTokenRequests(
         if (wraps && continuation.length > session.state.maxRows) prefilled = false;
       }
       scores[i] = { logprob, isGreedy, tokens: continuation.length, truncated };
+      options.onScore?.(i, scores[i]);
       options.onProgress?.(++done, requests.length);
     }
   }

@@ -3,7 +3,9 @@
 // a stderr lm-eval cannot compute (one document) is the string "N/A" there too.
 
 import type { TaskResult } from "./runner.ts";
-import { docRequests, FEWSHOT_DELIMITER, TARGET_DELIMITER } from "./tasks/mod.ts";
+import type { GroupResult } from "./groups.ts";
+import { type AggregatedMetric, LOWER_IS_BETTER, type MetricName } from "./metrics.ts";
+import { FEWSHOT_DELIMITER, TARGET_DELIMITER } from "./tasks/mod.ts";
 
 export interface RunInfo {
   /** What was evaluated: the model's path or name. */
@@ -15,19 +17,40 @@ export interface RunInfo {
 
 const FILTER = "none";
 
-export function resultsJson(tasks: TaskResult[], info: RunInfo): Record<string, unknown> {
+/** A task's or group's metrics as lm-eval's "acc,none" / "acc_stderr,none" entries. */
+function metricEntries(alias: string, metrics: Map<MetricName, AggregatedMetric>) {
+  const out: Record<string, unknown> = { alias };
+  for (const [name, m] of metrics) {
+    out[`${name},${FILTER}`] = m.value;
+    out[`${name}_stderr,${FILTER}`] = m.stderr ?? "N/A";
+  }
+  return out;
+}
+
+export function resultsJson(
+  tasks: TaskResult[],
+  info: RunInfo,
+  groups: GroupResult[] = [],
+): Record<string, unknown> {
   const byTask = <T>(f: (t: TaskResult) => T) =>
     Object.fromEntries(tasks.map((t) => [t.task.name, f(t)]));
+  const byGroup = <T>(f: (g: GroupResult) => T) =>
+    Object.fromEntries(groups.map((g) => [g.group.name, f(g)]));
   return {
-    results: byTask((t) => {
-      const out: Record<string, unknown> = { alias: t.task.name };
-      for (const [name, m] of t.metrics) {
-        out[`${name},${FILTER}`] = m.value;
-        out[`${name}_stderr,${FILTER}`] = m.stderr ?? "N/A";
-      }
-      return out;
-    }),
-    group_subtasks: byTask(() => []),
+    results: {
+      ...byTask((t) => metricEntries(t.task.name, t.metrics)),
+      ...byGroup((g) => metricEntries(g.group.alias, g.metrics)),
+    },
+    ...(groups.length > 0
+      ? { groups: byGroup((g) => metricEntries(g.group.alias, g.metrics)) }
+      : {}),
+    group_subtasks: {
+      ...byGroup((g) => g.members),
+      ...Object.fromEntries(
+        tasks.filter((t) => !groups.some((g) => g.members.includes(t.task.name)))
+          .map((t) => [t.task.name, []]),
+      ),
+    },
     configs: byTask((t) => ({
       task: t.task.name,
       dataset_path: t.task.dataset,
@@ -41,18 +64,22 @@ export function resultsJson(tasks: TaskResult[], info: RunInfo): Record<string, 
       metric_list: t.task.metrics.map((metric) => ({
         metric,
         aggregation: "mean",
-        higher_is_better: true,
+        higher_is_better: !LOWER_IS_BETTER.has(metric),
       })),
       metadata: { version: t.task.version },
     })),
-    versions: byTask((t) => t.task.version),
+    versions: { ...byTask((t) => t.task.version), ...byGroup((g) => g.group.version) },
     "n-shot": byTask((t) => t.numFewshot),
-    higher_is_better: byTask((t) => Object.fromEntries(t.task.metrics.map((m) => [m, true]))),
+    higher_is_better: byTask((t) =>
+      Object.fromEntries(t.task.metrics.map((m) => [m, !LOWER_IS_BETTER.has(m)]))
+    ),
     "n-samples": byTask((t) => ({ original: t.available, effective: t.docs.length })),
-    // Ours, beside lm-eval's fields: requests scored and how many were truncated to fit.
+    // Ours, beside lm-eval's fields: requests scored, how many were truncated to fit, and how
+    // many came from --cache.
     requests: byTask((t) => ({
       total: t.requests,
       truncated: t.truncatedRequests,
+      cached: t.cachedRequests,
       seconds: t.seconds,
     })),
     config: {
@@ -66,21 +93,49 @@ export function resultsJson(tasks: TaskResult[], info: RunInfo): Record<string, 
   };
 }
 
-/** lm-eval's summary table (markdown): one row per metric, value and stderr to 4 places. */
-export function resultsTable(tasks: TaskResult[]): string {
-  const header = ["Tasks", "Version", "Filter", "n-shot", "Metric", "", "Value", "", "Stderr"];
+/**
+ * lm-eval's summary table (markdown): one row per metric, value and stderr to 4 places; groups,
+ * if any, in a second table as lm-eval prints them.
+ */
+export function resultsTable(tasks: TaskResult[], groups: GroupResult[] = []): string {
+  const taskRows = tasks.map((t) => ({
+    name: t.task.name,
+    version: t.task.version,
+    shots: String(t.numFewshot),
+    metrics: t.metrics,
+  }));
+  const groupRows = groups.map((g) => ({
+    name: g.group.name,
+    version: g.group.version,
+    shots: "",
+    metrics: g.metrics,
+  }));
+  const table = markdownTable(taskRows, "Tasks");
+  return groups.length > 0 ? `${table}\n\n${markdownTable(groupRows, "Groups")}` : table;
+}
+
+function markdownTable(
+  entries: {
+    name: string;
+    version: number;
+    shots: string;
+    metrics: Map<MetricName, AggregatedMetric>;
+  }[],
+  title: string,
+): string {
+  const header = [title, "Version", "Filter", "n-shot", "Metric", "", "Value", "", "Stderr"];
   const right = [false, true, false, true, false, false, true, false, true];
   const rows: string[][] = [];
-  for (const t of tasks) {
+  for (const t of entries) {
     let first = true;
     for (const [name, m] of t.metrics) {
       rows.push([
-        first ? t.task.name : "",
-        first ? String(t.task.version) : "",
+        first ? t.name : "",
+        first ? String(t.version) : "",
         FILTER,
-        String(t.numFewshot),
+        t.shots,
         name,
-        "↑",
+        LOWER_IS_BETTER.has(name) ? "↓" : "↑",
         m.value.toFixed(4),
         "±",
         m.stderr === undefined ? "N/A" : m.stderr.toFixed(4),
@@ -109,7 +164,7 @@ export function sampleLines(tasks: TaskResult[]): string[] {
         task: t.task.name,
         doc_id: i,
         target: d.doc.gold,
-        arguments: docRequests(d.doc, d.examples).map((r) => [r.context, r.continuation]),
+        arguments: d.requests.map((r) => [r.context, r.continuation]),
         resps: d.scores.map((s) => [s.logprob, s.isGreedy]),
         ...d.metrics,
       })

@@ -11,7 +11,8 @@ import {
   type MetricName,
   multipleChoiceMetrics,
 } from "./metrics.ts";
-import { type LoglikelihoodScore, scoreRequests } from "./requests.ts";
+import { type LoglikelihoodRequest, type LoglikelihoodScore, scoreRequests } from "./requests.ts";
+import type { ScoreCache } from "./cache.ts";
 import { PythonRandom } from "./python_random.ts";
 import {
   docRequests,
@@ -29,6 +30,8 @@ export interface RunTaskOptions {
   maxLength?: number;
   /** Called after each scored request with (requests done, total). */
   onProgress?: (done: number, total: number) => void;
+  /** Scores found here are not computed again; new ones are added as they come. */
+  cache?: ScoreCache;
 }
 
 /**
@@ -46,8 +49,10 @@ export interface FewshotOptions {
 
 export interface ScoredDoc {
   doc: MultipleChoiceDoc;
-  /** The few-shot examples before its prompt ("" zero-shot). */
+  /** The description and few-shot examples before its prompt ("" zero-shot). */
   examples: string;
+  /** Its requests, in lm-eval's order (with acc_mutual_info, the unconditional ones last). */
+  requests: LoglikelihoodRequest[];
   scores: LoglikelihoodScore[];
   metrics: DocMetrics;
 }
@@ -62,6 +67,8 @@ export interface TaskResult {
   requests: number;
   /** Requests cut from the left to fit the context. */
   truncatedRequests: number;
+  /** Requests whose scores came from the cache. */
+  cachedRequests: number;
   seconds: number;
 }
 
@@ -74,35 +81,65 @@ export async function runTask(
   options: RunTaskOptions = {},
 ): Promise<TaskResult> {
   const start = performance.now();
-  const docs = records.map((r) => task.doc(r)).slice(0, options.limit ?? records.length);
+  const kept = task.keeps ? records.filter((r) => task.keeps!(r)) : records;
+  const docs = kept.map((r) => task.doc(r)).slice(0, options.limit ?? kept.length);
   const examples = drawExamples(task, docs.length, options.fewshot);
-  const requests = docs.flatMap((doc, i) => docRequests(doc, examples[i]));
-  const scores = await scoreRequests(session, tokenizer, requests, {
-    maxLength: options.maxLength,
-    onProgress: options.onProgress,
-  });
+  const mutualInfo = task.metrics.includes("acc_mutual_info");
+  const perDoc = docs.map((doc, i) => [
+    ...docRequests(doc, examples[i]),
+    // lm-eval's unconditional requests for acc_mutual_info: each choice after <bos> alone.
+    ...(mutualInfo ? doc.choices.map((c) => ({ context: "", continuation: ` ${c}` })) : []),
+  ]);
+  const requests = perDoc.flat();
+  const scores = await scoreCached(session, tokenizer, requests, options);
   const scored: ScoredDoc[] = [];
   let next = 0;
   for (const [i, doc] of docs.entries()) {
-    const own = scores.slice(next, next += doc.choices.length);
+    const own = scores.slice(next, next += perDoc[i].length);
     const lls = own.map((s) => s.logprob);
+    const n = doc.choices.length;
     scored.push({
       doc,
       examples: examples[i],
+      requests: perDoc[i],
       scores: own,
-      metrics: multipleChoiceMetrics(lls, doc.choices, doc.gold, task.metrics),
+      metrics: task.scoreDoc?.(lls, doc) ??
+        multipleChoiceMetrics(lls.slice(0, n), doc.choices, doc.gold, task.metrics, lls.slice(n)),
     });
   }
   return {
     task,
     docs: scored,
     metrics: aggregate(scored.map((d) => d.metrics)),
-    numFewshot: options.fewshot?.count ?? 0,
-    available: records.length,
+    numFewshot: task.fixedFewshot ?? options.fewshot?.count ?? 0,
+    available: kept.length,
     requests: requests.length,
     truncatedRequests: scores.filter((s) => s.truncated > 0).length,
+    cachedRequests: scores.cached,
     seconds: (performance.now() - start) / 1000,
   };
+}
+
+/** Scores the requests the cache does not hold, adding each to it as soon as it is scored. */
+export async function scoreCached(
+  session: GemmaSession,
+  tokenizer: GemmaTokenizer,
+  requests: LoglikelihoodRequest[],
+  options: RunTaskOptions,
+): Promise<LoglikelihoodScore[] & { cached: number }> {
+  const { cache } = options;
+  const scores: (LoglikelihoodScore | undefined)[] = requests.map((r) => cache?.get(r));
+  const missing = requests.flatMap((_, i) => scores[i] === undefined ? [i] : []);
+  const cached = requests.length - missing.length;
+  const fresh = await scoreRequests(session, tokenizer, missing.map((i) => requests[i]), {
+    maxLength: options.maxLength,
+    onProgress: options.onProgress &&
+      ((done: number) => options.onProgress!(cached + done, requests.length)),
+    onScore: cache &&
+      ((j: number, score: LoglikelihoodScore) => cache.put(requests[missing[j]], score)),
+  });
+  missing.forEach((i, j) => scores[i] = fresh[j]);
+  return Object.assign(scores as LoglikelihoodScore[], { cached });
 }
 
 /** Each document's few-shot prefix, drawn in document order as lm-eval draws it. */
@@ -111,16 +148,24 @@ function drawExamples(
   count: number,
   fewshot: FewshotOptions | undefined,
 ): string[] {
-  if (!fewshot || fewshot.count === 0) return new Array(count).fill("");
-  const pool = fewshot.records.map((r) => task.doc(r));
+  const description = task.description ?? "";
+  if (task.fixedFewshot !== undefined || !fewshot || fewshot.count === 0) {
+    return new Array(count).fill(description);
+  }
+  const records = task.keeps ? fewshot.records.filter((r) => task.keeps!(r)) : fewshot.records;
+  const pool = records.map((r) => task.doc(r));
   if (fewshot.count > pool.length) {
     throw new RangeError(
       `${task.name}: ${fewshot.count} few-shot examples asked for, the few-shot split has ${pool.length}`,
     );
   }
+  if (task.fewshotFirstN) {
+    const examples = description + pool.slice(0, fewshot.count).map(fewshotExample).join("");
+    return new Array(count).fill(examples);
+  }
   const random = new PythonRandom(fewshot.seed ?? 1234);
   return Array.from(
     { length: count },
-    () => random.sample(pool, fewshot.count).map(fewshotExample).join(""),
+    () => description + random.sample(pool, fewshot.count).map(fewshotExample).join(""),
   );
 }

@@ -2,14 +2,19 @@
 # folder, each task's own YAML (prompts, choices, preprocessing, metrics) with the dataset swapped
 # for local files. Input (stdin): {"model": DIR, "gguf_file": NAME (optional: a GGUF in DIR, which
 # transformers dequantizes), "tasks": {name: FILE}, "fewshot": {name: FILE},
-# "num_fewshot": N}, the few-shot files being the tasks' training splits. Output (stdout):
-# {"results": {name: {...}}, "samples": {name: [[[ll, greedy], ...] per doc]},
-#  "arguments": {name: [[[context, continuation], ...] per doc]}}.
+# "num_fewshot": N, "mutual_info": BOOL (optional: acc_mutual_info added to each task's metric_list
+# where lm-eval computes it: not winogrande's multiple input nor truthfulqa_mc2's own metric)}, the few-shot files being the tasks' training splits (mmlu's: its dev split).
+# mmlu_<subject> tasks are also run as lm-eval's groups: mmlu over the categories present, each
+# category (the subject YAML's tag) over its subjects, weighted by size.
+# Output (stdout): {"results": {name or group: {...}}, "samples": {name: [[[ll, greedy], ...] per
+# doc]}, "arguments": {name: [[[context, continuation], ...] per doc]}}.
 import contextlib
 import json
 import os
 import sys
 import tempfile
+
+import yaml
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
@@ -17,6 +22,24 @@ os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 import lm_eval  # noqa: E402
 from lm_eval.models.huggingface import HFLM  # noqa: E402
 from lm_eval.tasks import TaskManager  # noqa: E402
+
+
+class _YamlLoader(yaml.SafeLoader):
+    pass
+
+
+# lm-eval's YAMLs name Python functions with !function; only metric_list is read here.
+_YamlLoader.add_constructor("!function", lambda loader, node: None)
+
+
+def own_metric_list(path):
+    """A task YAML's metric_list, following its includes."""
+    with open(path) as f:
+        config = yaml.load(f, Loader=_YamlLoader)
+    if "metric_list" in config:
+        return config["metric_list"]
+    return own_metric_list(os.path.join(os.path.dirname(path), config["include"]))
+
 
 job = json.load(sys.stdin)
 tasks_dir = os.path.join(os.path.dirname(lm_eval.__file__), "tasks")
@@ -27,25 +50,56 @@ task_yaml = {
     "hellaswag": "hellaswag/hellaswag.yaml",
     "boolq": "super_glue/boolq/default.yaml",
     "winogrande": "winogrande/default.yaml",
+    "truthfulqa_mc1": "truthfulqa/truthfulqa_mc1.yaml",
+    "truthfulqa_mc2": "truthfulqa/truthfulqa_mc2.yaml",
 }
+for name in job["tasks"]:
+    if name.startswith("mmlu_"):
+        task_yaml[name] = f"mmlu/default/{name}.yaml"
 with tempfile.TemporaryDirectory() as folder, contextlib.redirect_stdout(sys.stderr):
     fewshot = job.get("fewshot", {})
+    categories = {}
     for name, path in job["tasks"].items():
+        mmlu = name.startswith("mmlu_")
+        split = "dev" if mmlu else "train"
         files = {"local": os.path.abspath(path)}
         if name in fewshot:
-            files["train"] = os.path.abspath(fewshot[name])
+            files[split] = os.path.abspath(fewshot[name])
+        config = {
+            "include": os.path.join(tasks_dir, task_yaml[name]),
+            "task": f"{name}_local",
+            "tag": [],
+            "dataset_path": "json",
+            "dataset_name": None,
+            "dataset_kwargs": {"data_files": files},
+            "training_split": "train" if name in fewshot and not mmlu else None,
+            "validation_split": None,
+            "test_split": "local",
+        }
+        if job.get("mutual_info") and name not in ("winogrande", "truthfulqa_mc2"):
+            own = own_metric_list(os.path.join(tasks_dir, task_yaml[name]))
+            config["metric_list"] = own + [
+                {"metric": "acc_mutual_info", "aggregation": "mean", "higher_is_better": True}
+            ]
+        if mmlu:
+            with open(os.path.join(tasks_dir, task_yaml[name])) as f:
+                tag = yaml.safe_load(f)["tag"]  # mmlu_<category>_tasks
+            categories.setdefault(tag[: -len("_tasks")], []).append(f"{name}_local")
         with open(os.path.join(folder, f"{name}_local.yaml"), "w") as f:
+            json.dump(config, f)
+    groups = {}
+    for category, members in categories.items():
+        groups[category] = members
+    if categories:
+        groups["mmlu"] = [f"{c}_local" for c in sorted(categories)]
+    for group, members in groups.items():
+        with open(os.path.join(folder, f"{group}_local.yaml"), "w") as f:
             json.dump(
                 {
-                    "include": os.path.join(tasks_dir, task_yaml[name]),
-                    "task": f"{name}_local",
-                    "tag": [],
-                    "dataset_path": "json",
-                    "dataset_name": None,
-                    "dataset_kwargs": {"data_files": files},
-                    "training_split": "train" if name in fewshot else None,
-                    "validation_split": None,
-                    "test_split": "local",
+                    "group": f"{group}_local",
+                    "task": members,
+                    "aggregate_metric_list": [{"metric": "acc", "weight_by_size": True}],
+                    "metadata": {"version": 2},
                 },
                 f,
             )
@@ -53,13 +107,16 @@ with tempfile.TemporaryDirectory() as folder, contextlib.redirect_stdout(sys.std
     model = HFLM(pretrained=job["model"], dtype="float32", device="cpu", batch_size=1, **extra)
     out = lm_eval.simple_evaluate(
         model=model,
-        tasks=[f"{name}_local" for name in job["tasks"]],
+        tasks=[f"{name}_local" for name in job["tasks"] if not name.startswith("mmlu_")]
+        + (["mmlu_local"] if categories else []),
         task_manager=TaskManager(include_path=folder),
         log_samples=True,
         limit=job.get("limit"),
         num_fewshot=job.get("num_fewshot"),
     )
 result = {"results": {}, "samples": {}, "arguments": {}}
+for group in groups:
+    result["results"][group] = out["results"][f"{group}_local"]
 for name in job["tasks"]:
     result["results"][name] = out["results"][f"{name}_local"]
     docs = sorted(out["samples"][f"{name}_local"], key=lambda s: s["doc_id"])

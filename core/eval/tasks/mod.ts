@@ -3,7 +3,9 @@
 import { ARC_CHALLENGE, ARC_EASY } from "./arc.ts";
 import { BOOLQ } from "./boolq.ts";
 import { HELLASWAG } from "./hellaswag.ts";
+import { MMLU_GROUPS, MMLU_TASKS } from "./mmlu.ts";
 import { PIQA } from "./piqa.ts";
+import { TRUTHFULQA_MC1, TRUTHFULQA_MC2 } from "./truthfulqa.ts";
 import { WINOGRANDE } from "./winogrande.ts";
 import type { MultipleChoiceTask } from "./task.ts";
 
@@ -23,7 +25,14 @@ export const TASKS: readonly MultipleChoiceTask[] = [
   HELLASWAG,
   BOOLQ,
   WINOGRANDE,
+  TRUTHFULQA_MC1,
+  TRUTHFULQA_MC2,
+  ...MMLU_TASKS,
 ];
+
+/** Groups of tasks, aggregated as lm-eval aggregates them (see ../groups.ts). */
+export const GROUPS = MMLU_GROUPS;
+export { MMLU_SUBJECTS, type TaskGroup } from "./mmlu.ts";
 
 export function findTask(name: string): MultipleChoiceTask | undefined {
   return TASKS.find((t) => t.name === name);

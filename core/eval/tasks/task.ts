@@ -1,7 +1,7 @@
 // What a multiple-choice task is: how a published record becomes a document (the prompt, the
 // choices, the gold index), with lm-eval's defaults for the delimiters.
 
-import type { MetricName } from "../metrics.ts";
+import type { DocMetrics, MetricName } from "../metrics.ts";
 import type { SourcedRecord } from "../data.ts";
 
 /** One question: lm-eval's doc_to_text, doc_to_choice and doc_to_target, rendered. */
@@ -15,6 +15,8 @@ export interface MultipleChoiceDoc {
    * this shared continuation is what gets scored after each.
    */
   continuation?: string;
+  /** truthfulqa_mc2's labels: 1 for each true choice, 0 for each false one. */
+  labels?: number[];
 }
 
 export interface MultipleChoiceTask {
@@ -30,6 +32,16 @@ export interface MultipleChoiceTask {
   version: number;
   /** A published record → a document; throws EvalDataError naming the record and the field. */
   doc(source: SourcedRecord): MultipleChoiceDoc;
+  /** lm-eval's description: text before the few-shot examples and the prompt (mmlu's header). */
+  description?: string;
+  /** lm-eval's first_n sampler (the few-shot split's first n, mmlu); default its random sampler. */
+  fewshotFirstN?: boolean;
+  /** A num_fewshot fixed in lm-eval's task config, which its --num_fewshot does not override. */
+  fixedFewshot?: number;
+  /** A record this task reads from a shared file (mmlu's `all` config holds every subject). */
+  keeps?(source: SourcedRecord): boolean;
+  /** Per-document metrics other than acc / acc_norm from the choices' log-likelihoods (mc2). */
+  scoreDoc?(logprobs: number[], doc: MultipleChoiceDoc): DocMetrics;
 }
 
 /** lm-eval's default target delimiter: between the prompt and each choice. */
