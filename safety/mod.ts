@@ -1,0 +1,25 @@
+// The public API of the safety layer: PII detection and anonymization, and policy classifiers
+// (ShieldGemma's method). Uses core/mod.ts only (DESIGN.md §1).
+
+export {
+  DEFAULT_PHONE_REGIONS,
+  type DetectOptions,
+  detectPii,
+  parsePiiTypes,
+  PII_TYPES,
+  PiiError,
+  type PiiHit,
+  type PiiType,
+  resolveOverlaps,
+} from "./pii.ts";
+export { anonymize, hashTag, maskValue, type PiiOperator, replaceTag } from "./pii_operators.ts";
+export {
+  cardBrand,
+  creditCardValid,
+  emailValid,
+  ibanValid,
+  ipv4Valid,
+  ipv6Valid,
+  luhnValid,
+  ssnValid,
+} from "./pii_validators.ts";
