@@ -7,7 +7,7 @@
 // Spans are UTF-16 code-unit offsets into the input (JavaScript string indices, as `slice` takes
 // them), `end` exclusive.
 
-import { findPhoneNumbersInText } from "libphonenumber-js/max";
+import { findPhoneNumbersInText, isSupportedCountry } from "libphonenumber-js/max";
 import type { CountryCode } from "libphonenumber-js/max";
 import {
   cardBrand,
@@ -301,13 +301,11 @@ function findPhones(text: string, regions: readonly string[]): PiiHit[] {
   const out: PiiHit[] = [];
   const seen = new Set<string>();
   for (const region of regions) {
-    let matches;
-    try {
-      // The default leniency, "VALID": numbers libphonenumber's metadata says exist.
-      matches = findPhoneNumbersInText(text, { defaultCountry: region as CountryCode });
-    } catch {
+    if (!isSupportedCountry(region)) {
       throw new PiiError(`unknown phone region "${region}" (use ISO 3166 codes such as US, GB)`);
     }
+    // The default leniency, "VALID": numbers libphonenumber's metadata says exist.
+    const matches = findPhoneNumbersInText(text, { defaultCountry: region as CountryCode });
     for (const m of matches) {
       const key = `${m.startsAt}:${m.endsAt}`;
       if (seen.has(key)) continue; // found by an earlier region and accepted
