@@ -23,3 +23,24 @@ export {
   luhnValid,
   ssnValid,
 } from "./pii_validators.ts";
+export {
+  HARM_POLICIES,
+  harmDefinition,
+  parsePolicies,
+  type Policy,
+  PolicyError,
+  policyKey,
+  renderPolicyPrompt,
+  selectPolicies,
+  type UseCase,
+} from "./policies.ts";
+export {
+  ClassifierError,
+  classify,
+  type ClassifyOptions,
+  commonPrefixLength,
+  policyPromptIds,
+  type PolicyScore,
+  pYesFromLogits,
+  yesNoIds,
+} from "./classifier.ts";
