@@ -9,6 +9,7 @@ import { evalCommand } from "./eval.ts";
 import { generateCommand } from "./generate.ts";
 import { infoCommand } from "./info.ts";
 import { pullCommand } from "./pull.ts";
+import { safetyCommand } from "./safety.ts";
 
 export async function main(args: string[]): Promise<number> {
   const program = new Command("gemma")
@@ -20,7 +21,8 @@ export async function main(args: string[]): Promise<number> {
     .addCommand(infoCommand())
     .addCommand(convertCommand())
     .addCommand(pullCommand())
-    .addCommand(evalCommand());
+    .addCommand(evalCommand())
+    .addCommand(safetyCommand());
   for (const command of program.commands) {
     command.exitOverride().configureOutput({ writeErr: () => {} });
   }
