@@ -120,8 +120,10 @@ function contextBefore(text: string, start: number, words: RegExp, window = 40):
 
 function findEmails(text: string): PiiHit[] {
   const out: PiiHit[] = [];
+  // The local part starts with a letter, digit or underscore, and nothing that could belong to
+  // it (or a URL's "scheme://" before it) precedes the match.
   const pattern =
-    /(?<![A-Za-z0-9.!#$%&'*+/=?^_`{|}~-])[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+/g;
+    /(?<![A-Za-z0-9.!#$%&'*+/=?^_`{|}~:-])[A-Za-z0-9_][A-Za-z0-9!#$%&'*+/=?^_`{|}~-]*(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+/g;
   for (const m of text.matchAll(pattern)) {
     if (!emailValid(m[0])) continue;
     out.push(hit("EMAIL", text, m.index, m.index + m[0].length, 1, m[0].toLowerCase()));
@@ -144,9 +146,9 @@ function findUrlCredentials(text: string): PiiHit[] {
 
 function findCards(text: string): PiiHit[] {
   const out: PiiHit[] = [];
-  // 12–19 digits, either contiguous or in groups of 3–6 split by one space or one hyphen (the
-  // same separator throughout).
-  const pattern = /(?<![\d.,-])(?:\d{12,19}|\d{4}(?:([ -])\d{3,6}){2,4})(?![\d]|[.,-]\d)/g;
+  // 12–19 digits, either contiguous or in groups of 2–6 split by one space or one hyphen (the
+  // same separator throughout): 4-4-4-4, Amex 4-6-5, Diners 4-4-4-2 …
+  const pattern = /(?<![\d.,-])(?:\d{12,19}|\d{4}(?:([ -])\d{2,6}){2,4})(?![\d]|[.,-]\d)/g;
   for (const m of text.matchAll(pattern)) {
     const sep = m[1];
     if (sep && m[0].split(sep).length !== m[0].split(/[ -]/).length) continue;
@@ -312,8 +314,7 @@ function findPhones(text: string, regions: readonly string[]): PiiHit[] {
       const raw = text.slice(m.startsAt, m.endsAt);
       const before = text.slice(Math.max(0, m.startsAt - 20), m.startsAt);
       if (NOT_PII_CONTEXT.test(before)) continue;
-      // A date (2024-01-15) or a dotted number is never a phone number here.
-      if (/^\d{4}-\d{2}-\d{2}$/.test(raw) || /^\d+(?:\.\d+)+$/.test(raw)) continue;
+      if (/^\d{4}-\d{2}-\d{2}$/.test(raw)) continue; // a date
       const international = raw.startsWith("+") || raw.startsWith("00");
       const groups = digitGroups(raw);
       // A national number must be written as one run of digits or grouped as the country writes

@@ -151,6 +151,10 @@ Deno.test("detectPii finds each type and ignores look-alikes", () => {
   ) {
     assert.deepEqual(found(`token ${key} leaked`), [["API_KEY", key]], key);
   }
+  assert.deepEqual(found("Call me on 415.555.2671, Diners 3056 9309 0259 04."), [
+    ["PHONE", "415.555.2671"],
+    ["CREDIT_CARD", "3056 9309 0259 04"],
+  ]);
   // Hard negatives: nothing at all.
   for (
     const text of [
@@ -164,6 +168,7 @@ Deno.test("detectPii finds each type and ignores look-alikes", () => {
       "Write to root@localhost; set OPENAI_API_KEY=sk-xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx.",
       "The ZIP code is 94105-1234.",
       "Transfer to GB83WEST12345698765432 bounced.",
+      "Docs at https://user@example.com/path; the asset icon@2x.png; coordinates 48.8584, 2.2945.",
     ]
   ) {
     assert.deepEqual(found(text), [], text);

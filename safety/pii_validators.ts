@@ -125,6 +125,9 @@ export function ipv6Valid(text: string): boolean {
   return count === 8;
 }
 
+/** File extensions that are no top-level domain: "icon@2x.png" names an image, not a mailbox. */
+const FILE_EXTENSIONS = new Set(["png", "jpg", "jpeg", "gif", "svg", "webp", "bmp", "ico", "pdf"]);
+
 /**
  * An e-mail address by RFC 5321's limits: a dot-atom local part of at most 64 characters, a domain
  * of dot-separated labels (1–63 letters, digits or inner hyphens) ending in an alphabetic TLD of at
@@ -144,7 +147,9 @@ export function emailValid(text: string): boolean {
   const labels = domain.split(".");
   if (labels.length < 2) return false;
   const label = /^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/;
-  return labels.every((l) => label.test(l)) && /^[A-Za-z]{2,63}$/.test(labels[labels.length - 1]);
+  const tld = labels[labels.length - 1];
+  return labels.every((l) => label.test(l)) && /^[A-Za-z]{2,63}$/.test(tld) &&
+    !FILE_EXTENSIONS.has(tld.toLowerCase());
 }
 
 /**
