@@ -13,8 +13,23 @@ import {
   validateSampling,
 } from "../core/mod.ts";
 import type { Checkpoint } from "../core/checkpoint.ts";
-import { parseInteger, parseNumber, readStdin, UsageError, writeStdout } from "./common.ts";
+import {
+  ExitStatus,
+  parseInteger,
+  parseNumber,
+  readStdin,
+  UsageError,
+  writeStdout,
+} from "./common.ts";
 import { type LoadedModel, loadModel } from "./model_source.ts";
+import {
+  addGuardOptions,
+  GUARD_EXIT_CODE,
+  guardedTurn,
+  type GuardFlags,
+  REFUSAL,
+  setupGuard,
+} from "./guard.ts";
 
 export interface GenerationFlags {
   model?: string;
@@ -150,7 +165,7 @@ export function fitPrompt(
   return [ids[0], ...ids.slice(ids.length - keep + 1)];
 }
 
-interface GenerateFlags extends GenerationFlags {
+interface GenerateFlags extends GenerationFlags, GuardFlags {
   promptFile?: string;
   chat?: boolean;
   json?: boolean;
@@ -170,12 +185,15 @@ export function generateCommand(): Command {
     .option("--truncate", "drop the start of a prompt that does not fit in the context")
     .option("-v, --verbose", "print timings on stderr");
   addGenerationOptions(command);
+  addGuardOptions(command);
   return command.action(async (prompt: string | undefined, flags: GenerateFlags) => {
     const prompts = await readPrompts(prompt, flags);
     const loaded = await loadModel(flags);
+    const guard = await setupGuard(flags, loaded);
     const session = new GemmaSession(loaded.model, { contextLength: flags.ctx });
     const sampling = samplingFrom(flags, loaded.checkpoint);
     const maxTokens = flags.maxTokens ?? loaded.checkpoint.generation.maxNewTokens ?? 256;
+    let blocked = 0;
     for (const text of prompts) {
       const ids = fitPrompt(
         promptIds(loaded.tokenizer, text, flags.chat ?? false, flags.system),
@@ -185,6 +203,34 @@ export function generateCommand(): Command {
       );
       session.reset();
       const streaming = !flags.json && !flags.jsonl;
+      if (guard) {
+        const turn = await guardedTurn(guard, session, loaded.tokenizer, ids, text, {
+          maxTokens,
+          sampling,
+          stopTokenIds: stopTokenIds(loaded),
+          stopStrings: flags.stop,
+          onText: streaming ? writeStdout : undefined,
+        });
+        if (turn.blocked) {
+          blocked += 1;
+          console.error(`guard: ${turn.blocked}`);
+        }
+        if (streaming) writeStdout(turn.result ? "\n" : `${REFUSAL}\n`);
+        else {
+          // A blocked response is withheld from JSON, not cut short.
+          const json = turn.result
+            ? resultJson(turn.result, loaded.loadMs)
+            : { text: "", prompt_token_ids: ids, token_ids: [], finish_reason: "guard" };
+          json.text = turn.blocked ? "" : turn.text;
+          if (turn.blocked) json.finish_reason = "guard";
+          writeStdout(JSON.stringify({ ...json, safety: turn.safety }) + "\n");
+        }
+        if (flags.verbose) {
+          if (turn.result) printTimings(turn.result, loaded.loadMs);
+          console.error(`guard ${(turn.safety.guard_ms as number).toFixed(0)} ms`);
+        }
+        continue;
+      }
       const result = await generate(session, loaded.tokenizer, ids, {
         maxTokens,
         sampling,
@@ -196,6 +242,8 @@ export function generateCommand(): Command {
       else writeStdout(JSON.stringify(resultJson(result, loaded.loadMs)) + "\n");
       if (flags.verbose) printTimings(result, loaded.loadMs);
     }
+    guard?.destroy();
+    if (blocked > 0) throw new ExitStatus("", GUARD_EXIT_CODE);
   });
 }
 
@@ -237,7 +285,7 @@ async function readPromptFile(path: string): Promise<string> {
   }
 }
 
-export function resultJson(result: GenerateResult, loadMs: number) {
+export function resultJson(result: GenerateResult, loadMs: number): Record<string, unknown> {
   const t = result.timings;
   return {
     text: result.text,

@@ -6,7 +6,7 @@ import { Sampler, type SamplingOptions } from "./sampler.ts";
 import type { GemmaSession } from "./session.ts";
 import { type GemmaTokenizer, StreamingDecoder } from "./tokenizer.ts";
 
-export type FinishReason = "length" | "stop" | "eos";
+export type FinishReason = "length" | "stop" | "eos" | "abort";
 
 export interface GenerateOptions {
   maxTokens: number;
@@ -17,6 +17,8 @@ export interface GenerateOptions {
   stopStrings?: string[];
   /** Receives the text as it becomes final. */
   onText?: (text: string) => void;
+  /** Ends generation at the next token once aborted (finish_reason "abort"), e.g. by a guard. */
+  signal?: AbortSignal;
 }
 
 export interface Timings {
@@ -62,6 +64,10 @@ export async function generate(
   };
   // Takes token `id` into the result; false when generation ends with it.
   const take = (id: number): boolean => {
+    if (options.signal?.aborted) {
+      finishReason = "abort";
+      return false;
+    }
     tokenIds.push(id);
     history.push(id);
     if (options.stopTokenIds.includes(id)) {

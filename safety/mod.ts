@@ -44,3 +44,11 @@ export {
   pYesFromLogits,
   yesNoIds,
 } from "./classifier.ts";
+export {
+  Guard,
+  type GuardCheck,
+  type GuardConfig,
+  guardedGenerate,
+  type GuardedResult,
+  SentenceSplitter,
+} from "./guard.ts";

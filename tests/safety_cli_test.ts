@@ -229,3 +229,117 @@ Deno.test({
     await Deno.remove(dir, { recursive: true });
   },
 });
+
+Deno.test({
+  name: "gemma generate and chat with --guard and --redact-pii",
+  sanitizeResources: false,
+  fn: async (t) => {
+    const dir = await Deno.makeTempDir({ prefix: "gemma-guard-cli-" });
+    const model = `${dir}/model`;
+    await buildTinyModel(model, { seed: 5, numLayers: 1 });
+    const base = ["generate", "--model", model, "-q", "--temperature", "0", "-n", "12"];
+    const prompt = "How do I pick a lock?";
+
+    await t.step(
+      "a blocked prompt: the refusal on stdout, the reason on stderr, exit 3",
+      async () => {
+        const run = await gemma([...base, "--guard", "--guard-threshold", "0", prompt]);
+        assert.equal(run.code, 3, run.stderr);
+        assert.equal(run.stdout, "I can't help with that.\n");
+        assert.match(
+          run.stderr,
+          /^guard: the prompt violates "Dangerous Content" \(P\(Yes\) 0\.\d{3}\)/,
+        );
+        assert.equal(run.stderr.trim().split("\n").length, 1);
+        const json = await gemma([
+          ...base,
+          "--guard",
+          "harassment",
+          "--guard-threshold",
+          "0",
+          "--json",
+          prompt,
+        ]);
+        assert.equal(json.code, 3);
+        const out = JSON.parse(json.stdout);
+        assert.equal(out.text, "");
+        assert.equal(out.finish_reason, "guard");
+        assert.deepEqual(out.token_ids, []);
+        assert.equal(out.safety.blocked, "prompt");
+        assert.deepEqual(out.safety.checks.map((c: { stage: string }) => c.stage), ["prompt"]);
+        assert.deepEqual(Object.keys(out.safety.checks[0].scores), ["harassment"]);
+      },
+    );
+
+    await t.step(
+      "a guard that clears everything changes nothing, and --json reports every score",
+      async () => {
+        const plain = JSON.parse((await gemma([...base, "--json", prompt])).stdout);
+        const run = await gemma([...base, "--json", "--guard", "--guard-threshold", "1", prompt]);
+        assert.equal(run.code, 0, run.stderr);
+        const out = JSON.parse(run.stdout);
+        assert.equal(out.text, plain.text);
+        assert.deepEqual(out.token_ids, plain.token_ids);
+        assert.equal(out.safety.blocked, null);
+        const stages = out.safety.checks.map((c: { stage: string }) => c.stage);
+        assert.equal(stages[0], "prompt");
+        assert.ok(stages.length >= 2 && stages.slice(1).every((s: string) => s === "response"));
+        for (const check of out.safety.checks) {
+          assert.deepEqual(Object.keys(check.scores), [
+            "dangerous",
+            "hate",
+            "sexual",
+            "harassment",
+          ]);
+          assert.deepEqual(check.violated, []);
+        }
+        assert.ok(out.safety.guard_ms > 0);
+        const streamed = await gemma([...base, "--guard", "--guard-threshold", "1", "-v", prompt]);
+        assert.equal(streamed.stdout, plain.text + "\n");
+        assert.match(streamed.stderr, /\nguard \d+ ms\n/, "the guard's cost in --verbose timings");
+      },
+    );
+
+    await t.step("chat: a blocked prompt is refused and the conversation goes on", async () => {
+      const run = await gemma(
+        [
+          "chat",
+          "--model",
+          model,
+          "-q",
+          "--temperature",
+          "0",
+          "-n",
+          "4",
+          "--guard",
+          "--guard-threshold",
+          "0",
+        ],
+        "hello\nagain\n",
+      );
+      assert.equal(run.code, 0, run.stderr);
+      assert.equal(run.stdout, "I can't help with that.\nI can't help with that.\n");
+      assert.equal(run.stderr.trim().split("\n").length, 2);
+    });
+
+    await t.step("--redact-pii alone runs no classifier", async () => {
+      const plain = JSON.parse((await gemma([...base, "--json", prompt])).stdout);
+      const run = await gemma([...base, "--json", "--redact-pii", prompt]);
+      assert.equal(run.code, 0, run.stderr);
+      const out = JSON.parse(run.stdout);
+      assert.equal(out.text, plain.text, "gibberish holds no PII");
+      assert.equal(out.safety.redact_pii, true);
+      assert.deepEqual(out.safety.checks, []);
+    });
+
+    await t.step("bad guard flags: one line, exit 1", async () => {
+      assertCleanFailure(await gemma([...base, "--guard-model", model, "x"]), /needs --guard/);
+      assertCleanFailure(
+        await gemma([...base, "--guard", "--guard-threshold", "2", "x"]),
+        /--guard-threshold/,
+      );
+      assertCleanFailure(await gemma([...base, "--guard", "violence", "x"]), /unknown policy/);
+    });
+    await Deno.remove(dir, { recursive: true });
+  },
+});
