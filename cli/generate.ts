@@ -222,7 +222,12 @@ export function generateCommand(): Command {
             ? resultJson(turn.result, loaded.loadMs)
             : { text: "", prompt_token_ids: ids, token_ids: [], finish_reason: "guard" };
           json.text = turn.blocked ? "" : turn.text;
-          if (turn.blocked) json.finish_reason = "guard";
+          if (turn.blocked) {
+            json.finish_reason = "guard";
+            json.token_ids = []; // they would spell out what was withheld
+          }
+          // The tokens would spell out the PII the text no longer shows.
+          if (guard.guard.config.redactPii) delete json.token_ids;
           writeStdout(JSON.stringify({ ...json, safety: turn.safety }) + "\n");
         }
         if (flags.verbose) {

@@ -329,6 +329,7 @@ Deno.test({
       const out = JSON.parse(run.stdout);
       assert.equal(out.text, plain.text, "gibberish holds no PII");
       assert.equal(out.safety.redact_pii, true);
+      assert.equal(out.token_ids, undefined, "token ids would undo the redaction");
       assert.deepEqual(out.safety.checks, []);
     });
 
