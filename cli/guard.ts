@@ -9,6 +9,7 @@ import {
   type GenerateResult,
 } from "../core/mod.ts";
 import {
+  ClassifierError,
   Guard,
   type GuardCheck,
   guardedGenerate,
@@ -16,6 +17,7 @@ import {
   type Policy,
   PolicyError,
   selectPolicies,
+  yesNoIds,
 } from "../safety/mod.ts";
 import { parseNumber, UsageError } from "./common.ts";
 import { type LoadedModel, loadModel } from "./model_source.ts";
@@ -105,6 +107,12 @@ export async function setupGuard(
   const classifierModel = flags.guardModel === undefined
     ? loaded
     : await loadModel({ ...flags, model: flags.guardModel });
+  try {
+    yesNoIds(classifierModel.tokenizer); // fail now, not at the first check
+  } catch (error) {
+    if (error instanceof ClassifierError) throw new UsageError(`--guard: ${error.message}`);
+    throw error;
+  }
   const session = new GemmaSession(classifierModel.model);
   const guard = new Guard(
     { policies, threshold, redactPii: flags.redactPii ?? false },
@@ -155,6 +163,7 @@ export async function guardedTurn(
   const msBefore = guard.ms;
   const checks: GuardCheck[] = [];
   if (guard.enforcesPolicies) {
+    if (prompt.trim() === "") throw new UsageError("--guard: the prompt is empty");
     const check = await guard.checkPrompt(prompt);
     checks.push(check);
     if (check.violated.length > 0) {

@@ -340,6 +340,7 @@ Deno.test({
         /--guard-threshold/,
       );
       assertCleanFailure(await gemma([...base, "--guard", "violence", "x"]), /unknown policy/);
+      assertCleanFailure(await gemma([...base, "--guard", "--", " "]), /the prompt is empty/);
     });
     await Deno.remove(dir, { recursive: true });
   },
