@@ -300,6 +300,41 @@ Deno.test({
       },
     );
 
+    await t.step("a response that crosses the threshold is stopped and withheld", async () => {
+      // The scores with nothing blocked, to put the threshold between the prompt and the response.
+      const probe = JSON.parse(
+        (await gemma([...base, "--json", "--guard", "dangerous", "--guard-threshold", "1", prompt]))
+          .stdout,
+      );
+      const promptScore = probe.safety.checks[0].scores.dangerous;
+      const responseScore = Math.max(
+        ...probe.safety.checks.slice(1).map((c: { scores: { dangerous: number } }) =>
+          c.scores.dangerous
+        ),
+      );
+      assert.ok(responseScore > promptScore, `${responseScore} > ${promptScore} for this seed`);
+      const threshold = String((promptScore + responseScore) / 2);
+      const flags = ["--guard", "dangerous", "--guard-threshold", threshold];
+      const json = await gemma([...base, "--json", ...flags, prompt]);
+      assert.equal(json.code, 3, json.stderr);
+      const out = JSON.parse(json.stdout);
+      assert.equal(out.safety.blocked, "response");
+      assert.equal(out.text, "");
+      assert.deepEqual(out.token_ids, []);
+      assert.equal(out.finish_reason, "guard");
+      assert.match(
+        json.stderr,
+        /^guard: the response violates "Dangerous Content".*generation stopped\n$/,
+      );
+      const streamed = await gemma([...base, ...flags, prompt]);
+      assert.equal(streamed.code, 3);
+      assert.ok(probe.text.startsWith(streamed.stdout.slice(0, -1)), "only cleared text printed");
+      assert.ok(
+        streamed.stdout.length - 1 < probe.text.length,
+        "the violating part is not printed",
+      );
+    });
+
     await t.step("chat: a blocked prompt is refused and the conversation goes on", async () => {
       const run = await gemma(
         [
