@@ -6,6 +6,7 @@ import { Command } from "commander";
 import { type ChatMessage, GemmaSession, generate } from "../core/mod.ts";
 import { writeStdout } from "./common.ts";
 import { loadModel } from "./model_source.ts";
+import { addGuardOptions, guardedTurn, type GuardFlags, REFUSAL, setupGuard } from "./guard.ts";
 import {
   addGenerationOptions,
   chatPromptIds,
@@ -15,7 +16,7 @@ import {
   stopTokenIds,
 } from "./generate.ts";
 
-interface ChatFlags extends GenerationFlags {
+interface ChatFlags extends GenerationFlags, GuardFlags {
   verbose?: boolean;
 }
 
@@ -24,8 +25,10 @@ export function chatCommand(): Command {
     .description("chat with an instruction-tuned model (/reset, /exit, Ctrl-D)")
     .option("-v, --verbose", "print timings on stderr after each reply");
   addGenerationOptions(command);
+  addGuardOptions(command);
   return command.action(async (flags: ChatFlags) => {
     const loaded = await loadModel(flags);
+    const guard = await setupGuard(flags, loaded);
     const known = loaded.source.known;
     if (known && !known.instructionTuned && !flags.quiet) {
       console.error(
@@ -64,18 +67,46 @@ export function chatCommand(): Command {
       }
       const reuse = commonPrefix(cached, ids.slice(0, -1));
       session.truncate(reuse);
-      const result = await generate(session, tokenizer, ids.slice(reuse), {
+      const options = {
         maxTokens,
         sampling,
         stopTokenIds: stopTokenIds(loaded),
         stopStrings: flags.stop,
         onText: writeStdout,
-      });
+      };
+      let result;
+      let reply: string;
+      if (guard) {
+        // A blocked prompt leaves the conversation as it was; a stopped reply keeps what was shown.
+        const guarded = await guardedTurn(
+          guard,
+          session,
+          tokenizer,
+          ids.slice(reuse),
+          input,
+          options,
+        );
+        if (guarded.blocked) console.error(`guard: ${guarded.blocked}`);
+        if (!guarded.result) {
+          cached = cached.slice(0, reuse); // what the session still holds
+          writeStdout(`${REFUSAL}\n`);
+          continue;
+        }
+        result = guarded.result;
+        reply = guarded.text;
+        if (flags.verbose) {
+          console.error(`guard ${(guarded.safety.guard_ms as number).toFixed(0)} ms`);
+        }
+      } else {
+        result = await generate(session, tokenizer, ids.slice(reuse), options);
+        reply = result.text;
+      }
       writeStdout("\n");
       if (flags.verbose) printTimings(result, loaded.loadMs);
       cached = [...ids, ...result.tokenIds].slice(0, session.position);
-      messages = [...turn, { role: "assistant", content: result.text }];
+      messages = [...turn, { role: "assistant", content: reply }];
     }
+    guard?.destroy();
   });
 }
 

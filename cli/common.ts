@@ -17,6 +17,14 @@ export class UsageError extends Error {
   override name = "UsageError";
 }
 
+/** Ends a command with exit code `code`, printing `message` (if any) as is on stderr. */
+export class ExitStatus extends Error {
+  override name = "ExitStatus";
+  constructor(message: string, readonly code: number) {
+    super(message);
+  }
+}
+
 /** A one-line progress display on stderr (`stage` replaces the label while it is given). */
 export function progressLine(label: string) {
   const encoder = new TextEncoder();

@@ -17,8 +17,24 @@ import {
   validateSampling,
 } from "../core/mod.ts";
 import type { Checkpoint } from "../core/checkpoint.ts";
-import { parseInteger, parseNumber, readStdin, UsageError, writeStdout } from "./common.ts";
+import {
+  ExitStatus,
+  parseInteger,
+  parseNumber,
+  readStdin,
+  UsageError,
+  writeStdout,
+} from "./common.ts";
 import { type LoadedModel, loadModel } from "./model_source.ts";
+import {
+  type ActiveGuard,
+  addGuardOptions,
+  GUARD_EXIT_CODE,
+  guardedTurn,
+  type GuardFlags,
+  REFUSAL,
+  setupGuard,
+} from "./guard.ts";
 
 export interface GenerationFlags {
   model?: string;
@@ -154,7 +170,7 @@ export function fitPrompt(
   return [ids[0], ...ids.slice(ids.length - keep + 1)];
 }
 
-interface GenerateFlags extends GenerationFlags {
+interface GenerateFlags extends GenerationFlags, GuardFlags {
   promptFile?: string;
   chat?: boolean;
   json?: boolean;
@@ -186,33 +202,100 @@ export function generateCommand(): Command {
     )
     .option("-v, --verbose", "print timings on stderr");
   addGenerationOptions(command);
+  addGuardOptions(command);
   return command.action(async (prompt: string | undefined, flags: GenerateFlags) => {
     if (flags.parallel !== undefined && !flags.jsonl) {
       throw new UsageError("--parallel goes with --jsonl (several prompts)");
     }
+    if (flags.jsonl && flags.json) throw new UsageError("--json and --jsonl do not go together");
     const text = await readPromptText(prompt, flags);
-    if (flags.jsonl) {
-      if (flags.json) throw new UsageError("--json and --jsonl do not go together");
-      await generateLines(promptLines(text), flags);
-      return;
-    }
+    const lines = flags.jsonl ? promptLines(text) : [{ text }];
     const loaded = await loadModel(flags);
-    const session = new GemmaSession(loaded.model, { contextLength: flags.ctx });
-    const options = generateOptions(flags, loaded);
-    const ids = fitPrompt(
-      promptIds(loaded.tokenizer, text, flags.chat ?? false, flags.system),
-      session.contextLength,
-      flags.truncate ?? false,
-      options.maxTokens,
-    );
-    const result = await generate(session, loaded.tokenizer, ids, {
-      ...options,
-      onText: flags.json ? undefined : writeStdout,
-    });
-    if (flags.json) writeStdout(JSON.stringify(resultJson(result, loaded.loadMs)) + "\n");
-    else writeStdout("\n");
-    if (flags.verbose) printTimings(result, loaded.loadMs);
+    const guard = await setupGuard(flags, loaded);
+    try {
+      if (flags.jsonl && !guard) await generateLines(lines, flags, loaded);
+      else await generateEach(lines, flags, loaded, guard);
+    } finally {
+      guard?.destroy();
+    }
   });
+}
+
+/**
+ * One prompt at a time: a single prompt, or --jsonl under a guard (which checks each reply as it
+ * streams). A blocked prompt or reply exits with GUARD_EXIT_CODE once all are answered.
+ */
+async function generateEach(
+  lines: PromptLine[],
+  flags: GenerateFlags,
+  loaded: LoadedModel,
+  guard: ActiveGuard | undefined,
+): Promise<void> {
+  const session = new GemmaSession(loaded.model, { contextLength: flags.ctx });
+  const options = generateOptions(flags, loaded);
+  const streaming = !flags.json && !flags.jsonl;
+  let blocked = 0;
+  let failed = 0;
+  for (const [i, line] of lines.entries()) {
+    let ids: number[];
+    try {
+      if ("error" in line) throw new UsageError(line.error);
+      ids = fitPrompt(
+        promptIds(loaded.tokenizer, line.text, flags.chat ?? false, flags.system),
+        session.contextLength,
+        flags.truncate ?? false,
+        options.maxTokens,
+      );
+    } catch (error) {
+      if (!flags.jsonl || !(error instanceof UsageError)) throw error;
+      failed += 1;
+      const message = "error" in line ? error.message : `line ${i + 1}: ${error.message}`;
+      writeStdout(JSON.stringify({ error: message }) + "\n");
+      continue;
+    }
+    session.reset();
+    const onText = streaming ? writeStdout : undefined;
+    if (!guard) {
+      const result = await generate(session, loaded.tokenizer, ids, { ...options, onText });
+      if (streaming) writeStdout("\n");
+      else writeStdout(JSON.stringify(resultJson(result, loaded.loadMs)) + "\n");
+      if (flags.verbose) printTimings(result, loaded.loadMs);
+      continue;
+    }
+    const text = (line as { text: string }).text;
+    const turn = await guardedTurn(guard, session, loaded.tokenizer, ids, text, {
+      ...options,
+      onText,
+    });
+    if (turn.blocked) {
+      blocked += 1;
+      console.error(`guard: ${turn.blocked}`);
+    }
+    if (streaming) writeStdout(turn.result ? "\n" : `${REFUSAL}\n`);
+    else {
+      // A blocked response is withheld from JSON, not cut short.
+      const json = turn.result
+        ? resultJson(turn.result, loaded.loadMs)
+        : { text: "", prompt_token_ids: ids, token_ids: [], finish_reason: "guard" };
+      json.text = turn.blocked ? "" : turn.text;
+      if (turn.blocked) {
+        json.finish_reason = "guard";
+        json.token_ids = []; // they would spell out what was withheld
+      }
+      // The tokens would spell out the PII the text no longer shows.
+      if (guard.guard.config.redactPii) delete json.token_ids;
+      writeStdout(JSON.stringify({ ...json, safety: turn.safety }) + "\n");
+    }
+    if (flags.verbose) {
+      if (turn.result) printTimings(turn.result, loaded.loadMs);
+      console.error(`guard ${(turn.safety.guard_ms as number).toFixed(0)} ms`);
+    }
+  }
+  session.destroy();
+  if (blocked > 0) throw new ExitStatus("", GUARD_EXIT_CODE);
+  if (failed > 0) {
+    throw new UsageError(`${failed} of ${lines.length} prompt lines failed (see their "error")`);
+  }
 }
 
 function generateOptions(flags: GenerateFlags, loaded: LoadedModel) {
@@ -229,8 +312,11 @@ function generateOptions(flags: GenerateFlags, loaded: LoadedModel) {
  * decoded together. A line that fails (not a prompt, too long for the context) is answered with
  * {"error": …} and the others go on; the exit status is then 1.
  */
-async function generateLines(lines: PromptLine[], flags: GenerateFlags): Promise<void> {
-  const loaded = await loadModel(flags);
+async function generateLines(
+  lines: PromptLine[],
+  flags: GenerateFlags,
+  loaded: LoadedModel,
+): Promise<void> {
   const options = generateOptions(flags, loaded);
   const context = flags.ctx ?? Math.min(loaded.model.config.maxPositions, 4096);
   const answers: (string | undefined)[] = new Array(lines.length);
@@ -324,7 +410,7 @@ async function readPromptFile(path: string): Promise<string> {
   }
 }
 
-export function resultJson(result: GenerateResult, loadMs: number) {
+export function resultJson(result: GenerateResult, loadMs: number): Record<string, unknown> {
   const t = result.timings;
   return {
     text: result.text,

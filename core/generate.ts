@@ -6,7 +6,7 @@ import { Sampler, type SamplingOptions } from "./sampler.ts";
 import type { GemmaSession } from "./session.ts";
 import { type GemmaTokenizer, StreamingDecoder } from "./tokenizer.ts";
 
-export type FinishReason = "length" | "stop" | "eos";
+export type FinishReason = "length" | "stop" | "eos" | "abort";
 
 export interface GenerateOptions {
   maxTokens: number;
@@ -17,6 +17,8 @@ export interface GenerateOptions {
   stopStrings?: string[];
   /** Receives the text as it becomes final. */
   onText?: (text: string) => void;
+  /** Ends generation at the next token once aborted (finish_reason "abort"), e.g. by a guard. */
+  signal?: AbortSignal;
 }
 
 export interface Timings {
@@ -58,6 +60,10 @@ export class Reply {
 
   /** Takes token `id`; false when the reply ends with it (an end token, a stop, the budget). */
   take(id: number): boolean {
+    if (this.#options.signal?.aborted) {
+      this.finishReason = "abort";
+      return false;
+    }
     this.tokenIds.push(id);
     if (this.#options.stopTokenIds.includes(id)) {
       this.finishReason = "eos";

@@ -1,0 +1,54 @@
+// The public API of the safety layer: PII detection and anonymization, and policy classifiers
+// (ShieldGemma's method). Uses core/mod.ts only (DESIGN.md §1).
+
+export {
+  DEFAULT_PHONE_REGIONS,
+  type DetectOptions,
+  detectPii,
+  parsePiiTypes,
+  PII_TYPES,
+  PiiError,
+  type PiiHit,
+  type PiiType,
+  resolveOverlaps,
+} from "./pii.ts";
+export { anonymize, hashTag, maskValue, type PiiOperator, replaceTag } from "./pii_operators.ts";
+export {
+  cardBrand,
+  creditCardValid,
+  emailValid,
+  ibanValid,
+  ipv4Valid,
+  ipv6Valid,
+  luhnValid,
+  ssnValid,
+} from "./pii_validators.ts";
+export {
+  HARM_POLICIES,
+  harmDefinition,
+  parsePolicies,
+  type Policy,
+  PolicyError,
+  policyKey,
+  renderPolicyPrompt,
+  selectPolicies,
+  type UseCase,
+} from "./policies.ts";
+export {
+  ClassifierError,
+  classify,
+  type ClassifyOptions,
+  commonPrefixLength,
+  policyPromptIds,
+  type PolicyScore,
+  pYesFromLogits,
+  yesNoIds,
+} from "./classifier.ts";
+export {
+  Guard,
+  type GuardCheck,
+  type GuardConfig,
+  guardedGenerate,
+  type GuardedResult,
+  SentenceSplitter,
+} from "./guard.ts";
