@@ -1,24 +1,28 @@
 // `gemma eval`: benchmark tasks scored as lm-evaluation-harness scores them (log-likelihood
-// multiple choice, zero-shot). Prints lm-eval's table; --output writes its results JSON.
+// multiple choice, generated answers, perplexities). Prints lm-eval's table; --output writes its
+// results JSON.
 
 import { Command } from "commander";
 import { GemmaSession } from "../core/mod.ts";
 import {
+  type AnyTask,
+  type AnyTaskResult,
   EvalDataError,
   type FewshotOptions,
-  findTask,
-  type MultipleChoiceTask,
+  findAnyTask,
+  isMultipleChoice,
+  OTHER_TASKS,
   readRecords,
   resultsJson,
   resultsTable,
+  runKindTask,
   runTask,
   sampleLines,
   type SourcedRecord,
-  type TaskResult,
   TASKS,
 } from "../core/eval/mod.ts";
 import { parseInteger, UsageError, writeStdout } from "./common.ts";
-import { loadModel } from "./model_source.ts";
+import { type LoadedModel, loadModel } from "./model_source.ts";
 
 interface EvalFlags {
   model?: string;
@@ -27,6 +31,7 @@ interface EvalFlags {
   limit?: number;
   numFewshot?: number;
   fewshotData: string[];
+  maxGenToks?: number;
   output?: string;
   logSamples?: string;
   ctx?: number;
@@ -35,12 +40,12 @@ interface EvalFlags {
   quiet?: boolean;
 }
 
-const DATA_EXTENSIONS = [".jsonl", ".json", ".parquet"];
+const DATA_EXTENSIONS = [".jsonl", ".json", ".parquet", ".txt"];
 
 export function evalCommand(): Command {
-  const names = TASKS.map((t) => t.name).join(", ");
+  const names = [...TASKS, ...OTHER_TASKS].map((t) => t.name).join(", ");
   return new Command("eval")
-    .description("Score a model on benchmarks as lm-evaluation-harness does (zero-shot)")
+    .description("Score a model on benchmarks as lm-evaluation-harness does")
     .requiredOption("--tasks <list>", `comma-separated tasks: ${names}`)
     .option(
       "--data <path>",
@@ -54,8 +59,13 @@ export function evalCommand(): Command {
     )
     .option(
       "--num-fewshot <n>",
-      "examples before each question, drawn as lm-eval draws them (default 0)",
+      "examples before each question, drawn as lm-eval draws them (default 0; gsm8k 5)",
       parseInteger("--num-fewshot"),
+    )
+    .option(
+      "--max-gen-toks <n>",
+      "most tokens generated per answer (lm-eval's max_gen_toks; default 256)",
+      parseInteger("--max-gen-toks", 1),
     )
     .option(
       "--fewshot-data <path>",
@@ -87,10 +97,13 @@ export function evalCommand(): Command {
 async function runEval(flags: EvalFlags): Promise<void> {
   const tasks = parseTasks(flags.tasks);
   // Every file is read and every record checked before the model loads.
-  const data: { task: MultipleChoiceTask; records: SourcedRecord[]; fewshot?: FewshotOptions }[] =
-    [];
-  const numFewshot = flags.numFewshot ?? 0;
+  const data: { task: AnyTask; records: SourcedRecord[]; fewshot?: FewshotOptions }[] = [];
   for (const task of tasks) {
+    const numFewshot = flags.numFewshot ??
+      (!isMultipleChoice(task) && task.kind === "generate_until" ? task.defaultFewshot : 0);
+    if (numFewshot > 0 && !isMultipleChoice(task) && task.kind !== "generate_until") {
+      throw new UsageError(`--num-fewshot: ${task.name} (${task.kind}) takes no few-shot examples`);
+    }
     const records = await readSplit(task, flags.data, tasks.length, task.split);
     let fewshot: FewshotOptions | undefined;
     if (numFewshot > 0) {
@@ -108,24 +121,32 @@ async function runEval(flags: EvalFlags): Promise<void> {
   const session = new GemmaSession(loaded.model, { contextLength: flags.ctx });
   const maxLength = session.contextLength - 1;
   const start = performance.now();
-  const results: TaskResult[] = [];
+  const results: AnyTaskResult[] = [];
   const progress = !flags.quiet && Deno.stderr.isTerminal();
   try {
     for (const { task, records, fewshot } of data) {
-      const result = await runTask(session, loaded.tokenizer, task, records, {
+      const options = {
         limit: flags.limit,
         fewshot,
         maxLength,
         onProgress: progress ? progressWithEta(task.name) : undefined,
-      });
+      };
+      const result = isMultipleChoice(task)
+        ? await runTask(session, loaded.tokenizer, task, records, options)
+        : await runKindTask(session, loaded.tokenizer, task, records, {
+          ...options,
+          stopTokenIds: endTokenIds(loaded),
+          maxGenToks: flags.maxGenToks,
+        });
+      const documents = "docs" in result ? result.docs.length : result.evaluated;
       if (progress) Deno.stderr.writeSync(new TextEncoder().encode("\r\x1b[K"));
       if (!flags.quiet) {
         const rate = result.requests / result.seconds;
         const cut = result.truncatedRequests
-          ? `, ${result.truncatedRequests} truncated to ${maxLength} tokens`
+          ? `, ${result.truncatedRequests} cut from the left to fit ${maxLength} tokens`
           : "";
         console.error(
-          `note: ${task.name}: ${result.docs.length} documents, ${result.requests} requests in ${
+          `note: ${task.name}: ${documents} documents, ${result.requests} requests in ${
             result.seconds.toFixed(1)
           } s (${rate.toFixed(1)} requests/s${cut})`,
         );
@@ -165,13 +186,20 @@ function progressWithEta(label: string) {
   };
 }
 
-function parseTasks(list: string): MultipleChoiceTask[] {
+/** What ends a generated answer, as HF's generate and lm-eval's until list: the end tokens. */
+function endTokenIds(loaded: LoadedModel): number[] {
+  const ids = new Set([...loaded.model.config.eosTokenIds, loaded.tokenizer.eosId]);
+  for (const id of loaded.checkpoint.generation.eosTokenIds ?? []) ids.add(id);
+  return [...ids];
+}
+
+function parseTasks(list: string): AnyTask[] {
   const names = list.split(",").map((s) => s.trim()).filter((s) => s !== "");
   if (names.length === 0) throw new UsageError("--tasks names no task");
   return [...new Set(names)].map((name) => {
-    const task = findTask(name);
+    const task = findAnyTask(name);
     if (!task) {
-      const known = TASKS.map((t) => t.name).join(", ");
+      const known = [...TASKS, ...OTHER_TASKS].map((t) => t.name).join(", ");
       throw new UsageError(`unknown task "${name}" (known: ${known})`);
     }
     return task;
@@ -180,7 +208,7 @@ function parseTasks(list: string): MultipleChoiceTask[] {
 
 /** Reads and checks every record of a task's split (see dataPaths). */
 async function readSplit(
-  task: MultipleChoiceTask,
+  task: AnyTask,
   values: string[],
   taskCount: number,
   split: string,
@@ -201,7 +229,7 @@ async function readSplit(
  * allenai/ai2_arc's ARC-Easy/test-00000-of-00001.parquet).
  */
 async function dataPaths(
-  task: MultipleChoiceTask,
+  task: AnyTask,
   values: string[],
   taskCount: number,
   split: string,

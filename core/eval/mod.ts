@@ -15,6 +15,21 @@ export {
   scoreTokenRequests,
   type TokenRequest,
 } from "./requests.ts";
-export { resultsJson, resultsTable, type RunInfo, sampleLines } from "./results.ts";
+export {
+  type AnyTaskResult,
+  resultsJson,
+  resultsTable,
+  type RunInfo,
+  sampleLines,
+} from "./results.ts";
 export { type FewshotOptions, runTask, type RunTaskOptions, type TaskResult } from "./runner.ts";
 export { findTask, type MultipleChoiceTask, TASKS } from "./tasks/mod.ts";
+export {
+  type AnyTask,
+  findAnyTask,
+  isMultipleChoice,
+  OTHER_TASKS,
+  type OtherTask,
+} from "./tasks/mod.ts";
+export { type KindTaskResult, type RunKindOptions, runKindTask } from "./run_kinds.ts";
+export { applyFilters, exactMatch, type FilterStep, regexFilter } from "./filters.ts";

@@ -3,6 +3,15 @@
 // a stderr lm-eval cannot compute (one document) is the string "N/A" there too.
 
 import type { TaskResult } from "./runner.ts";
+import {
+  isKindResult,
+  kindConfig,
+  kindHigherIsBetter,
+  kindResults,
+  kindSampleLines,
+  kindTableRows,
+} from "./results_kinds.ts";
+import type { KindTaskResult } from "./run_kinds.ts";
 import { docRequests, FEWSHOT_DELIMITER, TARGET_DELIMITER } from "./tasks/mod.ts";
 
 export interface RunInfo {
@@ -15,9 +24,17 @@ export interface RunInfo {
 
 const FILTER = "none";
 
-export function resultsJson(tasks: TaskResult[], info: RunInfo): Record<string, unknown> {
-  const byTask = <T>(f: (t: TaskResult) => T) =>
-    Object.fromEntries(tasks.map((t) => [t.task.name, f(t)]));
+/** A task's result: multiple choice (runner.ts) or another kind (run_kinds.ts). */
+export type AnyTaskResult = TaskResult | KindTaskResult;
+
+export function resultsJson(all: AnyTaskResult[], info: RunInfo): Record<string, unknown> {
+  const tasks = all.filter((t): t is TaskResult => !isKindResult(t));
+  const others = all.filter(isKindResult);
+  const byTask = <T>(f: (t: TaskResult) => T, g: (t: KindTaskResult) => T) =>
+    Object.fromEntries([
+      ...tasks.map((t) => [t.task.name, f(t)]),
+      ...others.map((t) => [t.task.name, g(t)]),
+    ]);
   return {
     results: byTask((t) => {
       const out: Record<string, unknown> = { alias: t.task.name };
@@ -26,8 +43,8 @@ export function resultsJson(tasks: TaskResult[], info: RunInfo): Record<string, 
         out[`${name}_stderr,${FILTER}`] = m.stderr ?? "N/A";
       }
       return out;
-    }),
-    group_subtasks: byTask(() => []),
+    }, kindResults),
+    group_subtasks: byTask(() => [], () => []),
     configs: byTask((t) => ({
       task: t.task.name,
       dataset_path: t.task.dataset,
@@ -44,17 +61,19 @@ export function resultsJson(tasks: TaskResult[], info: RunInfo): Record<string, 
         higher_is_better: true,
       })),
       metadata: { version: t.task.version },
-    })),
-    versions: byTask((t) => t.task.version),
-    "n-shot": byTask((t) => t.numFewshot),
-    higher_is_better: byTask((t) => Object.fromEntries(t.task.metrics.map((m) => [m, true]))),
-    "n-samples": byTask((t) => ({ original: t.available, effective: t.docs.length })),
+    }), kindConfig),
+    versions: byTask((t) => t.task.version, (t) => t.task.version),
+    "n-shot": byTask((t) => t.numFewshot, (t) => t.numFewshot),
+    higher_is_better: byTask(
+      (t) => Object.fromEntries(t.task.metrics.map((m) => [m, true])),
+      kindHigherIsBetter,
+    ),
+    "n-samples": byTask(
+      (t) => ({ original: t.available, effective: t.docs.length }),
+      (t) => ({ original: t.available, effective: t.evaluated }),
+    ),
     // Ours, beside lm-eval's fields: requests scored and how many were truncated to fit.
-    requests: byTask((t) => ({
-      total: t.requests,
-      truncated: t.truncatedRequests,
-      seconds: t.seconds,
-    })),
+    requests: byTask(requestCounts, requestCounts),
     config: {
       model: "gemma",
       model_args: info.model,
@@ -66,8 +85,13 @@ export function resultsJson(tasks: TaskResult[], info: RunInfo): Record<string, 
   };
 }
 
+function requestCounts(t: AnyTaskResult) {
+  return { total: t.requests, truncated: t.truncatedRequests, seconds: t.seconds };
+}
+
 /** lm-eval's summary table (markdown): one row per metric, value and stderr to 4 places. */
-export function resultsTable(tasks: TaskResult[]): string {
+export function resultsTable(all: AnyTaskResult[]): string {
+  const tasks = all.filter((t): t is TaskResult => !isKindResult(t));
   const header = ["Tasks", "Version", "Filter", "n-shot", "Metric", "", "Value", "", "Stderr"];
   const right = [false, true, false, true, false, false, true, false, true];
   const rows: string[][] = [];
@@ -88,6 +112,7 @@ export function resultsTable(tasks: TaskResult[]): string {
       first = false;
     }
   }
+  for (const t of all.filter(isKindResult)) rows.push(...kindTableRows(t));
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
   const line = (cells: string[]) =>
     `|${cells.map((c, i) => (right[i] ? c.padStart(widths[i]) : c.padEnd(widths[i]))).join("|")}|`;
@@ -102,8 +127,9 @@ export function resultsTable(tasks: TaskResult[]): string {
  * arguments ([context, continuation] per choice), resps ([log-likelihood, is_greedy] per choice)
  * and the document's metrics.
  */
-export function sampleLines(tasks: TaskResult[]): string[] {
-  return tasks.flatMap((t) =>
+export function sampleLines(all: AnyTaskResult[]): string[] {
+  const tasks = all.filter((t): t is TaskResult => !isKindResult(t));
+  const lines = tasks.flatMap((t) =>
     t.docs.map((d, i) =>
       JSON.stringify({
         task: t.task.name,
@@ -115,4 +141,5 @@ export function sampleLines(tasks: TaskResult[]): string[] {
       })
     )
   );
+  return [...lines, ...all.filter(isKindResult).flatMap(kindSampleLines)];
 }

@@ -2,9 +2,13 @@
 # folder, each task's own YAML (prompts, choices, preprocessing, metrics) with the dataset swapped
 # for local files. Input (stdin): {"model": DIR, "gguf_file": NAME (optional: a GGUF in DIR, which
 # transformers dequantizes), "tasks": {name: FILE}, "fewshot": {name: FILE},
-# "num_fewshot": N}, the few-shot files being the tasks' training splits. Output (stdout):
-# {"results": {name: {...}}, "samples": {name: [[[ll, greedy], ...] per doc]},
-#  "arguments": {name: [[[context, continuation], ...] per doc]}}.
+# "num_fewshot": N, "max_length": N (optional), "max_gen_toks": N (optional)}, the few-shot files
+# being the tasks' training splits ("perplexity" is a plain loglikelihood_rolling task over the
+# "text" field, written here). Output (stdout): {"results": {name: {...}},
+#  "samples": {name: [[[ll, greedy], ...] per doc]} (loglikelihood kinds),
+#  "arguments": {name: [[[context, continuation], ...] per doc]},
+#  "generations": {name: [{"text", "filtered": {filter: answer}, "exact_match": {filter: 0/1}}]},
+#  "rolling": {name: [ll per doc]}}.
 import contextlib
 import json
 import os
@@ -27,6 +31,21 @@ task_yaml = {
     "hellaswag": "hellaswag/hellaswag.yaml",
     "boolq": "super_glue/boolq/default.yaml",
     "winogrande": "winogrande/default.yaml",
+    "gsm8k": "gsm8k/gsm8k.yaml",
+    "wikitext": "wikitext/wikitext.yaml",
+    "lambada_openai": "lambada/lambada_openai.yaml",
+}
+# A plain perplexity task: lm-eval's loglikelihood_rolling defaults over a "text" field.
+plain_perplexity = {
+    "output_type": "loglikelihood_rolling",
+    "doc_to_text": "",
+    "doc_to_target": "{{text}}",
+    "metric_list": [
+        {"metric": "word_perplexity"},
+        {"metric": "byte_perplexity"},
+        {"metric": "bits_per_byte"},
+    ],
+    "metadata": {"version": 1.0},
 }
 with tempfile.TemporaryDirectory() as folder, contextlib.redirect_stdout(sys.stderr):
     fewshot = job.get("fewshot", {})
@@ -37,7 +56,11 @@ with tempfile.TemporaryDirectory() as folder, contextlib.redirect_stdout(sys.std
         with open(os.path.join(folder, f"{name}_local.yaml"), "w") as f:
             json.dump(
                 {
-                    "include": os.path.join(tasks_dir, task_yaml[name]),
+                    **(
+                        plain_perplexity
+                        if name == "perplexity"
+                        else {"include": os.path.join(tasks_dir, task_yaml[name])}
+                    ),
                     "task": f"{name}_local",
                     "tag": [],
                     "dataset_path": "json",
@@ -50,6 +73,9 @@ with tempfile.TemporaryDirectory() as folder, contextlib.redirect_stdout(sys.std
                 f,
             )
     extra = {"gguf_file": job["gguf_file"]} if job.get("gguf_file") else {}
+    if job.get("max_length"):
+        extra["max_length"] = job["max_length"]
+    gen_kwargs = {"max_gen_toks": job["max_gen_toks"]} if job.get("max_gen_toks") else None
     model = HFLM(pretrained=job["model"], dtype="float32", device="cpu", batch_size=1, **extra)
     out = lm_eval.simple_evaluate(
         model=model,
@@ -58,11 +84,29 @@ with tempfile.TemporaryDirectory() as folder, contextlib.redirect_stdout(sys.std
         log_samples=True,
         limit=job.get("limit"),
         num_fewshot=job.get("num_fewshot"),
+        gen_kwargs=gen_kwargs,
     )
-result = {"results": {}, "samples": {}, "arguments": {}}
+result = {"results": {}, "samples": {}, "arguments": {}, "generations": {}, "rolling": {}}
 for name in job["tasks"]:
     result["results"][name] = out["results"][f"{name}_local"]
-    docs = sorted(out["samples"][f"{name}_local"], key=lambda s: s["doc_id"])
-    result["samples"][name] = [[[float(r[0][0]), bool(r[0][1])] for r in s["resps"]] for s in docs]
-    result["arguments"][name] = [[list(a[:2]) for a in s["arguments"]] for s in docs]
+    entries = out["samples"][f"{name}_local"]
+    docs = sorted(entries, key=lambda s: s["doc_id"])
+    kind = out["configs"][f"{name}_local"]["output_type"]
+    if kind == "generate_until":
+        by_doc = {}
+        for s in entries:
+            doc = by_doc.setdefault(
+                s["doc_id"],
+                {"text": s["resps"][0][0], "context": s["arguments"][0][0], "filtered": {}, "exact_match": {}},
+            )
+            doc["filtered"][s["filter"]] = s["filtered_resps"][0]
+            doc["exact_match"][s["filter"]] = s["exact_match"]
+        result["generations"][name] = [by_doc[i] for i in sorted(by_doc)]
+    elif kind == "loglikelihood_rolling":
+        result["rolling"][name] = [float(s["resps"][0][0]) for s in docs]
+    else:
+        result["samples"][name] = [
+            [[float(r[0][0]), bool(r[0][1])] for r in s["resps"]] for s in docs
+        ]
+        result["arguments"][name] = [[list(a[:2]) for a in s["arguments"]] for s in docs]
 print(json.dumps(result))

@@ -6,6 +6,10 @@ import { HELLASWAG } from "./hellaswag.ts";
 import { PIQA } from "./piqa.ts";
 import { WINOGRANDE } from "./winogrande.ts";
 import type { MultipleChoiceTask } from "./task.ts";
+import { GSM8K } from "./gsm8k.ts";
+import type { AnyTask, OtherTask } from "./kinds.ts";
+import { LAMBADA_OPENAI } from "./lambada.ts";
+import { PERPLEXITY, WIKITEXT } from "./wikitext.ts";
 
 export {
   docRequests,
@@ -27,4 +31,21 @@ export const TASKS: readonly MultipleChoiceTask[] = [
 
 export function findTask(name: string): MultipleChoiceTask | undefined {
   return TASKS.find((t) => t.name === name);
+}
+
+// Tasks of the other kinds (kinds.ts): generate_until, loglikelihood_rolling, loglikelihood.
+export {
+  type AnyTask,
+  type GenerationTask,
+  isMultipleChoice,
+  type LoglikelihoodTask,
+  type OtherTask,
+  type RollingTask,
+} from "./kinds.ts";
+
+export const OTHER_TASKS: readonly OtherTask[] = [GSM8K, LAMBADA_OPENAI, WIKITEXT, PERPLEXITY];
+
+/** A task of any kind by its lm-eval name. */
+export function findAnyTask(name: string): AnyTask | undefined {
+  return findTask(name) ?? OTHER_TASKS.find((t) => t.name === name);
 }
