@@ -4,9 +4,9 @@
 // - `$` outside a character class matches at the end or before a final "\n" (Python's rule
 //   without re.MULTILINE; JavaScript's `$` matches only at the very end);
 // - `\Z` and `\A` are the end and the start of the text;
-// - patterns always run in Unicode mode ("u"), as Python's `str` patterns do (so `\d`, `\w` and
-//   `\s` stay ASCII-ish in JavaScript; Python's are Unicode, a difference only non-ASCII digits,
-//   letters and spaces show);
+// - patterns run in Unicode mode ("u"), and `\d`, `\w`, `\s` (and, outside classes, `\D`, `\W`,
+//   `\S`) take Python's Unicode meaning (decimal digits, letters and numbers and "_", Python's
+//   whitespace); `\b` keeps JavaScript's ASCII word boundary;
 // - braces that are not a quantifier, and a lone "]", are literals.
 // `findall` and `sub` then follow Python's return conventions.
 
@@ -15,6 +15,23 @@ export class PythonRegexError extends Error {
 }
 
 const FLAGS: Record<string, string> = { s: "s", i: "i", m: "m" };
+
+/** Python's str.isspace() characters, as a class body. */
+const SPACES =
+  "\\t\\n\\v\\f\\r\\x1c-\\x1f \\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000";
+
+/**
+ * Python's Unicode `\d`, `\w`, `\s` and their negations: [in a class (undefined: left as
+ * JavaScript's), outside one].
+ */
+const UNICODE_CLASSES: Record<string, [string | undefined, string]> = {
+  d: ["\\p{Nd}", "\\p{Nd}"],
+  D: [undefined, "\\P{Nd}"],
+  w: ["\\p{L}\\p{N}_", "[\\p{L}\\p{N}_]"],
+  W: [undefined, "[^\\p{L}\\p{N}_]"],
+  s: [SPACES, `[${SPACES}]`],
+  S: [undefined, `[^${SPACES}]`],
+};
 
 /** Compiles a Python pattern (see the header) with the global flag, for findall and sub. */
 export function pythonRegex(pattern: string): RegExp {
@@ -36,7 +53,10 @@ export function pythonRegex(pattern: string): RegExp {
     if (c === "\\") {
       const next = body[i + 1] ?? "";
       i++;
-      if (!inClass && next === "Z") out += "$(?![\\s\\S])";
+      if (UNICODE_CLASSES[next]) {
+        const [inside, outside] = UNICODE_CLASSES[next];
+        out += inClass ? (inside ?? c + next) : outside;
+      } else if (!inClass && next === "Z") out += "$(?![\\s\\S])";
       else if (!inClass && next === "A") out += "(?<![\\s\\S])";
       // Python accepts escaped characters that unicode-mode JavaScript rejects (`\-` outside a
       // class, `\,`, `\'`): an escaped non-word character is that character.
