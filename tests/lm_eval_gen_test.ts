@@ -124,7 +124,10 @@ async function compare(job: Job) {
         else close(mine[key], expected[key], `${task} ${key}`, 1e-4);
       }
     }
-    console.log(`largest |Δ log-likelihood| against lm-eval: ${worst.toExponential(2)} nats`);
+    const scored = Object.keys(job.tasks).some((t) => theirs.rolling[t] || theirs.samples[t]);
+    if (scored) {
+      console.log(`largest |Δ log-likelihood| against lm-eval: ${worst.toExponential(2)} nats`);
+    }
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

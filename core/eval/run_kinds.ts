@@ -124,18 +124,14 @@ async function runGeneration(
     examples = docs.map(() => random.sample(pool, count).map(fewshotExample).join(""));
   }
   const maxGenToks = options.maxGenToks ?? task.maxGenToks ?? DEFAULT_MAX_GEN_TOKS;
-  const requests = docs.map((doc, i) => ({
-    context: examples[i] + doc.text,
-    until: task.until,
-    maxGenToks,
-  }));
+  // lm-eval adds the end token's text to the stop strings (handle_stop_sequences).
+  const until = [...task.until, tokenizer.eosToken];
+  const requests = docs.map((doc, i) => ({ context: examples[i] + doc.text, until, maxGenToks }));
   const generations = await generateUntil(session, tokenizer, requests, {
     maxLength: options.maxLength,
     stopTokenIds: options.stopTokenIds ?? [tokenizer.eosId],
     onProgress: options.onProgress,
   });
-  // lm-eval adds the end token's text to the stop strings (handle_stop_sequences).
-  const until = [...task.until, tokenizer.eosToken];
   const perFilter = task.filters.map((filter) => {
     const answers = generations.map((g) => applyFilters(g.text, filter.steps));
     const scores = answers.map((a, i) => exactMatch(a, docs[i].target, task.exactMatch));
