@@ -4,10 +4,19 @@
 // same local files (tests/python/lm_eval_tasks.py), against `gemma eval --dtype f32`: equal
 // prompts, generated texts, filtered answers and exact_match; rolling log-likelihoods within the
 // multiple-choice test's tolerance; equal perplexities. Also lm-eval's own filters and exact_match
-// (tests/python/lm_eval_filters.py) against ours on awkward strings.
+// (tests/python/lm_eval_filters.py) against ours on awkward strings, and lm-eval's
+// generate_until with stop strings (tests/python/lm_eval_generate.py) against generateUntil.
 
 import assert from "node:assert/strict";
 import { exactMatch, regexFilter } from "../core/eval/filters.ts";
+import { generateUntil, type GenerationRequest } from "../core/eval/generate_until.ts";
+import {
+  createGpuContext,
+  GemmaSession,
+  loadGemma,
+  loadTokenizer,
+  openCheckpoint,
+} from "../core/mod.ts";
 import { buildTinyModel } from "./fixtures.ts";
 import { runPython } from "./python_reference.ts";
 
@@ -240,4 +249,65 @@ Deno.test("regex filters and exact_match equal lm-eval's own on awkward strings"
       `${JSON.stringify(prediction)} vs ${JSON.stringify(reference)} ${JSON.stringify(o)}`,
     );
   });
+});
+
+Deno.test({
+  name: "generation stops at until strings and cuts the answer as lm-eval's generate_until",
+  sanitizeResources: false,
+  fn: async () => {
+    const dir = await Deno.makeTempDir({ prefix: "gemma-lm-eval-until-" });
+    const checkpoint = await (async () => {
+      await buildTinyModel(dir, { seed: 4, numLayers: 1 });
+      return await openCheckpoint(dir);
+    })();
+    const gpu = await createGpuContext();
+    const model = await loadGemma(gpu, checkpoint, { dtype: "f32" });
+    const tokenizer = await loadTokenizer(dir);
+    const session = new GemmaSession(model, { contextLength: 65 });
+    try {
+      const contexts = ["Question: What is 2 + 3?\nAnswer:", "The weather today is"];
+      const run = (requests: GenerationRequest[]) =>
+        generateUntil(session, tokenizer, requests, { maxLength: 64, stopTokenIds: [1] });
+      // Free runs first, then stop strings taken from their texts: one that occurs inside, a
+      // list where a missing string comes first, and overlapping ones.
+      const free = await run(contexts.map((context) => ({ context, until: [], maxGenToks: 12 })));
+      const requests: GenerationRequest[] = contexts.flatMap((context, i) => {
+        const chars = [...free[i].text];
+        const piece = (a: number, b: number) => chars.slice(a, b).join("");
+        return [
+          [piece(4, 7)],
+          ["never generated", piece(6, 8), piece(2, 5)],
+          [piece(3, 6), piece(2, 4)],
+          [piece(0, 1)],
+        ].map((until) => ({ context, until, maxGenToks: 12 }));
+      });
+      const ours = await run(requests);
+      const theirs: string[] = JSON.parse(
+        new TextDecoder().decode(
+          await runPython(
+            "lm_eval_generate.py",
+            [],
+            new TextEncoder().encode(JSON.stringify({
+              model: dir,
+              max_length: 64,
+              requests: requests.map((r) => [
+                r.context,
+                { until: r.until, max_gen_toks: r.maxGenToks },
+              ]),
+            })),
+          ),
+        ),
+      );
+      requests.forEach((r, i) => {
+        assert.equal(ours[i].text, theirs[i], `${JSON.stringify(r.context)} until ${r.until}`);
+      });
+      // The stop strings did stop generation early (fewer than the 12 tokens of a free run).
+      assert.ok(ours.some((g) => g.tokens < 12), "some generation stopped at a string");
+      assert.ok(ours.some((g, i) => g.text.length < free[Math.floor(i / 4)].text.length));
+    } finally {
+      session.destroy();
+      model.destroy();
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
 });
