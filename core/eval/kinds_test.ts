@@ -5,7 +5,13 @@ import assert from "node:assert/strict";
 import { EvalDataError } from "./data.ts";
 import { applyFilters, exactMatch, regexFilter } from "./filters.ts";
 import { cutAtStops } from "./generate_until.ts";
-import { bitsPerByte, countWords, perplexity, weightedPerplexity } from "./perplexity.ts";
+import {
+  bitsPerByte,
+  countWords,
+  perplexity,
+  perplexityStderr,
+  weightedPerplexity,
+} from "./perplexity.ts";
 import { PythonRandom } from "./python_random.ts";
 import { pythonRegex } from "./python_regex.ts";
 import { rollingWindows } from "./rolling.ts";
@@ -77,6 +83,13 @@ Deno.test("perplexity metrics and Python's word count", () => {
   assert.ok(Math.abs(perplexity([-1, -3]) - Math.exp(2)) < 1e-12);
   assert.ok(Math.abs(weightedPerplexity([-4, -6], [2, 3]) - Math.exp(2)) < 1e-12);
   assert.ok(Math.abs(bitsPerByte([-4, -6], [2, 3]) - 2 / Math.LN2) < 1e-12);
+});
+
+Deno.test("perplexity's stderr is lm-eval's bootstrap, draw for draw", () => {
+  // lm_eval.api.metrics.bootstrap_stderr(perplexity, xs, iters), printed by Python.
+  assert.equal(perplexityStderr([-1.5, -2.25, -0.5, -3.0, -1.0]), 2.3538103653187283);
+  assert.equal(perplexityStderr([-12.5, -0.25, -7.0], 3000), 49869.467450528304);
+  assert.equal(perplexityStderr([-1]), undefined);
 });
 
 Deno.test("Python's random() and choices(), as printed by CPython 3.11", () => {
