@@ -69,7 +69,7 @@ export function evalCommand(): Command {
     )
     .option(
       "--fewshot-data <path>",
-      "the few-shot (training) split, as --data: TASK=FILE, a FILE, or a folder with TASK_train.jsonl, .json, .parquet or <config>/train-*.parquet",
+      "the few-shot (training) split, as --data: TASK=FILE, a FILE, or a folder with TASK_train.jsonl, .json, .parquet or <config>/train-*.parquet (default: the --data folders)",
       (value: string, previous: string[]) => [...previous, value],
       [],
     )
@@ -107,7 +107,9 @@ async function runEval(flags: EvalFlags): Promise<void> {
     const records = await readSplit(task, flags.data, tasks.length, task.split);
     let fewshot: FewshotOptions | undefined;
     if (numFewshot > 0) {
-      const pool = await readSplit(task, flags.fewshotData, tasks.length, task.fewshotSplit);
+      // Without --fewshot-data, the training split is looked for in the --data folders.
+      const from = flags.fewshotData.length > 0 ? flags.fewshotData : await folders(flags.data);
+      const pool = await readSplit(task, from, tasks.length, task.fewshotSplit);
       if (pool.length < numFewshot) {
         throw new UsageError(
           `--num-fewshot ${numFewshot}: the few-shot data of ${task.name} has ${pool.length} documents`,
@@ -262,6 +264,13 @@ async function dataPaths(
   throw new UsageError(
     `no data for ${task.name} (${split}): pass ${flag} ${task.name}=FILE, or a folder holding ${stem}.jsonl`,
   );
+}
+
+/** The values that are folders (a file given to --data is the evaluated split, never few-shot). */
+async function folders(values: string[]): Promise<string[]> {
+  const out: string[] = [];
+  for (const value of values) if ((await stat(value))?.isDirectory) out.push(value);
+  return out;
 }
 
 async function stat(path: string): Promise<Deno.FileInfo | undefined> {

@@ -29,43 +29,44 @@ Deno.test({
   name: "gemma eval: generated answers and perplexities",
   sanitizeResources: false,
   fn: async (t) => {
-    await t.step("gsm8k from openai/gsm8k's folder layout: both filters, 5-shot", async () => {
-      const hub = `${dir}/gsm8k/main`;
-      await Deno.mkdir(hub, { recursive: true });
-      await Deno.copyFile(`${DATA}gsm8k.jsonl`, `${hub}/test-00000-of-00001.jsonl`);
-      await Deno.copyFile(`${DATA}gsm8k_train.jsonl`, `${hub}/train-00000-of-00001.jsonl`);
-      const output = `${dir}/gsm8k.json`;
-      const run = await gemma([
-        ...base,
-        "--tasks",
-        "gsm8k",
-        "--data",
-        `${dir}/gsm8k`,
-        "--fewshot-data",
-        `${dir}/gsm8k`,
-        "--limit",
-        "2",
-        "--max-gen-toks",
-        "3",
-        "--output",
-        output,
-      ]);
-      assert.equal(run.code, 0, run.stderr);
-      assert.match(run.stdout, /\|gsm8k\|\s+3\|strict-match\s*\|\s+5\|exact_match\|↑\|/);
-      assert.match(run.stdout, /\|\s+\|\s+\|flexible-extract\|\s+5\|exact_match\|↑\|/);
-      const json = JSON.parse(await Deno.readTextFile(output));
-      assert.equal(typeof json.results.gsm8k["exact_match,strict-match"], "number");
-      assert.equal(typeof json.results.gsm8k["exact_match_stderr,flexible-extract"], "number");
-      assert.deepEqual(json["n-shot"], { gsm8k: 5 });
-      assert.deepEqual(json["n-samples"].gsm8k, { original: 4, effective: 2 });
-      assert.deepEqual(json.configs.gsm8k.generation_kwargs.until, [
-        "Question:",
-        "</s>",
-        "<|im_end|>",
-        "<eos>",
-      ]);
-      assert.equal(json.configs.gsm8k.generation_kwargs.max_gen_toks, 3);
-    });
+    await t.step(
+      "gsm8k from openai/gsm8k's folder layout (both splits): both filters, 5-shot",
+      async () => {
+        const hub = `${dir}/gsm8k/main`;
+        await Deno.mkdir(hub, { recursive: true });
+        await Deno.copyFile(`${DATA}gsm8k.jsonl`, `${hub}/test-00000-of-00001.jsonl`);
+        await Deno.copyFile(`${DATA}gsm8k_train.jsonl`, `${hub}/train-00000-of-00001.jsonl`);
+        const output = `${dir}/gsm8k.json`;
+        const run = await gemma([
+          ...base,
+          "--tasks",
+          "gsm8k",
+          "--data",
+          `${dir}/gsm8k`, // main/test-*.jsonl, and main/train-*.jsonl for the few-shot examples
+          "--limit",
+          "2",
+          "--max-gen-toks",
+          "3",
+          "--output",
+          output,
+        ]);
+        assert.equal(run.code, 0, run.stderr);
+        assert.match(run.stdout, /\|gsm8k\|\s+3\|strict-match\s*\|\s+5\|exact_match\|↑\|/);
+        assert.match(run.stdout, /\|\s+\|\s+\|flexible-extract\|\s+5\|exact_match\|↑\|/);
+        const json = JSON.parse(await Deno.readTextFile(output));
+        assert.equal(typeof json.results.gsm8k["exact_match,strict-match"], "number");
+        assert.equal(typeof json.results.gsm8k["exact_match_stderr,flexible-extract"], "number");
+        assert.deepEqual(json["n-shot"], { gsm8k: 5 });
+        assert.deepEqual(json["n-samples"].gsm8k, { original: 4, effective: 2 });
+        assert.deepEqual(json.configs.gsm8k.generation_kwargs.until, [
+          "Question:",
+          "</s>",
+          "<|im_end|>",
+          "<eos>",
+        ]);
+        assert.equal(json.configs.gsm8k.generation_kwargs.max_gen_toks, 3);
+      },
+    );
 
     await t.step("perplexity of a .txt file and of wikitext, lower is better", async () => {
       const text = `${dir}/own.txt`;
