@@ -9,7 +9,11 @@
 
 import assert from "node:assert/strict";
 import { exactMatch, regexFilter } from "../core/eval/filters.ts";
-import { generateUntil, type GenerationRequest } from "../core/eval/generate_until.ts";
+import {
+  generateUntil,
+  type GenerationRequest,
+  specialStops,
+} from "../core/eval/generate_until.ts";
 import {
   createGpuContext,
   GemmaSession,
@@ -279,6 +283,7 @@ Deno.test({
           ["never generated", piece(6, 8), piece(2, 5)],
           [piece(3, 6), piece(2, 4)],
           [piece(0, 1)],
+          ["<end_of_turn>", "<start_of_turn>"], // special tokens: stop as lm-eval's criterion
         ].map((until) => ({ context, until, maxGenToks: 12 }));
       });
       const ours = await run(requests);
@@ -301,9 +306,14 @@ Deno.test({
       requests.forEach((r, i) => {
         assert.equal(ours[i].text, theirs[i], `${JSON.stringify(r.context)} until ${r.until}`);
       });
+      // Stop strings that are special tokens end generation as token ids.
+      assert.deepEqual(
+        specialStops(tokenizer, ["<end_of_turn>", "Question:", "<eos>", "<start_of_turn>x"]),
+        [107, 1],
+      );
       // The stop strings did stop generation early (fewer than the 12 tokens of a free run).
       assert.ok(ours.some((g) => g.tokens < 12), "some generation stopped at a string");
-      assert.ok(ours.some((g, i) => g.text.length < free[Math.floor(i / 4)].text.length));
+      assert.ok(ours.some((g, i) => g.text.length < free[Math.floor(i / 5)].text.length));
     } finally {
       session.destroy();
       model.destroy();

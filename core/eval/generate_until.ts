@@ -2,7 +2,8 @@
 // 1. The context is encoded with <bos> first and cut from the left to max_length − max_gen_toks
 //    tokens (lm-eval's left_truncate_len; the <bos> goes with the cut), counted as truncated.
 // 2. Greedy decoding until the end token, max_gen_toks tokens, or the first time one of the
-//    `until` strings appears in the text generated so far (HF's stopping criterion).
+//    `until` strings appears in the text generated so far (HF's stopping criterion; it decodes
+//    with special tokens, so a stop string that is a special token ends generation too).
 // 3. The answer is the generated tokens decoded without special tokens, then cut as lm-eval's
 //    postprocess cuts it: for each `until` string in order, the text before its first occurrence
 //    (sequential splits; for non-overlapping stop strings, the text before the earliest one).
@@ -49,6 +50,21 @@ export function cutAtStops(text: string, until: string[]): string {
   return out;
 }
 
+/**
+ * Stop strings that are special tokens (`<end_of_turn>`): lm-eval's stopping criterion sees them in
+ * text decoded with special tokens, although the answer is decoded without them.
+ */
+export function specialStops(tokenizer: GemmaTokenizer, until: string[]): number[] {
+  const ids: number[] = [];
+  for (const stop of until) {
+    const encoded = tokenizer.encode(stop, { addBos: false });
+    if (encoded.length === 1 && tokenizer.decode(encoded, { skipSpecial: true }) === "") {
+      ids.push(encoded[0]);
+    }
+  }
+  return ids;
+}
+
 /** Runs the requests one after another, greedily (see the header). */
 export async function generateUntil(
   session: GemmaSession,
@@ -76,7 +92,7 @@ export async function generateUntil(
     const result = await generate(session, tokenizer, ids.slice(truncated), {
       maxTokens: request.maxGenToks,
       sampling: { ...DEFAULT_SAMPLING, seed: 0 },
-      stopTokenIds: options.stopTokenIds,
+      stopTokenIds: [...options.stopTokenIds, ...specialStops(tokenizer, request.until)],
       stopStrings: request.until,
     });
     // The whole generation decoded again: generate() cuts at the earliest stop string, lm-eval
