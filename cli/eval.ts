@@ -5,8 +5,11 @@ import { Command } from "commander";
 import { GemmaSession } from "../core/mod.ts";
 import {
   aggregateGroups,
+  type AnyTask,
+  type AnyTaskResult,
   EvalDataError,
   type FewshotOptions,
+  isMultipleChoice,
   type MultipleChoiceTask,
   type OlmoRequests,
   readOlmoRequests,
@@ -14,6 +17,7 @@ import {
   readTaskFile,
   resultsJson,
   resultsTable,
+  runKindTask,
   runOlmoRequests,
   runTask,
   sampleLines,
@@ -23,7 +27,7 @@ import {
 } from "../core/eval/mod.ts";
 import { parseInteger, UsageError, writeStdout } from "./common.ts";
 import { knownTaskNames, NoDataError, resolveTasks } from "./eval_tasks.ts";
-import { loadModel } from "./model_source.ts";
+import { type LoadedModel, loadModel } from "./model_source.ts";
 
 interface EvalFlags {
   model?: string;
@@ -36,6 +40,7 @@ interface EvalFlags {
   limit?: number;
   numFewshot?: number;
   fewshotData: string[];
+  maxGenToks?: number;
   output?: string;
   logSamples?: string;
   ctx?: number;
@@ -44,13 +49,13 @@ interface EvalFlags {
   quiet?: boolean;
 }
 
-const DATA_EXTENSIONS = [".jsonl", ".json", ".parquet"];
+const DATA_EXTENSIONS = [".jsonl", ".json", ".parquet", ".txt"];
 
 export function evalCommand(): Command {
   const names = knownTaskNames([], false);
   const repeat = (value: string, previous: string[]) => [...previous, value];
   return new Command("eval")
-    .description("Score a model on benchmarks as lm-evaluation-harness does (zero-shot)")
+    .description("Score a model on benchmarks as lm-evaluation-harness does")
     .option("--tasks <list>", `comma-separated tasks or groups: ${names}`)
     .option(
       "--task-file <file>",
@@ -84,8 +89,13 @@ export function evalCommand(): Command {
     )
     .option(
       "--num-fewshot <n>",
-      "examples before each question, drawn as lm-eval draws them (default 0)",
+      "examples before each question, drawn as lm-eval draws them (default 0; gsm8k 5)",
       parseInteger("--num-fewshot"),
+    )
+    .option(
+      "--max-gen-toks <n>",
+      "most tokens generated per answer (lm-eval's max_gen_toks; default 256)",
+      parseInteger("--max-gen-toks", 1),
     )
     .option(
       "--fewshot-data <path>",
@@ -128,10 +138,16 @@ async function runEval(flags: EvalFlags): Promise<void> {
     ...custom.flatMap((c) => (c.fewshotData ? [`${c.task.name}=${c.fewshotData}`] : [])),
   ];
   // Every file is read and every record checked before the model loads.
-  const data: { task: MultipleChoiceTask; records: SourcedRecord[]; fewshot?: FewshotOptions }[] =
-    [];
-  const numFewshot = flags.numFewshot ?? 0;
+  const data: { task: AnyTask; records: SourcedRecord[]; fewshot?: FewshotOptions }[] = [];
   for (const { task: named, optional } of selection.tasks) {
+    // gsm8k's default is its own 5 shots; the perplexity kinds take no examples.
+    const generates = !isMultipleChoice(named) && named.kind === "generate_until";
+    const numFewshot = flags.numFewshot ?? (generates ? named.defaultFewshot : 0);
+    if (numFewshot > 0 && !isMultipleChoice(named) && !generates) {
+      throw new UsageError(
+        `--num-fewshot: ${named.name} (${named.kind}) takes no few-shot examples`,
+      );
+    }
     let records: SourcedRecord[];
     try {
       records = await readSplit(named, dataValues, tasks.length, named.split);
@@ -139,9 +155,11 @@ async function runEval(flags: EvalFlags): Promise<void> {
       if (optional && error instanceof NoDataError) continue;
       throw error;
     }
-    const task = flags.mutualInfo ? withMutualInfo(named, records[0], flags.quiet) : named;
+    const task = flags.mutualInfo && isMultipleChoice(named)
+      ? withMutualInfo(named, records[0], flags.quiet)
+      : named;
     let fewshot: FewshotOptions | undefined;
-    if (numFewshot > 0 && task.fixedFewshot === undefined) {
+    if (numFewshot > 0 && (!isMultipleChoice(task) || task.fixedFewshot === undefined)) {
       const pool = await readSplit(task, fewshotValues, tasks.length, task.fewshotSplit);
       if (pool.length < numFewshot) {
         throw new UsageError(
@@ -168,17 +186,24 @@ async function runEval(flags: EvalFlags): Promise<void> {
     )
     : undefined;
   const start = performance.now();
-  const results: TaskResult[] = [];
+  const results: AnyTaskResult[] = [];
   const progress = !flags.quiet && Deno.stderr.isTerminal();
   try {
     for (const { task, records, fewshot } of data) {
-      const result = await runTask(session, loaded.tokenizer, task, records, {
+      const options = {
         limit: flags.limit,
         fewshot,
         maxLength,
         onProgress: progress ? progressWithEta(task.name) : undefined,
         cache,
-      });
+      };
+      const result = isMultipleChoice(task)
+        ? await runTask(session, loaded.tokenizer, task, records, options)
+        : await runKindTask(session, loaded.tokenizer, task, records, {
+          ...options,
+          stopTokenIds: endTokenIds(loaded),
+          maxGenToks: flags.maxGenToks,
+        });
       noteResult(result, flags, progress, maxLength);
       results.push(result);
     }
@@ -197,7 +222,10 @@ async function runEval(flags: EvalFlags): Promise<void> {
     session.destroy();
     loaded.model.destroy();
   }
-  const groups = aggregateGroups(selection.groups, results);
+  const groups = aggregateGroups(
+    selection.groups,
+    results.filter((r): r is TaskResult => "docs" in r),
+  );
   writeStdout(resultsTable(results, groups) + "\n");
   if (flags.output) {
     const json = resultsJson(results, {
@@ -214,7 +242,7 @@ async function runEval(flags: EvalFlags): Promise<void> {
 }
 
 function noteResult(
-  result: TaskResult,
+  result: AnyTaskResult,
   flags: EvalFlags,
   progress: boolean,
   maxLength: number,
@@ -225,12 +253,22 @@ function noteResult(
   const cut = result.truncatedRequests
     ? `, ${result.truncatedRequests} truncated to ${maxLength} tokens`
     : "";
-  const cached = result.cachedRequests ? `, ${result.cachedRequests} from the cache` : "";
+  const cached = "cachedRequests" in result && result.cachedRequests
+    ? `, ${result.cachedRequests} from the cache`
+    : "";
+  const documents = "docs" in result ? result.docs.length : result.evaluated;
   console.error(
-    `note: ${result.task.name}: ${result.docs.length} documents, ${result.requests} requests in ${
+    `note: ${result.task.name}: ${documents} documents, ${result.requests} requests in ${
       result.seconds.toFixed(1)
     } s (${rate.toFixed(1)} requests/s${cut}${cached})`,
   );
+}
+
+/** What ends a generated answer, as HF's generate and lm-eval's until list: the end tokens. */
+function endTokenIds(loaded: LoadedModel): number[] {
+  const ids = new Set([...loaded.model.config.eosTokenIds, loaded.tokenizer.eosId]);
+  for (const id of loaded.checkpoint.generation.eosTokenIds ?? []) ids.add(id);
+  return [...ids];
 }
 
 /**
@@ -273,18 +311,23 @@ function progressWithEta(label: string) {
 
 /** Reads and checks every record of a task's split (see dataPaths). */
 async function readSplit(
-  task: MultipleChoiceTask,
+  task: AnyTask,
   values: string[],
   taskCount: number,
   split: string,
 ): Promise<SourcedRecord[]> {
   const records: SourcedRecord[] = [];
   for (const path of await dataPaths(task, values, taskCount, split)) {
-    records.push(...(await readCached(path)).filter((r) => task.keeps?.(r) ?? true));
+    records.push(...(await readCached(path)).filter((r) => keeps(task, r)));
   }
   if (records.length === 0) throw new NoDataError(`no documents for ${task.name} (${split})`);
   for (const record of records) task.doc(record);
   return records;
+}
+
+/** Whether `record` is one of `task`'s documents (mmlu's `all` file holds every subject). */
+function keeps(task: AnyTask, record: SourcedRecord): boolean {
+  return !isMultipleChoice(task) || (task.keeps?.(record) ?? true);
 }
 
 /** A file read once however many tasks share it (mmlu's `all` config holds every subject). */
@@ -301,7 +344,7 @@ function readCached(path: string): Promise<SourcedRecord[]> {
  * allenai/ai2_arc's ARC-Easy/test-00000-of-00001.parquet).
  */
 async function dataPaths(
-  task: MultipleChoiceTask,
+  task: AnyTask,
   values: string[],
   taskCount: number,
   split: string,
@@ -321,7 +364,8 @@ async function dataPaths(
       if ((await stat(path))?.isFile) return [path];
     }
     // A task that picks its records from a shared file (keeps) also looks in the `all` config.
-    for (const config of [task.datasetName ?? "data", ...(task.keeps ? ["all"] : [])]) {
+    const shared = isMultipleChoice(task) && task.keeps !== undefined;
+    for (const config of [task.datasetName ?? "data", ...(shared ? ["all"] : [])]) {
       const shards = `${folder}/${config}`;
       if (!(await stat(shards))?.isDirectory) continue;
       const found: string[] = [];

@@ -3,9 +3,11 @@
 // --task-file join the known ones by their names.
 
 import {
+  type AnyTask,
   GROUPS,
   MMLU_SUBJECTS,
   type MultipleChoiceTask,
+  OTHER_TASKS,
   type TaskGroup,
   TASKS,
 } from "../core/eval/mod.ts";
@@ -18,7 +20,7 @@ export class NoDataError extends UsageError {
 
 export interface TaskSelection {
   /** Tasks in order; `optional` ones came from a group and are skipped when they have no data. */
-  tasks: { task: MultipleChoiceTask; optional: boolean }[];
+  tasks: { task: AnyTask; optional: boolean }[];
   /** The groups asked for and the groups inside them, to aggregate. */
   groups: TaskGroup[];
 }
@@ -31,6 +33,7 @@ export function knownTaskNames(custom: MultipleChoiceTask[] = [], subjects = tru
   const plain = TASKS.filter((t) => !t.name.startsWith("mmlu_")).map((t) => t.name);
   return [
     ...plain,
+    ...OTHER_TASKS.map((t) => t.name),
     ...custom.map((t) => t.name),
     ...GROUPS.map((g) => g.name),
     subjects
@@ -46,7 +49,7 @@ export function resolveTasks(
   const names = (list ?? custom.map((t) => t.name).join(","))
     .split(",").map((s) => s.trim()).filter((s) => s !== "");
   if (names.length === 0) throw new UsageError("--tasks names no task (or pass --task-file)");
-  const all = [...custom, ...TASKS];
+  const all: AnyTask[] = [...custom, ...TASKS, ...OTHER_TASKS];
   const byGroup = new Map(GROUPS.map((g) => [g.name, g]));
   const tasks: TaskSelection["tasks"] = [];
   const groups: TaskGroup[] = [];

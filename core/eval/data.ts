@@ -1,6 +1,7 @@
 // Task data from local files, in the layouts datasets are published in on the Hugging Face hub:
 // JSON lines (.jsonl), JSON (.json: an array of records, or JSON lines as HF's loader accepts) and
-// Parquet (.parquet, read by hyparquet; its 64-bit integers become numbers).
+// Parquet (.parquet, read by hyparquet; its 64-bit integers become numbers); a .txt file is one
+// record {"text": its contents}.
 // Every problem is one line naming the file, the line (or record) and the field.
 
 import { parquetReadObjects } from "hyparquet";
@@ -33,6 +34,8 @@ export async function readRecords(path: string): Promise<SourcedRecord[]> {
   } catch {
     throw new EvalDataError(`Cannot read "${path}": not UTF-8 text`);
   }
+  // Plain text (a perplexity task's own data): the whole file is one document.
+  if (path.endsWith(".txt")) return [sourced({ text }, path)];
   if (path.endsWith(".json") && /^\s*\[/.test(text)) {
     let parsed: unknown;
     try {

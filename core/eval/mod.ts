@@ -15,13 +15,24 @@ export {
   scoreTokenRequests,
   type TokenRequest,
 } from "./requests.ts";
-export { resultsJson, resultsTable, type RunInfo, sampleLines } from "./results.ts";
+export {
+  type AnyTaskResult,
+  resultsJson,
+  resultsTable,
+  type RunInfo,
+  sampleLines,
+} from "./results.ts";
 export { type FewshotOptions, runTask, type RunTaskOptions, type TaskResult } from "./runner.ts";
 export {
+  type AnyTask,
+  findAnyTask,
   findTask,
   GROUPS,
+  isMultipleChoice,
   MMLU_SUBJECTS,
   type MultipleChoiceTask,
+  OTHER_TASKS,
+  type OtherTask,
   type TaskGroup,
   TASKS,
 } from "./tasks/mod.ts";
@@ -29,3 +40,5 @@ export { aggregateGroups, type GroupResult } from "./groups.ts";
 export { ScoreCache } from "./cache.ts";
 export { readTaskFile, type TaskFile } from "./tasks/custom.ts";
 export { type OlmoRequests, readOlmoRequests, runOlmoRequests } from "./olmo.ts";
+export { type KindTaskResult, type RunKindOptions, runKindTask } from "./run_kinds.ts";
+export { applyFilters, exactMatch, type FilterStep, regexFilter } from "./filters.ts";

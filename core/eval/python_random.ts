@@ -116,4 +116,17 @@ export class PythonRandom {
     }
     return result;
   }
+
+  /** `random()`: 53 random bits as a float in [0, 1) (genrand_res53). */
+  random(): number {
+    const a = this.nextUint32() >>> 5;
+    const b = this.nextUint32() >>> 6;
+    return (a * 67108864 + b) / 9007199254740992;
+  }
+
+  /** `choices(population, k=k)` without weights: k draws with replacement. */
+  choices<T>(population: readonly T[], k: number): T[] {
+    const n = population.length;
+    return Array.from({ length: k }, () => population[Math.floor(this.random() * n)]);
+  }
 }

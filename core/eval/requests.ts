@@ -62,6 +62,11 @@ const PYTHON_WHITESPACE = new Set(
   ].join(""),
 );
 
+/** Python's `str.isspace()` of one character (also what `\s` matches in Python's `re`). */
+export function isPythonWhitespace(char: string): boolean {
+  return PYTHON_WHITESPACE.has(char);
+}
+
 /** Python's `str.strip()`. */
 export function pythonStrip(text: string): string {
   let start = 0;

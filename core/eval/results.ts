@@ -5,6 +5,15 @@
 import type { TaskResult } from "./runner.ts";
 import type { GroupResult } from "./groups.ts";
 import { type AggregatedMetric, LOWER_IS_BETTER, type MetricName } from "./metrics.ts";
+import {
+  isKindResult,
+  kindConfig,
+  kindHigherIsBetter,
+  kindResults,
+  kindSampleLines,
+  kindTableRows,
+} from "./results_kinds.ts";
+import type { KindTaskResult } from "./run_kinds.ts";
 import { FEWSHOT_DELIMITER, TARGET_DELIMITER } from "./tasks/mod.ts";
 
 export interface RunInfo {
@@ -27,18 +36,26 @@ function metricEntries(alias: string, metrics: Map<MetricName, AggregatedMetric>
   return out;
 }
 
+/** A task's result: multiple choice (runner.ts) or another kind (run_kinds.ts). */
+export type AnyTaskResult = TaskResult | KindTaskResult;
+
 export function resultsJson(
-  tasks: TaskResult[],
+  all: AnyTaskResult[],
   info: RunInfo,
   groups: GroupResult[] = [],
 ): Record<string, unknown> {
-  const byTask = <T>(f: (t: TaskResult) => T) =>
-    Object.fromEntries(tasks.map((t) => [t.task.name, f(t)]));
+  const tasks = all.filter((t): t is TaskResult => !isKindResult(t));
+  const others = all.filter(isKindResult);
+  const byTask = <T>(f: (t: TaskResult) => T, g: (t: KindTaskResult) => T) =>
+    Object.fromEntries([
+      ...tasks.map((t) => [t.task.name, f(t)]),
+      ...others.map((t) => [t.task.name, g(t)]),
+    ]);
   const byGroup = <T>(f: (g: GroupResult) => T) =>
     Object.fromEntries(groups.map((g) => [g.group.name, f(g)]));
   return {
     results: {
-      ...byTask((t) => metricEntries(t.task.name, t.metrics)),
+      ...byTask((t) => metricEntries(t.task.name, t.metrics), kindResults),
       ...byGroup((g) => metricEntries(g.group.alias, g.metrics)),
     },
     ...(groups.length > 0
@@ -47,7 +64,7 @@ export function resultsJson(
     group_subtasks: {
       ...byGroup((g) => g.members),
       ...Object.fromEntries(
-        tasks.filter((t) => !groups.some((g) => g.members.includes(t.task.name)))
+        all.filter((t) => !groups.some((g) => g.members.includes(t.task.name)))
           .map((t) => [t.task.name, []]),
       ),
     },
@@ -67,21 +84,31 @@ export function resultsJson(
         higher_is_better: !LOWER_IS_BETTER.has(metric),
       })),
       metadata: { version: t.task.version },
-    })),
-    versions: { ...byTask((t) => t.task.version), ...byGroup((g) => g.group.version) },
-    "n-shot": byTask((t) => t.numFewshot),
-    higher_is_better: byTask((t) =>
-      Object.fromEntries(t.task.metrics.map((m) => [m, !LOWER_IS_BETTER.has(m)]))
+    }), kindConfig),
+    versions: {
+      ...byTask((t) => t.task.version, (t) => t.task.version),
+      ...byGroup((g) => g.group.version),
+    },
+    "n-shot": byTask((t) => t.numFewshot, (t) => t.numFewshot),
+    higher_is_better: byTask(
+      (t) => Object.fromEntries(t.task.metrics.map((m) => [m, !LOWER_IS_BETTER.has(m)])),
+      kindHigherIsBetter,
     ),
-    "n-samples": byTask((t) => ({ original: t.available, effective: t.docs.length })),
+    "n-samples": byTask(
+      (t) => ({ original: t.available, effective: t.docs.length }),
+      (t) => ({ original: t.available, effective: t.evaluated }),
+    ),
     // Ours, beside lm-eval's fields: requests scored, how many were truncated to fit, and how
     // many came from --cache.
-    requests: byTask((t) => ({
-      total: t.requests,
-      truncated: t.truncatedRequests,
-      cached: t.cachedRequests,
-      seconds: t.seconds,
-    })),
+    requests: byTask(
+      (t) => ({
+        total: t.requests,
+        truncated: t.truncatedRequests,
+        cached: t.cachedRequests,
+        seconds: t.seconds,
+      }),
+      (t) => ({ total: t.requests, truncated: t.truncatedRequests, seconds: t.seconds }),
+    ),
     config: {
       model: "gemma",
       model_args: info.model,
@@ -97,7 +124,8 @@ export function resultsJson(
  * lm-eval's summary table (markdown): one row per metric, value and stderr to 4 places; groups,
  * if any, in a second table as lm-eval prints them.
  */
-export function resultsTable(tasks: TaskResult[], groups: GroupResult[] = []): string {
+export function resultsTable(all: AnyTaskResult[], groups: GroupResult[] = []): string {
+  const tasks = all.filter((t): t is TaskResult => !isKindResult(t));
   const taskRows = tasks.map((t) => ({
     name: t.task.name,
     version: t.task.version,
@@ -110,7 +138,7 @@ export function resultsTable(tasks: TaskResult[], groups: GroupResult[] = []): s
     shots: "",
     metrics: g.metrics,
   }));
-  const table = markdownTable(taskRows, "Tasks");
+  const table = markdownTable(taskRows, "Tasks", all.filter(isKindResult).flatMap(kindTableRows));
   return groups.length > 0 ? `${table}\n\n${markdownTable(groupRows, "Groups")}` : table;
 }
 
@@ -122,6 +150,8 @@ function markdownTable(
     metrics: Map<MetricName, AggregatedMetric>;
   }[],
   title: string,
+  /** Rows already laid out (tasks of other kinds, results_kinds.ts). */
+  extraRows: string[][] = [],
 ): string {
   const header = [title, "Version", "Filter", "n-shot", "Metric", "", "Value", "", "Stderr"];
   const right = [false, true, false, true, false, false, true, false, true];
@@ -143,6 +173,7 @@ function markdownTable(
       first = false;
     }
   }
+  rows.push(...extraRows);
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
   const line = (cells: string[]) =>
     `|${cells.map((c, i) => (right[i] ? c.padStart(widths[i]) : c.padEnd(widths[i]))).join("|")}|`;
@@ -157,8 +188,9 @@ function markdownTable(
  * arguments ([context, continuation] per choice), resps ([log-likelihood, is_greedy] per choice)
  * and the document's metrics.
  */
-export function sampleLines(tasks: TaskResult[]): string[] {
-  return tasks.flatMap((t) =>
+export function sampleLines(all: AnyTaskResult[]): string[] {
+  const tasks = all.filter((t): t is TaskResult => !isKindResult(t));
+  const lines = tasks.flatMap((t) =>
     t.docs.map((d, i) =>
       JSON.stringify({
         task: t.task.name,
@@ -170,4 +202,5 @@ export function sampleLines(tasks: TaskResult[]): string[] {
       })
     )
   );
+  return [...lines, ...all.filter(isKindResult).flatMap(kindSampleLines)];
 }

@@ -3,11 +3,16 @@
 # for local files. Input (stdin): {"model": DIR, "gguf_file": NAME (optional: a GGUF in DIR, which
 # transformers dequantizes), "tasks": {name: FILE}, "fewshot": {name: FILE},
 # "num_fewshot": N, "mutual_info": BOOL (optional: acc_mutual_info added to each task's metric_list
-# where lm-eval computes it: not winogrande's multiple input nor truthfulqa_mc2's own metric)}, the few-shot files being the tasks' training splits (mmlu's: its dev split).
-# mmlu_<subject> tasks are also run as lm-eval's groups: mmlu over the categories present, each
-# category (the subject YAML's tag) over its subjects, weighted by size.
-# Output (stdout): {"results": {name or group: {...}}, "samples": {name: [[[ll, greedy], ...] per
-# doc]}, "arguments": {name: [[[context, continuation], ...] per doc]}}.
+# where lm-eval computes it: not winogrande's multiple input nor truthfulqa_mc2's own metric),
+# "max_length": N (optional), "max_gen_toks": N (optional)}, the few-shot files being the tasks'
+# training splits (mmlu's: its dev split; "perplexity" is a plain loglikelihood_rolling task over
+# the "text" field, written here). mmlu_<subject> tasks are also run as lm-eval's groups: mmlu over
+# the categories present, each category (the subject YAML's tag) over its subjects, weighted by
+# size. Output (stdout): {"results": {name or group: {...}},
+#  "samples": {name: [[[ll, greedy], ...] per doc]} (loglikelihood kinds),
+#  "arguments": {name: [[[context, continuation], ...] per doc]},
+#  "generations": {name: [{"text", "filtered": {filter: answer}, "exact_match": {filter: 0/1}}]},
+#  "rolling": {name: [ll per doc]}}.
 import contextlib
 import json
 import os
@@ -52,6 +57,21 @@ task_yaml = {
     "winogrande": "winogrande/default.yaml",
     "truthfulqa_mc1": "truthfulqa/truthfulqa_mc1.yaml",
     "truthfulqa_mc2": "truthfulqa/truthfulqa_mc2.yaml",
+    "gsm8k": "gsm8k/gsm8k.yaml",
+    "wikitext": "wikitext/wikitext.yaml",
+    "lambada_openai": "lambada/lambada_openai.yaml",
+}
+# A plain perplexity task: lm-eval's loglikelihood_rolling defaults over a "text" field.
+plain_perplexity = {
+    "output_type": "loglikelihood_rolling",
+    "doc_to_text": "",
+    "doc_to_target": "{{text}}",
+    "metric_list": [
+        {"metric": "word_perplexity"},
+        {"metric": "byte_perplexity"},
+        {"metric": "bits_per_byte"},
+    ],
+    "metadata": {"version": 1.0},
 }
 for name in job["tasks"]:
     if name.startswith("mmlu_"):
@@ -66,7 +86,11 @@ with tempfile.TemporaryDirectory() as folder, contextlib.redirect_stdout(sys.std
         if name in fewshot:
             files[split] = os.path.abspath(fewshot[name])
         config = {
-            "include": os.path.join(tasks_dir, task_yaml[name]),
+            **(
+                plain_perplexity
+                if name == "perplexity"
+                else {"include": os.path.join(tasks_dir, task_yaml[name])}
+            ),
             "task": f"{name}_local",
             "tag": [],
             "dataset_path": "json",
@@ -76,7 +100,7 @@ with tempfile.TemporaryDirectory() as folder, contextlib.redirect_stdout(sys.std
             "validation_split": None,
             "test_split": "local",
         }
-        if job.get("mutual_info") and name not in ("winogrande", "truthfulqa_mc2"):
+        if job.get("mutual_info") and name not in ("winogrande", "truthfulqa_mc2", "perplexity"):
             own = own_metric_list(os.path.join(tasks_dir, task_yaml[name]))
             config["metric_list"] = own + [
                 {"metric": "acc_mutual_info", "aggregation": "mean", "higher_is_better": True}
@@ -104,6 +128,9 @@ with tempfile.TemporaryDirectory() as folder, contextlib.redirect_stdout(sys.std
                 f,
             )
     extra = {"gguf_file": job["gguf_file"]} if job.get("gguf_file") else {}
+    if job.get("max_length"):
+        extra["max_length"] = job["max_length"]
+    gen_kwargs = {"max_gen_toks": job["max_gen_toks"]} if job.get("max_gen_toks") else None
     model = HFLM(pretrained=job["model"], dtype="float32", device="cpu", batch_size=1, **extra)
     out = lm_eval.simple_evaluate(
         model=model,
@@ -113,13 +140,31 @@ with tempfile.TemporaryDirectory() as folder, contextlib.redirect_stdout(sys.std
         log_samples=True,
         limit=job.get("limit"),
         num_fewshot=job.get("num_fewshot"),
+        gen_kwargs=gen_kwargs,
     )
-result = {"results": {}, "samples": {}, "arguments": {}}
+result = {"results": {}, "samples": {}, "arguments": {}, "generations": {}, "rolling": {}}
 for group in groups:
     result["results"][group] = out["results"][f"{group}_local"]
 for name in job["tasks"]:
     result["results"][name] = out["results"][f"{name}_local"]
-    docs = sorted(out["samples"][f"{name}_local"], key=lambda s: s["doc_id"])
-    result["samples"][name] = [[[float(r[0][0]), bool(r[0][1])] for r in s["resps"]] for s in docs]
-    result["arguments"][name] = [[list(a[:2]) for a in s["arguments"]] for s in docs]
+    entries = out["samples"][f"{name}_local"]
+    docs = sorted(entries, key=lambda s: s["doc_id"])
+    kind = out["configs"][f"{name}_local"]["output_type"]
+    if kind == "generate_until":
+        by_doc = {}
+        for s in entries:
+            doc = by_doc.setdefault(
+                s["doc_id"],
+                {"text": s["resps"][0][0], "context": s["arguments"][0][0], "filtered": {}, "exact_match": {}},
+            )
+            doc["filtered"][s["filter"]] = s["filtered_resps"][0]
+            doc["exact_match"][s["filter"]] = s["exact_match"]
+        result["generations"][name] = [by_doc[i] for i in sorted(by_doc)]
+    elif kind == "loglikelihood_rolling":
+        result["rolling"][name] = [float(s["resps"][0][0]) for s in docs]
+    else:
+        result["samples"][name] = [
+            [[float(r[0][0]), bool(r[0][1])] for r in s["resps"]] for s in docs
+        ]
+        result["arguments"][name] = [[list(a[:2]) for a in s["arguments"]] for s in docs]
 print(json.dumps(result))
