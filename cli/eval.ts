@@ -2,7 +2,7 @@
 // multiple choice, zero-shot). Prints lm-eval's table; --output writes its results JSON.
 
 import { Command } from "commander";
-import { GemmaSession } from "../core/mod.ts";
+import { GemmaSession, maxSequences } from "../core/mod.ts";
 import {
   aggregateGroups,
   type AnyTask,
@@ -48,6 +48,9 @@ interface EvalFlags {
   quant?: string;
   quiet?: boolean;
 }
+
+/** Continuations scored in one forward call (KV caches besides the context's). */
+const EVAL_BRANCHES = 8;
 
 const DATA_EXTENSIONS = [".jsonl", ".json", ".parquet", ".txt"];
 
@@ -176,7 +179,10 @@ async function runEval(flags: EvalFlags): Promise<void> {
     );
   }
   const loaded = await loadModel(flags);
-  const session = new GemmaSession(loaded.model, { contextLength: flags.ctx });
+  const contextLength = flags.ctx ?? Math.min(loaded.model.config.maxPositions, 4096);
+  // A document's choices are scored together, each in a copy of the context's KV cache.
+  const branches = Math.min(EVAL_BRANCHES, maxSequences(loaded.model, contextLength) - 1);
+  const session = new GemmaSession(loaded.model, { contextLength, branches });
   const maxLength = session.contextLength - 1;
   // Scores depend on the model, its precision and the context length; the key includes them.
   const cache = flags.cache

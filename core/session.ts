@@ -5,6 +5,7 @@
 
 import type { GpuBatch } from "../kernels/gpu.ts";
 import { tokenLogprob } from "../kernels/token_logprob.ts";
+import { rowPlacesTable } from "../kernels/row_places.ts";
 import { type ForwardState, pickLogitsRow0, recordForward, type TokenPick } from "./gemma.ts";
 import { seenBits } from "../kernels/pick_token.ts";
 import type { Gemma } from "./weights.ts";
@@ -29,6 +30,17 @@ export interface SessionOptions {
   contextLength?: number;
   /** Tokens per prefill chunk (a longer prompt runs in several chunks); default 128. */
   maxBatchRows?: number;
+  /**
+   * KV caches besides the session's own, for scoring several continuations of its tokens in one
+   * forward call (`scoreBranches`, eval's choices); default 0.
+   */
+  branches?: number;
+}
+
+/** A continuation's tokens after its first, scored: log P(token) and whether it was the argmax. */
+export interface BranchScores {
+  logprobs: number[];
+  greedy: boolean[];
 }
 
 export class GemmaSession {
@@ -39,9 +51,27 @@ export class GemmaSession {
   /** True when `state.logits` row 0 holds the logits after the last appended token. */
   #hasLogits = false;
 
+  /** (maxRows) vec2<u32>: the rows' (position, sequence) for scoreBranches. */
+  #table?: GPUBuffer;
+  /** A layer's cache rows in transit to the branches (a buffer cannot be copied onto itself). */
+  #prefix?: GPUBuffer;
+
   constructor(model: Gemma, options: SessionOptions = {}) {
     this.model = model;
-    this.state = createForwardState(model, options);
+    this.state = createForwardState(model, {
+      ...options,
+      sequences: 1 + (options.branches ?? 0),
+    });
+  }
+
+  /** KV caches for scoreBranches (sequences 1 … branches of the state; the session is 0). */
+  get branches(): number {
+    return this.state.sequences - 1;
+  }
+
+  /** The longest continuation scoreBranches takes: this many tokens after its first. */
+  get maxBranchRows(): number {
+    return Math.min(this.state.maxRows, this.state.maxLogitRows);
   }
 
   /** Tokens in the KV cache. */
@@ -284,6 +314,100 @@ export class GemmaSession {
     return { logprobs, greedy };
   }
 
+  /**
+   * Scores continuations of the session's tokens, each in a KV cache of its own that starts as a
+   * copy of the session's, several in one forward call: for each continuation, tokens 1 … n − 1
+   * given the ones before (token 0 is scored by the logits after the session's last token). The
+   * session itself is left as it was, but for its logits. Each continuation has at most
+   * maxBranchRows + 1 tokens.
+   */
+  async scoreBranches(continuations: number[][]): Promise<BranchScores[]> {
+    if (this.branches < 1) throw new Error("scoreBranches: the session has no branches");
+    const out: BranchScores[] = continuations.map(() => ({ logprobs: [], greedy: [] }));
+    const limit = this.maxBranchRows;
+    let group: number[] = [];
+    let rows = 0;
+    for (const [i, c] of continuations.entries()) {
+      const n = Math.max(0, c.length - 1);
+      if (n > limit) throw new RangeError(`scoreBranches: ${c.length} tokens exceed ${limit + 1}`);
+      this.#checkRoom(n);
+      if (n === 0) continue;
+      if (group.length === this.branches || rows + n > limit) {
+        await this.#scoreGroup(group, continuations, out);
+        group = [];
+        rows = 0;
+      }
+      group.push(i);
+      rows += n;
+    }
+    if (group.length > 0) await this.#scoreGroup(group, continuations, out);
+    this.#hasLogits = false;
+    return out;
+  }
+
+  /** One forward call for continuations `group` (branch b + 1 holds group[b]). */
+  async #scoreGroup(group: number[], all: number[][], out: BranchScores[]): Promise<void> {
+    const { gpu, config: c } = this.model;
+    const s = this.state;
+    const batch = gpu.batch();
+    // Each branch's cache starts as the session's (ring layers: the rows the ring holds), by way
+    // of a scratch buffer.
+    const rowBytes = c.numKvHeads * c.headDim * 4;
+    this.#prefix ??= gpu.createBuffer(Math.max(...s.cacheRows) * rowBytes, "prefix rows");
+    s.cacheRows.forEach((cacheRows, layer) => {
+      const bytes = Math.min(this.#position, cacheRows) * rowBytes;
+      if (bytes === 0) return;
+      for (const cache of [s.keys[layer], s.values[layer]]) {
+        batch.copy(cache, 0, this.#prefix!, 0, bytes);
+        for (let b = 1; b <= group.length; b++) {
+          batch.copy(this.#prefix!, 0, cache, b * cacheRows * rowBytes, bytes);
+        }
+      }
+    });
+    const ids: number[] = [];
+    const targets: number[] = [];
+    const places = { positions: [] as number[], sequences: [] as number[] };
+    group.forEach((i, b) => {
+      const tokens = all[i];
+      for (let j = 0; j + 1 < tokens.length; j++) {
+        ids.push(tokens[j]);
+        targets.push(tokens[j + 1]);
+        places.positions.push(this.#position + j);
+        places.sequences.push(b + 1);
+      }
+    });
+    this.#checkIds(ids);
+    this.#table ??= gpu.createBuffer(s.maxRows * 8, "row table");
+    gpu.write(s.ids, new Uint32Array(ids));
+    gpu.write(s.targets, new Uint32Array(targets));
+    gpu.write(this.#table, rowPlacesTable(places));
+    recordForward(batch, this.model, s, {
+      rows: ids.length,
+      position0: 0,
+      places: { table: this.#table, lastPosition: Math.max(...places.positions) },
+      logitsFrom: 0,
+      logitRows: ids.length,
+    });
+    batch.mark("token log-probabilities");
+    tokenLogprob(batch, {
+      logits: s.logits,
+      targets: s.targets,
+      out: s.scores,
+      rows: ids.length,
+      vocab: c.vocabSize,
+      stride: s.logitStride,
+    });
+    batch.submit();
+    const scores = await gpu.readF32(s.scores, ids.length * 2);
+    let row = 0;
+    for (const i of group) {
+      for (let j = 0; j + 1 < all[i].length; j++, row++) {
+        out[i].logprobs.push(scores[2 * row]);
+        out[i].greedy.push(scores[2 * row + 1] === 1);
+      }
+    }
+  }
+
   #run(
     ids: number[],
     logitsFrom: number,
@@ -291,11 +415,7 @@ export class GemmaSession {
     after?: (batch: GpuBatch) => void,
   ): void {
     const gpu = this.model.gpu;
-    for (const id of ids) {
-      if (!Number.isInteger(id) || id < 0 || id >= this.model.config.vocabSize) {
-        throw new RangeError(`token id ${id} is outside the vocabulary`);
-      }
-    }
+    this.#checkIds(ids);
     gpu.write(this.state.ids, new Uint32Array(ids));
     const batch = gpu.batch();
     recordForward(batch, this.model, this.state, {
@@ -308,6 +428,14 @@ export class GemmaSession {
     after?.(batch);
     batch.submit();
     this.#position += ids.length;
+  }
+
+  #checkIds(ids: number[]): void {
+    for (const id of ids) {
+      if (!Number.isInteger(id) || id < 0 || id >= this.model.config.vocabSize) {
+        throw new RangeError(`token id ${id} is outside the vocabulary`);
+      }
+    }
   }
 
   #checkRoom(count: number): void {
@@ -324,5 +452,7 @@ export class GemmaSession {
 
   destroy(): void {
     destroyForwardState(this.state);
+    this.#table?.destroy();
+    this.#prefix?.destroy();
   }
 }

@@ -8,7 +8,7 @@ import sumSource from "./workgroup_sum.wgsl" with { type: "text" };
 const source = sumSource + logprobSource;
 
 export interface TokenLogprobArgs {
-  /** (rows, vocab) f32 logits. */
+  /** (rows, stride) f32 logits. */
   logits: Binding;
   /** (rows) u32 target token ids, each < vocab. */
   targets: Binding;
@@ -16,10 +16,12 @@ export interface TokenLogprobArgs {
   out: GPUBuffer;
   rows: number;
   vocab: number;
+  /** Floats between rows of `logits` (default vocab). */
+  stride?: number;
 }
 
 export function tokenLogprob(batch: GpuBatch, args: TokenLogprobArgs): void {
-  const uniforms = new Uniforms().u32(args.rows).u32(args.vocab);
+  const uniforms = new Uniforms().u32(args.rows).u32(args.vocab).u32(args.stride ?? args.vocab);
   batch.dispatch(batch.gpu.pipeline(source), uniforms, [
     args.logits,
     args.targets,

@@ -7,10 +7,11 @@
 struct Params {
   rows: u32, // R
   vocab: u32, // V
+  stride: u32, // floats between rows of x (≥ V)
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> x: array<f32>; // (R, V) logits
+@group(0) @binding(1) var<storage, read> x: array<f32>; // (R, stride) logits, V used per row
 @group(0) @binding(2) var<storage, read> targets: array<u32>; // (R) token ids
 @group(0) @binding(3) var<storage, read_write> out: array<vec2<f32>>; // (R) (log-prob, greedy)
 
@@ -21,7 +22,7 @@ var<workgroup> maxIndex: array<u32, WG>;
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let row = wid.x;
-  let base = row * p.vocab;
+  let base = row * p.stride;
   var value = bitcast<f32>(0xff800000u); // -inf
   var index = 0xffffffffu;
   for (var j = lid; j < p.vocab; j += WG) {

@@ -2,8 +2,15 @@ import assert from "node:assert/strict";
 import { tokenLogprob, tokenLogprobReference } from "./token_logprob.ts";
 import { assertClose, randomArray, seededRandom, testGpu, testSeed } from "./test_util.ts";
 
-for (const [rows, vocab] of [[1, 1], [3, 7], [5, 1000], [2, 262144]]) {
-  Deno.test(`tokenLogprob matches the reference for ${rows}×${vocab}`, async () => {
+// [rows, vocab, stride]: a stride past the vocabulary pads each row with NaN, never read.
+for (
+  const [rows, vocab, stride] of [[1, 1, 1], [3, 7, 7], [5, 1000, 1000], [2, 262144, 262144], [
+    4,
+    37,
+    64,
+  ]]
+) {
+  Deno.test(`tokenLogprob matches the reference for ${rows}×${vocab} (rows ${stride} apart)`, async () => {
     const gpu = await testGpu();
     const seed = testSeed();
     const random = seededRandom(seed);
@@ -11,14 +18,19 @@ for (const [rows, vocab] of [[1, 1], [3, 7], [5, 1000], [2, 262144]]) {
     const targets = Uint32Array.from({ length: rows }, () => Math.floor(random() * vocab));
     // Make one row's target its argmax, so that the greedy flag is exercised both ways.
     if (rows > 1) logits[targets[0]] = 100;
+    const padded = new Float32Array(rows * stride).fill(NaN);
+    for (let r = 0; r < rows; r++) {
+      padded.set(logits.subarray(r * vocab, (r + 1) * vocab), r * stride);
+    }
     const out = gpu.createBuffer(rows * 8);
     const batch = gpu.batch();
     tokenLogprob(batch, {
-      logits: gpu.upload(logits),
+      logits: gpu.upload(padded),
       targets: gpu.upload(targets),
       out,
       rows,
       vocab,
+      stride,
     });
     batch.submit();
     const actual = await gpu.readF32(out, rows * 2);

@@ -17,6 +17,7 @@ import {
   openCheckpoint,
   SequenceBatch,
 } from "../core/mod.ts";
+import { assertClose } from "../kernels/test_util.ts";
 import { buildTinyModel, type TinyModelOptions } from "./fixtures.ts";
 
 const CONTEXT = 48;
@@ -136,5 +137,55 @@ Deno.test("SequenceBatch rejects bad sequences and prompts", async () => {
     batch.destroy();
   } finally {
     await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("scoreBranches scores continuations as appendAndScore does, one at a time", async (t) => {
+  for (const c of CASES.slice(1)) {
+    await t.step(c.name, async () => {
+      const dir = await Deno.makeTempDir({ prefix: "gemma-branches-" });
+      try {
+        await buildTinyModel(dir, { ...c.model, seed: 12 });
+        const gpu = await createGpuContext();
+        const model = await loadGemma(gpu, await openCheckpoint(dir), { dtype: "f32" });
+        // Chunks of 4 rows: the local layers' rings (window + 4) are shorter than the prefix.
+        const options = { contextLength: 64, maxBatchRows: 4 };
+        const branched = new GemmaSession(model, { ...options, branches: 3 });
+        const plain = new GemmaSession(model, options);
+        const prefix = Array.from({ length: 20 }, (_, i) => 2 + ((i * 7919) % 5000));
+        prefix[0] = 2;
+        const continuations = [1, 2, 5, 3, 4, 5, 2].map((n, k) =>
+          Array.from({ length: n }, (_, j) => 100 + k * 10 + j)
+        );
+        assert.equal(branched.maxBranchRows, 4);
+        branched.append(prefix);
+        const scores = await branched.scoreBranches(continuations);
+        for (const [k, continuation] of continuations.entries()) {
+          plain.reset();
+          plain.append(prefix);
+          const expected = await plain.appendAndScore(continuation);
+          assertClose(
+            Float32Array.from(scores[k].logprobs),
+            expected.logprobs,
+            1e-4,
+            `continuation ${k}`,
+          );
+          assert.deepEqual(scores[k].greedy, expected.greedy);
+        }
+        // The session's own cache is untouched: one more token gives the logits a fresh one does.
+        branched.append([7]);
+        plain.reset();
+        plain.append([...prefix, 7]);
+        assertClose(await branched.logits(), await plain.logits(), 1e-5, "after the branches");
+        await assert.rejects(
+          () => branched.scoreBranches([[1, 2, 3, 4, 5, 6]]),
+          /6 tokens exceed 5/,
+        );
+        branched.destroy();
+        plain.destroy();
+      } finally {
+        await Deno.remove(dir, { recursive: true });
+      }
+    });
   }
 });

@@ -14,10 +14,12 @@
 // Where lm-eval runs every request as a separate sequence, requests that share a context here
 // prefill it once: the session is truncated back to the context's end for each continuation
 // (`GemmaSession.truncate`), and `appendAndScore` returns two floats per continuation token after
-// the first (the first is scored from the context's logits, read back once per context).
+// the first (the first is scored from the context's logits, read back once per context). A session
+// with branches scores several continuations in one forward call instead, each in a copy of the
+// context's KV cache (`GemmaSession.scoreBranches`).
 
 import type { GemmaTokenizer } from "../tokenizer.ts";
-import type { GemmaSession } from "../session.ts";
+import type { BranchScores, GemmaSession } from "../session.ts";
 import { ContextError } from "../session.ts";
 
 export interface LoglikelihoodRequest {
@@ -144,30 +146,51 @@ export async function scoreTokenRequests(
   const ring = Math.min(...session.state.cacheRows);
   let done = 0;
   for (const { prefix, members } of groups.values()) {
-    let prefilled = false;
-    let next: NextToken | undefined; // after the context: scores every first continuation token
+    const prefill = () => {
+      session.reset();
+      session.append(prefix);
+    };
+    // After the context: scores every continuation's first token.
+    let next: NextToken | undefined;
+    if (members.some((i) => fitted[i].continuation.length > 0)) {
+      prefill();
+      next = nextToken(await session.logits());
+    }
+    // The tokens after the first: in the session's branches where it has them, several
+    // continuations per forward call; else (and for the longest) one continuation at a time.
+    const rests = new Map<number, BranchScores>();
+    const branched = session.branches > 0
+      ? members.filter((i) => {
+        const n = fitted[i].continuation.length;
+        return n > 1 && n - 1 <= session.maxBranchRows;
+      })
+      : [];
+    if (branched.length > 0) {
+      const out = await session.scoreBranches(branched.map((i) => fitted[i].continuation));
+      branched.forEach((i, k) => rests.set(i, out[k]));
+    }
+    let prefilled = true;
     for (const i of members) {
       const { continuation, truncated } = fitted[i];
       let logprob = 0;
       let isGreedy = true;
       if (continuation.length > 0) {
-        if (!prefilled) {
-          session.reset();
-          session.append(prefix);
-          next ??= nextToken(await session.logits());
-          prefilled = true;
-        }
         logprob = next!.logits[continuation[0]] - next!.logNormalizer;
         isGreedy = next!.best === continuation[0];
-        if (continuation.length > 1) {
-          // The rest: each token scored after the ones before it (the last row's logits unused).
+        let rest: { logprobs: ArrayLike<number>; greedy: boolean[] } | undefined = rests.get(i);
+        if (!rest && continuation.length > 1) {
+          if (!prefilled) prefill();
+          prefilled = true;
+          // Each token scored after the ones before it (the last row's logits unused).
           session.truncate(prefix.length);
-          const rest = await session.appendAndScore(continuation);
-          for (const x of rest.logprobs) logprob += x;
+          rest = await session.appendAndScore(continuation);
+          const wraps = prefix.length + continuation.length > ring;
+          if (wraps && continuation.length > session.state.maxRows) prefilled = false;
+        }
+        if (rest) {
+          for (let j = 0; j < rest.logprobs.length; j++) logprob += rest.logprobs[j];
           isGreedy &&= rest.greedy.every((g) => g);
         }
-        const wraps = prefix.length + continuation.length > ring;
-        if (wraps && continuation.length > session.state.maxRows) prefilled = false;
       }
       scores[i] = { logprob, isGreedy, tokens: continuation.length, truncated };
       options.onScore?.(i, scores[i]);

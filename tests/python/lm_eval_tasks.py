@@ -4,20 +4,21 @@
 # transformers dequantizes), "tasks": {name: FILE}, "fewshot": {name: FILE},
 # "num_fewshot": N, "mutual_info": BOOL (optional: acc_mutual_info added to each task's metric_list
 # where lm-eval computes it: not winogrande's multiple input nor truthfulqa_mc2's own metric),
-# "max_length": N (optional), "max_gen_toks": N (optional)}, the few-shot files being the tasks'
-# training splits (mmlu's: its dev split; "perplexity" is a plain loglikelihood_rolling task over
-# the "text" field, written here). mmlu_<subject> tasks are also run as lm-eval's groups: mmlu over
-# the categories present, each category (the subject YAML's tag) over its subjects, weighted by
-# size. Output (stdout): {"results": {name or group: {...}},
+# "max_length": N (optional), "max_gen_toks": N (optional), "batch_size": N (default 1)}, the
+# few-shot files being the tasks' training splits (mmlu's: its dev split; "perplexity" is a plain
+# loglikelihood_rolling task over the "text" field, written here). mmlu_<subject> tasks are also
+# run as lm-eval's groups: mmlu over the categories present, each category (the subject YAML's
+# tag) over its subjects, weighted by size. Output (stdout): {"results": {name or group: {...}},
 #  "samples": {name: [[[ll, greedy], ...] per doc]} (loglikelihood kinds),
 #  "arguments": {name: [[[context, continuation], ...] per doc]},
 #  "generations": {name: [{"text", "filtered": {filter: answer}, "exact_match": {filter: 0/1}}]},
-#  "rolling": {name: [ll per doc]}}.
+#  "rolling": {name: [ll per doc]}, "seconds": {"load": s, "evaluate": s}}.
 import contextlib
 import json
 import os
 import sys
 import tempfile
+import time
 
 import yaml
 
@@ -131,7 +132,15 @@ with tempfile.TemporaryDirectory() as folder, contextlib.redirect_stdout(sys.std
     if job.get("max_length"):
         extra["max_length"] = job["max_length"]
     gen_kwargs = {"max_gen_toks": job["max_gen_toks"]} if job.get("max_gen_toks") else None
-    model = HFLM(pretrained=job["model"], dtype="float32", device="cpu", batch_size=1, **extra)
+    load_start = time.perf_counter()
+    model = HFLM(
+        pretrained=job["model"],
+        dtype="float32",
+        device="cpu",
+        batch_size=job.get("batch_size", 1),
+        **extra,
+    )
+    evaluate_start = time.perf_counter()
     out = lm_eval.simple_evaluate(
         model=model,
         tasks=[f"{name}_local" for name in job["tasks"] if not name.startswith("mmlu_")]
@@ -142,7 +151,15 @@ with tempfile.TemporaryDirectory() as folder, contextlib.redirect_stdout(sys.std
         num_fewshot=job.get("num_fewshot"),
         gen_kwargs=gen_kwargs,
     )
-result = {"results": {}, "samples": {}, "arguments": {}, "generations": {}, "rolling": {}}
+    seconds = {"load": evaluate_start - load_start, "evaluate": time.perf_counter() - evaluate_start}
+result = {
+    "results": {},
+    "samples": {},
+    "arguments": {},
+    "generations": {},
+    "rolling": {},
+    "seconds": seconds,
+}
 for group in groups:
     result["results"][group] = out["results"][f"{group}_local"]
 for name in job["tasks"]:
