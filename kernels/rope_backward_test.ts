@@ -1,0 +1,49 @@
+import { ropeBackward, ropeRotate64 } from "./rope_backward.ts";
+import { ropeReference } from "./rope.ts";
+import { assertGradient, dot } from "./gradient_check.ts";
+import { assertClose, randomArray, seededRandom, testGpu, testSeed } from "./test_util.ts";
+
+const cases = [
+  { rows: 1, heads: 1, headDim: 2, position0: 0, theta: 10000 },
+  { rows: 7, heads: 3, headDim: 8, position0: 0, theta: 10000, factor: 8 },
+  { rows: 5, heads: 4, headDim: 256, position0: 300, theta: 1e6 },
+];
+
+for (const c of cases) {
+  Deno.test(
+    `ropeBackward matches the reference for ${c.rows}×${c.heads}×${c.headDim} from ${c.position0}, θ ${c.theta}`,
+    async () => {
+      const gpu = await testGpu();
+      const seed = testSeed();
+      const random = seededRandom(seed);
+      const dy = randomArray(random, c.rows * c.heads * c.headDim, 1);
+      const grad = gpu.upload(dy);
+      const batch = gpu.batch();
+      ropeBackward(batch, { grad, ...c });
+      batch.submit();
+      const expected = ropeRotate64(dy, c, c.theta, -1, c.factor);
+      // f32 angles reduced on the GPU: as attention_input_test's bound.
+      const tol = Math.max(1e-5, 1e-6 * (c.position0 + c.rows));
+      assertClose(await gpu.readF32(grad, dy.length), expected, tol, `seed ${seed}`);
+    },
+  );
+}
+
+Deno.test("ropeRotate64 forward is ropeReference, and its transpose the gradient", () => {
+  const random = seededRandom(testSeed());
+  const shape = { rows: 3, heads: 2, headDim: 6, position0: 11 };
+  const x = randomArray(random, 36);
+  const probe = randomArray(random, 36);
+  assertClose(
+    ropeRotate64(x, shape, 10000, 1, 2),
+    ropeReference(x, 3, 2, 6, 11, 10000, 2),
+    1e-6,
+    "forward",
+  );
+  assertGradient(
+    (v) => dot(ropeRotate64(v, shape, 10000, 1, 2), probe),
+    x,
+    ropeRotate64(probe, shape, 10000, -1, 2),
+    "dx",
+  );
+});
