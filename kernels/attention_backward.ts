@@ -8,9 +8,10 @@
 import { type Binding, GpuBatch, GpuError, Uniforms, workgroupGrid } from "./gpu.ts";
 import source from "./attention_backward.wgsl" with { type: "text" };
 import sumSource from "./workgroup_sum.wgsl" with { type: "text" };
+import maxSource from "./workgroup_max.wgsl" with { type: "text" };
 import tanhSource from "./tanh.wgsl" with { type: "text" };
 
-const WGSL = tanhSource + sumSource + source;
+const WGSL = tanhSource + sumSource + maxSource + source;
 const MAX_HEAD_DIM = 256;
 
 /** What attention runs over, besides its buffers. */

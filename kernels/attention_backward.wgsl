@@ -11,7 +11,8 @@
 //   queries  one workgroup per (row, query head): the softmax's log-sum-exp (pass 1), then dq
 //            and Δ (pass 2); writes (lse, Δ) to stats for `keys`.
 //   keys     one workgroup per (row, kv head): dk and dv over the queries that see it.
-// workgroupSum: workgroup_sum.wgsl; tanhPrecise: tanh.wgsl (prepended by attention_backward.ts).
+// workgroupSum, workgroupMax, tanhPrecise: workgroup_sum.wgsl, workgroup_max.wgsl, tanh.wgsl
+// (prepended by attention_backward.ts).
 
 struct Params {
   rows: u32, // T, rows per sequence
@@ -42,21 +43,6 @@ var<workgroup> rowB: array<f32, 256>; // do (queries) or v (keys)
 var<workgroup> tileA: array<f32, WG>;
 var<workgroup> tileB: array<f32, WG>;
 var<workgroup> tileRow: array<u32, WG>; // keys: the (row, head) of each tile item
-var<workgroup> peak: array<f32, WG>;
-
-fn workgroupMax(lid: u32, value: f32) -> f32 {
-  peak[lid] = value;
-  workgroupBarrier();
-  for (var stride = WG / 2u; stride > 0u; stride /= 2u) {
-    if (lid < stride) {
-      peak[lid] = max(peak[lid], peak[lid + stride]);
-    }
-    workgroupBarrier();
-  }
-  let result = peak[0];
-  workgroupBarrier();
-  return result;
-}
 
 // The soft-capped score z and the cap's slope dz/ds for a raw score s.
 fn capped(s: f32) -> vec2<f32> {

@@ -31,8 +31,9 @@ import { matmulInputGrad } from "./matmul_backward.ts";
 import source from "./cross_entropy.wgsl" with { type: "text" };
 import tanhSource from "./tanh.wgsl" with { type: "text" };
 import sumSource from "./workgroup_sum.wgsl" with { type: "text" };
+import maxSource from "./workgroup_max.wgsl" with { type: "text" };
 
-const WGSL = tanhSource + sumSource + source;
+const WGSL = tanhSource + sumSource + maxSource + source;
 const WG = 64;
 
 export interface CrossEntropyOptions {

@@ -8,7 +8,8 @@
 //   grad    (one invocation per logit, 2D grid): logits[t, j] becomes
 //           dL/da = gradScale · (exp(z − lse) − [v0 + j == target]) · dz/da, 0 if masked,
 //           with dz/da = 1 − tanh²(a / cap), in place; matmulInputGrad then adds it · E to dh.
-// tanhPrecise: tanh.wgsl; workgroupSum: workgroup_sum.wgsl (prepended by cross_entropy.ts).
+// tanhPrecise, workgroupSum, workgroupMax: tanh.wgsl, workgroup_sum.wgsl, workgroup_max.wgsl
+// (prepended by cross_entropy.ts).
 
 struct Params {
   rows: u32, // T
@@ -27,7 +28,6 @@ struct Params {
 @group(0) @binding(3) var<storage, read_write> work: array<f32>;
 
 const WG: u32 = 64u;
-var<workgroup> peak: array<f32, WG>;
 
 // z, the soft-capped logit.
 fn capped(a: f32) -> f32 {
@@ -35,20 +35,6 @@ fn capped(a: f32) -> f32 {
     return a;
   }
   return p.cap * tanhPrecise(a / p.cap);
-}
-
-fn workgroupMax(lid: u32, value: f32) -> f32 {
-  peak[lid] = value;
-  workgroupBarrier();
-  for (var stride = WG / 2u; stride > 0u; stride /= 2u) {
-    if (lid < stride) {
-      peak[lid] = max(peak[lid], peak[lid + stride]);
-    }
-    workgroupBarrier();
-  }
-  let result = peak[0];
-  workgroupBarrier();
-  return result;
 }
 
 @compute @workgroup_size(WG)

@@ -187,7 +187,7 @@ export function matmulWeightGradReference(
   return dw;
 }
 
-/** The forward y = x·wᵀ in f64 (the function the two gradients above differentiate). */
+/** The forward y = x·wᵀ in f64 (the function the two gradients above differentiate): x·(wᵀ). */
 export function matmulForward64(
   x: ArrayLike<number>,
   w: ArrayLike<number>,
@@ -195,13 +195,7 @@ export function matmulForward64(
   n: number,
   k: number,
 ): Float64Array {
-  const y = new Float64Array(rows * n);
-  for (let t = 0; t < rows; t++) {
-    for (let j = 0; j < n; j++) {
-      let sum = 0;
-      for (let i = 0; i < k; i++) sum += x[t * k + i] * w[j * k + i];
-      y[t * n + j] = sum;
-    }
-  }
-  return y;
+  const transposed = new Float64Array(k * n);
+  for (let j = 0; j < n; j++) for (let i = 0; i < k; i++) transposed[i * n + j] = w[j * k + i];
+  return matmulInputGradReference(x, transposed, rows, k, n);
 }
