@@ -41,10 +41,12 @@ export interface AttentionBackwardArgs extends AttentionShape {
   v: Binding;
   /** (B·T, H, D) f32 gradient of the attention output. */
   dOut: Binding;
-  /** (B·T, H, D), (B·T, Hkv, D), (B·T, Hkv, D) f32 outputs, overwritten. */
-  dq: GPUBuffer;
-  dk: GPUBuffer;
-  dv: GPUBuffer;
+  /**
+   * (B·T, H + 2·Hkv, D) f32 output, overwritten: each row's dq heads, dk heads, dv heads, the
+   * layout of the forward's q, k, v projection (its gradient, before RoPE's and the q/k norms'
+   * backward, which work in place on it: ropeBackward and rmsNormBackward with `heads`).
+   */
+  dqkv: GPUBuffer;
   /** (B·T·H, 2) f32 scratch: each query's log-sum-exp and Δ, passed between the two passes. */
   stats: GPUBuffer;
 }
@@ -65,13 +67,13 @@ export function attentionBackward(batch: GpuBatch, args: AttentionBackwardArgs):
   batch.dispatch(
     gpu.pipeline(WGSL, {}, "queries"),
     uniforms(),
-    [args.q, args.k, args.v, args.dOut, args.stats, args.dq],
+    [args.q, args.k, args.v, args.dOut, args.stats, args.dqkv],
     workgroupGrid(gpu, sequences * rows * heads),
   );
   batch.dispatch(
     gpu.pipeline(WGSL, {}, "keys"),
     uniforms(),
-    [args.q, args.k, args.v, args.dOut, args.stats, args.dk, args.dv],
+    [args.q, args.k, args.v, args.dOut, args.stats, args.dqkv],
     workgroupGrid(gpu, sequences * rows * kvHeads),
   );
 }
@@ -165,4 +167,25 @@ export function attentionBackwardReference(
     });
   });
   return { dq, dk, dv };
+}
+
+/** dq (B·T, H, D), dk and dv (B·T, Hkv, D) packed per row as attentionBackward writes them. */
+export function packQkv(
+  dq: ArrayLike<number>,
+  dk: ArrayLike<number>,
+  dv: ArrayLike<number>,
+  shape: { heads: number; kvHeads: number; headDim: number },
+): Float64Array {
+  const { heads, kvHeads, headDim: D } = shape;
+  const n = dq.length / (heads * D);
+  const width = (heads + 2 * kvHeads) * D;
+  const out = new Float64Array(n * width);
+  for (let r = 0; r < n; r++) {
+    for (let i = 0; i < heads * D; i++) out[r * width + i] = dq[r * heads * D + i];
+    for (let i = 0; i < kvHeads * D; i++) {
+      out[r * width + heads * D + i] = dk[r * kvHeads * D + i];
+      out[r * width + (heads + kvHeads) * D + i] = dv[r * kvHeads * D + i];
+    }
+  }
+  return out;
 }

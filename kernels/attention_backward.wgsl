@@ -31,9 +31,9 @@ struct Params {
 @group(0) @binding(3) var<storage, read> v: array<f32>; //                 (B·T, Hkv, D)
 @group(0) @binding(4) var<storage, read> dout: array<f32>; //              (B·T, H, D)
 @group(0) @binding(5) var<storage, read_write> stats: array<vec2<f32>>; // (B·T, H) (lse, Δ)
-// queries: dq (B·T, H, D); keys: dk (B·T, Hkv, D), then dv at binding 7.
-@group(0) @binding(6) var<storage, read_write> grad: array<f32>;
-@group(0) @binding(7) var<storage, read_write> dv: array<f32>; //          (B·T, Hkv, D)
+// (B·T, H + 2·Hkv, D): per row dq's H heads, dk's Hkv heads, dv's Hkv heads: the layout of the
+// forward's q, k, v projection, so that one matmulInputGrad per projection matrix follows.
+@group(0) @binding(6) var<storage, read_write> dqkv: array<f32>;
 
 const WG: u32 = 64u;
 const DPL: u32 = 4u; // dimensions per lane: D ≤ WG·DPL = 256
@@ -137,7 +137,7 @@ fn queries(
   for (var c = 0u; c < DPL; c++) {
     let i = lid + c * WG;
     if (i < d) {
-      grad[index * d + i] = p.scale * (sumA[c] - total * sumB[c]);
+      dqkv[(row * (p.heads + 2u * p.kvHeads) + h) * d + i] = p.scale * (sumA[c] - total * sumB[c]);
     }
   }
   if (lid == 0u) {
@@ -213,8 +213,9 @@ fn keys(
   for (var c = 0u; c < DPL; c++) {
     let i = lid + c * WG;
     if (i < d) {
-      grad[index * d + i] = sumK[c];
-      dv[index * d + i] = sumV[c];
+      let at = (row * (p.heads + 2u * p.kvHeads) + p.heads + g) * d + i;
+      dqkv[at] = sumK[c];
+      dqkv[at + p.kvHeads * d] = sumV[c];
     }
   }
 }

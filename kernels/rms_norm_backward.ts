@@ -2,35 +2,48 @@
 // kernel and float64 references of the forward and the backward. The weight is frozen in LoRA
 // training, so its gradient is not computed.
 
-import { type Binding, GpuBatch, Uniforms } from "./gpu.ts";
+import { type Binding, GpuBatch, GpuError, Uniforms } from "./gpu.ts";
 import source from "./rms_norm_backward.wgsl" with { type: "text" };
 import sumSource from "./workgroup_sum.wgsl" with { type: "text" };
 
 const WGSL = sumSource + source;
 
 export interface RmsNormBackwardArgs {
-  /** (rows, dim) f32 input of the forward. */
+  /** (rows, dim) f32 input of the forward (or rows laid out as `heads` says). */
   x: Binding;
   /** (dim) f32 weight of the forward (1 + w already added). */
   weight: Binding;
-  /** (rows, dim) f32 gradient of the output. */
+  /** f32 gradient of the output, laid out as x; overwritten by dx when `dx` is omitted. */
   dy: Binding;
-  /** (rows, dim) f32 gradient of x, a buffer other than those above. */
-  dx: GPUBuffer;
+  /** f32 gradient of x, laid out as x, a buffer other than those above; omit: into dy. */
+  dx?: GPUBuffer;
+  /** Rows normed (T, or T·H for per-head norms). */
   rows: number;
   dim: number;
   eps: number;
   /** Add to dx (e.g. the residual stream's gradient) instead of overwriting it. */
   accumulate?: boolean;
+  /**
+   * Rows as heads of a wider row (Gemma 3's q/k norms on the (T, H + 2·Hkv, D) q, k, v
+   * projection): row r starts at ⌊r / count⌋·rowStride + offset + (r mod count)·dim, in elements.
+   * Default: contiguous rows.
+   */
+  heads?: { count: number; rowStride: number; offset: number };
 }
 
 export function rmsNormBackward(batch: GpuBatch, args: RmsNormBackwardArgs): void {
+  const heads = args.heads ?? { count: 1, rowStride: args.dim, offset: 0 };
+  if (!args.dx && args.accumulate) {
+    throw new GpuError("rmsNormBackward: accumulate needs a dx apart from dy");
+  }
   const uniforms = new Uniforms().u32(args.rows).u32(args.dim).f32(args.eps)
-    .u32(args.accumulate ? 1 : 0);
+    .u32(args.accumulate ? 1 : 0).u32(heads.count).u32(heads.rowStride).u32(heads.offset);
+  const bindings = [args.x, args.weight, args.dy];
+  if (args.dx) bindings.push(args.dx);
   batch.dispatch(
-    batch.gpu.pipeline(WGSL),
+    batch.gpu.pipeline(WGSL, {}, args.dx ? "main" : "inPlace"),
     uniforms,
-    [args.x, args.weight, args.dy, args.dx],
+    bindings,
     [args.rows],
   );
 }

@@ -51,3 +51,39 @@ Deno.test("rmsNormBackwardReference is the gradient of the forward (finite diffe
     "dx",
   );
 });
+
+Deno.test("rmsNormBackward in place on the q heads of a (T, H + 2·Hkv, D) gradient", async () => {
+  const gpu = await testGpu();
+  const seed = testSeed();
+  const random = seededRandom(seed);
+  const [rows, heads, kvHeads, dim] = [5, 3, 1, 16];
+  const width = (heads + 2 * kvHeads) * dim;
+  const x = randomArray(random, rows * width, 2);
+  const dy = randomArray(random, rows * width, 1);
+  const w = randomArray(random, dim, 2);
+  const grad = gpu.upload(dy);
+  const batch = gpu.batch();
+  rmsNormBackward(batch, {
+    x: gpu.upload(x),
+    weight: gpu.upload(w),
+    dy: grad,
+    rows: rows * heads,
+    dim,
+    eps: 1e-6,
+    heads: { count: heads, rowStride: width, offset: 0 },
+  });
+  batch.submit();
+  // Gather the q heads, take the reference, scatter back; k and v stay as they were.
+  const at = (r: number) => Math.floor(r / heads) * width + (r % heads) * dim;
+  const gather = (a: Float32Array) => {
+    const out = new Float32Array(rows * heads * dim);
+    for (let r = 0; r < rows * heads; r++) out.set(a.subarray(at(r), at(r) + dim), r * dim);
+    return out;
+  };
+  const grads = rmsNormBackwardReference(gather(x), w, gather(dy), rows * heads, 1e-6);
+  const expected = Float64Array.from(dy);
+  for (let r = 0; r < rows * heads; r++) {
+    expected.set(grads.subarray(r * dim, (r + 1) * dim), at(r));
+  }
+  assertClose(await gpu.readF32(grad, dy.length), expected, 1e-5, `seed ${seed}`);
+});

@@ -9,7 +9,7 @@ import source from "./rope_backward.wgsl" with { type: "text" };
 const WG = 256;
 
 export interface RopeBackwardArgs {
-  /** (T, H, D) f32: the rotated tensor's gradient in, the unrotated one's out. */
+  /** (T, H, D) f32 (or see rowStride): the rotated tensor's gradient in, the unrotated one's out. */
   grad: GPUBuffer;
   rows: number;
   heads: number;
@@ -21,6 +21,12 @@ export interface RopeBackwardArgs {
   theta: number;
   /** Linear scaling (default 1). */
   factor?: number;
+  /**
+   * Elements between rows of grad (default H·D) and of head 0 within a row (default 0): the q
+   * or k heads of a (T, H + 2·Hkv, D) q, k, v gradient are rotated where they lie.
+   */
+  rowStride?: number;
+  offset?: number;
 }
 
 export function ropeBackward(batch: GpuBatch, args: RopeBackwardArgs): void {
@@ -28,7 +34,8 @@ export function ropeBackward(batch: GpuBatch, args: RopeBackwardArgs): void {
   const table = inverseFrequencyBuffer(batch.gpu, headDim, args.theta, args.factor ?? 1);
   batch.dispatch(
     batch.gpu.pipeline(source),
-    new Uniforms().u32(rows).u32(heads).u32(headDim).u32(args.position0),
+    new Uniforms().u32(rows).u32(heads).u32(headDim).u32(args.position0)
+      .u32(args.rowStride ?? heads * headDim).u32(args.offset ?? 0),
     [args.grad, table],
     workgroupGrid(batch.gpu, Math.ceil(rows * heads * headDim / 2 / WG)),
   );

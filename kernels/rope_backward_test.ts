@@ -47,3 +47,40 @@ Deno.test("ropeRotate64 forward is ropeReference, and its transpose the gradient
     "dx",
   );
 });
+
+Deno.test("ropeBackward rotates the k heads inside a (T, H + 2·Hkv, D) row in place", async () => {
+  const gpu = await testGpu();
+  const seed = testSeed();
+  const random = seededRandom(seed);
+  const [rows, heads, kvHeads, headDim] = [6, 4, 2, 8];
+  const width = (heads + 2 * kvHeads) * headDim;
+  const qkv = randomArray(random, rows * width);
+  const grad = gpu.upload(qkv);
+  const batch = gpu.batch();
+  const offset = heads * headDim;
+  ropeBackward(batch, {
+    grad,
+    rows,
+    heads: kvHeads,
+    headDim,
+    position0: 3,
+    theta: 10000,
+    rowStride: width,
+    offset,
+  });
+  batch.submit();
+  const kPart = (a: ArrayLike<number>) =>
+    Array.from({ length: rows * kvHeads * headDim }, (_, i) => {
+      const t = Math.floor(i / (kvHeads * headDim));
+      return a[t * width + offset + i % (kvHeads * headDim)];
+    });
+  const shape = { rows, heads: kvHeads, headDim, position0: 3 };
+  const expected = Float32Array.from(qkv);
+  const rotated = ropeRotate64(kPart(qkv), shape, 10000, -1);
+  rotated.forEach((v, i) => {
+    const t = Math.floor(i / (kvHeads * headDim));
+    expected[t * width + offset + i % (kvHeads * headDim)] = v;
+  });
+  // The q and v heads are untouched, the k heads rotated back.
+  assertClose(await gpu.readF32(grad, qkv.length), expected, 1e-5, `seed ${seed}`);
+});

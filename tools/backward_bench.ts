@@ -77,9 +77,7 @@ await time(
 );
 const q = filled(rows * heads * headDim);
 const kv = filled(rows * headDim);
-const [dq, dk, dv] = [rows * heads * headDim, rows * headDim, rows * headDim].map((n) =>
-  gpu.createBuffer(n * 4)
-);
+const dqkv = gpu.createBuffer(rows * (heads + 2) * headDim * 4);
 const stats = gpu.createBuffer(rows * heads * 8);
 for (const window of [0, 512]) {
   await time(
@@ -90,9 +88,7 @@ for (const window of [0, 512]) {
         k: kv,
         v: kv,
         dOut: q,
-        dq,
-        dk,
-        dv,
+        dqkv,
         stats,
         rows,
         heads,
