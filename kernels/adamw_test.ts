@@ -72,3 +72,12 @@ for (const clipped of [false, true]) {
     assertClose(await gpu.readF32(v, n), state.v, 1e-5, `v, seed ${seed}`);
   });
 }
+
+Deno.test("adamw refuses step 0 (bias correction divides by 1 − β^t)", async () => {
+  const gpu = await testGpu();
+  const b = gpu.createBuffer(16);
+  assert.throws(
+    () => adamw(gpu.batch(), { param: b, grad: b, m: b, v: b, count: 4, step: 0, lr: 1e-3 }),
+    /step 0 is not a whole number from 1/,
+  );
+});

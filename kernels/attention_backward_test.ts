@@ -1,3 +1,4 @@
+import assert from "node:assert/strict";
 import {
   attentionBackward,
   attentionBackwardReference,
@@ -116,4 +117,19 @@ Deno.test("attentionBackwardReference is the gradient of the forward (finite dif
   assertGradient((x) => loss(x, k, v), q, grads.dq, "dq");
   assertGradient((x) => loss(q, x, v), k, grads.dk, "dk");
   assertGradient((x) => loss(q, k, x), v, grads.dv, "dv");
+});
+
+Deno.test("attentionBackward refuses heads that do not share kv heads evenly, or too wide", async () => {
+  const gpu = await testGpu();
+  const buffer = gpu.createBuffer(64);
+  const args = { q: buffer, k: buffer, v: buffer, dOut: buffer, dqkv: buffer, stats: buffer };
+  const shape = { rows: 1, heads: 3, kvHeads: 2, headDim: 4, scale: 1 };
+  assert.throws(
+    () => attentionBackward(gpu.batch(), { ...args, ...shape }),
+    /3 query heads cannot share 2 kv heads/,
+  );
+  assert.throws(
+    () => attentionBackward(gpu.batch(), { ...args, ...shape, kvHeads: 1, headDim: 512 }),
+    /head dim 512/,
+  );
 });

@@ -1,3 +1,4 @@
+import assert from "node:assert/strict";
 import { type GpuContext, roundToF16 } from "./gpu.ts";
 import {
   createMatrix,
@@ -253,4 +254,14 @@ Deno.test("matmulInputGradReference is the gradient of the forward (finite diffe
   assertGradient(loss, x, matmulInputGradReference(probe, w, rows, n, k), "dx");
   const lossW = (wv: Float64Array) => dot(matmulForward64(x, wv, rows, n, k), probe);
   assertGradient(lossW, w, matmulWeightGradReference(probe, x, rows, n, k), "dw");
+});
+
+Deno.test("matmulInputGrad refuses a band of dy past its row stride", async () => {
+  const gpu = await testGpu();
+  const w = uploadMatrix(gpu, new Float32Array(12), 4, 3, "f32");
+  const b = gpu.createBuffer(64);
+  assert.throws(
+    () => matmulInputGrad(gpu.batch(), { dy: b, w, dx: b, rows: 1, dyOffset: 2, dyStride: 5 }),
+    /4 columns of dy from offset 2 exceed its row stride 5/,
+  );
 });
