@@ -7,8 +7,8 @@
 // by matmul, and cross_entropy.wgsl's `update` merges their max and sum of exponentials into
 // per-row running stats. `finish` turns the stats into losses. For the gradient a second pass
 // recomputes each chunk's logits, `grad` turns them into dL/dlogits in place, and
-// matmulInputGrad adds dL/dlogits · E_chunk into dh. Rows with target −1 have loss 0 and no
-// gradient.
+// matmulInputGrad adds dL/dlogits · E_chunk into dh (through the chunk decoded transposed, for
+// T ≥ 5: see its `scratch`). Rows with target −1 have loss 0 and no gradient.
 
 import {
   type Binding,
@@ -51,6 +51,8 @@ export interface CrossEntropyWorkspace {
   stats: GPUBuffer;
   /** chunkRows rows of the head, in its weight type, one chunk. */
   head: GpuMatrix;
+  /** (D, chunkRows) f32: a head chunk decoded transposed, for dh (matmulInputGrad's scratch). */
+  transposed: GPUBuffer;
   destroy(): void;
 }
 
@@ -65,12 +67,20 @@ export function createCrossEntropyWorkspace(
   const rowBytes = headRowBytes(head);
   const byLogits = Math.floor(Math.min(32 << 20, gpu.maxBindingBytes) / (rows * 4));
   const byHead = Math.floor(gpu.maxBindingBytes / rowBytes);
-  const chunkRows = Math.min(options.chunkRows ?? byLogits, byLogits, byHead, head.rows);
+  const byTransposed = Math.floor(Math.min(64 << 20, gpu.maxBindingBytes) / (head.cols * 4));
+  const chunkRows = Math.min(
+    options.chunkRows ?? Math.min(byLogits, byTransposed),
+    byLogits,
+    byTransposed,
+    byHead,
+    head.rows,
+  );
   if (chunkRows < 1) {
     throw new GpuError(`crossEntropy: ${rows} rows of logits do not fit one storage binding`);
   }
   const logits = gpu.createBuffer(rows * chunkRows * 4, "cross-entropy logits");
   const stats = gpu.createBuffer(rows * 16, "cross-entropy stats");
+  const transposed = gpu.createBuffer(head.cols * chunkRows * 4, "cross-entropy head chunk ᵀ");
   const scratch = createMatrix(gpu, chunkRows, head.cols, head.dtype, "cross-entropy head chunk");
   if (scratch.chunks.length !== 1) throw new GpuError("crossEntropy: head chunk not one binding");
   return {
@@ -79,9 +89,11 @@ export function createCrossEntropyWorkspace(
     logits,
     stats,
     head: scratch,
+    transposed,
     destroy() {
       logits.destroy();
       stats.destroy();
+      transposed.destroy();
       destroyMatrix(scratch);
     },
   };
@@ -145,7 +157,14 @@ export function crossEntropy(batch: GpuBatch, args: CrossEntropyArgs): void {
       [args.targets, ws.stats, ws.logits],
       workgroupGrid(gpu, Math.ceil(rows * width / WG)),
     );
-    matmulInputGrad(batch, { dy: ws.logits, w: part, dx: args.dHidden!, rows, accumulate: i > 0 });
+    matmulInputGrad(batch, {
+      dy: ws.logits,
+      w: part,
+      dx: args.dHidden!,
+      rows,
+      accumulate: i > 0,
+      scratch: ws.transposed,
+    });
   });
 }
 

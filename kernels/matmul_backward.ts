@@ -13,11 +13,14 @@ import { type Binding, GpuBatch, GpuError, Uniforms, workgroupGrid } from "./gpu
 import type { GpuMatrix } from "./matrix.ts";
 import { isQuantized } from "./matrix.ts";
 import { formatPipeline, formatSources } from "./weight_formats.ts";
+import { matmul } from "./matmul.ts";
 import inputGradTemplate from "./matmul_input_grad.wgsl" with { type: "text" };
+import transposeTemplate from "./matrix_transpose.wgsl" with { type: "text" };
 import weightGradSource from "./matmul_weight_grad.wgsl" with { type: "text" };
 
 /** The template is its own params file (its bindings differ from the forward's). */
 const inputGradSources = formatSources(inputGradTemplate, "", "");
+const transposeSources = formatSources(transposeTemplate, "", "");
 
 export interface MatmulInputGradArgs {
   /** (rows, dyStride) f32 gradient of y; columns [dyOffset, dyOffset + w.rows) are used. */
@@ -36,7 +39,17 @@ export interface MatmulInputGradArgs {
   accumulate?: boolean;
   /** Multiplies the product (default 1; LoRA's α/r). */
   scale?: number;
+  /**
+   * An f32 buffer of at least K·N values within one storage binding: where it is given (and w is
+   * one chunk, dy its own contiguous (T, N), scale 1, T ≥ 5), w is decoded into it transposed
+   * and dx = dy·w runs as matmul's forward against wᵀ, several times faster on lavapipe than the
+   * kernel that decodes w in place.
+   */
+  scratch?: GPUBuffer;
 }
+
+/** Rows of dy from which the transposed path pays (matmul's tiled kernel takes T ≥ 5). */
+const TRANSPOSED_MIN_ROWS = 5;
 
 /** Lanes per workgroup, splitting N: lavapipe's SIMD width. */
 const INPUT_GRAD_LANES = 8;
@@ -52,6 +65,15 @@ export function matmulInputGrad(batch: GpuBatch, args: MatmulInputGradArgs): voi
     );
   }
   if (rows === 0 || w.cols === 0) return;
+  const { scratch } = args;
+  if (
+    scratch && w.chunks.length === 1 && dyOffset === 0 && dyStride === w.rows &&
+    (args.scale ?? 1) === 1 && rows >= TRANSPOSED_MIN_ROWS
+  ) {
+    const transposed = transposeMatrix(batch, w, scratch);
+    matmul(batch, { x: args.dy, w: transposed, y: args.dx, rows, accumulate: args.accumulate });
+    return;
+  }
   // Values per unit: 8 for f32/f16 (matmul_float.wgsl), 64 for the quantized formats.
   const unit = isQuantized(w) ? 64 : 8;
   // Rows of dy per workgroup: the accumulators are TT × unit values per lane.
@@ -80,6 +102,34 @@ export function matmulInputGrad(batch: GpuBatch, args: MatmulInputGradArgs): voi
     if (chunk.high) bindings.push(chunk.high);
     batch.dispatch(pipeline, uniforms, bindings, [gx, Math.ceil(rows / tt), gz]);
   });
+}
+
+/**
+ * Decodes w (one chunk, any weight type) into `out` as its (K, N) f32 transpose, and returns
+ * out as a GpuMatrix. out must hold K·N values within one storage binding.
+ */
+export function transposeMatrix(batch: GpuBatch, w: GpuMatrix, out: GPUBuffer): GpuMatrix {
+  const bytes = w.rows * w.cols * 4;
+  if (w.chunks.length !== 1 || bytes > out.size || bytes > batch.gpu.maxBindingBytes) {
+    throw new GpuError(
+      `transposeMatrix: a ${w.rows}×${w.cols} matrix in ${w.chunks.length} chunks does not fit a scratch of ${out.size} bytes`,
+    );
+  }
+  const unit = isQuantized(w) ? 64 : 8;
+  const units = Math.floor(w.cols / unit);
+  const perRow = units + (w.cols % unit ? 1 : 0);
+  const { pipeline, wStride, sStride } = formatPipeline(batch.gpu, transposeSources, w);
+  const chunk = w.chunks[0];
+  const bindings: Binding[] = [chunk.buffer, out];
+  if (chunk.scales) bindings.push(chunk.scales);
+  if (chunk.high) bindings.push(chunk.high);
+  batch.dispatch(
+    pipeline,
+    new Uniforms().u32(w.rows).u32(w.cols).u32(wStride).u32(sStride).u32(units),
+    bindings,
+    workgroupGrid(batch.gpu, Math.ceil(w.rows * perRow / 64)),
+  );
+  return f32Matrix(out, w.cols, w.rows);
 }
 
 export interface MatmulWeightGradArgs {

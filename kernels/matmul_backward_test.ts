@@ -15,6 +15,7 @@ import {
   matmulInputGradReference,
   matmulWeightGrad,
   matmulWeightGradReference,
+  transposeMatrix,
 } from "./matmul_backward.ts";
 import { BLOCK_ELEMENTS, dequantize, isQuantType, QUANT_TYPES, quantize } from "./quant.ts";
 import { assertGradient, dot } from "./gradient_check.ts";
@@ -39,6 +40,8 @@ interface Case {
   scale?: number;
   /** Bytes per storage binding, to split w into several chunks. */
   maxBindingBytes?: number;
+  /** Pass a scratch buffer: the transposed path (w decoded into wᵀ, then matmul). */
+  scratch?: boolean;
 }
 
 /** The weight as the GPU holds it (dequantized blocks, f16-rounded), uploaded. */
@@ -81,6 +84,7 @@ async function checkInputGrad(c: Case): Promise<void> {
     dyStride,
     accumulate: c.accumulate,
     scale: c.scale,
+    scratch: c.scratch ? gpu.createBuffer(n * k * 4) : undefined,
   });
   batch.submit();
   const actual = await gpu.readF32(dx, rows * k);
@@ -123,6 +127,39 @@ for (const dtype of QUANT_TYPES) {
   Deno.test(`matmulInputGrad ${dtype} matches the reference for T=5 N=19 K=${k}`, () =>
     checkInputGrad({ rows: 5, n: 19, k, dtype }));
 }
+
+for (const dtype of ["f32", "f16", ...QUANT_TYPES] as const) {
+  const k = dtype === "f32" || dtype === "f16" ? 37 : BLOCK_ELEMENTS[dtype] === 32 ? 96 : 256;
+  Deno.test({
+    name: `matmulInputGrad through wᵀ (scratch) ${dtype} matches the reference, accumulating`,
+    ignore: dtype === "f16" && !deviceHasF16,
+  }, () => checkInputGrad({ rows: 9, n: 21, k, dtype, scratch: true, accumulate: true }));
+}
+
+Deno.test("transposeMatrix decodes every weight type into its exact f32 transpose", async () => {
+  const gpu = await testGpu();
+  const seed = testSeed();
+  const random = seededRandom(seed);
+  const types: WeightType[] = ["f32", ...(deviceHasF16 ? ["f16" as const] : []), ...QUANT_TYPES];
+  for (const dtype of types) {
+    // Odd K for f32 / f16 (a tail past the last 8-value unit); 96 for the 32-value formats.
+    const k = dtype === "f32" || dtype === "f16" ? 45 : BLOCK_ELEMENTS[dtype] === 32 ? 96 : 256;
+    const n = 13;
+    const c = { rows: 1, n, k, dtype };
+    const { matrix, held } = makeWeight(gpu, randomArray(random, n * k), c);
+    const out = gpu.createBuffer(n * k * 4);
+    const batch = gpu.batch();
+    const transposed = transposeMatrix(batch, matrix, out);
+    batch.submit();
+    assert.deepEqual([transposed.rows, transposed.cols], [k, n]);
+    const expected = Float32Array.from(
+      { length: n * k },
+      (_, i) => held[(i % n) * k + (i / n | 0)],
+    );
+    assertClose(await gpu.readF32(out, n * k), expected, 0, `${dtype}, seed ${seed}`);
+    destroyMatrix(matrix);
+  }
+});
 
 Deno.test("matmulInputGrad takes a band of dy, scales and accumulates", () =>
   checkInputGrad({

@@ -41,6 +41,7 @@ async function time(label: string, record: (batch: GpuBatch) => void, extra = ""
 const x = filled(rows * ff * 2);
 const dy = filled(rows * ff * 2);
 const dx = gpu.createBuffer(rows * ff * 2 * 4);
+const scratch = gpu.createBuffer(2 * ff * hidden * 4);
 const matmuls: [string, number, number, WeightType][] = [
   ["q_proj", heads * headDim, hidden, "q8_0"],
   ["gate+up", 2 * ff, hidden, "q8_0"],
@@ -57,6 +58,10 @@ for (const [name, n, k, dtype] of matmuls) {
     `matmulInputGrad ${name} ${n}×${k} ${dtype}`,
     (b) => matmulInputGrad(b, { dy, w, dx, rows }),
     `(${(flops / 1e9).toFixed(2)} GFLOP)`,
+  );
+  await time(
+    `matmulInputGrad through wᵀ ${name} ${n}×${k} ${dtype}`,
+    (b) => matmulInputGrad(b, { dy, w, dx, rows, scratch }),
   );
 }
 await time(
