@@ -8,6 +8,7 @@ export {
   type MatmulInputGradArgs,
   matmulWeightGrad,
   type MatmulWeightGradArgs,
+  transposeMatrix,
 } from "./matmul_backward.ts";
 export {
   createCrossEntropyWorkspace,

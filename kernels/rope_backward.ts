@@ -15,7 +15,7 @@ export interface RopeBackwardArgs {
   heads: number;
   /** D (even). */
   headDim: number;
-  /** Position of row 0. */
+  /** Position of row 0 (of each sequence). */
   position0: number;
   /** The base θ (Gemma 3: 1e4 on local layers, 1e6 on global ones). */
   theta: number;
@@ -27,6 +27,8 @@ export interface RopeBackwardArgs {
    */
   rowStride?: number;
   offset?: number;
+  /** Rows per sequence when `rows` holds several back to back (default: all one sequence). */
+  sequenceRows?: number;
 }
 
 export function ropeBackward(batch: GpuBatch, args: RopeBackwardArgs): void {
@@ -35,7 +37,8 @@ export function ropeBackward(batch: GpuBatch, args: RopeBackwardArgs): void {
   batch.dispatch(
     batch.gpu.pipeline(source),
     new Uniforms().u32(rows).u32(heads).u32(headDim).u32(args.position0)
-      .u32(args.rowStride ?? heads * headDim).u32(args.offset ?? 0),
+      .u32(args.rowStride ?? heads * headDim).u32(args.offset ?? 0)
+      .u32(args.sequenceRows ?? rows),
     [args.grad, table],
     workgroupGrid(batch.gpu, Math.ceil(rows * heads * headDim / 2 / WG)),
   );

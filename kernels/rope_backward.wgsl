@@ -13,6 +13,7 @@ struct Params {
   position0: u32, // position of row 0
   rowStride: u32, // elements between rows (H·D, or (H + 2·Hkv)·D inside a q, k, v gradient)
   offset: u32, // element of head 0 within a row
+  period: u32, // rows per sequence: row t is at position position0 + t mod period
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -39,7 +40,7 @@ fn main(
   let head = pair / half; // (t, h) flattened
   let t = head / p.heads;
   let h = head % p.heads;
-  let angle = f32(p.position0 + t) * invFreq[i];
+  let angle = f32(p.position0 + t % p.period) * invFreq[i];
   let turns = round(angle * INV_TWO_PI);
   let reduced = fma(-turns, TWO_PI_LO, fma(-turns, TWO_PI_HI, angle));
   let c = cos(reduced);

@@ -84,3 +84,30 @@ Deno.test("ropeBackward rotates the k heads inside a (T, H + 2·Hkv, D) row in p
   // The q and v heads are untouched, the k heads rotated back.
   assertClose(await gpu.readF32(grad, qkv.length), expected, 1e-5, `seed ${seed}`);
 });
+
+Deno.test("ropeBackward restarts the positions of each of several sequences", async () => {
+  const gpu = await testGpu();
+  const seed = testSeed();
+  const random = seededRandom(seed);
+  const [sequences, rows, heads, headDim] = [3, 5, 2, 8];
+  const dy = randomArray(random, sequences * rows * heads * headDim);
+  const grad = gpu.upload(dy);
+  const batch = gpu.batch();
+  ropeBackward(batch, {
+    grad,
+    rows: sequences * rows,
+    heads,
+    headDim,
+    position0: 0,
+    theta: 10000,
+    sequenceRows: rows,
+  });
+  batch.submit();
+  const size = rows * heads * headDim;
+  const expected = new Float64Array(dy.length);
+  for (let b = 0; b < sequences; b++) {
+    const part = dy.subarray(b * size, (b + 1) * size);
+    expected.set(ropeRotate64(part, { rows, heads, headDim, position0: 0 }, 10000, -1), b * size);
+  }
+  assertClose(await gpu.readF32(grad, dy.length), expected, 1e-5, `seed ${seed}`);
+});
