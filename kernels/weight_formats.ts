@@ -27,12 +27,17 @@ export interface FormatSources {
 /**
  * Joins `template` with each format and matmul_params.wgsl (its uniforms and bindings, whose two
  * alias lines the unaligned variant rewrites); `middle` goes between the accessors and the
- * template.
+ * template. A template with bindings of its own passes them as `paramsSource` (it must keep the
+ * two alias lines).
  * Formats go first: naga (wgpu 29) panics at pipeline creation when the f32 / f16 format's
  * `override F16` follows the template.
  */
-export function formatSources(template: string, middle = ""): FormatSources {
-  const tail = loads + packetWeights + middle + params + template;
+export function formatSources(
+  template: string,
+  middle = "",
+  paramsSource = params,
+): FormatSources {
+  const tail = loads + packetWeights + middle + paramsSource + template;
   const aligned = floatWeights + rowTypes + floatFormat + tail;
   const unaligned = aligned
     .replace("alias XElem = vec4<f32>; const XP = 4u;", "alias XElem = f32; const XP = 1u;")

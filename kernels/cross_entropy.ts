@@ -1,0 +1,266 @@
+// Cross-entropy of the tied output head over the whole vocabulary, on the GPU in chunks, never
+// holding T × V logits: per row t, loss[t] = logsumexp_v z[t, v] − z[t, target_t] with
+// z = softcap(h·Eᵀ), and the gradient of gradScale · Σ_t loss[t] with respect to h.
+//
+// For each chunk of C vocabulary rows [v0, v0 + C): the rows of E (any weight type) are copied
+// into a one-chunk scratch matrix (a few MB: cheap next to the product), the (T, C) logits made
+// by matmul, and cross_entropy.wgsl's `update` merges their max and sum of exponentials into
+// per-row running stats. `finish` turns the stats into losses. For the gradient a second pass
+// recomputes each chunk's logits, `grad` turns them into dL/dlogits in place, and
+// matmulInputGrad adds dL/dlogits · E_chunk into dh (through the chunk decoded transposed, for
+// T ≥ 5: see its `scratch`). Rows with target −1 have loss 0 and no gradient.
+
+import {
+  type Binding,
+  GpuBatch,
+  type GpuContext,
+  GpuError,
+  Uniforms,
+  workgroupGrid,
+} from "./gpu.ts";
+import {
+  bytesPerElement,
+  createMatrix,
+  destroyMatrix,
+  type GpuMatrix,
+  isQuantized,
+  quantRowLayout,
+} from "./matrix.ts";
+import { matmul } from "./matmul.ts";
+import { matmulInputGrad } from "./matmul_backward.ts";
+import source from "./cross_entropy.wgsl" with { type: "text" };
+import tanhSource from "./tanh.wgsl" with { type: "text" };
+import sumSource from "./workgroup_sum.wgsl" with { type: "text" };
+import maxSource from "./workgroup_max.wgsl" with { type: "text" };
+
+const WGSL = tanhSource + sumSource + maxSource + source;
+const WG = 64;
+
+export interface CrossEntropyOptions {
+  /** Vocabulary rows per chunk (default: what keeps the chunk's logits near 32 MiB). */
+  chunkRows?: number;
+}
+
+/** Scratch buffers of crossEntropy for T rows against one head matrix, reusable every step. */
+export interface CrossEntropyWorkspace {
+  rows: number;
+  chunkRows: number;
+  /** (T, chunkRows) f32 logits of one chunk. */
+  logits: GPUBuffer;
+  /** (T, 4) f32 running stats: max, sum, target logit, log-sum-exp. */
+  stats: GPUBuffer;
+  /** chunkRows rows of the head, in its weight type, one chunk. */
+  head: GpuMatrix;
+  /** (D, chunkRows) f32: a head chunk decoded transposed, for dh (matmulInputGrad's scratch). */
+  transposed: GPUBuffer;
+  destroy(): void;
+}
+
+/** Allocates the scratch buffers for `rows` rows of hidden states against `head`. */
+export function createCrossEntropyWorkspace(
+  gpu: GpuContext,
+  head: GpuMatrix,
+  rows: number,
+  options: CrossEntropyOptions = {},
+): CrossEntropyWorkspace {
+  if (rows < 1) throw new GpuError("crossEntropy: no rows");
+  const rowBytes = headRowBytes(head);
+  const byLogits = Math.floor(Math.min(32 << 20, gpu.maxBindingBytes) / (rows * 4));
+  const byHead = Math.floor(gpu.maxBindingBytes / rowBytes);
+  const byTransposed = Math.floor(Math.min(64 << 20, gpu.maxBindingBytes) / (head.cols * 4));
+  const chunkRows = Math.min(
+    options.chunkRows ?? Math.min(byLogits, byTransposed),
+    byLogits,
+    byTransposed,
+    byHead,
+    head.rows,
+  );
+  if (chunkRows < 1) {
+    throw new GpuError(`crossEntropy: ${rows} rows of logits do not fit one storage binding`);
+  }
+  const logits = gpu.createBuffer(rows * chunkRows * 4, "cross-entropy logits");
+  const stats = gpu.createBuffer(rows * 16, "cross-entropy stats");
+  const transposed = gpu.createBuffer(head.cols * chunkRows * 4, "cross-entropy head chunk ᵀ");
+  const scratch = createMatrix(gpu, chunkRows, head.cols, head.dtype, "cross-entropy head chunk");
+  if (scratch.chunks.length !== 1) throw new GpuError("crossEntropy: head chunk not one binding");
+  return {
+    rows,
+    chunkRows,
+    logits,
+    stats,
+    head: scratch,
+    transposed,
+    destroy() {
+      logits.destroy();
+      stats.destroy();
+      transposed.destroy();
+      destroyMatrix(scratch);
+    },
+  };
+}
+
+export interface CrossEntropyArgs {
+  /** (T, D) f32 final hidden rows (after the final norm). */
+  hidden: Binding;
+  /** (V, D) tied output head (the embedding), any weight type. */
+  head: GpuMatrix;
+  /** (T) i32 target ids; −1: no loss on this row. */
+  targets: Binding;
+  /** (T) f32 output: each row's loss in nats (0 where masked). */
+  loss: GPUBuffer;
+  /** (T, D) f32 output, overwritten: d(gradScale · Σ loss) / d hidden. Omit for the loss only. */
+  dHidden?: GPUBuffer;
+  /** Multiplies the gradient (e.g. 1 / the number of targets, for the mean loss). */
+  gradScale?: number;
+  /** Gemma 2's final logit soft-cap (0 or undefined: none). */
+  softcap?: number;
+  workspace: CrossEntropyWorkspace;
+}
+
+export function crossEntropy(batch: GpuBatch, args: CrossEntropyArgs): void {
+  const { head, workspace: ws } = args;
+  const rows = ws.rows;
+  if (ws.head.cols !== head.cols || ws.head.dtype !== head.dtype) {
+    throw new GpuError("crossEntropy: the workspace was made for another head matrix");
+  }
+  const gpu = batch.gpu;
+  const params = (width: number, v0: number, first: boolean) =>
+    new Uniforms().u32(rows).u32(width).u32(v0).u32(first ? 1 : 0).f32(args.softcap ?? 0)
+      .f32(args.gradScale ?? 1);
+  const chunks: [number, number][] = [];
+  for (let v0 = 0; v0 < head.rows; v0 += ws.chunkRows) {
+    chunks.push([v0, Math.min(ws.chunkRows, head.rows - v0)]);
+  }
+  const logitsOf = (v0: number, width: number): GpuMatrix => {
+    const part = copyHeadRows(batch, head, v0, width, ws.head);
+    matmul(batch, { x: args.hidden, w: part, y: ws.logits, rows });
+    return part;
+  };
+  const update = gpu.pipeline(WGSL, {}, "update");
+  chunks.forEach(([v0, width], i) => {
+    logitsOf(v0, width);
+    batch.dispatch(update, params(width, v0, i === 0), [args.targets, ws.stats, ws.logits], [rows]);
+  });
+  batch.dispatch(
+    gpu.pipeline(WGSL, {}, "finish"),
+    params(0, 0, false),
+    [args.targets, ws.stats, args.loss],
+    [Math.ceil(rows / WG)],
+  );
+  if (!args.dHidden) return;
+  const grad = gpu.pipeline(WGSL, {}, "grad");
+  chunks.forEach(([v0, width], i) => {
+    const part = logitsOf(v0, width);
+    batch.dispatch(
+      grad,
+      params(width, v0, false),
+      [args.targets, ws.stats, ws.logits],
+      workgroupGrid(gpu, Math.ceil(rows * width / WG)),
+    );
+    matmulInputGrad(batch, {
+      dy: ws.logits,
+      w: part,
+      dx: args.dHidden!,
+      rows,
+      accumulate: i > 0,
+      scratch: ws.transposed,
+    });
+  });
+}
+
+/** Bytes per row of each of a matrix's streams: elements or quants, scales, fifth bits. */
+function streamRowBytes(m: GpuMatrix): [number, number, number] {
+  if (isQuantized(m)) {
+    const layout = quantRowLayout(m.dtype, m.cols);
+    return [layout.quantBytes, layout.scaleStride * 2, layout.highWords * 4];
+  }
+  return [m.stride * bytesPerElement(m.dtype as "f32" | "f16"), 0, 0];
+}
+
+function headRowBytes(m: GpuMatrix): number {
+  return Math.max(...streamRowBytes(m));
+}
+
+/**
+ * Copies rows [v0, v0 + width) of `head` (across its chunks) to the start of `scratch`, and
+ * returns a view of `scratch` with just those rows.
+ */
+function copyHeadRows(
+  batch: GpuBatch,
+  head: GpuMatrix,
+  v0: number,
+  width: number,
+  scratch: GpuMatrix,
+): GpuMatrix {
+  const [quant, scales, high] = streamRowBytes(head);
+  const target = scratch.chunks[0];
+  for (const chunk of head.chunks) {
+    const from = Math.max(v0, chunk.rowStart);
+    const to = Math.min(v0 + width, chunk.rowStart + chunk.rows);
+    if (from >= to) continue;
+    const src = from - chunk.rowStart;
+    const dst = from - v0;
+    const n = to - from;
+    batch.copy(chunk.buffer, src * quant, target.buffer, dst * quant, n * quant);
+    if (chunk.scales && target.scales && scales) {
+      batch.copy(chunk.scales, src * scales, target.scales, dst * scales, n * scales);
+    }
+    if (chunk.high && target.high && high) {
+      batch.copy(chunk.high, src * high, target.high, dst * high, n * high);
+    }
+  }
+  return { ...scratch, rows: width, chunks: [{ ...target, rows: width }] };
+}
+
+/** Per-row losses of softcap(h·Eᵀ) against targets (−1: 0), in f64. */
+export function crossEntropyLossReference(
+  hidden: ArrayLike<number>,
+  head: ArrayLike<number>,
+  targets: Int32Array,
+  dim: number,
+  softcap = 0,
+): Float64Array {
+  return crossEntropyReference(hidden, head, targets, dim, { softcap }).loss;
+}
+
+/**
+ * Per-row losses and d(gradScale · Σ loss)/dh, in f64: p = softmax(z), dz = gradScale·(p − onehot),
+ * da = dz · (1 − tanh²(a / cap)), dh = da · E.
+ */
+export function crossEntropyReference(
+  hidden: ArrayLike<number>,
+  head: ArrayLike<number>,
+  targets: Int32Array,
+  dim: number,
+  options: { softcap?: number; gradScale?: number } = {},
+): { loss: Float64Array; dHidden: Float64Array } {
+  const rows = targets.length;
+  const vocab = head.length / dim;
+  const cap = options.softcap ?? 0;
+  const scale = options.gradScale ?? 1;
+  const loss = new Float64Array(rows);
+  const dHidden = new Float64Array(rows * dim);
+  const a = new Float64Array(vocab);
+  const z = new Float64Array(vocab);
+  for (let t = 0; t < rows; t++) {
+    if (targets[t] < 0) continue;
+    let top = -Infinity;
+    for (let v = 0; v < vocab; v++) {
+      let sum = 0;
+      for (let i = 0; i < dim; i++) sum += hidden[t * dim + i] * head[v * dim + i];
+      a[v] = sum;
+      z[v] = cap ? cap * Math.tanh(sum / cap) : sum;
+      top = Math.max(top, z[v]);
+    }
+    let total = 0;
+    for (let v = 0; v < vocab; v++) total += Math.exp(z[v] - top);
+    const lse = top + Math.log(total);
+    loss[t] = lse - z[targets[t]];
+    for (let v = 0; v < vocab; v++) {
+      const slope = cap ? 1 - Math.tanh(a[v] / cap) ** 2 : 1;
+      const g = scale * (Math.exp(z[v] - lse) - (v === targets[t] ? 1 : 0)) * slope;
+      for (let i = 0; i < dim; i++) dHidden[t * dim + i] += g * head[v * dim + i];
+    }
+  }
+  return { loss, dHidden };
+}
