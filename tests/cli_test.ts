@@ -2,44 +2,8 @@
 // stdout, stderr and exit codes, including every kind of bad input.
 
 import assert from "node:assert/strict";
+import { assertCleanFailure, gemma, type Run } from "./cli_run.ts";
 import { buildTinyModel } from "./fixtures.ts";
-
-const MAIN = new URL("../cli/main.ts", import.meta.url).pathname;
-const ROOT = new URL("..", import.meta.url).pathname;
-
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs `gemma args…` with the same permissions as the `gemma` task (no network). */
-async function gemma(args: string[], stdin = "", env: Record<string, string> = {}): Promise<Run> {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "--allow-read", "--allow-write", "--allow-env", "--allow-run", MAIN, ...args],
-    cwd: ROOT,
-    env,
-    stdin: "piped",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  const writer = child.stdin.getWriter();
-  await writer.write(new TextEncoder().encode(stdin));
-  await writer.close();
-  const out = await child.output();
-  const decode = (b: Uint8Array) => new TextDecoder().decode(b);
-  return { code: out.code, stdout: decode(out.stdout), stderr: decode(out.stderr) };
-}
-
-/** A bad input must fail with `code`, one line on stderr, no stack trace. */
-function assertCleanFailure(run: Run, code: number, pattern: RegExp): void {
-  assert.equal(run.code, code, `exit code; stderr: ${run.stderr}`);
-  const lines = run.stderr.trim().split("\n").filter((l) => !l.startsWith("note:"));
-  assert.equal(lines.length, 1, `one line on stderr, got:\n${run.stderr}`);
-  assert.match(lines[0], /^error: /);
-  assert.match(lines[0], pattern);
-  assert.doesNotMatch(run.stderr, /\n\s+at /, "no stack trace");
-}
 
 const dir = await Deno.makeTempDir({ prefix: "gemma-cli-" });
 const model = `${dir}/model`;

@@ -2,22 +2,10 @@
 // the library's, and every kind of bad input as one line and exit code 1.
 
 import assert from "node:assert/strict";
+import { gemma } from "./cli_run.ts";
 import { buildTinyModel } from "./fixtures.ts";
 
-const MAIN = new URL("../cli/main.ts", import.meta.url).pathname;
-const ROOT = new URL("..", import.meta.url).pathname;
 const EXAMPLE = new URL("../examples/eval/arc_easy.jsonl", import.meta.url).pathname;
-
-async function gemma(args: string[]) {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "--allow-read", "--allow-write", "--allow-env", "--allow-run", MAIN, ...args],
-    cwd: ROOT,
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const decode = (b: Uint8Array) => new TextDecoder().decode(b);
-  return { code: out.code, stdout: decode(out.stdout), stderr: decode(out.stderr) };
-}
 
 const dir = await Deno.makeTempDir({ prefix: "gemma-eval-cli-" });
 const model = `${dir}/model`;

@@ -3,22 +3,10 @@
 // wikitext; every kind of bad input as one line and exit code 1.
 
 import assert from "node:assert/strict";
+import { gemma } from "./cli_run.ts";
 import { buildTinyModel } from "./fixtures.ts";
 
-const MAIN = new URL("../cli/main.ts", import.meta.url).pathname;
-const ROOT = new URL("..", import.meta.url).pathname;
 const DATA = new URL("./data/eval/", import.meta.url).pathname;
-
-async function gemma(args: string[]) {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "--allow-read", "--allow-write", "--allow-env", "--allow-run", MAIN, ...args],
-    cwd: ROOT,
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const decode = (b: Uint8Array) => new TextDecoder().decode(b);
-  return { code: out.code, stdout: decode(out.stdout), stderr: decode(out.stderr) };
-}
 
 const dir = await Deno.makeTempDir({ prefix: "gemma-eval-gen-cli-" });
 const model = `${dir}/model`;

@@ -3,22 +3,10 @@
 // line, exit code 1). Scores against lm-eval itself are in lm_eval_test.ts.
 
 import assert from "node:assert/strict";
+import { gemma, MAIN, ROOT } from "./cli_run.ts";
 import { buildTinyModel } from "./fixtures.ts";
 
-const MAIN = new URL("../cli/main.ts", import.meta.url).pathname;
-const ROOT = new URL("..", import.meta.url).pathname;
 const DATA = `${ROOT}tests/data/eval`;
-
-async function gemma(args: string[]) {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "--allow-read", "--allow-write", "--allow-env", "--allow-run", MAIN, ...args],
-    cwd: ROOT,
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const decode = (b: Uint8Array) => new TextDecoder().decode(b);
-  return { code: out.code, stdout: decode(out.stdout), stderr: decode(out.stderr) };
-}
 
 const dir = await Deno.makeTempDir({ prefix: "gemma-eval-tasks-" });
 const model = `${dir}/model`;
@@ -176,8 +164,10 @@ Deno.test({
         const kept = await lines();
         assert.ok(kept < 20, `${kept} of 20 scores written before the kill`);
         const resumed = await evaluate([...args, "--cache", cache], "resumed_tq");
-        assert.deepEqual(resumed.json.results, whole.json.results);
-        assert.deepEqual(resumed.samples, whole.samples);
+        // The same up to f32 rounding: the scores left to compute share forward calls with
+        // other choices than in the whole run (scoreBranches), which rounds them differently.
+        assertNear(resumed.json.results, whole.json.results);
+        assertNear(resumed.samples, whole.samples);
         const cached = resumed.json.requests.truthfulqa_mc1.cached +
           resumed.json.requests.truthfulqa_mc2.cached;
         assert.ok(cached >= kept, `${cached} scores reused, ${kept} on disk`);
@@ -305,4 +295,22 @@ async function gunzipLines(path: string) {
   const stream = (await Deno.open(path)).readable.pipeThrough(new DecompressionStream("gzip"));
   const text = await new Response(stream).text();
   return text.trim().split("\n").map((l) => JSON.parse(l));
+}
+
+/** Deep equality with numbers equal within 1e-5 (relative, or absolute near zero). */
+function assertNear(actual: unknown, expected: unknown, path = "result"): void {
+  if (typeof expected === "number" && typeof actual === "number") {
+    const tolerance = 1e-5 * Math.max(1, Math.abs(expected));
+    assert.ok(Math.abs(actual - expected) <= tolerance, `${path}: ${actual} vs ${expected}`);
+    return;
+  }
+  if (typeof expected !== "object" || expected === null) {
+    assert.deepEqual(actual, expected, path);
+    return;
+  }
+  assert.equal(typeof actual, "object", path);
+  const a = actual as Record<string, unknown>;
+  const e = expected as Record<string, unknown>;
+  assert.deepEqual(Object.keys(a).sort(), Object.keys(e).sort(), path);
+  for (const key of Object.keys(e)) assertNear(a[key], e[key], `${path}.${key}`);
 }

@@ -2,6 +2,7 @@
 // --json output, scores equal to the library's, and bad input as one line with exit code 1.
 
 import assert from "node:assert/strict";
+import { assertCleanFailure, gemma as runGemma, type Run } from "./cli_run.ts";
 import { buildTinyModel } from "./fixtures.ts";
 import {
   createGpuContext,
@@ -12,39 +13,15 @@ import {
 } from "../core/mod.ts";
 import { classify, HARM_POLICIES } from "../safety/mod.ts";
 
-const MAIN = new URL("../cli/main.ts", import.meta.url).pathname;
-const ROOT = new URL("..", import.meta.url).pathname;
-
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-async function gemma(args: string[], stdin: string | Uint8Array = ""): Promise<Run> {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "--allow-read", "--allow-write", "--allow-env", "--allow-run", MAIN, ...args],
-    cwd: ROOT,
-    env: { GEMMA_PII_SALT: "" },
-    stdin: "piped",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  const writer = child.stdin.getWriter();
-  await writer.write(typeof stdin === "string" ? new TextEncoder().encode(stdin) : stdin);
-  await writer.close();
-  const out = await child.output();
-  const decode = (b: Uint8Array) => new TextDecoder().decode(b);
-  return { code: out.code, stdout: decode(out.stdout), stderr: decode(out.stderr) };
-}
-
-function assertCleanFailure(run: Run, pattern: RegExp): void {
-  assert.equal(run.code, 1, `exit code; stderr: ${run.stderr}`);
-  const lines = run.stderr.trim().split("\n");
-  assert.equal(lines.length, 1, `one line on stderr, got:\n${run.stderr}`);
-  assert.match(lines[0], /^error: /);
-  assert.match(lines[0], pattern);
+/** Bad input: exit code 1, one line on stderr, nothing on stdout. */
+function assertRejected(run: Run, pattern: RegExp): void {
+  assertCleanFailure(run, 1, pattern);
   assert.equal(run.stdout, "");
+}
+
+/** `gemma args…` without a PII salt from the environment. */
+function gemma(args: string[], stdin: string | Uint8Array = ""): Promise<Run> {
+  return runGemma(args, stdin, { GEMMA_PII_SALT: "" });
 }
 
 Deno.test("gemma safety pii", async (t) => {
@@ -108,22 +85,22 @@ Deno.test("gemma safety pii", async (t) => {
 
   await t.step("bad input: one line, exit code 1", async () => {
     const notUtf8 = new Uint8Array([...new TextEncoder().encode('{"text": "ok"}\n'), 0xff, 0x0a]);
-    assertCleanFailure(
+    assertRejected(
       await gemma(["safety", "pii", "--jsonl"], notUtf8),
       /line 2 is not valid UTF-8/,
     );
-    assertCleanFailure(await gemma(["safety", "pii", "-"], new Uint8Array([0x61, 0xc3])), /UTF-8/);
-    assertCleanFailure(
+    assertRejected(await gemma(["safety", "pii", "-"], new Uint8Array([0x61, 0xc3])), /UTF-8/);
+    assertRejected(
       await gemma(["safety", "pii", "--jsonl"], '{"text": "a"}\n{"txt": "b"}\n'),
       /--jsonl line 2: no "text" string/,
     );
-    assertCleanFailure(await gemma(["safety", "pii", "--jsonl"], "not json\n"), /line 1: not JSON/);
-    assertCleanFailure(await gemma(["safety", "pii", "--types", "zip", "x"]), /unknown PII type/);
-    assertCleanFailure(await gemma(["safety", "pii", "--hash", "x"]), /needs a salt/);
-    assertCleanFailure(await gemma(["safety", "pii", "--mask", "--redact", "x"]), /together/);
-    assertCleanFailure(await gemma(["safety", "pii", "--regions", "XX", "x"]), /phone region/);
-    assertCleanFailure(await gemma(["safety", "pii", " "]), /empty/);
-    assertCleanFailure(await gemma(["safety", "pii"]), /no text/);
+    assertRejected(await gemma(["safety", "pii", "--jsonl"], "not json\n"), /line 1: not JSON/);
+    assertRejected(await gemma(["safety", "pii", "--types", "zip", "x"]), /unknown PII type/);
+    assertRejected(await gemma(["safety", "pii", "--hash", "x"]), /needs a salt/);
+    assertRejected(await gemma(["safety", "pii", "--mask", "--redact", "x"]), /together/);
+    assertRejected(await gemma(["safety", "pii", "--regions", "XX", "x"]), /phone region/);
+    assertRejected(await gemma(["safety", "pii", " "]), /empty/);
+    assertRejected(await gemma(["safety", "pii"]), /no text/);
   });
 });
 
@@ -208,20 +185,20 @@ Deno.test({
     await t.step("bad input: one line, exit code 1, before the model loads", async () => {
       const file = `${dir}/bad.json`;
       await Deno.writeTextFile(file, '[{"name": "X"}]');
-      assertCleanFailure(
+      assertRejected(
         await gemma([...base, "--policy-file", file, "x"]),
         /policy 1 has no "description"/,
       );
-      assertCleanFailure(
+      assertRejected(
         await gemma([...base, "--policy-file", `${dir}/missing.json`, "x"]),
         /Cannot read the policy file/,
       );
-      assertCleanFailure(await gemma([...base, "--policy", "violence", "x"]), /unknown policy/);
-      assertCleanFailure(await gemma([...base, "--threshold", "1.5", "x"]), /--threshold/);
-      assertCleanFailure(await gemma([...base, ""]), /empty/);
-      assertCleanFailure(await gemma([...base, "--response", " ", "x"]), /response is empty/);
-      assertCleanFailure(await gemma([...base, "-"], new Uint8Array([0x68, 0xff])), /UTF-8/);
-      assertCleanFailure(
+      assertRejected(await gemma([...base, "--policy", "violence", "x"]), /unknown policy/);
+      assertRejected(await gemma([...base, "--threshold", "1.5", "x"]), /--threshold/);
+      assertRejected(await gemma([...base, ""]), /empty/);
+      assertRejected(await gemma([...base, "--response", " ", "x"]), /response is empty/);
+      assertRejected(await gemma([...base, "-"], new Uint8Array([0x68, 0xff])), /UTF-8/);
+      assertRejected(
         await gemma([...base, "--jsonl"], '{"text": "a", "response": 3}\n'),
         /line 1: "response" must be a string/,
       );
@@ -369,13 +346,13 @@ Deno.test({
     });
 
     await t.step("bad guard flags: one line, exit 1", async () => {
-      assertCleanFailure(await gemma([...base, "--guard-model", model, "x"]), /needs --guard/);
-      assertCleanFailure(
+      assertRejected(await gemma([...base, "--guard-model", model, "x"]), /needs --guard/);
+      assertRejected(
         await gemma([...base, "--guard", "--guard-threshold", "2", "x"]),
         /--guard-threshold/,
       );
-      assertCleanFailure(await gemma([...base, "--guard", "violence", "x"]), /unknown policy/);
-      assertCleanFailure(await gemma([...base, "--guard", "--", " "]), /the prompt is empty/);
+      assertRejected(await gemma([...base, "--guard", "violence", "x"]), /unknown policy/);
+      assertRejected(await gemma([...base, "--guard", "--", " "]), /the prompt is empty/);
     });
     await Deno.remove(dir, { recursive: true });
   },

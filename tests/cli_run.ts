@@ -1,0 +1,45 @@
+// The real program in tests: `gemma args…` spawned as `deno task gemma` runs it (its permissions,
+// no network), and the check that a bad input fails cleanly.
+
+import assert from "node:assert/strict";
+
+export const MAIN = new URL("../cli/main.ts", import.meta.url).pathname;
+export const ROOT = new URL("..", import.meta.url).pathname;
+
+export interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs `gemma args…` with `stdin` and extra `env`; resolves when it exits. */
+export async function gemma(
+  args: string[],
+  stdin: string | Uint8Array = "",
+  env: Record<string, string> = {},
+): Promise<Run> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "--allow-read", "--allow-write", "--allow-env", "--allow-run", MAIN, ...args],
+    cwd: ROOT,
+    env,
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const writer = child.stdin.getWriter();
+  await writer.write(typeof stdin === "string" ? new TextEncoder().encode(stdin) : stdin);
+  await writer.close();
+  const out = await child.output();
+  const decode = (b: Uint8Array) => new TextDecoder().decode(b);
+  return { code: out.code, stdout: decode(out.stdout), stderr: decode(out.stderr) };
+}
+
+/** A bad input must fail with `code`, one line on stderr (notes aside), no stack trace. */
+export function assertCleanFailure(run: Run, code: number, pattern: RegExp): void {
+  assert.equal(run.code, code, `exit code; stderr: ${run.stderr}`);
+  const lines = run.stderr.trim().split("\n").filter((l) => !l.startsWith("note:"));
+  assert.equal(lines.length, 1, `one line on stderr, got:\n${run.stderr}`);
+  assert.match(lines[0], /^error: /);
+  assert.match(lines[0], pattern);
+  assert.doesNotMatch(run.stderr, /\n\s+at /, "no stack trace");
+}
