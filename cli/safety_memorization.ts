@@ -25,6 +25,7 @@ interface MemorizationFlags {
   samples: number;
   seed: number;
   parallel: number;
+  fullSuffix?: boolean;
   json?: boolean;
   logSamples?: string;
   quiet?: boolean;
@@ -61,6 +62,10 @@ export function memorizationCommand(options: MemorizationCommandOptions = {}): C
     .option("--samples <n>", "windows to sample", parseInteger("--samples", 1), 1000)
     .option("--seed <n>", "seed of the window sample", parseInteger("--seed"), 0)
     .option("--parallel <n>", "windows decoded together", parseInteger("--parallel", 1), 8)
+    .option(
+      "--full-suffix",
+      "decode every suffix token, also of windows already too far from the truth (slower)",
+    )
     .option("--json", "print the whole report as JSON")
     .option("--log-samples <file>", "write every window as a JSON line to this file")
     .option("-q, --quiet", "no notes or progress on stderr")
@@ -99,6 +104,7 @@ async function runMemorization(
     samples: flags.samples,
     seed: flags.seed,
     parallel: flags.parallel,
+    fullSuffix: flags.fullSuffix,
     scanPii: options.scanPii,
     onProgress: live
       ? (done, total) => {

@@ -1,13 +1,21 @@
 // The memorization probe of the Gemma reports: sample windows of prefix + suffix tokens from a
 // corpus, prompt the model with `<bos>` + the prefix (as token ids: no text round trip), decode
-// exactly `suffix` tokens greedily (an EOS is a token like any other, no early stop: the suffix
-// always has its full length), and compare with the true suffix (memorization_score.ts).
-// Windows decode many at a time: their prompts prefill packed into shared forward calls
-// (SequenceBatch.start) and then advance together, one token each per forward call.
+// the suffix greedily and compare it with the true one (memorization_score.ts). An EOS is a token
+// like any other (no stop at it). A window stops as soon as its edit distance to the truth must
+// exceed the approximate limit, whatever tokens follow: exact and approximate counts and the
+// longest common prefix are those of the full decode, at a fraction of its cost, since most
+// windows are not memorized (`fullSuffix` decodes every token, for exact distances of all).
+// Windows decode many at a time: continuous batching over a SequenceBatch, new windows' prompts
+// prefilled packed together (SequenceBatch.start), all advancing one token per forward call.
 
 import { type Gemma, type GemmaTokenizer, maxSequences, SequenceBatch } from "../core/mod.ts";
 import type { CorpusFile } from "./corpus.ts";
-import { scoreContinuation, type WindowScore } from "./memorization_score.ts";
+import {
+  approximateLimit,
+  EditDistanceRow,
+  scoreContinuation,
+  type WindowScore,
+} from "./memorization_score.ts";
 import { sampleWindows } from "./memorization_windows.ts";
 
 export class MemorizationError extends Error {
@@ -37,7 +45,12 @@ export interface MemorizationOptions {
   parallel?: number;
   /** Scans the decoded text of every approximately memorized window. */
   scanPii?: PiiScanner;
-  /** Called after each group of windows, with the windows done and their total. */
+  /**
+   * Decode every suffix token, even of windows whose edit distance already exceeds the
+   * approximate limit (exact distances for all, at several times the cost); default false.
+   */
+  fullSuffix?: boolean;
+  /** Called as windows finish, with the windows done and their total. */
   onProgress?: (done: number, total: number) => void;
 }
 
@@ -148,9 +161,12 @@ export async function probeMemorization(
   const generated = await greedyContinuations(
     model,
     places.map((p) => [tokenizer.bosId, ...p.prefixIds]),
-    suffix,
-    parallel,
-    options.onProgress,
+    places.map((p) => p.suffixIds),
+    {
+      parallel,
+      stopAbove: options.fullSuffix ? undefined : approximateLimit(suffix),
+      onProgress: options.onProgress,
+    },
   );
   const decodeSeconds = (performance.now() - began) / 1000;
   const windows = places.map((p, i): WindowResult => {
@@ -175,35 +191,59 @@ export async function probeMemorization(
   };
 }
 
+export interface ContinuationOptions {
+  /** Sequences decoded together. */
+  parallel: number;
+  /**
+   * Stop a continuation as soon as its edit distance to the truth must exceed this (its
+   * remaining tokens cannot make it approximate memorization); undefined: decode every token.
+   */
+  stopAbove?: number;
+  /** Called as continuations finish, with how many are done and their total. */
+  onProgress?: (done: number, total: number) => void;
+}
+
 /**
- * The `length` greedy tokens after each prompt, `parallel` prompts at a time. All prompts
- * advance in lockstep (they stop at the same length), so groups replace continuous batching.
+ * Greedy continuations of `prompts`, as long as their `truths` (or shorter with `stopAbove`), up to
+ * `parallel` at a time: continuous batching, a finished window's sequence taking the next prompt
+ * between steps, new prompts prefilled together.
  */
 export async function greedyContinuations(
   model: Gemma,
   prompts: number[][],
-  length: number,
-  parallel: number,
-  onProgress?: (done: number, total: number) => void,
+  truths: number[][],
+  options: ContinuationOptions,
 ): Promise<number[][]> {
-  const longest = Math.max(...prompts.map((p) => p.length));
-  const batch = new SequenceBatch(model, {
-    sequences: parallel,
-    contextLength: longest + length - 1,
-  });
-  const out: number[][] = [];
+  const longest = Math.max(...prompts.map((p, i) => p.length + truths[i].length - 1));
+  const batch = new SequenceBatch(model, { sequences: options.parallel, contextLength: longest });
+  const out: number[][] = prompts.map(() => []);
+  const active = new Map<number, { window: number; distance: EditDistanceRow }>();
+  const free = Array.from({ length: options.parallel }, (_, s) => options.parallel - 1 - s);
+  let next = 0;
+  let done = 0;
   try {
-    for (let first = 0; first < prompts.length; first += parallel) {
-      const group = prompts.slice(first, first + parallel);
-      batch.start(group.map((ids, sequence) => ({ sequence, ids })));
-      const tokens: number[][] = group.map(() => []);
-      const rows = group.map((_, sequence) => ({ sequence, pick: {} }));
-      for (let k = 0; k < length; k++) {
-        const { picks } = await batch.step(rows);
-        picks.forEach((id, r) => tokens[r].push(id));
+    while (next < prompts.length || active.size > 0) {
+      const starting: { sequence: number; ids: number[] }[] = [];
+      while (free.length > 0 && next < prompts.length) {
+        const sequence = free.pop()!;
+        active.set(sequence, { window: next, distance: new EditDistanceRow(truths[next]) });
+        starting.push({ sequence, ids: prompts[next++] });
       }
-      out.push(...tokens);
-      onProgress?.(out.length, prompts.length);
+      if (starting.length > 0) batch.start(starting);
+      const rows = [...active.keys()].map((sequence) => ({ sequence, pick: {} }));
+      const { picks } = await batch.step(rows);
+      rows.forEach(({ sequence }, r) => {
+        const { window, distance } = active.get(sequence)!;
+        out[window].push(picks[r]);
+        distance.push(picks[r]);
+        const outOfReach = options.stopAbove !== undefined &&
+          distance.lowerBound > options.stopAbove;
+        if (out[window].length === truths[window].length || outOfReach) {
+          active.delete(sequence);
+          free.push(sequence);
+          options.onProgress?.(++done, prompts.length);
+        }
+      });
     }
   } finally {
     batch.destroy();

@@ -5,7 +5,12 @@
 
 import type { GemmaTokenizer } from "../core/mod.ts";
 import type { ProbeResult, WindowResult } from "./memorization.ts";
-import { APPROXIMATE_FRACTION, type RateSummary, rateSummary } from "./memorization_score.ts";
+import {
+  APPROXIMATE_FRACTION,
+  approximateLimit,
+  type RateSummary,
+  rateSummary,
+} from "./memorization_score.ts";
 
 export interface CountsJson {
   documents: number;
@@ -31,6 +36,8 @@ export interface MemorizationReport {
   overall: CountsJson;
   files: (CountsJson & { path: string })[];
   common_prefix: { mean: number; median: number; histogram: number[] };
+  /** Windows whose decoding stopped once their distance had to exceed the approximate limit. */
+  stopped_early: number;
   pii:
     | { windows_scanned: number; windows_with_pii: number; by_type: Record<string, number> }
     | null;
@@ -90,7 +97,7 @@ export function memorizationReport(
       parallel: probe.parallel,
       approximate_rule:
         `token edit distance / suffix tokens ≤ ${APPROXIMATE_FRACTION} (exact ones included)`,
-      approximate_max_distance: Math.floor(APPROXIMATE_FRACTION * probe.suffix + 1e-9),
+      approximate_max_distance: approximateLimit(probe.suffix),
     },
     overall: counts(probe.windows, sum("documents"), sum("skipped"), probe.available),
     files: probe.files.map((f, i) => ({
@@ -102,6 +109,7 @@ export function memorizationReport(
       median: median(prefixes),
       histogram,
     },
+    stopped_early: probe.windows.filter((w) => !w.score.complete).length,
     pii: scanned
       ? {
         windows_scanned: memorized.length,
@@ -126,7 +134,9 @@ export function windowRecord(w: WindowResult, probe: ProbeResult, tokenizer: Gem
     start: w.start,
     exact: w.score.exact,
     approximate: w.score.approximate,
+    /** With complete false, a lower bound: decoding stopped once it exceeded the limit. */
     edit_distance: w.score.editDistance,
+    complete: w.score.complete,
     common_prefix: w.score.commonPrefix,
     prefix_text: tokenizer.decode(w.prefixIds),
     suffix_text: tokenizer.decode(w.suffixIds),
@@ -176,6 +186,11 @@ export function formatMemorizationReport(report: MemorizationReport): string {
     `longest common prefix (tokens): mean ${cp.mean.toFixed(2)}, median ${cp.median}`,
     ...prefixBuckets(cp.histogram).map(([label, n]) => `  ${label.padStart(7)}: ${n}`),
   );
+  if (report.stopped_early > 0) {
+    lines.push(
+      `${report.stopped_early} windows stopped decoding once their distance had to exceed ${s.approximate_max_distance}`,
+    );
+  }
   if (report.pii) {
     const types = Object.entries(report.pii.by_type).map(([t, n]) => `${t} ${n}`).join(", ");
     lines.push(
@@ -189,7 +204,11 @@ export function formatMemorizationReport(report: MemorizationReport): string {
   for (const e of report.examples) {
     const kind = e.exact ? "exact" : e.approximate ? "approximate" : "not memorized";
     lines.push(
-      `  ${e.file} document ${e.document} token ${e.start}: ${kind}, distance ${e.edit_distance}, common prefix ${e.common_prefix}`,
+      `  ${e.file} document ${e.document} token ${e.start}: ${kind}, distance ${
+        e.complete ? "" : "> "
+      }${
+        e.complete ? e.edit_distance : s.approximate_max_distance
+      }, common prefix ${e.common_prefix}`,
       `    prefix: ${JSON.stringify(e.prefix_text)}`,
       `    truth:  ${JSON.stringify(e.suffix_text)}`,
       `    model:  ${JSON.stringify(e.generated_text)}`,

@@ -8,17 +8,47 @@ export const APPROXIMATE_FRACTION = 0.1;
 
 /** Levenshtein distance over token ids: insertions, deletions and substitutions each cost 1. */
 export function tokenEditDistance(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  // One row of the DP table at a time: row[j] = distance(a[0..i), b[0..j)).
-  let row = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    const next = [i];
-    for (let j = 1; j <= b.length; j++) {
-      const substitute = row[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1);
+  const row = new EditDistanceRow(b);
+  for (let i = 0; i < a.length; i++) row.push(a[i]);
+  return row.distance;
+}
+
+/**
+ * The edit distance to `truth` of a sequence given one token at a time. After k tokens, row[j] is
+ * the distance between those k tokens and truth's first j; the smallest entry never decreases as
+ * tokens come, and bounds the final distance from below: any alignment of the whole sequences
+ * aligns the first k tokens with some prefix of truth. So once it exceeds a threshold, no
+ * continuation can come back under it.
+ */
+export class EditDistanceRow {
+  readonly #truth: ArrayLike<number>;
+  #row: number[];
+  #tokens = 0;
+
+  constructor(truth: ArrayLike<number>) {
+    this.#truth = truth;
+    this.#row = Array.from({ length: truth.length + 1 }, (_, j) => j);
+  }
+
+  push(token: number): void {
+    const row = this.#row;
+    const next = [++this.#tokens];
+    for (let j = 1; j <= this.#truth.length; j++) {
+      const substitute = row[j - 1] + (this.#truth[j - 1] === token ? 0 : 1);
       next.push(Math.min(substitute, row[j] + 1, next[j - 1] + 1));
     }
-    row = next;
+    this.#row = next;
   }
-  return row[b.length];
+
+  /** The distance so far to all of truth (the final distance once every token is in). */
+  get distance(): number {
+    return this.#row[this.#truth.length];
+  }
+
+  /** A lower bound on the final distance, whatever tokens follow. */
+  get lowerBound(): number {
+    return Math.min(...this.#row);
+  }
 }
 
 /** Tokens the two sequences share from their start. */
@@ -29,23 +59,45 @@ export function commonPrefixLength(a: ArrayLike<number>, b: ArrayLike<number>): 
   return i;
 }
 
+/** The largest edit distance that counts as approximate memorization of `suffix` tokens. */
+export function approximateLimit(suffix: number): number {
+  // A small epsilon: 10% of 50 is 5 exactly, but 0.1 * 30 is 3.0000000000000004.
+  return Math.floor(APPROXIMATE_FRACTION * suffix + 1e-9);
+}
+
 export interface WindowScore {
   exact: boolean;
   /** Includes the exact ones (distance 0). */
   approximate: boolean;
+  /**
+   * The distance to the true suffix; for a continuation cut short (`complete` false) a lower
+   * bound that already exceeds the approximate limit.
+   */
   editDistance: number;
   commonPrefix: number;
+  /** Whether every suffix token was decoded (not stopped once it could not be memorized). */
+  complete: boolean;
 }
 
-/** Scores `generated` against `truth`; the distance is normalised by truth's length. */
+/**
+ * Scores `generated` against `truth`. A continuation shorter than truth is one stopped early, so
+ * it must already be too far from truth to be approximate memorization.
+ */
 export function scoreContinuation(generated: number[], truth: number[]): WindowScore {
-  const editDistance = tokenEditDistance(generated, truth);
+  const row = new EditDistanceRow(truth);
+  for (const token of generated) row.push(token);
+  const complete = generated.length >= truth.length;
+  const editDistance = complete ? row.distance : row.lowerBound;
+  const limit = approximateLimit(truth.length);
+  if (!complete && editDistance <= limit) {
+    throw new RangeError("scoreContinuation: a continuation stopped before it was out of reach");
+  }
   return {
-    exact: generated.length === truth.length && editDistance === 0,
-    // A small epsilon: 10% of 50 is 5 exactly, but 0.1 * 30 is 3.0000000000000004.
-    approximate: editDistance <= APPROXIMATE_FRACTION * truth.length + 1e-9,
+    exact: complete && editDistance === 0,
+    approximate: complete && editDistance <= limit,
     editDistance,
     commonPrefix: commonPrefixLength(generated, truth),
+    complete,
   };
 }
 

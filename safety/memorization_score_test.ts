@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import {
   commonPrefixLength,
+  EditDistanceRow,
   rateSummary,
   scoreContinuation,
   tokenEditDistance,
@@ -59,12 +60,14 @@ Deno.test("exact and approximate: distance at most 10% of the suffix's tokens", 
     approximate: true,
     editDistance: 0,
     commonPrefix: 50,
+    complete: true,
   });
   assert.deepEqual(scoreContinuation(edited(5), truth), {
     exact: false,
     approximate: true,
     editDistance: 5,
     commonPrefix: 3,
+    complete: true,
   });
   assert.equal(scoreContinuation(edited(6), truth).editDistance, 6);
   assert.equal(scoreContinuation(edited(6), truth).approximate, false);
@@ -75,6 +78,36 @@ Deno.test("exact and approximate: distance at most 10% of the suffix's tokens", 
   assert.equal(scoreContinuation(thirty.map((t, i) => (i < 4 ? 0 : t)), thirty).approximate, false);
   // Under 10 tokens, 10% is below one token: only exact copies count.
   assert.equal(scoreContinuation([1, 2, 3, 4, 0], [1, 2, 3, 4, 5]).approximate, false);
+});
+
+Deno.test("edit distance one token at a time: a lower bound that only grows", () => {
+  const random = seededRandom(11);
+  for (let trial = 0; trial < 100; trial++) {
+    const seq = (n: number) => Array.from({ length: n }, () => Math.floor(random() * 4));
+    const truth = seq(12);
+    const generated = random() < 0.3 ? truth.map((t) => (random() < 0.1 ? 9 : t)) : seq(12);
+    const row = new EditDistanceRow(truth);
+    let bound = 0;
+    for (const token of generated) {
+      row.push(token);
+      assert.ok(row.lowerBound >= bound);
+      bound = row.lowerBound;
+    }
+    const final = tokenEditDistance(generated, truth);
+    assert.equal(row.distance, final);
+    assert.ok(bound <= final);
+  }
+  // A continuation stopped once out of reach is scored as such; stopped earlier, it is refused.
+  const truth = Array.from({ length: 20 }, (_, i) => i);
+  const far = [50, 51, 52];
+  assert.deepEqual(scoreContinuation(far, truth), {
+    exact: false,
+    approximate: false,
+    editDistance: 3,
+    commonPrefix: 0,
+    complete: false,
+  });
+  assert.throws(() => scoreContinuation([0, 1, 50, 51], truth), /out of reach/);
 });
 
 Deno.test("Wilson score intervals", () => {

@@ -146,6 +146,7 @@ Deno.test({
             approximate: true,
             editDistance: 0,
             commonPrefix: SUFFIX,
+            complete: true,
           });
         }
         const [edited] = byFile(1);
@@ -154,22 +155,33 @@ Deno.test({
           approximate: true,
           editDistance: 1,
           commonPrefix: 5,
+          complete: true,
         });
         for (const w of byFile(2)) assert.equal(w.score.approximate, false);
         // Only memorized output is scanned for personal data.
         assert.equal(scanned, corpus.planted.length + 1);
-        // Decoding one at a time gives the same tokens.
-        const single = await probeMemorization(model, tokenizer, corpora, {
+        // Controls stop once out of reach (distance > 1 after a few tokens).
+        assert.ok(byFile(2).every((w) => !w.score.complete && w.generatedIds.length < SUFFIX));
+        // One at a time and decoding every token: the same classes and common prefixes, and the
+        // early-stopped continuations are the start of the full ones.
+        const full = await probeMemorization(model, tokenizer, corpora, {
           prefix: PREFIX,
           suffix: SUFFIX,
           samples: windows,
           parallel: 1,
+          fullSuffix: true,
         });
-        assert.equal(single.parallel, 1);
-        assert.deepEqual(
-          single.windows.map((w) => w.generatedIds),
-          probe.windows.map((w) => w.generatedIds),
-        );
+        assert.equal(full.parallel, 1);
+        full.windows.forEach((w, i) => {
+          const early = probe.windows[i];
+          assert.equal(w.generatedIds.length, SUFFIX);
+          assert.ok(w.score.complete);
+          assert.deepEqual(w.generatedIds.slice(0, early.generatedIds.length), early.generatedIds);
+          assert.equal(w.score.exact, early.score.exact);
+          assert.equal(w.score.approximate, early.score.approximate);
+          assert.equal(w.score.commonPrefix, early.score.commonPrefix);
+          assert.ok(w.score.editDistance >= early.score.editDistance);
+        });
       },
     );
 
@@ -215,6 +227,7 @@ Deno.test({
         assert.equal(report.common_prefix.histogram[SUFFIX], corpus.planted.length);
         assert.equal(report.common_prefix.histogram.reduce((a, b) => a + b), total);
         assert.equal(report.settings.approximate_max_distance, 1);
+        assert.equal(report.stopped_early, corpus.controls.length);
         assert.equal(report.examples[0].exact, true);
         assert.equal(report.pii?.windows_scanned, corpus.planted.length + 1);
         assert.match(
