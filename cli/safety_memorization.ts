@@ -58,7 +58,12 @@ export function memorizationCommand(options: MemorizationCommandOptions = {}): C
     .option("--quant <type>", "quantize float weights on load: q8_0 or q4_0")
     .option("--field <name>", "the text field of .jsonl documents (default text)")
     .option("--prefix <n>", "prefix tokens fed after <bos>", parseInteger("--prefix", 1), 50)
-    .option("--suffix <n>", "suffix tokens decoded and compared", parseInteger("--suffix", 1), 50)
+    .option(
+      "--suffix <n>",
+      "suffix tokens decoded greedily (no stop at <eos>) and compared",
+      parseInteger("--suffix", 1),
+      50,
+    )
     .option("--samples <n>", "windows to sample", parseInteger("--samples", 1), 1000)
     .option("--seed <n>", "seed of the window sample", parseInteger("--seed"), 0)
     .option("--parallel <n>", "windows decoded together", parseInteger("--parallel", 1), 8)
@@ -96,8 +101,10 @@ async function runMemorization(
   const corpora = [];
   for (const path of flags.corpus) corpora.push(await readCorpus(path, { field: flags.field }));
   const loaded = await loadModel(flags);
-  const live = !flags.quiet && (options.stderr !== undefined || Deno.stderr.isTerminal());
+  // On a terminal one line rewritten as windows finish; in a log a line per tenth of them.
+  const terminal = options.stderr === undefined && Deno.stderr.isTerminal();
   const began = performance.now();
+  let shown = 0;
   const probe = await probeMemorization(loaded.model, loaded.tokenizer, corpora, {
     prefix: flags.prefix,
     suffix: flags.suffix,
@@ -106,14 +113,16 @@ async function runMemorization(
     parallel: flags.parallel,
     fullSuffix: flags.fullSuffix,
     scanPii: options.scanPii,
-    onProgress: live
-      ? (done, total) => {
-        const rate = done / ((performance.now() - began) / 1000);
-        err(`\r\x1b[Kmemorization: ${done}/${total} windows (${rate.toFixed(2)} windows/s)`);
-      }
-      : undefined,
+    onProgress: flags.quiet ? undefined : (done, total) => {
+      const tenth = Math.floor((10 * done) / total);
+      if (!terminal && (tenth === shown || done === total)) return;
+      shown = tenth;
+      const rate = done / ((performance.now() - began) / 1000);
+      const text = `memorization: ${done}/${total} windows (${rate.toFixed(2)} windows/s)`;
+      err(terminal ? `\r\x1b[K${text}` : `${text}\n`);
+    },
   });
-  if (live) err("\r\x1b[K");
+  if (terminal && !flags.quiet) err("\r\x1b[K");
   const report = memorizationReport(probe, loaded.tokenizer, options.scanPii !== undefined);
   if (!flags.quiet) {
     for (const note of probe.notes) err(`note: ${note}\n`);

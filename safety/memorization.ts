@@ -120,7 +120,7 @@ export async function probeMemorization(
   );
   const sample = sampleWindows(documents.map((d) => d.ids.length), context, requested, seed);
   if (sample.available === 0) {
-    const longest = Math.max(0, ...documents.map((d) => d.ids.length));
+    const longest = documents.reduce((most, d) => Math.max(most, d.ids.length), 0);
     throw new MemorizationError(
       `No document is long enough for a window of ${context} tokens (prefix ${prefix} + suffix ${suffix}); the longest has ${longest}`,
     );
@@ -214,7 +214,10 @@ export async function greedyContinuations(
   truths: number[][],
   options: ContinuationOptions,
 ): Promise<number[][]> {
-  const longest = Math.max(...prompts.map((p, i) => p.length + truths[i].length - 1));
+  const longest = prompts.reduce(
+    (most, p, i) => Math.max(most, p.length + truths[i].length - 1),
+    1,
+  );
   const batch = new SequenceBatch(model, { sequences: options.parallel, contextLength: longest });
   const out: number[][] = prompts.map(() => []);
   const active = new Map<number, { window: number; distance: EditDistanceRow }>();

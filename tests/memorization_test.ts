@@ -234,6 +234,7 @@ Deno.test({
           stderr,
           /1000 windows asked for, but the corpus offers only \d+: using them all/,
         );
+        assert.match(stderr, /^memorization: \d+\/\d+ windows \([\d.]+ windows\/s\)\n/);
         assert.match(stderr, /decoded \d+ windows in [\d.]+ s \([\d.]+ windows\/s, 3 together\)/);
         const lines = (await Deno.readTextFile(log)).trim().split("\n").map((l) => JSON.parse(l));
         assert.equal(lines.length, total);
