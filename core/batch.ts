@@ -105,6 +105,46 @@ export class SequenceBatch {
   }
 
   /**
+   * Starts several sequences afresh at once, for greedy continuations of many prompts: all but
+   * the last token of each prompt run packed into shared forward calls (rows of different
+   * sequences side by side, maxRows per call, no logits), and each prompt's last token is left as
+   * its sequence's pending input, which the next step feeds and picks the first new token after.
+   * One forward call thus prefills many short prompts, where `prefill` runs one prompt per call.
+   * No repetition state is set: steps after it should not use a repetition penalty.
+   */
+  start(prompts: { sequence: number; ids: number[] }[]): void {
+    const rows: { sequence: number; position: number; id: number }[] = [];
+    const taken = new Set<number>();
+    for (const { sequence, ids } of prompts) {
+      this.#checkSequence(sequence);
+      if (taken.has(sequence)) throw new RangeError(`start: sequence ${sequence} given twice`);
+      taken.add(sequence);
+      if (ids.length === 0) throw new RangeError("start: no tokens");
+      if (ids.length > this.state.capacity) {
+        throw new ContextError(
+          `${ids.length} tokens do not fit in the context of ${this.state.capacity}`,
+        );
+      }
+      this.#checkIds(ids);
+      ids.slice(0, -1).forEach((id, position) => rows.push({ sequence, position, id }));
+    }
+    const gpu = this.model.gpu;
+    for (let first = 0; first < rows.length; first += this.state.maxRows) {
+      const chunk = rows.slice(first, first + this.state.maxRows);
+      gpu.write(this.state.ids, new Uint32Array(chunk.map((r) => r.id)));
+      this.#forward(chunk, 0, 0).submit();
+    }
+    for (const { sequence, ids } of prompts) {
+      this.#positions[sequence] = ids.length - 1;
+      gpu.write(
+        this.state.picked,
+        new Uint32Array([ids[ids.length - 1]]),
+        sequence * PICK_STRIDE * 4,
+      );
+    }
+  }
+
+  /**
    * Advances each row's sequence by one token: its input is the token last picked for it (by its
    * prefill or the previous step), and a new one is picked. Returns both, read back.
    */

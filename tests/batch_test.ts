@@ -189,3 +189,48 @@ Deno.test("scoreBranches scores continuations as appendAndScore does, one at a t
     });
   }
 });
+
+Deno.test("start prefills several prompts packed together; steps continue each greedily", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "gemma-batch-" });
+  try {
+    await buildTinyModel(dir, {
+      modelType: "gemma3_text",
+      numHeads: 2,
+      numKvHeads: 1,
+      numLayers: 3,
+      slidingWindow: 5,
+      seed: 12,
+    });
+    const gpu = await createGpuContext();
+    const model = await loadGemma(gpu, await openCheckpoint(dir), { dtype: "f32" });
+    const tokenizer = await loadTokenizer(dir);
+    const greedy = requests(tokenizer).map((r) => ({
+      promptIds: r.promptIds,
+      options: { ...r.options, maxTokens: 6, stopTokenIds: [], sampling: DEFAULT_SAMPLING },
+    }));
+    const expected = await oneAtATime(model, tokenizer, greedy);
+    // maxBatchRows 7: chunks cut through prompts, so rows of one prompt span two calls.
+    const batch = new SequenceBatch(model, {
+      sequences: greedy.length,
+      contextLength: CONTEXT,
+      maxBatchRows: 7,
+    });
+    // Sequences in a shuffled order, so that a row's sequence differs from its prompt's index.
+    const order = greedy.map((_, i) => (i * 5 + 2) % greedy.length);
+    batch.start(order.map((i, s) => ({ sequence: s, ids: greedy[i].promptIds })));
+    const picked: number[][] = order.map(() => []);
+    for (let k = 0; k < 6; k++) {
+      const { inputs, picks } = await batch.step(order.map((_, s) => ({ sequence: s, pick: {} })));
+      if (k === 0) assert.deepEqual(inputs, order.map((i) => greedy[i].promptIds.at(-1)));
+      picks.forEach((p, s) => picked[s].push(p));
+    }
+    order.forEach((i, s) => assert.deepEqual(picked[s], expected[i].tokenIds, `prompt ${i}`));
+    assert.throws(
+      () => batch.start([{ sequence: 0, ids: [2] }, { sequence: 0, ids: [2, 3] }]),
+      /given twice/,
+    );
+    batch.destroy();
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
