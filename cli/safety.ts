@@ -19,13 +19,17 @@ import {
   selectPolicies,
 } from "../safety/mod.ts";
 import { parseInteger, parseNumber, UsageError, writeStdout } from "./common.ts";
+import { memorizationCommand } from "./safety_memorization.ts";
 import { loadModel } from "./model_source.ts";
 
 export function safetyCommand(): Command {
   const command = new Command("safety")
-    .description("PII detection and redaction, and safety-policy classifiers")
+    .description(
+      "PII detection and redaction, safety-policy classifiers, and the memorization probe",
+    )
     .addCommand(piiCommand())
-    .addCommand(classifyCommand());
+    .addCommand(classifyCommand())
+    .addCommand(memorizationCommand({ scanPii: (text) => detectPii(text) }));
   for (const sub of command.commands) sub.exitOverride().configureOutput({ writeErr: () => {} });
   return command;
 }

@@ -33,9 +33,8 @@ interface MemorizationFlags {
 
 export interface MemorizationCommandOptions {
   /**
-   * Scans memorized output for personal data. MERGE: pass safety's detector here when the PII
-   * module lands beside this file, e.g. `memorizationCommand({ scanPii: (t) => detectPii(t) })`
-   * in cli/safety.ts; without one the report's "pii" is null.
+   * Scans memorized output for personal data (cli/safety.ts passes safety's detectPii); without
+   * one the report's "pii" is null.
    */
   scanPii?: PiiScanner;
   /** Where the report goes (default stdout) and notes and progress (default stderr). */

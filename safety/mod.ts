@@ -1,5 +1,6 @@
-// The public API of the safety layer: PII detection and anonymization, and policy classifiers
-// (ShieldGemma's method). Uses core/mod.ts only (DESIGN.md §1).
+// The public API of the safety layer: PII detection and anonymization, policy classifiers
+// (ShieldGemma's method), guarded generation and the memorization probe. Uses core/mod.ts only
+// (DESIGN.md §1).
 
 export {
   DEFAULT_PHONE_REGIONS,
@@ -52,3 +53,18 @@ export {
   type GuardedResult,
   SentenceSplitter,
 } from "./guard.ts";
+export { CorpusError, type CorpusFile, readCorpus } from "./corpus.ts";
+export {
+  MemorizationError,
+  type MemorizationOptions,
+  type PiiScanner,
+  probeMemorization,
+  type ProbeResult,
+  type WindowResult,
+} from "./memorization.ts";
+export {
+  formatMemorizationReport,
+  type MemorizationReport,
+  memorizationReport,
+} from "./memorization_report.ts";
+export { rateSummary, tokenEditDistance, wilsonInterval } from "./memorization_score.ts";
