@@ -83,6 +83,7 @@ function loraForward(p: LayerPass, layer: number, module: LoraModule, x: Binding
   const pair = p.lora.layers[layer].get(module);
   if (!pair) return;
   const site = moduleSites(p.model, p.ws)[module];
+  p.batch.mark("forward: LoRA");
   recordLoraProduct(p.batch, pair, {
     x,
     y,
@@ -106,9 +107,11 @@ export function recordLayerForward(p: LayerPass, layer: number): void {
   const hOut = ws.h[layer + 1];
   const bytes = rows * d * 4;
 
+  batch.mark("forward: q, k, v");
   rmsNorm(batch, { x: hIn, weight: lw.attnNorm, y: ws.x1, rows, dim: d, eps });
   stacked(p, lw.qkv, ws.x1, ws.qkv);
   for (const m of ["q_proj", "k_proj", "v_proj"] as const) loraForward(p, layer, m, ws.x1, ws.qkv);
+  batch.mark("forward: attention");
   attentionInput(batch, {
     qkv: ws.qkv,
     q: ws.q,
@@ -139,6 +142,7 @@ export function recordLayerForward(p: LayerPass, layer: number): void {
     window: c.layerWindows[layer],
     cacheRows: rows,
   });
+  batch.mark("forward: o, norms");
   batch.copy(hIn, 0, ws.hMid, 0, bytes);
   if (lw.attnOutNorm) {
     matmul(batch, { x: ws.attended, w: lw.o, y: ws.a, rows });
@@ -159,9 +163,12 @@ export function recordLayerForward(p: LayerPass, layer: number): void {
     rmsNorm(batch, { x: ws.hMid, weight: lw.mlpNorm, y: ws.x2, rows, dim: d, eps });
   }
 
+  batch.mark("forward: gate, up, GeGLU");
   stacked(p, lw.gateUp, ws.x2, ws.gateUp);
   for (const m of ["gate_proj", "up_proj"] as const) loraForward(p, layer, m, ws.x2, ws.gateUp);
+  batch.mark("forward: gate, up, GeGLU");
   geluMul(batch, { gateUp: ws.gateUp, y: ws.act, rows, width: f });
+  batch.mark("forward: down, norms");
   batch.copy(ws.hMid, 0, hOut, 0, bytes);
   if (lw.mlpOutNorm) {
     matmul(batch, { x: ws.act, w: lw.down, y: ws.m, rows });
@@ -228,6 +235,7 @@ function loraBackward(
   const { batch, rows, ws } = p;
   const r = p.lora.rank;
   const band = { dyStride: site.stride, dyOffset: site.offset };
+  batch.mark("backward: LoRA");
   matmulWeightGrad(batch, {
     dy,
     x: ws.loraH.get(module)!,
@@ -285,6 +293,7 @@ export function recordLayerBackward(
     loraBackward(p, grads, layer, module, dy, dx, accumulate);
 
   // MLP block.
+  batch.mark("backward: down, norms");
   let dm = ws.dh;
   if (lw.mlpOutNorm) {
     rmsNormBackward(batch, {
@@ -306,10 +315,12 @@ export function recordLayerBackward(
     scratch: lw.down.rows * lw.down.cols * 4 <= ws.transposed.size ? ws.transposed : undefined,
   });
   lora("down_proj", dm, ws.dAct);
+  batch.mark("backward: GeGLU, gate, up");
   geluMulBackward(batch, { gateUp: ws.gateUp, dy: ws.dAct, dGateUp: ws.dGateUp, rows, width: f });
   stackedInputGrad(p, lw.gateUp, ws.dGateUp, ws.dX);
   lora("gate_proj", ws.dGateUp, ws.dX);
   lora("up_proj", ws.dGateUp, ws.dX);
+  batch.mark("backward: norms");
   rmsNormBackward(batch, {
     x: ws.hMid,
     weight: lw.mlpNorm,
@@ -322,6 +333,7 @@ export function recordLayerBackward(
   });
 
   // Attention block.
+  batch.mark("backward: o, norms");
   let da = ws.dh;
   if (lw.attnOutNorm) {
     rmsNormBackward(batch, {
@@ -343,6 +355,7 @@ export function recordLayerBackward(
     scratch: lw.o.rows * lw.o.cols * 4 <= ws.transposed.size ? ws.transposed : undefined,
   });
   lora("o_proj", da, ws.dAttended);
+  batch.mark("backward: attention, RoPE, q/k norms");
   attentionBackward(batch, {
     q: ws.q,
     k: ws.keys,
@@ -384,12 +397,14 @@ export function recordLayerBackward(
   }
   // Layer 0's input gradient would only reach the frozen embedding.
   const needInput = layer > 0;
+  batch.mark("backward: q, k, v, norm");
   if (needInput) stackedInputGrad(p, lw.qkv, ws.dqkv, ws.dX);
   const dx = needInput ? ws.dX : undefined;
   lora("q_proj", ws.dqkv, dx);
   lora("k_proj", ws.dqkv, dx);
   lora("v_proj", ws.dqkv, dx);
   if (needInput) {
+    batch.mark("backward: q, k, v, norm");
     rmsNormBackward(batch, {
       x: ws.h[layer],
       weight: lw.attnNorm,

@@ -6,7 +6,7 @@
 // step clips them by their global norm and applies AdamW (PyTorch's formula), all without a
 // readback but the per-row losses.
 
-import type { GpuBatch } from "../../kernels/gpu.ts";
+import { GpuBatch } from "../../kernels/gpu.ts";
 import { embed } from "../../kernels/embedding.ts";
 import { rmsNorm } from "../../kernels/rms_norm.ts";
 import { adamw, crossEntropy, gradNorm, rmsNormBackward } from "../../kernels/backward.ts";
@@ -75,6 +75,10 @@ export class LoraTrainer {
   readonly ws: TrainWorkspace;
   /** Optimizer steps taken. */
   step = 0;
+  /** Set to profile the next sequence's forward and backward (GPU ms per section). */
+  profileNext = false;
+  /** The last profile taken: section → milliseconds. */
+  lastProfile?: Map<string, number>;
   #moments: { m: GPUBuffer; v: GPUBuffer }[] = [];
   #partials: GPUBuffer;
   #clip: GPUBuffer;
@@ -176,8 +180,12 @@ export class LoraTrainer {
     const rows = this.#load(example);
     const { model, ws } = this;
     const c = model.config;
-    const batch = model.gpu.batch();
+    const profiling = this.profileNext;
+    this.profileNext = false;
+    const batch = profiling ? new GpuBatch(model.gpu, true) : model.gpu.batch();
+    batch.mark("embedding");
     const pass = this.#forward(batch, rows);
+    batch.mark("cross-entropy (loss and dh)");
     crossEntropy(batch, {
       hidden: ws.xFinal,
       head: model.weights.embed,
@@ -198,10 +206,13 @@ export class LoraTrainer {
       eps: c.rmsNormEps,
     });
     for (let layer = c.numLayers - 1; layer >= 0; layer--) {
-      recordLayerForward(pass, layer);
+      // The top layer's intermediates are still in ws from the forward pass.
+      if (layer < c.numLayers - 1) recordLayerForward(pass, layer);
       recordLayerBackward(pass, this.grads, layer, !first);
     }
-    batch.submit();
+    if (profiling) {
+      this.lastProfile = new Map([...await batch.profile()].map(([k, v]) => [k, v.ms]));
+    } else batch.submit();
     return await this.#lossSum();
   }
 
