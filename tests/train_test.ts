@@ -14,7 +14,7 @@ import { buildTinyModel, loadReferenceWeights, type TinyModelOptions } from "./f
 
 const VOCAB = 512;
 
-const FAMILIES: [string, TinyModelOptions][] = [
+const FAMILIES: [string, TinyModelOptions, ("q8_0" | "q4_0")?][] = [
   ["Gemma 1 (MQA)", { numHeads: 4, numKvHeads: 1 }],
   ["Gemma 2 (soft-caps 5 / 4, window 4, GQA)", {
     modelType: "gemma2",
@@ -28,6 +28,8 @@ const FAMILIES: [string, TinyModelOptions][] = [
     slidingWindow: 4,
     slidingWindowPattern: 2,
   }],
+  // QLoRA: the frozen base quantized on the GPU (the reference sees the same dequantized blocks).
+  ["Gemma 3, base quantized to q4_0", { modelType: "gemma3_text", slidingWindow: 4 }, "q4_0"],
 ];
 
 const EXAMPLES: TrainExample[] = [
@@ -56,18 +58,18 @@ function toValues(tensors: LoraTensors): LoraValues {
   );
 }
 
-async function tinyModel(dir: string, options: TinyModelOptions) {
+async function tinyModel(dir: string, options: TinyModelOptions, quant?: "q8_0" | "q4_0") {
   await buildTinyModel(dir, { ...options, vocabSize: VOCAB, seed: 5 });
   const checkpoint = await openCheckpoint(dir);
   const gpu = await createGpuContext();
-  const model = await loadGemma(gpu, checkpoint, { dtype: "f32" });
+  const model = await loadGemma(gpu, checkpoint, { dtype: "f32", quant });
   return { checkpoint, gpu, model };
 }
 
-for (const [name, options] of FAMILIES) {
+for (const [name, options, quant] of FAMILIES) {
   Deno.test(`LoRA gradients equal finite differences of the f64 reference: ${name}`, async () => {
     const dir = await Deno.makeTempDir({ prefix: "gemma-train-" });
-    const { checkpoint, gpu, model } = await tinyModel(dir, options);
+    const { checkpoint, gpu, model } = await tinyModel(dir, options, quant);
     const config = model.config;
     const settings = { rank: 4, alpha: 8, modules: [...LORA_MODULES] };
     const tensors = initLora(config, settings, 1);
@@ -77,7 +79,8 @@ for (const [name, options] of FAMILIES) {
       const { lossSum, tokens } = await trainer.computeGradients(EXAMPLES);
       assert.equal(tokens, 8 + 6);
       const grads = await trainer.readGradients();
-      const reference = referenceModel(config, await loadReferenceWeights(checkpoint), "f32");
+      const weights = await loadReferenceWeights(checkpoint);
+      const reference = referenceModel(config, weights, "f32", quant);
       const values = toValues(tensors);
       const meanLoss = () =>
         EXAMPLES.reduce((sum, e) => sum + referenceLoss(reference, settings, values, e), 0) /
