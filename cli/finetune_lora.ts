@@ -8,10 +8,14 @@ import {
   type Dataset,
   initLora,
   loadDataset,
+  loadTrainingState,
   LoraTrainer,
   parseLoraModules,
+  saveTrainingState,
   TrainError,
   type TrainExample,
+  TRAINING_STATE,
+  type TrainingProgress,
   writePeftAdapter,
 } from "../core/mod.ts";
 import { ExitStatus, parseInteger, parseNumber, UsageError } from "./common.ts";
@@ -44,6 +48,7 @@ interface FinetuneFlags {
   weightDecay: number;
   json?: boolean;
   quiet?: boolean;
+  resume?: boolean;
 }
 
 export function finetuneLoraCommand(): Command {
@@ -123,6 +128,10 @@ export function finetuneLoraCommand(): Command {
       parseNumber("--weight-decay"),
       0,
     )
+    .option(
+      "--resume",
+      "continue from the training state in --adapter-path (adapter, optimizer, data position)",
+    )
     .option("--json", "one JSON object per report on stdout")
     .option("-q, --quiet", "no notices or progress on stderr")
     .action(runFinetune);
@@ -169,12 +178,33 @@ async function runFinetune(flags: FinetuneFlags): Promise<void> {
   }
   const all = [...data.train.examples, ...(data.valid?.examples ?? [])];
   const longest = Math.max(...all.map((e) => e.ids.length));
-  const settings = { rank: flags.loraRank, alpha: flags.loraAlpha, modules, rsLora: flags.rslora };
-  const trainer = new LoraTrainer(model, initLora(model.config, settings, flags.seed), longest - 1);
+  const statePath = `${flags.adapterPath}/${TRAINING_STATE}`;
+  let resumed: { state: Map<string, Float32Array>; progress: TrainingProgress } | undefined;
+  try {
+    resumed = flags.resume ? await loadTrainingState(statePath) : undefined;
+  } catch (error) {
+    if (error instanceof TrainError) throw new UsageError(`--resume: ${error.message}`);
+    throw error;
+  }
+  // A resumed run keeps the settings and seed it was started with.
+  const settings = resumed?.progress.settings ??
+    { rank: flags.loraRank, alpha: flags.loraAlpha, modules, rsLora: flags.rslora };
+  const seed = resumed?.progress.seed ?? flags.seed;
+  const trainer = new LoraTrainer(model, initLora(model.config, settings, seed), longest - 1);
+  if (resumed) {
+    trainer.importState(resumed.state, resumed.progress.step);
+    note(`Resuming after step ${resumed.progress.step} from ${statePath}`);
+  }
   const baseModel = source.known?.name ?? source.path;
   let savedStep = 0;
   const save = async (step: number) => {
     await writePeftAdapter(flags.adapterPath, await trainer.adapter(), { baseModel });
+    await saveTrainingState(statePath, await trainer.exportState(), {
+      step,
+      batches: step * flags.gradAccumulation,
+      seed,
+      settings,
+    });
     savedStep = step;
   };
   const report = (fields: Record<string, number>) => {
@@ -208,14 +238,17 @@ async function runFinetune(flags: FinetuneFlags): Promise<void> {
   };
 
   try {
-    const first = await validate();
-    if (first !== undefined) report({ iteration: 0, val_loss: first });
-    const stream = batches(data.train.examples, flags.batchSize, flags.seed);
+    if (!resumed) {
+      const first = await validate();
+      if (first !== undefined) report({ iteration: 0, val_loss: first });
+    }
+    const stream = batches(data.train.examples, flags.batchSize, seed);
+    for (let i = 0; i < (resumed?.progress.batches ?? 0); i++) stream.next();
     let lossSum = 0;
     let lossTokens = 0;
     let inputTokens = 0;
     let since = performance.now();
-    for (let step = 1; step <= flags.iters; step++) {
+    for (let step = trainer.step + 1; step <= flags.iters; step++) {
       const examples: TrainExample[] = [];
       for (let i = 0; i < flags.gradAccumulation; i++) examples.push(...stream.next().value!);
       const lr = learningRate(flags, step);

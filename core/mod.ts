@@ -71,3 +71,9 @@ export {
   type TrainExample,
 } from "./train/trainer.ts";
 export { batches, DataError, type Dataset, loadDataset } from "./train/data.ts";
+export {
+  loadTrainingState,
+  saveTrainingState,
+  TRAINING_STATE,
+  type TrainingProgress,
+} from "./train/checkpoint.ts";

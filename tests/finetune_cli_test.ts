@@ -114,6 +114,22 @@ Deno.test("finetune-lora: reports, a PEFT adapter, the same losses from the same
     text.trim().split("\n").map((l) => JSON.parse(l)).map((r) => [r.train_loss, r.val_loss]);
   assert.deepEqual(losses(again.stdout), losses(run.stdout), "same seed, same losses");
 
+  // Stopped after step 2 and resumed: steps 3 and 4 give the same losses and the same adapter.
+  const split = `${dir}/split`;
+  const half = await gemma([...TRAIN, "--adapter-path", split, "--seed", "1", "--iters", "2"]);
+  assert.equal(half.code, 0, half.stderr);
+  const rest = await gemma([...TRAIN, "--adapter-path", split, "--resume"]);
+  assert.equal(rest.code, 0, rest.stderr);
+  const resumed = rest.stdout.trim().split("\n").map((l) => JSON.parse(l));
+  assert.deepEqual(resumed.map((r) => r.iteration), [4]);
+  assert.equal(resumed[0].train_loss, reports[2].train_loss);
+  assert.equal(resumed[0].val_loss, reports[2].val_loss);
+  assert.deepEqual(
+    await Deno.readFile(`${split}/adapter_model.safetensors`),
+    await Deno.readFile(`${adapter}/adapter_model.safetensors`),
+    "the resumed adapter equals the uninterrupted one",
+  );
+
   // generate --adapter: scale 0 is the base model; the trained adapter changes the text.
   const prompt = ["--temperature", "0", "-n", "12", "Encode the word: apple"];
   const base = await gemma(["generate", "--model", model, ...prompt]);
@@ -177,6 +193,11 @@ Deno.test("finetune-lora: bad input fails with one line", async () => {
     /unknown LoRA module "lm_head"/,
   );
   assertCleanFailure(await train(["--lr-schedule", "step"]), 1, /--lr-schedule must be/);
+  assertCleanFailure(
+    await train(["--resume", "--adapter-path", `${dir}/none`]),
+    1,
+    /--resume: nothing to resume/,
+  );
 });
 
 globalThis.addEventListener("unload", () => {

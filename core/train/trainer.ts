@@ -300,6 +300,49 @@ export class LoraTrainer {
     return out;
   }
 
+  /**
+   * Everything an optimizer step depends on besides the data: per parameter (named
+   * `layer.module.A` / `.B`) its values and AdamW moments (`….exp_avg`, `….exp_avg_sq`).
+   */
+  async exportState(): Promise<Map<string, Float32Array>> {
+    const gpu = this.model.gpu;
+    const out = new Map<string, Float32Array>();
+    const names = this.#paramNames();
+    for (const [i, p] of this.#params().entries()) {
+      out.set(names[i], await gpu.readF32(p.param, p.count));
+      out.set(`${names[i]}.exp_avg`, await gpu.readF32(this.#moments[i].m, p.count));
+      out.set(`${names[i]}.exp_avg_sq`, await gpu.readF32(this.#moments[i].v, p.count));
+    }
+    return out;
+  }
+
+  /** Restores exportState's tensors, taken after `step` optimizer steps. */
+  importState(state: Map<string, Float32Array>, step: number): void {
+    const gpu = this.model.gpu;
+    const names = this.#paramNames();
+    for (const [i, p] of this.#params().entries()) {
+      const get = (name: string) => {
+        const values = state.get(name);
+        if (!values || values.length !== p.count) {
+          throw new TrainError(`the training state lacks "${name}" of ${p.count} values`);
+        }
+        return values;
+      };
+      gpu.write(p.param, get(names[i]));
+      gpu.write(this.#moments[i].m, get(`${names[i]}.exp_avg`));
+      gpu.write(this.#moments[i].v, get(`${names[i]}.exp_avg_sq`));
+    }
+    this.step = step;
+  }
+
+  #paramNames(): string[] {
+    const names: string[] = [];
+    this.lora.layers.forEach((pairs, layer) => {
+      for (const module of pairs.keys()) names.push(`${layer}.${module}.A`, `${layer}.${module}.B`);
+    });
+    return names;
+  }
+
   /** The adapter as it stands, read back. */
   async adapter(): Promise<LoraTensors> {
     return await downloadLora(this.model.gpu, this.lora);
