@@ -16,6 +16,7 @@ import {
   type TrainExample,
   TRAINING_STATE,
   type TrainingProgress,
+  writeLoraGguf,
   writePeftAdapter,
 } from "../core/mod.ts";
 import { ExitStatus, parseInteger, parseNumber, UsageError } from "./common.ts";
@@ -49,6 +50,7 @@ interface FinetuneFlags {
   json?: boolean;
   quiet?: boolean;
   resume?: boolean;
+  gguf?: string;
 }
 
 export function finetuneLoraCommand(): Command {
@@ -132,6 +134,7 @@ export function finetuneLoraCommand(): Command {
       "--resume",
       "continue from the training state in --adapter-path (adapter, optimizer, data position)",
     )
+    .option("--gguf <file>", "also write the adapter as a llama.cpp LoRA GGUF at every save")
     .option("--json", "one JSON object per report on stdout")
     .option("-q, --quiet", "no notices or progress on stderr")
     .action(runFinetune);
@@ -198,7 +201,9 @@ async function runFinetune(flags: FinetuneFlags): Promise<void> {
   const baseModel = source.known?.name ?? source.path;
   let savedStep = 0;
   const save = async (step: number) => {
-    await writePeftAdapter(flags.adapterPath, await trainer.adapter(), { baseModel });
+    const adapter = await trainer.adapter();
+    await writePeftAdapter(flags.adapterPath, adapter, { baseModel });
+    if (flags.gguf) await writeLoraGguf(flags.gguf, model.config, adapter);
     await saveTrainingState(statePath, await trainer.exportState(), {
       step,
       batches: step * flags.gradAccumulation,

@@ -63,6 +63,7 @@ export {
   uploadLora,
 } from "./lora.ts";
 export { readPeftAdapter, writePeftAdapter } from "./formats/peft.ts";
+export { writeLoraGguf } from "./formats/lora_gguf.ts";
 export {
   LoraTrainer,
   type OptimizerOptions,

@@ -69,8 +69,11 @@ const TRAIN = [
 
 Deno.test("finetune-lora: reports, a PEFT adapter, the same losses from the same seed", async () => {
   const adapter = `${dir}/adapter`;
-  const run = await gemma([...TRAIN, "--adapter-path", adapter, "--seed", "1"]);
+  const gguf = `${dir}/adapter.gguf`;
+  const run = await gemma([...TRAIN, "--adapter-path", adapter, "--seed", "1", "--gguf", gguf]);
   assert.equal(run.code, 0, run.stderr);
+  const magic = (await Deno.readFile(gguf)).subarray(0, 4);
+  assert.equal(new TextDecoder().decode(magic), "GGUF");
   const reports = run.stdout.trim().split("\n").map((l) => JSON.parse(l));
   assert.deepEqual(reports.map((r) => r.iteration), [0, 2, 4]);
   for (const r of reports.slice(1)) {
