@@ -201,6 +201,11 @@ async function runFinetune(flags: FinetuneFlags): Promise<void> {
   const baseModel = source.known?.name ?? source.path;
   let savedStep = 0;
   const save = async (step: number) => {
+    // Only a good adapter replaces the last saved one: its loss on a training sequence is finite.
+    const check = await trainer.lossOf(data.train.examples[0]);
+    if (!Number.isFinite(check)) {
+      throw new TrainError(`the loss became ${check} after step ${step}`);
+    }
     const adapter = await trainer.adapter();
     await writePeftAdapter(flags.adapterPath, adapter, { baseModel });
     if (flags.gguf) await writeLoraGguf(flags.gguf, model.config, adapter);

@@ -203,6 +203,30 @@ Deno.test("finetune-lora: bad input fails with one line", async () => {
   );
 });
 
+Deno.test("finetune-lora: a loss that turns NaN stops the run and keeps the last good adapter", async () => {
+  const out = `${dir}/nan`;
+  const run = await gemma([
+    ...TRAIN.slice(0, TRAIN.indexOf("--json")),
+    "--learning-rate",
+    "1e6",
+    "--max-grad-norm",
+    "0",
+    "--save-every",
+    "1",
+    "--iters",
+    "8",
+    "--adapter-path",
+    out,
+  ]);
+  assert.equal(run.code, 2, run.stderr);
+  const last = run.stderr.trim().split("\n").at(-1)!;
+  const match = /^error: the loss became NaN after step (\d+); the adapter of step (\d+) is kept/
+    .exec(last);
+  assert.ok(match, last);
+  assert.equal(Number(match[2]), Number(match[1]) - 1);
+  await Deno.stat(`${out}/adapter_model.safetensors`);
+});
+
 globalThis.addEventListener("unload", () => {
   Deno.removeSync(dir, { recursive: true });
 });
