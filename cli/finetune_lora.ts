@@ -21,6 +21,7 @@ import {
 } from "../core/mod.ts";
 import { ExitStatus, parseInteger, parseNumber, UsageError } from "./common.ts";
 import { loadModel } from "./model_source.ts";
+import { activationRowElements } from "../core/weights.ts";
 
 interface FinetuneFlags {
   model?: string;
@@ -193,7 +194,10 @@ async function runFinetune(flags: FinetuneFlags): Promise<void> {
   const settings = resumed?.progress.settings ??
     { rank: flags.loraRank, alpha: flags.loraAlpha, modules, rsLora: flags.rslora };
   const seed = resumed?.progress.seed ?? flags.seed;
-  const trainer = new LoraTrainer(model, initLora(model.config, settings, seed), longest - 1);
+  // A batch is packed into one forward and backward where the device's bindings allow.
+  const fit = Math.floor(model.gpu.maxBindingBytes / (activationRowElements(model.config) * 4));
+  const maxRows = Math.max(longest - 1, Math.min(flags.batchSize * (longest - 1), fit));
+  const trainer = new LoraTrainer(model, initLora(model.config, settings, seed), maxRows);
   if (resumed) {
     trainer.importState(resumed.state, resumed.progress.step);
     note(`Resuming after step ${resumed.progress.step} from ${statePath}`);

@@ -1,7 +1,7 @@
 // LoRA training (core/train): the GPU's adapter gradients equal central finite differences of
 // the float64 reference loss (core/train/reference.ts) on tiny checkpoints of each family, with
-// masked targets and two sequences of different lengths accumulated; and a tiny model overfits a
-// small set.
+// masked targets and two sequences of different lengths (packed into one call, the shorter padded,
+// and one call each); and a tiny model overfits a small set.
 
 import assert from "node:assert/strict";
 import { createGpuContext, loadGemma, openCheckpoint } from "../core/mod.ts";
@@ -9,7 +9,7 @@ import { referenceModel } from "../core/gemma_reference.ts";
 import { initLora, LORA_MODULES, type LoraTensors } from "../core/lora.ts";
 import { type LoraValues, referenceLoss } from "../core/train/reference.ts";
 import { LoraTrainer, type TrainExample } from "../core/train/trainer.ts";
-import { seededRandom } from "../kernels/test_util.ts";
+import { assertClose, seededRandom } from "../kernels/test_util.ts";
 import { buildTinyModel, loadReferenceWeights, type TinyModelOptions } from "./fixtures.ts";
 
 const VOCAB = 512;
@@ -74,11 +74,20 @@ for (const [name, options, quant] of FAMILIES) {
     const settings = { rank: 4, alpha: 8, modules: [...LORA_MODULES] };
     const tensors = initLora(config, settings, 1);
     randomizeB(tensors, 2);
-    const trainer = new LoraTrainer(model, tensors, 16);
+    const trainer = new LoraTrainer(model, tensors, 32);
     try {
       const { lossSum, tokens } = await trainer.computeGradients(EXAMPLES);
       assert.equal(tokens, 8 + 6);
       const grads = await trainer.readGradients();
+      // The same gradients when the two sequences do not fit one pack (one call each).
+      const apart = new LoraTrainer(model, tensors, 11);
+      await apart.computeGradients(EXAMPLES);
+      const separate = await apart.readGradients();
+      apart.destroy();
+      separate.forEach((g, i) => {
+        assertClose(g.a, grads[i].a, 1e-5, `A ${i}, packed vs one by one`);
+        assertClose(g.b, grads[i].b, 1e-5, `B ${i}, packed vs one by one`);
+      });
       const weights = await loadReferenceWeights(checkpoint);
       const reference = referenceModel(config, weights, "f32", quant);
       const values = toValues(tensors);
@@ -148,7 +157,7 @@ Deno.test("a tiny Gemma 3 overfits a small set (loss < 0.05)", async () => {
   const dir = await Deno.makeTempDir({ prefix: "gemma-overfit-" });
   const { gpu, model } = await tinyModel(dir, FAMILIES[2][1]);
   const settings = { rank: 8, alpha: 16, modules: [...LORA_MODULES] };
-  const trainer = new LoraTrainer(model, initLora(model.config, settings, 7), 16);
+  const trainer = new LoraTrainer(model, initLora(model.config, settings, 7), 40);
   try {
     const random = seededRandom(9);
     // After <bos> alone the next token cannot be known (every sequence starts so): no loss there.

@@ -1,8 +1,9 @@
 // Training throughput of `finetune-lora`'s step on a real checkpoint (a development tool): one
-// sequence of T tokens of this repository's README, all seven modules at rank 8; a warm-up step
+// batch of B sequences of T tokens of this repository's README, packed into one forward and
+// backward, all seven modules at rank 8; a warm-up step
 // (pipelines compile), then `steps` timed steps, and a per-section GPU profile of one sequence.
 //
-//   ./deno run -A tools/finetune_bench.ts [model, default gemma3:270m] [T, default 128] [steps, 3]
+//   ./deno run -A tools/finetune_bench.ts [model: gemma3:270m] [T: 128] [steps: 3] [batch B: 1]
 
 import { createGpuContext, initLora, LORA_MODULES, LoraTrainer } from "../core/mod.ts";
 import { loadCheckpointTokenizer, openCheckpoint } from "../core/checkpoint.ts";
@@ -12,6 +13,7 @@ import { resolveModel } from "../cli/model_source.ts";
 const spec = Deno.args[0] ?? "gemma3:270m";
 const rows = Number(Deno.args[1] ?? 128);
 const steps = Number(Deno.args[2] ?? 3);
+const batch = Number(Deno.args[3] ?? 1);
 const source = await resolveModel({ model: spec });
 const checkpoint = await openCheckpoint(source.path);
 const tokenizer = await loadCheckpointTokenizer(checkpoint);
@@ -20,19 +22,22 @@ const model = await loadGemma(gpu, checkpoint);
 const text = await Deno.readTextFile(new URL("../README.md", import.meta.url));
 const ids = tokenizer.encode(text).slice(0, rows + 1);
 const settings = { rank: 8, alpha: 16, modules: [...LORA_MODULES] };
-const trainer = new LoraTrainer(model, initLora(model.config, settings, 0), rows);
-console.log(`${gpu.adapterInfo.description || gpu.adapterInfo.vendor}; ${spec}, T = ${rows}`);
-await trainer.trainStep([{ ids }], { lr: 1e-4 });
-const start = performance.now();
-for (let i = 0; i < steps; i++) await trainer.trainStep([{ ids }], { lr: 1e-4 });
-const seconds = (performance.now() - start) / 1000;
+const trainer = new LoraTrainer(model, initLora(model.config, settings, 0), rows * batch);
+// B copies of the sequence, packed into one forward and backward.
+const examples = Array.from({ length: batch }, () => ({ ids }));
 console.log(
-  `${(rows * steps / seconds).toFixed(1)} training tokens/s (${
-    (seconds / steps).toFixed(2)
-  } s/step)`,
+  `${gpu.adapterInfo.description || gpu.adapterInfo.vendor}; ${spec}, T = ${rows}, B = ${batch}`,
+);
+await trainer.trainStep(examples, { lr: 1e-4 });
+const start = performance.now();
+for (let i = 0; i < steps; i++) await trainer.trainStep(examples, { lr: 1e-4 });
+const seconds = (performance.now() - start) / 1000;
+const perSecond = rows * batch * steps / seconds;
+console.log(
+  `${perSecond.toFixed(1)} training tokens/s (${(seconds / steps).toFixed(2)} s/step)`,
 );
 trainer.profileNext = true;
-await trainer.accumulate({ ids }, 1 / rows, true);
+await trainer.accumulate(examples, 1 / (rows * batch), true);
 const profile = [...trainer.lastProfile!].sort((a, b) => b[1] - a[1]);
 const total = profile.reduce((sum, [, ms]) => sum + ms, 0);
 for (const [label, ms] of profile) {

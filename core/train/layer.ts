@@ -1,5 +1,7 @@
-// One transformer layer of the training pass, forward and backward, over the rows of one
-// sequence (positions 0 … T−1, no KV cache: keys and values are the sequence's own rows).
+// One transformer layer of the training pass, forward and backward, over B sequences of T rows
+// packed back to back (row r is position r mod T of sequence ⌊r / T⌋; no KV cache: keys and
+// values are each sequence's own rows; shorter sequences are padded, their padding rows have no
+// targets and, being later than every real row, never reach a real row through attention).
 //
 // The forward (recordLayerForward) is core/gemma.ts's, unfused where the backward needs the
 // parts: gate and up are kept (T, 2F) before GeGLU, and a block's output before its sandwich norm.
@@ -34,6 +36,7 @@ import {
 import type { GpuMatrix } from "../../kernels/matrix.ts";
 import { type GpuLora, type GpuLoraPair, type LoraModule, recordLoraProduct } from "../lora.ts";
 import type { Gemma } from "../weights.ts";
+import type { RowPlaces } from "../../kernels/row_places.ts";
 import type { TrainWorkspace } from "./workspace.ts";
 
 /** Per layer, per adapted module: the f32 gradients of A (rank, in) and B (out, rank). */
@@ -44,8 +47,12 @@ export interface LayerPass {
   model: Gemma;
   lora: GpuLora;
   ws: TrainWorkspace;
-  /** Rows of this sequence (≤ ws.rows). */
+  /** Rows of all sequences, B·T (≤ ws.rows). */
   rows: number;
+  /** B sequences of T rows each (T = rows / B). */
+  sequences: number;
+  /** Each row's (position, sequence), for attention's forward (row_places.ts). */
+  places: RowPlaces;
 }
 
 function widths(model: Gemma) {
@@ -117,7 +124,7 @@ export function recordLayerForward(p: LayerPass, layer: number): void {
     q: ws.q,
     keys: ws.keys,
     values: ws.values,
-    cacheRows: rows,
+    cacheRows: rows / p.sequences,
     rows,
     heads: c.numHeads,
     kvHeads: c.numKvHeads,
@@ -126,6 +133,7 @@ export function recordLayerForward(p: LayerPass, layer: number): void {
     theta: c.layerRopeTheta[layer],
     factor: c.layerRopeFactor[layer],
     headNorms: lw.qNorm && lw.kNorm ? { q: lw.qNorm, k: lw.kNorm, eps } : undefined,
+    places: p.places,
   });
   attention(batch, {
     q: ws.q,
@@ -140,7 +148,8 @@ export function recordLayerForward(p: LayerPass, layer: number): void {
     scale: c.attentionScale,
     softcap: c.attnLogitSoftcap,
     window: c.layerWindows[layer],
-    cacheRows: rows,
+    cacheRows: rows / p.sequences,
+    places: p.places,
   });
   batch.mark("forward: o, norms");
   batch.copy(hIn, 0, ws.hMid, 0, bytes);
@@ -363,7 +372,8 @@ export function recordLayerBackward(
     dOut: ws.dAttended,
     dqkv: ws.dqkv,
     stats: ws.attnStats,
-    rows,
+    rows: rows / p.sequences,
+    sequences: p.sequences,
     heads: c.numHeads,
     kvHeads: c.numKvHeads,
     headDim: c.headDim,
@@ -371,7 +381,13 @@ export function recordLayerBackward(
     softcap: c.attnLogitSoftcap,
     window: c.layerWindows[layer],
   });
-  const rope = { rows, headDim: c.headDim, position0: 0, rowStride: qkvW };
+  const rope = {
+    rows,
+    headDim: c.headDim,
+    position0: 0,
+    rowStride: qkvW,
+    sequenceRows: rows / p.sequences,
+  };
   const theta = c.layerRopeTheta[layer];
   const factor = c.layerRopeFactor[layer];
   ropeBackward(batch, { grad: ws.dqkv, ...rope, heads: c.numHeads, offset: 0, theta, factor });

@@ -10,7 +10,7 @@ import { GpuBatch } from "../../kernels/gpu.ts";
 import { embed } from "../../kernels/embedding.ts";
 import { rmsNorm } from "../../kernels/rms_norm.ts";
 import { adamw, crossEntropy, gradNorm, rmsNormBackward } from "../../kernels/backward.ts";
-import type { Gemma } from "../weights.ts";
+import { activationRowElements, type Gemma } from "../weights.ts";
 import {
   downloadLora,
   type GpuLora,
@@ -84,10 +84,19 @@ export class LoraTrainer {
   #clip: GPUBuffer;
   #buffers: GPUBuffer[] = [];
 
-  /** `maxRows`: the longest sequence (inputs: tokens − 1) one call takes. */
+  /**
+   * `maxRows`: rows one forward and backward take: sequences (inputs: tokens − 1 each, padded to
+   * the longest of a pack) are packed together up to this many rows.
+   */
   constructor(model: Gemma, adapter: LoraTensors, maxRows: number) {
     this.model = model;
     const gpu = model.gpu;
+    const fit = Math.floor(gpu.maxBindingBytes / (activationRowElements(model.config) * 4));
+    if (maxRows > fit) {
+      throw new TrainError(
+        `${maxRows} rows of activations exceed the device's binding limit (${fit} rows); use shorter sequences or smaller batches`,
+      );
+    }
     this.lora = uploadLora(gpu, model.config, adapter);
     this.ws = createTrainWorkspace(model, maxRows, this.lora.rank);
     const zeros = (n: number, label: string) => {
@@ -125,27 +134,58 @@ export class LoraTrainer {
     return out;
   }
 
-  #load(example: TrainExample): number {
-    const rows = example.ids.length - 1;
-    if (rows < 1) throw new TrainError("a training sequence needs at least 2 tokens");
+  /** Writes a pack of sequences (padded to the longest) into ws; returns its row count. */
+  #load(pack: TrainExample[]): { rows: number; sequences: number } {
+    const T = Math.max(...pack.map((e) => e.ids.length)) - 1;
+    if (T < 1) throw new TrainError("a training sequence needs at least 2 tokens");
+    const rows = T * pack.length;
     if (rows > this.ws.rows) {
       throw new TrainError(
-        `a sequence of ${rows + 1} tokens exceeds the trainer's ${this.ws.rows + 1}`,
+        `${pack.length} sequences of up to ${
+          T + 1
+        } tokens exceed the trainer's ${this.ws.rows} rows`,
       );
     }
     const gpu = this.model.gpu;
     const ids = new Uint32Array(this.ws.rows);
-    ids.set(example.ids.slice(0, rows));
+    const targets = new Int32Array(this.ws.rows).fill(-1);
+    const places = new Uint32Array(this.ws.rows * 2);
+    pack.forEach((example, s) => {
+      ids.set(example.ids.slice(0, T), s * T);
+      targets.set(exampleTargets(example, T), s * T);
+      for (let t = 0; t < T; t++) places.set([t, s], 2 * (s * T + t));
+    });
     gpu.write(this.ws.ids, ids);
-    gpu.write(this.ws.targets, exampleTargets(example, this.ws.rows));
-    return rows;
+    gpu.write(this.ws.targets, targets);
+    gpu.write(this.ws.places, places);
+    return { rows, sequences: pack.length };
+  }
+
+  /** Splits examples into packs that fit the workspace (in order). */
+  #packs(examples: TrainExample[]): TrainExample[][] {
+    const packs: TrainExample[][] = [];
+    let current: TrainExample[] = [];
+    let longest = 0;
+    for (const example of examples) {
+      const length = Math.max(longest, example.ids.length - 1);
+      if (current.length > 0 && length * (current.length + 1) > this.ws.rows) {
+        packs.push(current);
+        current = [];
+        longest = 0;
+      }
+      current.push(example);
+      longest = Math.max(longest, example.ids.length - 1);
+    }
+    if (current.length > 0) packs.push(current);
+    return packs;
   }
 
   /** Embedding and every layer forward; leaves the final-normed rows in ws.xFinal. */
-  #forward(batch: GpuBatch, rows: number): LayerPass {
+  #forward(batch: GpuBatch, rows: number, sequences: number): LayerPass {
     const { model, ws } = this;
     const c = model.config;
-    const pass: LayerPass = { batch, model, lora: this.lora, ws, rows };
+    const places = { table: ws.places, lastPosition: rows / sequences - 1 };
+    const pass: LayerPass = { batch, model, lora: this.lora, ws, rows, sequences, places };
     embed(batch, {
       ids: ws.ids,
       table: model.weights.embed,
@@ -173,18 +213,19 @@ export class LoraTrainer {
   }
 
   /**
-   * Forward and backward of one sequence: the gradient of gradScale · (its summed loss) is
-   * added to the adapter's gradients (set, when `first`). Returns the summed loss.
+   * Forward and backward of a pack of sequences (together at most ws.rows rows once padded to
+   * the longest): the gradient of gradScale · (their summed loss) is added to the adapter's
+   * gradients (set, when `first`). Returns the summed loss.
    */
-  async accumulate(example: TrainExample, gradScale: number, first: boolean): Promise<number> {
-    const rows = this.#load(example);
+  async accumulate(pack: TrainExample[], gradScale: number, first: boolean): Promise<number> {
+    const { rows, sequences } = this.#load(pack);
     const { model, ws } = this;
     const c = model.config;
     const profiling = this.profileNext;
     this.profileNext = false;
     const batch = profiling ? new GpuBatch(model.gpu, true) : model.gpu.batch();
     batch.mark("embedding");
-    const pass = this.#forward(batch, rows);
+    const pass = this.#forward(batch, rows, sequences);
     batch.mark("cross-entropy (loss and dh)");
     crossEntropy(batch, {
       hidden: ws.xFinal,
@@ -218,10 +259,10 @@ export class LoraTrainer {
 
   /** The summed loss of one sequence (validation: forward only). */
   async lossOf(example: TrainExample): Promise<number> {
-    const rows = this.#load(example);
+    const { rows, sequences } = this.#load([example]);
     const { model, ws } = this;
     const batch = model.gpu.batch();
-    this.#forward(batch, rows);
+    this.#forward(batch, rows, sequences);
     crossEntropy(batch, {
       hidden: ws.xFinal,
       head: model.weights.embed,
@@ -243,10 +284,10 @@ export class LoraTrainer {
     if (tokens === 0) throw new TrainError("no target tokens in the batch (all masked?)");
     let lossSum = 0;
     let inputTokens = 0;
-    for (const [i, example] of examples.entries()) {
-      lossSum += await this.accumulate(example, 1 / tokens, i === 0);
-      inputTokens += example.ids.length - 1;
+    for (const [i, pack] of this.#packs(examples).entries()) {
+      lossSum += await this.accumulate(pack, 1 / tokens, i === 0);
     }
+    for (const example of examples) inputTokens += example.ids.length - 1;
     return { lossSum, tokens, inputTokens };
   }
 

@@ -13,6 +13,7 @@ export interface TrainWorkspace {
   ids: GPUBuffer; //        (T) u32 inputs
   targets: GPUBuffer; //    (T) i32 next tokens, −1 where masked
   loss: GPUBuffer; //       (T) f32 per-row loss
+  places: GPUBuffer; //     (T) vec2<u32> each row's position and sequence
   /** L + 1 buffers (T, d): h[0] the embedded input, h[l + 1] the output of layer l. */
   h: GPUBuffer[];
   // One layer's forward (recomputed in the backward pass):
@@ -79,6 +80,7 @@ export function createTrainWorkspace(model: Gemma, rows: number, rank: number): 
     ids: buffer(rows, "train ids"),
     targets: buffer(rows, "train targets"),
     loss: buffer(rows, "train loss"),
+    places: buffer(rows * 2, "train row places"),
     h: Array.from({ length: c.numLayers + 1 }, (_, i) => buffer(rows * d, `h ${i}`)),
     x1: buffer(rows * d, "x1"),
     qkv: buffer(rows * qkvW, "qkv"),
