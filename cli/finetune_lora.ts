@@ -234,6 +234,9 @@ async function runFinetune(flags: FinetuneFlags): Promise<void> {
       if (fields.tokens_per_second !== undefined) {
         parts.push(`${fields.tokens_per_second.toFixed(1)} tokens/s`);
       }
+      if (fields.peak_memory_gb !== undefined) {
+        parts.push(`peak GPU memory ${fields.peak_memory_gb.toFixed(3)} GB`);
+      }
       console.error(parts.join(", "));
     }
   };
@@ -282,6 +285,7 @@ async function runFinetune(flags: FinetuneFlags): Promise<void> {
           learning_rate: lr,
           tokens_per_second: inputTokens / seconds,
           trained_tokens: inputTokens,
+          peak_memory_gb: trainer.gpuBytes / 1e9,
         });
         lossSum = lossTokens = inputTokens = 0;
       }

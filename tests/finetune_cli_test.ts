@@ -77,6 +77,7 @@ Deno.test("finetune-lora: reports, a PEFT adapter, the same losses from the same
   const reports = run.stdout.trim().split("\n").map((l) => JSON.parse(l));
   assert.deepEqual(reports.map((r) => r.iteration), [0, 2, 4]);
   for (const r of reports.slice(1)) {
+    assert.ok(r.peak_memory_gb > 0.01 && r.peak_memory_gb < 1, `memory ${r.peak_memory_gb} GB`);
     for (const key of ["train_loss", "val_loss", "learning_rate", "tokens_per_second"]) {
       assert.ok(Number.isFinite(r[key]), `${key} in ${JSON.stringify(r)}`);
     }

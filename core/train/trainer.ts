@@ -121,6 +121,17 @@ export class LoraTrainer {
     this.#clip = zeros(2, "grad clip");
   }
 
+  /** GPU memory in use while training: the model's weights, the workspace, the adapter, its
+   * gradients and moments (all allocated up front, so this is also the peak). */
+  get gpuBytes(): number {
+    let adapter = 0;
+    for (const pairs of this.lora.layers) {
+      for (const p of pairs.values()) adapter += p.a.size + p.b.size;
+    }
+    const own = this.#buffers.reduce((sum, b) => sum + b.size, 0);
+    return this.model.weightBytes + this.ws.bytes + adapter + own + this.lora.scratch.size;
+  }
+
   /** Every parameter with its gradient, in a fixed order (layers, modules, A then B). */
   #params(): { param: GPUBuffer; grad: GPUBuffer; count: number }[] {
     const out: { param: GPUBuffer; grad: GPUBuffer; count: number }[] = [];

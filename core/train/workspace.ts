@@ -48,6 +48,8 @@ export interface TrainWorkspace {
   xFinal: GPUBuffer; //     (T, d) RMSNorm(h[L])·finalNorm
   dHidden: GPUBuffer; //    (T, d)
   crossEntropy: CrossEntropyWorkspace;
+  /** Bytes of GPU memory the workspace holds. */
+  bytes: number;
   destroy(): void;
 }
 
@@ -109,6 +111,11 @@ export function createTrainWorkspace(model: Gemma, rows: number, rank: number): 
     xFinal: buffer(rows * d, "x final"),
     dHidden: buffer(rows * d, "d hidden"),
     crossEntropy,
+    get bytes() {
+      const ce = crossEntropy;
+      return buffers.reduce((sum, b) => sum + b.size, 0) + ce.logits.size + ce.stats.size +
+        ce.transposed.size + ce.head.bytes;
+    },
     destroy() {
       for (const b of buffers) b.destroy();
       crossEntropy.destroy();
