@@ -300,24 +300,40 @@ export function mergeLora(
   tensors: LoraTensors,
   multiplier = 1,
 ): void {
+  for (const [name, w] of weights) {
+    const merged = mergeLoraTensor(config, name, w, tensors, multiplier);
+    if (merged !== w) weights.set(name, merged);
+  }
+}
+
+/**
+ * One weight `name` (checkpoint name, [out, in]) with the adapter merged in: a new array, or `w`
+ * itself when the adapter does not touch it.
+ */
+export function mergeLoraTensor(
+  config: GemmaConfig,
+  name: string,
+  w: Float32Array,
+  tensors: LoraTensors,
+  multiplier = 1,
+): Float32Array {
+  const match = /^model\.layers\.(\d+)\.(?:self_attn|mlp)\.(\w+)\.weight$/.exec(name);
+  if (!match) return w;
+  const layer = Number(match[1]);
+  const module = match[2] as LoraModule;
+  const pair = tensors.layers[layer]?.get(module);
+  if (!pair || layerTensorNames(layer)[BASE_KEYS[module]] !== name) return w;
   const s = loraScale(tensors.settings) * multiplier;
   const r = tensors.settings.rank;
-  tensors.layers.forEach((pairs, layer) => {
-    const names = layerTensorNames(layer);
-    for (const [module, { a, b }] of pairs) {
-      const name = names[BASE_KEYS[module]];
-      const w = weights.get(name);
-      if (!w) throw new LoraError(`mergeLora: no weight "${name}"`);
-      const [out, inputs] = moduleShape(config, module);
-      const merged = Float32Array.from(w);
-      for (let o = 0; o < out; o++) {
-        for (let j = 0; j < r; j++) {
-          const bj = s * b[o * r + j];
-          if (bj === 0) continue;
-          for (let i = 0; i < inputs; i++) merged[o * inputs + i] += bj * a[j * inputs + i];
-        }
-      }
-      weights.set(name, merged);
+  const [out, inputs] = moduleShape(config, module);
+  if (w.length !== out * inputs) throw new LoraError(`mergeLora: "${name}" has the wrong size`);
+  const merged = Float32Array.from(w);
+  for (let o = 0; o < out; o++) {
+    for (let j = 0; j < r; j++) {
+      const bj = s * pair.b[o * r + j];
+      if (bj === 0) continue;
+      for (let i = 0; i < inputs; i++) merged[o * inputs + i] += bj * pair.a[j * inputs + i];
     }
-  });
+  }
+  return merged;
 }

@@ -5,6 +5,7 @@
 import assert from "node:assert/strict";
 import { createGpuContext, GemmaSession, loadGemma, openCheckpoint } from "../core/mod.ts";
 import { referenceLogits, referenceModel } from "../core/gemma_reference.ts";
+import { convertToGguf } from "../core/convert.ts";
 import {
   initLora,
   LORA_MODULES,
@@ -116,3 +117,38 @@ for (const [name, options] of FAMILIES) {
     }
   });
 }
+
+Deno.test("convert --adapter: the merged GGUF gives the unmerged adapter's logits", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "gemma-lora-merge-" });
+  const gpu = await createGpuContext();
+  try {
+    await buildTinyModel(`${dir}/hf`, { modelType: "gemma2", numKvHeads: 2, seed: 8 });
+    const checkpoint = await openCheckpoint(`${dir}/hf`);
+    const config = checkpoint.config;
+    const tensors = initLora(config, { rank: 4, alpha: 8, modules: [...LORA_MODULES] }, 5);
+    randomizeB(tensors, 6);
+    await convertToGguf(checkpoint, `${dir}/merged.gguf`, {
+      type: "f32",
+      adapter: { tensors, scale: 0.5 },
+    });
+    const model = await loadGemma(gpu, checkpoint, { dtype: "f32" });
+    model.lora = uploadLora(gpu, config, tensors, 0.5);
+    const unmerged = await logitsOf(model, IDS);
+    model.lora.destroy();
+    model.lora = undefined;
+    const base = await logitsOf(model, IDS);
+    model.destroy();
+    const merged = await loadGemma(gpu, await openCheckpoint(`${dir}/merged.gguf`), {
+      dtype: "f32",
+    });
+    const ours = await logitsOf(merged, IDS);
+    merged.destroy();
+    assertClose(ours, unmerged, 1e-4, "merged vs unmerged");
+    let moved = 0;
+    for (let i = 0; i < base.length; i++) moved = Math.max(moved, Math.abs(ours[i] - base[i]));
+    assert.ok(moved > 0.05, `the merge should change the logits (moved ${moved})`);
+  } finally {
+    gpu.destroy();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
