@@ -7,6 +7,8 @@ import {
   CheckpointError,
   ConfigError,
   ContextError,
+  DataError,
+  LoraError,
   SamplingError,
   TokenizerError,
   ZipError,
@@ -78,6 +80,8 @@ export function exitCodeFor(error: unknown): number {
     SamplingError,
     CommanderError,
     ZipError,
+    LoraError,
+    DataError,
     Deno.errors.NotFound,
     Deno.errors.PermissionDenied,
   ];

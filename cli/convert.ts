@@ -1,9 +1,9 @@
 // `gemma convert`: a checkpoint (Hugging Face folder or GGUF) → a GGUF file llama.cpp can load.
 
 import { Command } from "commander";
-import { openCheckpoint } from "../core/mod.ts";
+import { openCheckpoint, readPeftAdapter } from "../core/mod.ts";
 import { convertToGguf, type GgufOutputType } from "../core/convert.ts";
-import { UsageError } from "./common.ts";
+import { parseNumber, UsageError } from "./common.ts";
 
 const TYPES = ["f32", "f16", "bf16", "q8_0", "q4_0"];
 
@@ -12,6 +12,8 @@ interface ConvertFlags {
   type: string;
   name?: string;
   quiet?: boolean;
+  adapter?: string;
+  adapterScale?: number;
 }
 
 export function convertCommand(): Command {
@@ -21,6 +23,12 @@ export function convertCommand(): Command {
     .requiredOption("-o, --output <file>", "the .gguf file to write")
     .option("-t, --type <type>", `type of the weight matrices: ${TYPES.join(", ")}`, "f16")
     .option("--name <name>", "general.name in the file's metadata")
+    .option("--adapter <dir>", "merge this LoRA adapter (a PEFT folder) into the weights")
+    .option(
+      "--adapter-scale <s>",
+      "scale of the merged adapter (default 1)",
+      parseNumber("--adapter-scale"),
+    )
     .option("-q, --quiet", "print nothing on success")
     .action(async (model: string, flags: ConvertFlags) => {
       if (!TYPES.includes(flags.type)) {
@@ -28,9 +36,14 @@ export function convertCommand(): Command {
       }
       const checkpoint = await openCheckpoint(model);
       const start = performance.now();
+      const adapter = flags.adapter === undefined ? undefined : {
+        tensors: await readPeftAdapter(flags.adapter, checkpoint.config),
+        scale: flags.adapterScale,
+      };
       await convertToGguf(checkpoint, flags.output, {
         type: flags.type as GgufOutputType,
         name: flags.name,
+        adapter,
       });
       if (!flags.quiet) {
         const bytes = (await Deno.stat(flags.output)).size;

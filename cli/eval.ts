@@ -28,6 +28,7 @@ import {
 import { parseInteger, UsageError, writeStdout } from "./common.ts";
 import { knownTaskNames, NoDataError, resolveTasks } from "./eval_tasks.ts";
 import { type LoadedModel, loadModel } from "./model_source.ts";
+import { addAdapterOptions } from "./generate.ts";
 
 interface EvalFlags {
   model?: string;
@@ -47,6 +48,8 @@ interface EvalFlags {
   dtype?: string;
   quant?: string;
   quiet?: boolean;
+  adapter?: string;
+  adapterScale?: number;
 }
 
 /** Continuations scored in one forward call (KV caches besides the context's). */
@@ -57,7 +60,7 @@ const DATA_EXTENSIONS = [".jsonl", ".json", ".parquet", ".txt"];
 export function evalCommand(): Command {
   const names = knownTaskNames([], false);
   const repeat = (value: string, previous: string[]) => [...previous, value];
-  return new Command("eval")
+  const command = new Command("eval")
     .description("Score a model on benchmarks as lm-evaluation-harness does")
     .option("--tasks <list>", `comma-separated tasks or groups: ${names}`)
     .option(
@@ -116,7 +119,8 @@ export function evalCommand(): Command {
     )
     .option("--dtype <type>", "weight precision on the GPU: f16 or f32 (default f16 if supported)")
     .option("--quant <type>", "quantize float weights on load: q8_0 or q4_0")
-    .option("-q, --quiet", "no notices or progress on stderr")
+    .option("-q, --quiet", "no notices or progress on stderr");
+  return addAdapterOptions(command)
     .action(async (flags: EvalFlags) => {
       try {
         await runEval(flags);

@@ -51,11 +51,13 @@ export interface GenerationFlags {
   stop: string[];
   system?: string;
   quiet?: boolean;
+  adapter?: string;
+  adapterScale?: number;
 }
 
 /** Adds the model, context and sampling flags shared by `generate` and `chat`. */
 export function addGenerationOptions(command: Command): Command {
-  return command
+  command
     .option(
       "-m, --model <path>",
       "a model name (gemma3:270m, the default), a Hugging Face folder or a .gguf file",
@@ -89,6 +91,22 @@ export function addGenerationOptions(command: Command): Command {
     .option("--stop <text>", "stop when this text appears (repeatable)", collect, [])
     .option("--system <text>", "system instructions (folded into the first user turn)")
     .option("-q, --quiet", "no notices or progress on stderr");
+  addAdapterOptions(command);
+  return command;
+}
+
+/** --adapter and --adapter-scale (generate, chat, eval). */
+export function addAdapterOptions(command: Command): Command {
+  return command
+    .option(
+      "--adapter <dir>",
+      "apply a LoRA adapter (a PEFT folder: adapter_config.json + adapter_model.safetensors)",
+    )
+    .option(
+      "--adapter-scale <s>",
+      "multiply the adapter's effect (default 1)",
+      parseNumber("--adapter-scale"),
+    );
 }
 
 function collect(value: string, previous: string[]): string[] {

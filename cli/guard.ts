@@ -104,9 +104,12 @@ export async function setupGuard(
   if (policies.length === 0) {
     return { guard: new Guard({ policies, threshold, redactPii: true }), destroy() {} };
   }
-  const classifierModel = flags.guardModel === undefined
-    ? loaded
-    : await loadModel({ ...flags, model: flags.guardModel });
+  const classifierModel = flags.guardModel === undefined ? loaded : await loadModel({
+    ...flags,
+    model: flags.guardModel,
+    adapter: undefined,
+    adapterScale: undefined,
+  });
   try {
     yesNoIds(classifierModel.tokenizer); // fail now, not at the first check
   } catch (error) {

@@ -6,6 +6,7 @@ import { chatCommand } from "./chat.ts";
 import { convertCommand } from "./convert.ts";
 import { errorMessage, exitCodeFor, ExitStatus } from "./common.ts";
 import { evalCommand } from "./eval.ts";
+import { finetuneLoraCommand } from "./finetune_lora.ts";
 import { generateCommand } from "./generate.ts";
 import { infoCommand } from "./info.ts";
 import { pullCommand } from "./pull.ts";
@@ -22,7 +23,8 @@ export async function main(args: string[]): Promise<number> {
     .addCommand(convertCommand())
     .addCommand(pullCommand())
     .addCommand(evalCommand())
-    .addCommand(safetyCommand());
+    .addCommand(safetyCommand())
+    .addCommand(finetuneLoraCommand());
   for (const command of program.commands) {
     command.exitOverride().configureOutput({ writeErr: () => {} });
   }

@@ -18,6 +18,8 @@ import {
   modelCacheDir,
   openCheckpoint,
   PullError,
+  readPeftAdapter,
+  uploadLora,
 } from "../core/mod.ts";
 import type { Checkpoint } from "../core/checkpoint.ts";
 import { progressLine, UsageError } from "./common.ts";
@@ -30,6 +32,9 @@ export interface ModelFlags {
   dtype?: string;
   quant?: string;
   quiet?: boolean;
+  /** A PEFT LoRA folder to apply (unmerged), and its scale (default 1). */
+  adapter?: string;
+  adapterScale?: number;
 }
 
 export interface LoadedModel {
@@ -66,6 +71,12 @@ export async function loadModel(flags: ModelFlags): Promise<LoadedModel> {
     prepare: true,
   });
   progress?.done();
+  if (flags.adapter !== undefined) {
+    const tensors = await readPeftAdapter(flags.adapter, checkpoint.config);
+    model.lora = uploadLora(gpu, checkpoint.config, tensors, flags.adapterScale ?? 1);
+  } else if (flags.adapterScale !== undefined) {
+    throw new UsageError("--adapter-scale needs --adapter");
+  }
   return { checkpoint, tokenizer, model, source, loadMs: performance.now() - start };
 }
 

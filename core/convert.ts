@@ -12,6 +12,7 @@ import { ggufMetadataFromConfig, ggufNameFromHf, ggufNormShift } from "./gguf_co
 import { ggufTokenizerMetadata, tokenizerFilesFromGguf } from "./gguf_tokenizer.ts";
 import { CheckpointError } from "./safetensors.ts";
 import { expectedTensorShapes } from "./tensor_names.ts";
+import { type LoraTensors, mergeLoraTensor } from "./lora.ts";
 
 export type GgufOutputType = "f32" | "f16" | "bf16" | Extract<QuantType, "q8_0" | "q4_0">;
 
@@ -25,6 +26,8 @@ export interface ConvertOptions {
   typeOf?: (name: string) => GgufOutputType | undefined;
   /** general.name. */
   name?: string;
+  /** A LoRA adapter merged into the weights (W + scale·s·B·A) on the way. */
+  adapter?: { tensors: LoraTensors; scale?: number };
 }
 
 /** Writes `checkpoint` to `output` as GGUF v3. */
@@ -47,7 +50,11 @@ export async function convertToGguf(
   for (const [name, shape] of expectedTensorShapes(config)) {
     const ggufName = ggufNameFromHf(name, arch);
     if (!ggufName) throw new CheckpointError(`Cannot convert: no GGUF name for "${name}"`);
-    const values = await readWholeTensor(checkpoint.tensors.get(name)!);
+    let values = await readWholeTensor(checkpoint.tensors.get(name)!);
+    if (options.adapter) {
+      const { tensors: lora, scale } = options.adapter;
+      values = mergeLoraTensor(config, name, values, lora, scale ?? 1);
+    }
     const shift = ggufNormShift(name);
     if (shift) { for (let i = 0; i < values.length; i++) values[i] += shift; }
     const own = options.typeOf?.(name)?.toUpperCase() as GgufTensorType | undefined;

@@ -34,6 +34,7 @@ import { softcap } from "../kernels/softcap.ts";
 import type { GpuMatrix } from "../kernels/matrix.ts";
 import type { RowPlaces } from "../kernels/row_places.ts";
 import type { Gemma } from "./weights.ts";
+import { hasLora, type LoraModule, recordLoraAdd } from "./lora.ts";
 
 /**
  * GPU buffers for one sequence or several (batched decoding): their KV caches and the activations
@@ -133,6 +134,18 @@ export function recordForward(
   });
 
   const eps = c.rmsNormEps;
+  const lora = model.lora;
+  /** y[:, yOffset…] += the adapter's product for `module` (LoRA, unmerged), if it has one. */
+  const loraAdd = (
+    layer: number,
+    module: LoraModule,
+    x: GPUBuffer,
+    y: GPUBuffer,
+    yOffset = 0,
+    yStride?: number,
+  ) => {
+    if (lora) recordLoraAdd(batch, lora, layer, module, x, y, rows, yOffset, yStride);
+  };
   /**
    * h += input·Wᵀ and x = RMSNorm(h)·nextNorm (the input of the next block, or the final norm);
    * with a sandwich norm (Gemma 2/3) h += RMSNorm(input·Wᵀ)·outNorm instead, fused with the
@@ -143,9 +156,11 @@ export function recordForward(
     weight: GpuMatrix,
     outNorm: GPUBuffer | undefined,
     nextNorm: GPUBuffer,
+    site: [layer: number, module: LoraModule],
   ) => {
     if (outNorm) {
       matmul(batch, { x: input, w: weight, y: state.x2, rows });
+      loraAdd(...site, input, state.x2);
       batch.mark("residual + norms");
       residualNorm(batch, {
         x: state.x2,
@@ -159,6 +174,7 @@ export function recordForward(
       });
     } else {
       matmul(batch, { x: input, w: weight, y: state.h, rows, accumulate: true });
+      loraAdd(...site, input, state.h);
       batch.mark("rms norm");
       rmsNorm(batch, { x: state.h, weight: nextNorm, y: state.x, rows, dim: d, eps });
     }
@@ -182,6 +198,12 @@ export function recordForward(
     // Attention block; its input x = RMSNorm(h) is ready.
     batch.mark("q, k, v projections", bytesOf(lw.qkv));
     stackedMatmul(lw.qkv, state.qkv);
+    const qWidth = c.numHeads * c.headDim;
+    const kvWidth = c.numKvHeads * c.headDim;
+    const qkvStride = qWidth + 2 * kvWidth;
+    loraAdd(layer, "q_proj", state.x, state.qkv, 0, qkvStride);
+    loraAdd(layer, "k_proj", state.x, state.qkv, qWidth, qkvStride);
+    loraAdd(layer, "v_proj", state.x, state.qkv, qWidth + kvWidth, qkvStride);
     batch.mark("attention input");
     attentionInput(batch, {
       qkv: state.qkv,
@@ -224,15 +246,19 @@ export function recordForward(
       places: args.places,
     });
     batch.mark("o projection", lw.o.bytes);
-    blockOutput(state.attended, lw.o, lw.attnOutNorm, lw.mlpNorm);
+    blockOutput(state.attended, lw.o, lw.attnOutNorm, lw.mlpNorm, [layer, "o_proj"]);
 
     // MLP block (GeGLU with tanh-GELU).
     batch.mark("gate, up projections", bytesOf(lw.gateUp));
-    if (lw.gateUp.length === 1 && canFuseGlu(batch.gpu, lw.gateUp[0], rows)) {
+    const gateUpLora = hasLora(lora, layer, "gate_proj", "up_proj");
+    if (!gateUpLora && lw.gateUp.length === 1 && canFuseGlu(batch.gpu, lw.gateUp[0], rows)) {
       // gelu_tanh(gate) ⊙ up straight out of the matmul.
       matmul(batch, { x: state.x, w: lw.gateUp[0], y: state.act, rows, glu: true });
     } else {
       stackedMatmul(lw.gateUp, state.gateUp);
+      const f = c.intermediateSize;
+      loraAdd(layer, "gate_proj", state.x, state.gateUp, 0, 2 * f);
+      loraAdd(layer, "up_proj", state.x, state.gateUp, f, 2 * f);
       batch.mark("gelu · up");
       geluMul(batch, { gateUp: state.gateUp, y: state.act, rows, width: c.intermediateSize });
     }
@@ -243,6 +269,7 @@ export function recordForward(
       lw.down,
       lw.mlpOutNorm,
       last ? w.finalNorm : w.layers[layer + 1].attnNorm,
+      [layer, "down_proj"],
     );
   }
 

@@ -48,3 +48,33 @@ export {
 export { type CacheState, checkCachedModel, modelCacheDir } from "./formats/model_cache.ts";
 export { ensureModel, PullError, pullModel, type PullOptions } from "./formats/pull.ts";
 export { ZipError } from "./formats/zip.ts";
+export {
+  checkLoraSettings,
+  downloadLora,
+  type GpuLora,
+  initLora,
+  LORA_MODULES,
+  LoraError,
+  type LoraModule,
+  type LoraSettings,
+  type LoraTensors,
+  mergeLora,
+  parseLoraModules,
+  uploadLora,
+} from "./lora.ts";
+export { readPeftAdapter, writePeftAdapter } from "./formats/peft.ts";
+export { writeLoraGguf } from "./formats/lora_gguf.ts";
+export {
+  LoraTrainer,
+  type OptimizerOptions,
+  type StepResult,
+  TrainError,
+  type TrainExample,
+} from "./train/trainer.ts";
+export { batches, DataError, type Dataset, loadDataset } from "./train/data.ts";
+export {
+  loadTrainingState,
+  saveTrainingState,
+  TRAINING_STATE,
+  type TrainingProgress,
+} from "./train/checkpoint.ts";

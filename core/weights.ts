@@ -18,6 +18,7 @@ import {
 } from "../kernels/matrix.ts";
 import { type Checkpoint, type CheckpointTensor, readWholeTensor } from "./checkpoint.ts";
 import type { GemmaConfig } from "./config.ts";
+import type { GpuLora } from "./lora.ts";
 import { BLOCK_ELEMENTS, type QuantType } from "../kernels/quant.ts";
 import { tuneMatmul } from "../kernels/tune.ts";
 import { prepareMatmul } from "../kernels/matmul.ts";
@@ -82,6 +83,8 @@ export class Gemma {
   /** Precision of float weights (quantized ones keep their own block format). */
   readonly dtype: DType;
   readonly weights: GemmaWeights;
+  /** A LoRA adapter the forward adds beside the base projections (core/lora.ts), if any. */
+  lora?: GpuLora;
 
   constructor(gpu: GpuContext, config: GemmaConfig, dtype: DType, weights: GemmaWeights) {
     this.gpu = gpu;

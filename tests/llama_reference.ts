@@ -19,6 +19,9 @@ export interface LlamaRequest {
   contextSize?: number;
   /** KV cache element type: F32 (the default here, for exact comparisons) or F16. */
   kvCacheType?: "F32" | "F16";
+  /** A LoRA GGUF to apply, and its scale (default 1). */
+  lora?: string;
+  loraScale?: number;
 }
 
 // deno-lint-ignore no-explicit-any

@@ -1,6 +1,7 @@
 // Runs llama.cpp (prebuilt, through node-llama-cpp) on a GGUF file for gemma's tests and benchmarks.
 // Reads one JSON request on stdin, writes one JSON answer on stdout:
 //   { model, gpu: false | "vulkan", threads, contextSize, kvCacheType ("F32" default, or "F16"),
+//     lora (a LoRA GGUF applied to every context, optional), loraScale (default 1),
 //     tasks: [ { type: "greedy", tokens, count }          → { tokens }
 //            | { type: "teacher", tokens }                 → { top1 } (argmax after each token)
 //            | { type: "score", tokens }                   → { logprobs, top1, gaps }
@@ -46,6 +47,9 @@ for (const task of request.tasks) {
     experimentalKvCacheKeyType: request.kvCacheType ?? "F32",
     experimentalKvCacheValueType: request.kvCacheType ?? "F32",
     flashAttention: false,
+    lora: request.lora
+      ? { adapters: [{ filePath: request.lora, scale: request.loraScale ?? 1 }] }
+      : undefined,
   });
   if (task.type === "parallel") {
     results.push(await parallel(context, task.prompts, task.count));

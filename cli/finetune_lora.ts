@@ -1,0 +1,320 @@
+// `gemma finetune-lora`: trains a LoRA adapter on a jsonl folder (mlx-lm's layout) and writes it
+// as a PEFT adapter folder. Reports iteration, train loss, validation loss, learning rate and
+// tokens/s on stderr (or JSON lines on stdout with --json).
+
+import { Command } from "commander";
+import {
+  batches,
+  type Dataset,
+  initLora,
+  loadDataset,
+  loadTrainingState,
+  LoraTrainer,
+  parseLoraModules,
+  saveTrainingState,
+  TrainError,
+  type TrainExample,
+  TRAINING_STATE,
+  type TrainingProgress,
+  writeLoraGguf,
+  writePeftAdapter,
+} from "../core/mod.ts";
+import { ExitStatus, parseInteger, parseNumber, UsageError } from "./common.ts";
+import { loadModel } from "./model_source.ts";
+import { activationRowElements } from "../core/weights.ts";
+
+interface FinetuneFlags {
+  model?: string;
+  dtype?: string;
+  quant?: string;
+  data: string;
+  iters: number;
+  batchSize: number;
+  gradAccumulation: number;
+  learningRate: number;
+  lrSchedule: string;
+  warmup: number;
+  loraRank: number;
+  loraAlpha: number;
+  loraModules: string;
+  rslora?: boolean;
+  adapterPath: string;
+  stepsPerReport: number;
+  stepsPerEval: number;
+  valBatches: number;
+  saveEvery: number;
+  seed: number;
+  maskPrompt?: boolean;
+  maxSeqLength: number;
+  maxGradNorm: number;
+  weightDecay: number;
+  json?: boolean;
+  quiet?: boolean;
+  resume?: boolean;
+  gguf?: string;
+}
+
+export function finetuneLoraCommand(): Command {
+  return new Command("finetune-lora")
+    .alias("finetune")
+    .description("Fine-tune a LoRA adapter on a jsonl folder (train.jsonl, valid.jsonl)")
+    .option("-m, --model <path>", "a model name (gemma3:270m, the default) or checkpoint path")
+    .option("--dtype <type>", "weight precision on the GPU: f16 or f32 (default f16 if supported)")
+    .option("--quant <type>", "quantize float weights on load: q8_0 or q4_0 (QLoRA)")
+    .requiredOption("--data <dir>", "folder with train.jsonl and optional valid.jsonl")
+    .option("--iters <n>", "optimizer steps", parseInteger("--iters", 1), 1000)
+    .option("--batch-size <n>", "sequences per step", parseInteger("--batch-size", 1), 4)
+    .option(
+      "--grad-accumulation <n>",
+      "batches per optimizer step",
+      parseInteger("--grad-accumulation", 1),
+      1,
+    )
+    .option("--learning-rate <lr>", "AdamW's learning rate", parseNumber("--learning-rate"), 1e-4)
+    .option("--lr-schedule <kind>", "after warmup: constant, linear or cosine", "constant")
+    .option("--warmup <n>", "steps of linear warmup", parseInteger("--warmup"), 0)
+    .option("--lora-rank <r>", "adapter rank", parseInteger("--lora-rank", 1), 8)
+    .option("--lora-alpha <a>", "adapter alpha (scale alpha / r)", parseNumber("--lora-alpha"), 16)
+    .option(
+      "--lora-modules <list>",
+      "q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj or all",
+      "all",
+    )
+    .option("--rslora", "scale by alpha / √r (rank-stabilised LoRA)")
+    .option("--adapter-path <dir>", "where the PEFT adapter folder is written", "adapters")
+    .option(
+      "--steps-per-report <n>",
+      "report the train loss every n steps",
+      parseInteger("--steps-per-report", 1),
+      10,
+    )
+    .option(
+      "--steps-per-eval <n>",
+      "validation loss every n steps",
+      parseInteger("--steps-per-eval", 1),
+      200,
+    )
+    .option(
+      "--val-batches <n>",
+      "validation batches per evaluation (0: all)",
+      parseInteger("--val-batches"),
+      25,
+    )
+    .option(
+      "--save-every <n>",
+      "write the adapter every n steps",
+      parseInteger("--save-every", 1),
+      100,
+    )
+    .option(
+      "--seed <n>",
+      "seed of the adapter's init and the batch order",
+      parseInteger("--seed"),
+      0,
+    )
+    .option("--mask-prompt", "loss only on completions / the last model turn")
+    .option(
+      "--max-seq-length <n>",
+      "cut longer sequences",
+      parseInteger("--max-seq-length", 2),
+      2048,
+    )
+    .option(
+      "--max-grad-norm <x>",
+      "clip the gradient's global norm (0: off)",
+      parseNumber("--max-grad-norm"),
+      1,
+    )
+    .option(
+      "--weight-decay <x>",
+      "AdamW's decoupled weight decay",
+      parseNumber("--weight-decay"),
+      0,
+    )
+    .option(
+      "--resume",
+      "continue from the training state in --adapter-path (adapter, optimizer, data position)",
+    )
+    .option("--gguf <file>", "also write the adapter as a llama.cpp LoRA GGUF at every save")
+    .option("--json", "one JSON object per report on stdout")
+    .option("-q, --quiet", "no notices or progress on stderr")
+    .action(runFinetune);
+}
+
+/** The learning rate of step `step` (from 1). */
+export function learningRate(flags: FinetuneFlags, step: number): number {
+  const lr = flags.learningRate;
+  if (step <= flags.warmup) return lr * step / flags.warmup;
+  const progress = (step - flags.warmup) / Math.max(1, flags.iters - flags.warmup);
+  switch (flags.lrSchedule) {
+    case "linear":
+      return lr * (1 - progress);
+    case "cosine":
+      return lr * 0.5 * (1 + Math.cos(Math.PI * progress));
+    default:
+      return lr;
+  }
+}
+
+async function runFinetune(flags: FinetuneFlags): Promise<void> {
+  if (!["constant", "linear", "cosine"].includes(flags.lrSchedule)) {
+    throw new UsageError(
+      `--lr-schedule must be constant, linear or cosine, got "${flags.lrSchedule}"`,
+    );
+  }
+  if (!(flags.learningRate > 0)) throw new UsageError("--learning-rate must be positive");
+  const modules = parseLoraModules(flags.loraModules);
+  const loaded = await loadModel({ ...flags, quiet: flags.quiet || flags.json });
+  const { model, tokenizer, source } = loaded;
+  const data: Dataset = await loadDataset(flags.data, tokenizer, {
+    maskPrompt: flags.maskPrompt,
+    maxSeqLength: flags.maxSeqLength,
+  });
+  const note = (text: string) => {
+    if (!flags.quiet && !flags.json) console.error(text);
+  };
+  for (const split of [data.train, data.valid]) {
+    if (split?.truncated) {
+      note(
+        `note: ${split.truncated} sequences of ${split.file} cut to ${flags.maxSeqLength} tokens`,
+      );
+    }
+  }
+  const all = [...data.train.examples, ...(data.valid?.examples ?? [])];
+  const longest = Math.max(...all.map((e) => e.ids.length));
+  const statePath = `${flags.adapterPath}/${TRAINING_STATE}`;
+  let resumed: { state: Map<string, Float32Array>; progress: TrainingProgress } | undefined;
+  try {
+    resumed = flags.resume ? await loadTrainingState(statePath) : undefined;
+  } catch (error) {
+    if (error instanceof TrainError) throw new UsageError(`--resume: ${error.message}`);
+    throw error;
+  }
+  // A resumed run keeps the settings and seed it was started with.
+  const settings = resumed?.progress.settings ??
+    { rank: flags.loraRank, alpha: flags.loraAlpha, modules, rsLora: flags.rslora };
+  const seed = resumed?.progress.seed ?? flags.seed;
+  // A batch is packed into one forward and backward where the device's bindings allow.
+  const fit = Math.floor(model.gpu.maxBindingBytes / (activationRowElements(model.config) * 4));
+  const maxRows = Math.max(longest - 1, Math.min(flags.batchSize * (longest - 1), fit));
+  const trainer = new LoraTrainer(model, initLora(model.config, settings, seed), maxRows);
+  if (resumed) {
+    trainer.importState(resumed.state, resumed.progress.step);
+    note(`Resuming after step ${resumed.progress.step} from ${statePath}`);
+  }
+  const baseModel = source.known?.name ?? source.path;
+  let savedStep = 0;
+  const save = async (step: number) => {
+    // Only a good adapter replaces the last saved one: its loss on a training sequence is finite.
+    const check = await trainer.lossOf(data.train.examples[0]);
+    if (!Number.isFinite(check)) {
+      throw new TrainError(`the loss became ${check} after step ${step}`);
+    }
+    const adapter = await trainer.adapter();
+    await writePeftAdapter(flags.adapterPath, adapter, { baseModel });
+    if (flags.gguf) await writeLoraGguf(flags.gguf, model.config, adapter);
+    await saveTrainingState(statePath, await trainer.exportState(), {
+      step,
+      batches: step * flags.gradAccumulation,
+      seed,
+      settings,
+    });
+    savedStep = step;
+  };
+  const report = (fields: Record<string, number>) => {
+    if (flags.json) {
+      console.log(JSON.stringify(fields));
+    } else if (!flags.quiet) {
+      const parts = [`iter ${fields.iteration}`];
+      if (fields.train_loss !== undefined) parts.push(`train loss ${fields.train_loss.toFixed(3)}`);
+      if (fields.val_loss !== undefined) parts.push(`val loss ${fields.val_loss.toFixed(3)}`);
+      if (fields.learning_rate !== undefined) {
+        parts.push(`lr ${fields.learning_rate.toExponential(2)}`);
+      }
+      if (fields.tokens_per_second !== undefined) {
+        parts.push(`${fields.tokens_per_second.toFixed(1)} tokens/s`);
+      }
+      if (fields.peak_memory_gb !== undefined) {
+        parts.push(`peak GPU memory ${fields.peak_memory_gb.toFixed(3)} GB`);
+      }
+      console.error(parts.join(", "));
+    }
+  };
+  const validate = async (): Promise<number | undefined> => {
+    if (!data.valid) return undefined;
+    const count = flags.valBatches === 0
+      ? data.valid.examples.length
+      : Math.min(data.valid.examples.length, flags.valBatches * flags.batchSize);
+    let loss = 0;
+    let tokens = 0;
+    for (const example of data.valid.examples.slice(0, count)) {
+      loss += await trainer.lossOf(example);
+      tokens += targets(example);
+    }
+    return loss / tokens;
+  };
+
+  try {
+    if (!resumed) {
+      const first = await validate();
+      if (first !== undefined) report({ iteration: 0, val_loss: first });
+    }
+    const stream = batches(data.train.examples, flags.batchSize, seed);
+    for (let i = 0; i < (resumed?.progress.batches ?? 0); i++) stream.next();
+    let lossSum = 0;
+    let lossTokens = 0;
+    let inputTokens = 0;
+    let since = performance.now();
+    for (let step = trainer.step + 1; step <= flags.iters; step++) {
+      const examples: TrainExample[] = [];
+      for (let i = 0; i < flags.gradAccumulation; i++) examples.push(...stream.next().value!);
+      const lr = learningRate(flags, step);
+      const result = await trainer.trainStep(examples, {
+        lr,
+        maxGradNorm: flags.maxGradNorm,
+        weightDecay: flags.weightDecay,
+      });
+      lossSum += result.loss * result.tokens;
+      lossTokens += result.tokens;
+      inputTokens += result.inputTokens;
+      const fields: Record<string, number> = {};
+      if (step % flags.stepsPerReport === 0 || step === flags.iters) {
+        const seconds = (performance.now() - since) / 1000;
+        Object.assign(fields, {
+          train_loss: lossSum / lossTokens,
+          learning_rate: lr,
+          tokens_per_second: inputTokens / seconds,
+          trained_tokens: inputTokens,
+          peak_memory_gb: trainer.gpuBytes / 1e9,
+        });
+        lossSum = lossTokens = inputTokens = 0;
+      }
+      if (step % flags.stepsPerEval === 0 || step === flags.iters) {
+        const val = await validate();
+        if (val !== undefined) fields.val_loss = val;
+      }
+      if (Object.keys(fields).length > 0) {
+        report({ iteration: step, ...fields });
+        since = performance.now();
+      }
+      if (step % flags.saveEvery === 0 || step === flags.iters) await save(step);
+    }
+    note(`Adapter written to ${flags.adapterPath}`);
+  } catch (error) {
+    if (error instanceof TrainError) {
+      const kept = savedStep > 0
+        ? `the adapter of step ${savedStep} is kept in ${flags.adapterPath}`
+        : "no adapter was written";
+      throw new ExitStatus(`error: ${error.message}; ${kept}`, 2);
+    }
+    throw error;
+  } finally {
+    trainer.destroy();
+  }
+}
+
+function targets(example: TrainExample): number {
+  let n = 0;
+  for (let i = 1; i < example.ids.length; i++) if (example.lossMask?.[i] ?? true) n++;
+  return n;
+}
