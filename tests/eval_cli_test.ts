@@ -2,7 +2,7 @@
 // the library's, and every kind of bad input as one line and exit code 1.
 
 import assert from "node:assert/strict";
-import { gemma } from "./cli_run.ts";
+import { assertCleanFailure, gemma } from "./cli_run.ts";
 import { buildTinyModel } from "./fixtures.ts";
 
 const EXAMPLE = new URL("../examples/eval/arc_easy.jsonl", import.meta.url).pathname;
@@ -101,14 +101,8 @@ Deno.test({
       assert.equal(json.config.max_length, 11);
     });
 
-    const fails = async (args: string[], pattern: RegExp) => {
-      const run = await gemma([...base, ...args]);
-      assert.equal(run.code, 1, `exit code; stderr: ${run.stderr}`);
-      const lines = run.stderr.trim().split("\n");
-      assert.equal(lines.length, 1, `one line on stderr, got:\n${run.stderr}`);
-      assert.match(lines[0], /^error: /);
-      assert.match(lines[0], pattern);
-    };
+    const fails = async (args: string[], pattern: RegExp) =>
+      assertCleanFailure(await gemma([...base, ...args]), 1, pattern);
     await t.step("bad input: one line, exit code 1", async () => {
       await fails(["--tasks", "mmlu_x", "--data", EXAMPLE], /unknown task "mmlu_x" \(known: arc_/);
       await fails(

@@ -3,7 +3,7 @@
 // wikitext; every kind of bad input as one line and exit code 1.
 
 import assert from "node:assert/strict";
-import { gemma } from "./cli_run.ts";
+import { assertCleanFailure, gemma } from "./cli_run.ts";
 import { buildTinyModel } from "./fixtures.ts";
 
 const DATA = new URL("./data/eval/", import.meta.url).pathname;
@@ -88,14 +88,8 @@ Deno.test({
       assert.equal(json.requests.wikitext.truncated, 0);
     });
 
-    const fails = async (args: string[], pattern: RegExp) => {
-      const run = await gemma([...base, ...args]);
-      assert.equal(run.code, 1, `exit code; stderr: ${run.stderr}`);
-      const lines = run.stderr.trim().split("\n");
-      assert.equal(lines.length, 1, `one line on stderr, got:\n${run.stderr}`);
-      assert.match(lines[0], /^error: /);
-      assert.match(lines[0], pattern);
-    };
+    const fails = async (args: string[], pattern: RegExp) =>
+      assertCleanFailure(await gemma([...base, ...args]), 1, pattern);
     await t.step("bad input: one line, exit code 1", async () => {
       await fails(["--tasks", "gsm9k", "--data", dir], /unknown task "gsm9k" \(known: .*gsm8k/);
       const bad = `${dir}/bad.jsonl`;

@@ -3,7 +3,7 @@
 // line, exit code 1). Scores against lm-eval itself are in lm_eval_test.ts.
 
 import assert from "node:assert/strict";
-import { gemma, MAIN, ROOT } from "./cli_run.ts";
+import { assertCleanFailure, gemma, MAIN, ROOT } from "./cli_run.ts";
 import { buildTinyModel } from "./fixtures.ts";
 
 const DATA = `${ROOT}tests/data/eval`;
@@ -228,14 +228,8 @@ Deno.test({
       assert.match(olmo.run.stdout, /\|olmo_bits_per_byte\|↓\|/);
     });
 
-    const fails = async (args: string[], pattern: RegExp) => {
-      const run = await gemma([...base, ...args]);
-      assert.equal(run.code, 1, `exit code; stderr: ${run.stderr}`);
-      const lines = run.stderr.trim().split("\n");
-      assert.equal(lines.length, 1, `one line on stderr, got:\n${run.stderr}`);
-      assert.match(lines[0], /^error: /);
-      assert.match(lines[0], pattern);
-    };
+    const fails = async (args: string[], pattern: RegExp) =>
+      assertCleanFailure(await gemma([...base, ...args]), 1, pattern);
     await t.step("bad input: one line, exit code 1", async () => {
       await fails(
         ["--tasks", "mmlu_nope", "--data", `${DATA}/mmlu`],
