@@ -5,6 +5,7 @@
 import { Command } from "commander";
 import {
   type ChatMessage,
+  defaultParallel,
   GemmaSession,
   type GemmaTokenizer,
   generate,
@@ -198,9 +199,6 @@ interface GenerateFlags extends GenerationFlags, GuardFlags {
   parallel?: number;
 }
 
-/** Sequences `--jsonl` decodes together unless --parallel says otherwise. */
-const DEFAULT_PARALLEL = 8;
-
 /** A --jsonl input line: its prompt, or why it has none. */
 type PromptLine = { text: string } | { error: string };
 
@@ -215,7 +213,7 @@ export function generateCommand(): Command {
     .option("--truncate", "drop the start of a prompt that does not fit in the context")
     .option(
       "--parallel <n>",
-      `with --jsonl: prompts decoded together (default ${DEFAULT_PARALLEL})`,
+      "with --jsonl: prompts decoded together (default 8 on a GPU, 4 on a software one)",
       parseInteger("--parallel", 1),
     )
     .option("-v, --verbose", "print timings on stderr");
@@ -367,7 +365,7 @@ async function generateLines(
     }
   };
   flush();
-  const wanted = flags.parallel ?? DEFAULT_PARALLEL;
+  const wanted = flags.parallel ?? defaultParallel(loaded.model.gpu);
   const fits = maxSequences(loaded.model, context);
   if (fits < Math.min(wanted, requests.length) && !flags.quiet) {
     console.error(

@@ -19,7 +19,13 @@ export { type ChatMessage, ChatTemplateError, renderChat } from "./chat_template
 export { Gemma, gpuWeightBytes, loadGemma, type LoadOptions } from "./weights.ts";
 export { ContextError, type DecodeOptions, GemmaSession, type SessionOptions } from "./session.ts";
 export type { TokenPick } from "./gemma.ts";
-export { type BatchOptions, SequenceBatch, type StepRow, type StepTokens } from "./batch.ts";
+export {
+  type BatchOptions,
+  defaultParallel,
+  SequenceBatch,
+  type StepRow,
+  type StepTokens,
+} from "./batch.ts";
 export { maxSequences } from "./forward_state.ts";
 export type { SampleDraw } from "../kernels/pick_token.ts";
 export {
