@@ -11,6 +11,7 @@ import type { GpuBatch, GpuContext } from "../kernels/gpu.ts";
 import { isSoftwareAdapter } from "../kernels/tune.ts";
 import { type ForwardState, recordForward, type TokenPick } from "./gemma.ts";
 import {
+  checkTokenIds,
   ContextError,
   createForwardState,
   destroyForwardState,
@@ -95,7 +96,7 @@ export class SequenceBatch {
         `${ids.length} tokens do not fit in the context of ${this.state.capacity}`,
       );
     }
-    this.#checkIds(ids);
+    checkTokenIds(this.model, ids);
     const gpu = this.model.gpu;
     const vocab = this.model.config.vocabSize;
     if (seen) gpu.write(this.state.seen, seenBits(seen, vocab), s * this.state.seenStride * 4);
@@ -135,7 +136,7 @@ export class SequenceBatch {
           `${ids.length} tokens do not fit in the context of ${this.state.capacity}`,
         );
       }
-      this.#checkIds(ids);
+      checkTokenIds(this.model, ids);
       ids.slice(0, -1).forEach((id, position) => rows.push({ sequence, position, id }));
     }
     const gpu = this.model.gpu;
@@ -246,14 +247,6 @@ export class SequenceBatch {
   #checkSequence(s: number): void {
     if (!Number.isInteger(s) || s < 0 || s >= this.sequences) {
       throw new RangeError(`no sequence ${s} in a batch of ${this.sequences}`);
-    }
-  }
-
-  #checkIds(ids: number[]): void {
-    for (const id of ids) {
-      if (!Number.isInteger(id) || id < 0 || id >= this.model.config.vocabSize) {
-        throw new RangeError(`token id ${id} is outside the vocabulary`);
-      }
     }
   }
 

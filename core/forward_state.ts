@@ -28,6 +28,16 @@ export function alignedElements(n: number): number {
   return Math.ceil(n / PICK_STRIDE) * PICK_STRIDE;
 }
 
+/** Throws unless every id is a token of `model`'s vocabulary (before any is written to the GPU). */
+export function checkTokenIds(model: Gemma, ids: ArrayLike<number>): void {
+  for (let i = 0; i < ids.length; i++) {
+    const id = ids[i];
+    if (!Number.isInteger(id) || id < 0 || id >= model.config.vocabSize) {
+      throw new RangeError(`token id ${id} is outside the vocabulary`);
+    }
+  }
+}
+
 /** The most sequences of `contextLength` positions whose KV caches fit in one binding. */
 export function maxSequences(model: Gemma, contextLength: number): number {
   const c = model.config;

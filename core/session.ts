@@ -9,7 +9,12 @@ import { rowPlacesTable } from "../kernels/row_places.ts";
 import { type ForwardState, pickLogitsRow0, recordForward, type TokenPick } from "./gemma.ts";
 import { seenBits } from "../kernels/pick_token.ts";
 import type { Gemma } from "./weights.ts";
-import { ContextError, createForwardState, destroyForwardState } from "./forward_state.ts";
+import {
+  checkTokenIds,
+  ContextError,
+  createForwardState,
+  destroyForwardState,
+} from "./forward_state.ts";
 
 export { ContextError };
 
@@ -376,7 +381,7 @@ export class GemmaSession {
         places.sequences.push(b + 1);
       }
     });
-    this.#checkIds(ids);
+    checkTokenIds(this.model, ids);
     this.#table ??= gpu.createBuffer(s.maxRows * 8, "row table");
     gpu.write(s.ids, new Uint32Array(ids));
     gpu.write(s.targets, new Uint32Array(targets));
@@ -415,7 +420,7 @@ export class GemmaSession {
     after?: (batch: GpuBatch) => void,
   ): void {
     const gpu = this.model.gpu;
-    this.#checkIds(ids);
+    checkTokenIds(this.model, ids);
     gpu.write(this.state.ids, new Uint32Array(ids));
     const batch = gpu.batch();
     recordForward(batch, this.model, this.state, {
@@ -428,14 +433,6 @@ export class GemmaSession {
     after?.(batch);
     batch.submit();
     this.#position += ids.length;
-  }
-
-  #checkIds(ids: number[]): void {
-    for (const id of ids) {
-      if (!Number.isInteger(id) || id < 0 || id >= this.model.config.vocabSize) {
-        throw new RangeError(`token id ${id} is outside the vocabulary`);
-      }
-    }
   }
 
   #checkRoom(count: number): void {

@@ -6,7 +6,8 @@
 
 import { attentionInput } from "./attention_input.ts";
 import { attentionBackward, attentionForward64 } from "./attention_backward.ts";
-import { rmsNormBackward, rmsNormForward64 } from "./rms_norm_backward.ts";
+import { rmsNormBackward } from "./rms_norm_backward.ts";
+import { rmsNormForward64 } from "./rms_norm.ts";
 import { ropeBackward, ropeRotate64 } from "./rope_backward.ts";
 import { dot, numericGradient } from "./gradient_check.ts";
 import { assertClose, randomArray, seededRandom, testGpu, testSeed } from "./test_util.ts";

@@ -48,15 +48,15 @@ export function residualNorm(batch: GpuBatch, args: ResidualNormArgs): void {
   );
 }
 
-/** y[r, i] = x[r, i] / sqrt(mean(x[r, :]²) + eps) * weight[i], accumulated in f64. */
-export function rmsNormReference(
-  x: Float32Array,
-  weight: Float32Array,
+/** y = x / sqrt(mean(x²) + eps) · w per row, in f64. */
+export function rmsNormForward64(
+  x: ArrayLike<number>,
+  weight: ArrayLike<number>,
   rows: number,
   eps: number,
-): Float32Array {
+): Float64Array {
   const dim = weight.length;
-  const y = new Float32Array(rows * dim);
+  const y = new Float64Array(rows * dim);
   for (let r = 0; r < rows; r++) {
     let sum = 0;
     for (let i = 0; i < dim; i++) sum += x[r * dim + i] ** 2;
@@ -64,6 +64,16 @@ export function rmsNormReference(
     for (let i = 0; i < dim; i++) y[r * dim + i] = x[r * dim + i] * scale * weight[i];
   }
   return y;
+}
+
+/** y[r, i] = x[r, i] / sqrt(mean(x[r, :]²) + eps) * weight[i], accumulated in f64. */
+export function rmsNormReference(
+  x: Float32Array,
+  weight: Float32Array,
+  rows: number,
+  eps: number,
+): Float32Array {
+  return Float32Array.from(rmsNormForward64(x, weight, rows, eps));
 }
 
 /**

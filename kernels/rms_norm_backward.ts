@@ -48,24 +48,6 @@ export function rmsNormBackward(batch: GpuBatch, args: RmsNormBackwardArgs): voi
   );
 }
 
-/** y = x / sqrt(mean(x²) + eps) · w per row, in f64. */
-export function rmsNormForward64(
-  x: ArrayLike<number>,
-  weight: ArrayLike<number>,
-  rows: number,
-  eps: number,
-): Float64Array {
-  const dim = weight.length;
-  const y = new Float64Array(rows * dim);
-  for (let r = 0; r < rows; r++) {
-    let sum = 0;
-    for (let i = 0; i < dim; i++) sum += x[r * dim + i] ** 2;
-    const scale = 1 / Math.sqrt(sum / dim + eps);
-    for (let i = 0; i < dim; i++) y[r * dim + i] = x[r * dim + i] * scale * weight[i];
-  }
-  return y;
-}
-
 /** dx = r·w·dy − x·r³·Σ(w·dy·x) / D per row, in f64. */
 export function rmsNormBackwardReference(
   x: ArrayLike<number>,

@@ -1,8 +1,5 @@
-import {
-  rmsNormBackward,
-  rmsNormBackwardReference,
-  rmsNormForward64,
-} from "./rms_norm_backward.ts";
+import { rmsNormBackward, rmsNormBackwardReference } from "./rms_norm_backward.ts";
+import { rmsNormForward64 } from "./rms_norm.ts";
 import { assertGradient, dot } from "./gradient_check.ts";
 import { assertClose, randomArray, seededRandom, testGpu, testSeed } from "./test_util.ts";
 

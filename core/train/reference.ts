@@ -5,7 +5,7 @@
 import { attentionForward64 } from "../../kernels/attention_backward.ts";
 import { geluMulForward64 } from "../../kernels/gelu_mul_backward.ts";
 import { matmulForward64 } from "../../kernels/matmul_backward.ts";
-import { rmsNormForward64 } from "../../kernels/rms_norm_backward.ts";
+import { rmsNormForward64 } from "../../kernels/rms_norm.ts";
 import { ropeRotate64 } from "../../kernels/rope_backward.ts";
 import type { ReferenceModel } from "../gemma_reference.ts";
 import { EMBED_TENSOR, FINAL_NORM_TENSOR, layerTensorNames, mlpNormName } from "../tensor_names.ts";
