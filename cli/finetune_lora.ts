@@ -1,6 +1,7 @@
 // `gemma finetune-lora`: trains a LoRA adapter on a jsonl folder (mlx-lm's layout) and writes it
-// as a PEFT adapter folder. Reports iteration, train loss, validation loss, learning rate and
-// tokens/s on stderr (or JSON lines on stdout with --json).
+// as a PEFT adapter folder. Reports iteration, train loss, validation loss, learning rate,
+// tokens/s and GPU memory on stderr (or JSON lines on stdout with --json), with a progress bar on
+// a terminal; scores test.jsonl at the end. `--config FILE` sets any flag from YAML or JSON.
 
 import { Command } from "commander";
 import {
@@ -20,6 +21,8 @@ import {
   writePeftAdapter,
 } from "../core/mod.ts";
 import { ExitStatus, parseInteger, parseNumber, UsageError } from "./common.ts";
+import { applyOptionFile } from "./option_file.ts";
+import { trainingProgressBar } from "./train_progress.ts";
 import { loadModel } from "./model_source.ts";
 import { activationRowElements } from "../core/weights.ts";
 
@@ -27,7 +30,8 @@ interface FinetuneFlags {
   model?: string;
   dtype?: string;
   quant?: string;
-  data: string;
+  config?: string;
+  data?: string;
   iters: number;
   batchSize: number;
   gradAccumulation: number;
@@ -37,6 +41,7 @@ interface FinetuneFlags {
   loraRank: number;
   loraAlpha: number;
   loraModules: string;
+  loraDropout: number;
   rslora?: boolean;
   adapterPath: string;
   stepsPerReport: number;
@@ -57,11 +62,14 @@ interface FinetuneFlags {
 export function finetuneLoraCommand(): Command {
   return new Command("finetune-lora")
     .alias("finetune")
-    .description("Fine-tune a LoRA adapter on a jsonl folder (train.jsonl, valid.jsonl)")
+    .description(
+      "Fine-tune a LoRA adapter on a jsonl folder (train.jsonl, valid.jsonl, test.jsonl)",
+    )
+    .option("--config <file>", "YAML or JSON file of flags (lora_rank: 16); the command line wins")
     .option("-m, --model <path>", "a model name (gemma3:270m, the default) or checkpoint path")
     .option("--dtype <type>", "weight precision on the GPU: f16 or f32 (default f16 if supported)")
     .option("--quant <type>", "quantize float weights on load: q8_0 or q4_0 (QLoRA)")
-    .requiredOption("--data <dir>", "folder with train.jsonl and optional valid.jsonl")
+    .option("--data <dir>", "folder with train.jsonl and optional valid.jsonl, test.jsonl")
     .option("--iters <n>", "optimizer steps", parseInteger("--iters", 1), 1000)
     .option("--batch-size <n>", "sequences per step", parseInteger("--batch-size", 1), 4)
     .option(
@@ -79,6 +87,12 @@ export function finetuneLoraCommand(): Command {
       "--lora-modules <list>",
       "q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj or all",
       "all",
+    )
+    .option(
+      "--lora-dropout <p>",
+      "dropout on the adapter's input in training (PEFT's lora_dropout)",
+      parseNumber("--lora-dropout"),
+      0,
     )
     .option("--rslora", "scale by alpha / √r (rank-stabilised LoRA)")
     .option("--adapter-path <dir>", "where the PEFT adapter folder is written", "adapters")
@@ -156,7 +170,14 @@ export function learningRate(flags: FinetuneFlags, step: number): number {
   }
 }
 
-async function runFinetune(flags: FinetuneFlags): Promise<void> {
+async function runFinetune(_options: FinetuneFlags, command: Command): Promise<void> {
+  const first = command.opts<FinetuneFlags>();
+  if (first.config) await applyOptionFile(command, first.config);
+  const flags = command.opts<FinetuneFlags>();
+  if (!flags.data) throw new UsageError("required option '--data <dir>' not specified");
+  if (!(flags.loraDropout >= 0 && flags.loraDropout < 1)) {
+    throw new UsageError(`--lora-dropout must be in [0, 1), got ${flags.loraDropout}`);
+  }
   if (!["constant", "linear", "cosine"].includes(flags.lrSchedule)) {
     throw new UsageError(
       `--lr-schedule must be constant, linear or cosine, got "${flags.lrSchedule}"`,
@@ -173,14 +194,18 @@ async function runFinetune(flags: FinetuneFlags): Promise<void> {
   const note = (text: string) => {
     if (!flags.quiet && !flags.json) console.error(text);
   };
-  for (const split of [data.train, data.valid]) {
+  for (const split of [data.train, data.valid, data.test]) {
     if (split?.truncated) {
       note(
         `note: ${split.truncated} sequences of ${split.file} cut to ${flags.maxSeqLength} tokens`,
       );
     }
   }
-  const all = [...data.train.examples, ...(data.valid?.examples ?? [])];
+  const all = [
+    ...data.train.examples,
+    ...(data.valid?.examples ?? []),
+    ...(data.test?.examples ?? []),
+  ];
   const longest = Math.max(...all.map((e) => e.ids.length));
   const statePath = `${flags.adapterPath}/${TRAINING_STATE}`;
   let resumed: { state: Map<string, Float32Array>; progress: TrainingProgress } | undefined;
@@ -191,13 +216,19 @@ async function runFinetune(flags: FinetuneFlags): Promise<void> {
     throw error;
   }
   // A resumed run keeps the settings and seed it was started with.
-  const settings = resumed?.progress.settings ??
-    { rank: flags.loraRank, alpha: flags.loraAlpha, modules, rsLora: flags.rslora };
+  const settings = resumed?.progress.settings ?? {
+    rank: flags.loraRank,
+    alpha: flags.loraAlpha,
+    modules,
+    rsLora: flags.rslora,
+    dropout: flags.loraDropout,
+  };
   const seed = resumed?.progress.seed ?? flags.seed;
   // A batch is packed into one forward and backward where the device's bindings allow.
   const fit = Math.floor(model.gpu.maxBindingBytes / (activationRowElements(model.config) * 4));
   const maxRows = Math.max(longest - 1, Math.min(flags.batchSize * (longest - 1), fit));
   const trainer = new LoraTrainer(model, initLora(model.config, settings, seed), maxRows);
+  trainer.seed = seed;
   if (resumed) {
     trainer.importState(resumed.state, resumed.progress.step);
     note(`Resuming after step ${resumed.progress.step} from ${statePath}`);
@@ -211,7 +242,7 @@ async function runFinetune(flags: FinetuneFlags): Promise<void> {
       throw new TrainError(`the loss became ${check} after step ${step}`);
     }
     const adapter = await trainer.adapter();
-    await writePeftAdapter(flags.adapterPath, adapter, { baseModel });
+    await writePeftAdapter(flags.adapterPath, adapter, { baseModel, dropout: settings.dropout });
     if (flags.gguf) await writeLoraGguf(flags.gguf, model.config, adapter);
     await saveTrainingState(statePath, await trainer.exportState(), {
       step,
@@ -234,30 +265,46 @@ async function runFinetune(flags: FinetuneFlags): Promise<void> {
       if (fields.tokens_per_second !== undefined) {
         parts.push(`${fields.tokens_per_second.toFixed(1)} tokens/s`);
       }
+      if (fields.test_loss !== undefined) {
+        parts.push(`test loss ${fields.test_loss.toFixed(3)}`);
+        parts.push(`test perplexity ${fields.test_perplexity.toFixed(3)}`);
+      }
       if (fields.peak_memory_gb !== undefined) {
         parts.push(`peak GPU memory ${fields.peak_memory_gb.toFixed(3)} GB`);
       }
+      bar?.clear();
       console.error(parts.join(", "));
     }
+  };
+  /** Mean loss per target token over `examples` (forward only, no dropout). */
+  const meanLoss = async (examples: TrainExample[]): Promise<number> => {
+    let loss = 0;
+    let tokens = 0;
+    for (const example of examples) {
+      loss += await trainer.lossOf(example);
+      tokens += targets(example);
+    }
+    return loss / tokens;
   };
   const validate = async (): Promise<number | undefined> => {
     if (!data.valid) return undefined;
     const count = flags.valBatches === 0
       ? data.valid.examples.length
       : Math.min(data.valid.examples.length, flags.valBatches * flags.batchSize);
-    let loss = 0;
-    let tokens = 0;
-    for (const example of data.valid.examples.slice(0, count)) {
-      loss += await trainer.lossOf(example);
-      tokens += targets(example);
-    }
-    return loss / tokens;
+    return await meanLoss(data.valid.examples.slice(0, count));
   };
+  // Everything the run holds on the GPU, allocated up front (so also the peak): see gpuBytes.
+  const memory = () => trainer.gpuBytes / 1e9;
+  const bar = !flags.quiet && !flags.json && Deno.stderr.isTerminal()
+    ? trainingProgressBar(flags.iters, trainer.step)
+    : undefined;
 
   try {
     if (!resumed) {
       const first = await validate();
-      if (first !== undefined) report({ iteration: 0, val_loss: first });
+      if (first !== undefined) {
+        report({ iteration: 0, val_loss: first, peak_memory_gb: memory() });
+      }
     }
     const stream = batches(data.train.examples, flags.batchSize, seed);
     for (let i = 0; i < (resumed?.progress.batches ?? 0); i++) stream.next();
@@ -285,7 +332,7 @@ async function runFinetune(flags: FinetuneFlags): Promise<void> {
           learning_rate: lr,
           tokens_per_second: inputTokens / seconds,
           trained_tokens: inputTokens,
-          peak_memory_gb: trainer.gpuBytes / 1e9,
+          peak_memory_gb: memory(),
         });
         lossSum = lossTokens = inputTokens = 0;
       }
@@ -298,6 +345,17 @@ async function runFinetune(flags: FinetuneFlags): Promise<void> {
         since = performance.now();
       }
       if (step % flags.saveEvery === 0 || step === flags.iters) await save(step);
+      bar?.update(step, result.loss);
+    }
+    bar?.clear();
+    if (data.test) {
+      const test = await meanLoss(data.test.examples);
+      report({
+        iteration: flags.iters,
+        test_loss: test,
+        test_perplexity: Math.exp(test),
+        peak_memory_gb: memory(),
+      });
     }
     note(`Adapter written to ${flags.adapterPath}`);
   } catch (error) {
@@ -309,6 +367,7 @@ async function runFinetune(flags: FinetuneFlags): Promise<void> {
     }
     throw error;
   } finally {
+    bar?.clear();
     trainer.destroy();
   }
 }

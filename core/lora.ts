@@ -37,6 +37,11 @@ export interface LoraSettings {
   modules: LoraModule[];
   /** rsLoRA: s = α / √r instead of α / r. */
   rsLora?: boolean;
+  /**
+   * PEFT's lora_dropout: in training only, the adapter sees dropout(x) (kept values × 1/(1 − p));
+   * inference ignores it. Default 0.
+   */
+  dropout?: number;
 }
 
 /** One module's matrices, row-major: a (rank, in), b (out, rank). */
@@ -103,6 +108,8 @@ export function checkLoraSettings(settings: LoraSettings): void {
     throw new LoraError(`LoRA alpha must be a number, got ${settings.alpha}`);
   }
   if (settings.modules.length === 0) throw new LoraError("no LoRA modules given");
+  const p = settings.dropout ?? 0;
+  if (!(p >= 0 && p < 1)) throw new LoraError(`LoRA dropout must be in [0, 1), got ${p}`);
 }
 
 /** A fresh adapter with PEFT's initialisation (see the header), from a seeded generator. */

@@ -17,6 +17,9 @@
 //
 // LoRA beside y = x·Wᵀ, with h = s·x·Aᵀ kept from the forward (ws.loraH):
 //   dB += dyᵀ·h,  dh' = s·dy·B,  dA += dh'ᵀ·x,  dx += dh'·A.
+// With LoRA dropout (PEFT's: y = x·Wᵀ + s·B·A·dropout(x), a mask per module), x̃ = dropout(x)
+// replaces x in h and dA, and dx += dropoutᵀ(dh'·A), the same mask and factor. The masks are
+// recomputed from their keys (kernels/dropout.ts) in the forward, its recompute and the backward.
 
 import type { Binding, GpuBatch } from "../../kernels/gpu.ts";
 import { attention } from "../../kernels/attention.ts";
@@ -33,6 +36,7 @@ import {
   rmsNormBackward,
   ropeBackward,
 } from "../../kernels/backward.ts";
+import { dropout } from "../../kernels/dropout.ts";
 import type { GpuMatrix } from "../../kernels/matrix.ts";
 import { type GpuLora, type GpuLoraPair, type LoraModule, recordLoraProduct } from "../lora.ts";
 import type { Gemma } from "../weights.ts";
@@ -53,6 +57,33 @@ export interface LayerPass {
   sequences: number;
   /** Each row's (position, sequence), for attention's forward (row_places.ts). */
   places: RowPlaces;
+  /** LoRA dropout of a training pass; absent (or p = 0): none. */
+  dropout?: LoraDropout;
+}
+
+/** LoRA dropout for one pass: its rate, each module's mask key, and room for x̃. */
+export interface LoraDropout {
+  p: number;
+  key(layer: number, module: LoraModule): number;
+  /** (rows, max in) f32: dropout(x) of the module at hand, then its input gradient. */
+  dropped: GPUBuffer;
+}
+
+/** x̃ = dropout(x) of `module` into p.dropout.dropped (the module's input, rows × in). */
+function dropModuleInput(
+  p: LayerPass,
+  layer: number,
+  module: LoraModule,
+  x: Binding,
+  size: number,
+) {
+  const d = p.dropout!;
+  dropout(p.batch, { x, y: d.dropped, count: p.rows * size, p: d.p, key: d.key(layer, module) });
+  return d.dropped;
+}
+
+function hasDropout(p: LayerPass): boolean {
+  return p.dropout !== undefined && p.dropout.p > 0;
 }
 
 function widths(model: Gemma) {
@@ -92,7 +123,7 @@ function loraForward(p: LayerPass, layer: number, module: LoraModule, x: Binding
   const site = moduleSites(p.model, p.ws)[module];
   p.batch.mark("forward: LoRA");
   recordLoraProduct(p.batch, pair, {
-    x,
+    x: hasDropout(p) ? dropModuleInput(p, layer, module, x, pair.in) : x,
     y,
     rows: p.rows,
     yOffset: site.offset,
@@ -263,24 +294,33 @@ function loraBackward(
     ...band,
     scale: p.lora.scale,
   });
+  const dropped = hasDropout(p);
   matmulWeightGrad(batch, {
     dy: ws.loraDh,
-    x: site.x,
+    x: dropped ? dropModuleInput(p, layer, module, site.x, pair.in) : site.x,
     dw: g.a,
     rows,
     n: r,
     k: pair.in,
     accumulate,
   });
-  if (dx) {
-    matmulInputGrad(batch, {
-      dy: ws.loraDh,
-      w: f32Matrix(pair.a, r, pair.in),
-      dx,
-      rows,
-      accumulate: true,
-    });
+  if (!dx) return;
+  const a = f32Matrix(pair.a, r, pair.in);
+  if (!dropped) {
+    matmulInputGrad(batch, { dy: ws.loraDh, w: a, dx, rows, accumulate: true });
+    return;
   }
+  // dx += mask · factor · (dh'·A), through the dropout buffer (x̃ is no longer needed).
+  const d = p.dropout!;
+  matmulInputGrad(batch, { dy: ws.loraDh, w: a, dx: d.dropped, rows });
+  dropout(batch, {
+    x: d.dropped,
+    y: dx,
+    count: rows * pair.in,
+    p: d.p,
+    key: d.key(layer, module),
+    accumulate: true,
+  });
 }
 
 /**

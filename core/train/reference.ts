@@ -5,6 +5,7 @@
 import { attentionForward64 } from "../../kernels/attention_backward.ts";
 import { geluMulForward64 } from "../../kernels/gelu_mul_backward.ts";
 import { matmulForward64 } from "../../kernels/matmul_backward.ts";
+import { dropoutReference } from "../../kernels/dropout.ts";
 import { rmsNormForward64 } from "../../kernels/rms_norm.ts";
 import { ropeRotate64 } from "../../kernels/rope_backward.ts";
 import type { ReferenceModel } from "../gemma_reference.ts";
@@ -15,12 +16,22 @@ import { exampleTargets, type TrainExample } from "./trainer.ts";
 /** An adapter's matrices in f64 (perturbable): per layer, module → a (r, in), b (out, r). */
 export type LoraValues = Map<LoraModule, { a: Float64Array; b: Float64Array }>[];
 
+/**
+ * LoRA dropout as a training pass draws it (settings.dropout > 0): each module's mask key, and
+ * the example's first row in the pass (its rows are elements (rowOffset + t)·in + i of the mask).
+ */
+export interface ReferenceDropout {
+  key(layer: number, module: LoraModule): number;
+  rowOffset: number;
+}
+
 /** The summed cross-entropy of `example`'s unmasked targets, in f64. */
 export function referenceLoss(
   model: ReferenceModel,
   settings: LoraSettings,
   lora: LoraValues,
   example: TrainExample,
+  dropout?: ReferenceDropout,
 ): number {
   const c = model.config;
   const get = (name: string) => {
@@ -45,13 +56,17 @@ export function referenceLoss(
     const n = layerTensorNames(layer);
     const norm = (x: Float64Array, name: string, rows = T) =>
       rmsNormForward64(x, get(name), rows, c.rmsNormEps);
-    /** x·Wᵀ + s·(x·Aᵀ)·Bᵀ. */
+    /** x·Wᵀ + s·(dropout(x)·Aᵀ)·Bᵀ. */
     const project = (x: Float64Array, name: string, module: LoraModule) => {
       const [out, inputs] = moduleShape(c, module);
       const y = matmulForward64(x, get(name), T, out, inputs);
       const pair = lora[layer]?.get(module);
       if (!pair) return y;
-      const hA = matmulForward64(x, pair.a, T, r, inputs);
+      const p = settings.dropout ?? 0;
+      const dropped = dropout && p > 0
+        ? dropoutReference(x, p, dropout.key(layer, module), dropout.rowOffset * inputs)
+        : x;
+      const hA = matmulForward64(dropped, pair.a, T, r, inputs);
       const delta = matmulForward64(hA, pair.b, T, out, r);
       return y.map((v, i) => v + s * delta[i]);
     };

@@ -10,16 +10,19 @@ import { GpuBatch } from "../../kernels/gpu.ts";
 import { embed } from "../../kernels/embedding.ts";
 import { rmsNorm } from "../../kernels/rms_norm.ts";
 import { adamw, crossEntropy, gradNorm, rmsNormBackward } from "../../kernels/backward.ts";
+import { dropoutKey } from "../../kernels/dropout.ts";
 import { activationRowElements, type Gemma } from "../weights.ts";
 import {
   downloadLora,
   type GpuLora,
+  LORA_MODULES,
   type LoraModule,
   type LoraTensors,
   uploadLora,
 } from "../lora.ts";
 import {
   type LayerPass,
+  type LoraDropout,
   type LoraGrads,
   recordLayerBackward,
   recordLayerForward,
@@ -75,6 +78,8 @@ export class LoraTrainer {
   readonly ws: TrainWorkspace;
   /** Optimizer steps taken. */
   step = 0;
+  /** Seed of LoRA dropout's masks (with the step, the pass in it, the layer and the module). */
+  seed = 0;
   /** Set to profile the next sequence's forward and backward (GPU ms per section). */
   profileNext = false;
   /** The last profile taken: section → milliseconds. */
@@ -83,6 +88,9 @@ export class LoraTrainer {
   #partials: GPUBuffer;
   #clip: GPUBuffer;
   #buffers: GPUBuffer[] = [];
+  /** Forward and backward passes of the current step so far (each draws its own masks). */
+  #passes = 0;
+  #dropped?: GPUBuffer;
 
   /**
    * `maxRows`: rows one forward and backward take: sequences (inputs: tokens − 1 each, padded to
@@ -117,6 +125,11 @@ export class LoraTrainer {
       }
       return out;
     });
+    if ((adapter.settings.dropout ?? 0) > 0) {
+      const c = model.config;
+      const widest = Math.max(c.hiddenSize, c.intermediateSize, c.numHeads * c.headDim);
+      this.#dropped = zeros(maxRows * widest, "lora dropout");
+    }
     this.#partials = zeros(this.#params().length, "grad norm partials");
     this.#clip = zeros(2, "grad clip");
   }
@@ -191,12 +204,26 @@ export class LoraTrainer {
     return packs;
   }
 
-  /** Embedding and every layer forward; leaves the final-normed rows in ws.xFinal. */
-  #forward(batch: GpuBatch, rows: number, sequences: number): LayerPass {
+  /** LoRA dropout of the next training pass (its masks: seed, step, pass, layer, module). */
+  #dropout(): LoraDropout | undefined {
+    if (!this.#dropped) return undefined;
+    const [seed, step, pass] = [this.seed, this.step + 1, this.#passes++];
+    return {
+      p: this.lora.settings.dropout!,
+      key: (layer, module) => dropoutKey(seed, step, pass, layer, LORA_MODULES.indexOf(module)),
+      dropped: this.#dropped,
+    };
+  }
+
+  /**
+   * Embedding and every layer forward; leaves the final-normed rows in ws.xFinal. `dropout`:
+   * training's LoRA dropout (none in validation).
+   */
+  #forward(batch: GpuBatch, rows: number, sequences: number, dropout?: LoraDropout): LayerPass {
     const { model, ws } = this;
     const c = model.config;
     const places = { table: ws.places, lastPosition: rows / sequences - 1 };
-    const pass: LayerPass = { batch, model, lora: this.lora, ws, rows, sequences, places };
+    const pass: LayerPass = { batch, model, lora: this.lora, ws, rows, sequences, places, dropout };
     embed(batch, {
       ids: ws.ids,
       table: model.weights.embed,
@@ -236,7 +263,7 @@ export class LoraTrainer {
     this.profileNext = false;
     const batch = profiling ? new GpuBatch(model.gpu, true) : model.gpu.batch();
     batch.mark("embedding");
-    const pass = this.#forward(batch, rows, sequences);
+    const pass = this.#forward(batch, rows, sequences, this.#dropout());
     batch.mark("cross-entropy (loss and dh)");
     crossEntropy(batch, {
       hidden: ws.xFinal,
@@ -319,6 +346,7 @@ export class LoraTrainer {
       maxNorm: options.maxGradNorm ?? 1,
     });
     this.step += 1;
+    this.#passes = 0;
     params.forEach((p, i) => {
       adamw(batch, {
         param: p.param,
@@ -385,6 +413,7 @@ export class LoraTrainer {
       gpu.write(this.#moments[i].v, get(`${names[i]}.exp_avg_sq`));
     }
     this.step = step;
+    this.#passes = 0;
   }
 
   #paramNames(): string[] {
