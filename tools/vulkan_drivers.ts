@@ -98,7 +98,13 @@ export function mesaVersion(library: string): string | undefined {
 
 /** One line for a report: the lavapipe (or other Vulkan driver) in use and its Mesa version. */
 export function describeLoadedDriver(): string {
-  const drivers = loadedVulkanDrivers();
+  let drivers: LoadedDriver[];
+  try {
+    drivers = loadedVulkanDrivers();
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotCapable)) throw error;
+    return "Vulkan driver unknown (only --allow-all may read /proc/self/maps)";
+  }
   // The loader opens every installed driver to ask for its devices; the one named by
   // VK_ICD_FILENAMES is then the only one, else lavapipe is the one that offers this adapter.
   const chosen = drivers.find((d) => d.library.endsWith("/libvulkan_lvp.so")) ?? drivers[0];
