@@ -113,6 +113,33 @@ Deno.test("setup_mesa25.sh: usage, bad arguments and --print-env before setup fa
   }
 });
 
+Deno.test("setup_mesa25.sh refuses a package whose sha256 is not the pinned one", async () => {
+  const dir = Deno.makeTempDirSync();
+  try {
+    // A mirror on disk whose Mesa package is not the real one.
+    const pool = `${dir}/mirror/pool/main/m/mesa`;
+    Deno.mkdirSync(pool, { recursive: true });
+    Deno.writeTextFileSync(`${pool}/mesa-vulkan-drivers_25.0.7-2~bpo12+1_amd64.deb`, "not a deb");
+    const prefix = `${dir}/mesa25`;
+    const r = await run("bash", [
+      "tools/setup_mesa25.sh",
+      "--mirror",
+      `file://${dir}/mirror`,
+      "--prefix",
+      prefix,
+    ]);
+    assert.equal(r.code, 1, r.stderr);
+    const lines = r.stderr.trim().split("\n");
+    assert.match(lines[0], /^setup_mesa25: downloading file:/);
+    assert.match(lines[1], /does not have the pinned sha256 3899f180/);
+    assert.equal(lines.length, 2, r.stderr);
+    // Nothing half-made is left: no manifest, no stamp, no work folder.
+    assert.deepEqual([...Deno.readDirSync(prefix)], []);
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
+
 Deno.test("bench --drivers: an unknown driver or a missing Mesa 25 stops it in one line", async () => {
   const cache = Deno.makeTempDirSync();
   try {

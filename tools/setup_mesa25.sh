@@ -62,7 +62,7 @@ if ! cmp -s "$stamp" <(echo "$wanted"); then
     command -v "$tool" >/dev/null 2>&1 || fail "$tool is required (Debian/Ubuntu)"
   done
   if command -v curl >/dev/null 2>&1; then
-    fetch() { curl -fsSL --retry 3 -o "$2" "$1"; }
+    fetch() { curl -fsL --retry 3 -o "$2" "$1"; }
   elif command -v wget >/dev/null 2>&1; then
     fetch() { wget -q -O "$2" "$1"; }
   else
