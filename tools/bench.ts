@@ -12,10 +12,15 @@
 //
 // A type may also name a known model (gemma3:270m, the real Gemma 3 270M Q4_K_M from the model
 // cache): then that file runs instead of the random checkpoint.
+// --drivers system,mesa25 runs the whole bench once per Vulkan driver, each in a child process
+// whose environment selects that driver for gemma and llama.cpp alike (tools/vulkan_drivers.ts;
+// mesa25 is the private lavapipe of tools/setup_mesa25.sh), and prints each driver's tables with
+// its own plain read.
 //
 //   ./deno task bench [--layers 2] [--prompt 512] [--decode 128] [--runs 3]
 //                     [--types f16,q8_0,q4_0,gemma3:270m] [--engines gemma,llama-vulkan,llama-cpu]
 //                     [--threads 2] [--parallel 1,8] [--parallel-prompt 64]
+//                     [--drivers system,mesa25]
 
 import { parseArgs } from "node:util";
 import { describe } from "../kernels/gpu.ts";
@@ -38,6 +43,13 @@ import {
   memoryCopyBandwidth,
   profileDecodeStep,
 } from "./profile.ts";
+import {
+  describeLoadedDriver,
+  driverEnv,
+  DriverError,
+  type DriverName,
+  parseDrivers,
+} from "./vulkan_drivers.ts";
 
 const { values: flags } = parseArgs({
   args: Deno.args,
@@ -51,8 +63,23 @@ const { values: flags } = parseArgs({
     threads: { type: "string", default: "2" },
     parallel: { type: "string", default: "1,8" },
     "parallel-prompt": { type: "string", default: "64" },
+    drivers: { type: "string", default: "system" },
   },
 });
+// The child that runs one driver's bench is told so by GEMMA_BENCH_DRIVER (see benchPerDriver).
+const driverHere = Deno.env.get("GEMMA_BENCH_DRIVER");
+let drivers: DriverName[];
+try {
+  drivers = parseDrivers(flags.drivers);
+  if (!driverHere) drivers.forEach((driver) => driverEnv(driver)); // all set up, before any run
+} catch (error) {
+  if (!(error instanceof DriverError)) throw error;
+  console.error(`bench: ${error.message}`);
+  Deno.exit(1);
+}
+if (!driverHere && (drivers.length > 1 || drivers[0] !== "system")) {
+  Deno.exit(await benchPerDriver(drivers));
+}
 const layers = Number(flags.layers);
 const promptTokens = Number(flags.prompt);
 const decodeTokens = Number(flags.decode);
@@ -86,8 +113,13 @@ const record = (key: string, prefill: number, decode: number) => {
 };
 
 const gpu = await createGpuContext();
-console.log(`device: ${describe(gpu.adapterInfo)}; ${Deno.build.os} ${Deno.build.arch}`);
+console.log(
+  `device: ${describe(gpu.adapterInfo)}; ${describeLoadedDriver()}; ` +
+    `${Deno.build.os} ${Deno.build.arch}`,
+);
 const freshDeviceRead = await deviceReadBandwidth(gpu);
+// Each type's decode GEMVs as a share of the plain read (printProfile fills it).
+const gemvShares = new Map<string, number>();
 const shapes = types.some((type) => !findKnownModel(type))
   ? `the Gemma-2B shape with ${layers} layers`
   : "";
@@ -177,10 +209,17 @@ for (const type of types) {
 }
 
 console.log(
-  "\ntype        | engine       | prefill tok/s | decode tok/s | prefill × llama | decode × llama",
+  `\n${driverHere ?? "system"} driver: ${describeLoadedDriver()}; plain read by a kernel ${
+    ((deviceRead ?? freshDeviceRead) / 1e9).toFixed(2)
+  } GB/s`,
 );
 console.log(
-  "            |              |               |              | vulkan   cpu    | vulkan   cpu",
+  "type           | engine       | prefill tok/s | decode tok/s | prefill × llama | decode × llama" +
+    " | GEMVs",
+);
+console.log(
+  "               |              |               |              | vulkan   cpu    | vulkan   cpu  " +
+    " | % read",
 );
 const median = (xs: number[]) => xs.slice().sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const rowNames = types.flatMap((type) => [type, ...parallelCounts.map((n) => `${type} ×${n}`)]);
@@ -200,6 +239,9 @@ for (const type of rowNames) {
         median(r.decode).toFixed(2).padStart(12),
         `${ratio("llama-vulkan", "prefill")} ${ratio("llama-cpu", "prefill")}   `,
         `${ratio("llama-vulkan", "decode")} ${ratio("llama-cpu", "decode")}`,
+        engine === "gemma" && gemvShares.has(type)
+          ? `${(100 * gemvShares.get(type)!).toFixed(0).padStart(5)}%`
+          : "",
       ].join(" | "),
     );
   }
@@ -240,24 +282,27 @@ async function printProfile(session: GemmaSession, type: string) {
   const profile = await profileDecodeStep(session);
   const total = [...profile.values()].reduce((a, b) => a + b.ms, 0);
   const recording = decodeStepRecording(session);
+  deviceRead ??= Math.max(freshDeviceRead, await deviceReadBandwidth(gpu));
+  cpuCopy ??= memoryCopyBandwidth();
   console.log(
     `\none gemma decode step (${type} weights): ${total.toFixed(1)} ms; ` +
       `${recording.commands} commands, recorded in ${recording.ms.toFixed(2)} ms of CPU`,
   );
-  console.log("kernel                 | share  |   ms   | weight GB/s");
+  console.log("kernel                 | share  |   ms   | weight GB/s | % of plain read");
   for (const [label, { ms, bytes }] of [...profile].sort((a, b) => b[1].ms - a[1].ms)) {
-    const rate = bytes ? (bytes / (ms / 1000) / 1e9).toFixed(2) : "";
+    const bytesPerS = bytes / (ms / 1000);
+    const rate = bytes ? (bytesPerS / 1e9).toFixed(2).padStart(11) : "";
+    const ofRead = bytes ? `${(100 * bytesPerS / deviceRead).toFixed(0).padStart(5)}%` : "";
     console.log(
       `${label.padEnd(22)} | ${(100 * ms / total).toFixed(1).padStart(5)}% | ${
         ms.toFixed(2).padStart(6)
-      } | ${rate}`,
+      } | ${rate}${bytes ? " | " : ""}${ofRead}`,
     );
   }
   const gemvMs = [...profile.values()].reduce((a, b) => a + (b.bytes ? b.ms : 0), 0);
   const gemvBytes = [...profile.values()].reduce((a, b) => a + b.bytes, 0);
   const rate = gemvBytes / (gemvMs / 1000);
-  deviceRead ??= Math.max(freshDeviceRead, await deviceReadBandwidth(gpu));
-  cpuCopy ??= memoryCopyBandwidth();
+  gemvShares.set(type, rate / deviceRead);
   const gb = (bytesPerS: number) => `${(bytesPerS / 1e9).toFixed(2)} GB/s`;
   const share = (bytesPerS: number) => `${(100 * rate / bytesPerS).toFixed(0)}%`;
   console.log(
@@ -265,6 +310,35 @@ async function printProfile(session: GemmaSession, type: string) {
       `${share(deviceRead)} of a plain read by a kernel on this device (${gb(deviceRead)}), ` +
       `${share(cpuCopy)} of a memcpy on the CPU (${gb(cpuCopy)})`,
   );
+}
+
+/**
+ * Runs this bench once per driver, one after the other, each in a child process (a process
+ * picks its Vulkan driver once, when it first loads Vulkan) with the same arguments and that
+ * driver's environment; their tables print as they finish. Returns the first failing exit code.
+ */
+async function benchPerDriver(drivers: DriverName[]): Promise<number> {
+  for (const driver of drivers) {
+    console.log(`\n=== driver ${driver} ===`);
+    const child = new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "--allow-all",
+        new URL(import.meta.url).pathname,
+        ...Deno.args,
+        `--drivers=${driver}`, // the last --drivers wins
+      ],
+      env: { ...driverEnv(driver), GEMMA_BENCH_DRIVER: driver },
+      stdout: "inherit",
+      stderr: "inherit",
+    });
+    const { code } = await child.output();
+    if (code !== 0) {
+      console.error(`bench: the ${driver} driver's run failed (exit code ${code})`);
+      return code;
+    }
+  }
+  return 0;
 }
 
 async function ensureCheckpoint(dir: string) {
