@@ -9,7 +9,14 @@
 import { GpuBatch } from "../../kernels/gpu.ts";
 import { embed } from "../../kernels/embedding.ts";
 import { rmsNorm } from "../../kernels/rms_norm.ts";
-import { adamw, crossEntropy, gradNorm, rmsNormBackward } from "../../kernels/backward.ts";
+import {
+  adamw,
+  crossEntropy,
+  gatherRows,
+  gradNorm,
+  rmsNormBackward,
+  rowsWithTargets,
+} from "../../kernels/backward.ts";
 import { activationRowElements, type Gemma } from "../weights.ts";
 import {
   downloadLora,
@@ -83,6 +90,8 @@ export class LoraTrainer {
   #partials: GPUBuffer;
   #clip: GPUBuffer;
   #buffers: GPUBuffer[] = [];
+  /** Rows of the loaded pack that have a target (the cross-entropy's rows). */
+  #targetRows = 0;
 
   /**
    * `maxRows`: rows one forward and backward take: sequences (inputs: tokens − 1 each, padded to
@@ -166,8 +175,14 @@ export class LoraTrainer {
       targets.set(exampleTargets(example, T), s * T);
       for (let t = 0; t < T; t++) places.set([t, s], 2 * (s * T + t));
     });
+    const compact = rowsWithTargets(targets.subarray(0, rows));
+    this.#targetRows = compact.gather.length;
     gpu.write(this.ws.ids, ids);
-    gpu.write(this.ws.targets, targets);
+    if (this.#targetRows > 0) {
+      gpu.write(this.ws.targets, compact.targets);
+      gpu.write(this.ws.gather, compact.gather);
+    }
+    gpu.write(this.ws.scatter, compact.scatter);
     gpu.write(this.ws.places, places);
     return { rows, sequences: pack.length };
   }
@@ -216,8 +231,37 @@ export class LoraTrainer {
     return pass;
   }
 
+  /**
+   * The cross-entropy of the loaded pack's rows that have a target (gathered into a compact
+   * buffer: with a masked prompt, or one label token per example, most rows have none and the
+   * 262144-row head's product need not run on them); with `dHidden`, their gradient scattered
+   * back into ws.dHidden, zeros in the other rows.
+   */
+  #loss(batch: GpuBatch, rows: number, gradScale?: number): void {
+    const { model, ws } = this;
+    const k = this.#targetRows;
+    const dim = model.config.hiddenSize;
+    gatherRows(batch, { index: ws.gather, x: ws.xFinal, y: ws.xCompact, rows: k, dim });
+    if (k > 0) {
+      crossEntropy(batch, {
+        hidden: ws.xCompact,
+        head: model.weights.embed,
+        targets: ws.targets,
+        loss: ws.loss,
+        dHidden: gradScale === undefined ? undefined : ws.dCompact,
+        gradScale,
+        softcap: model.config.finalLogitSoftcap,
+        workspace: ws.crossEntropy,
+        rows: k,
+      });
+    }
+    if (gradScale === undefined) return;
+    gatherRows(batch, { index: ws.scatter, x: ws.dCompact, y: ws.dHidden, rows, dim });
+  }
+
   async #lossSum(): Promise<number> {
-    const losses = await this.model.gpu.readF32(this.ws.loss, this.ws.rows);
+    if (this.#targetRows === 0) return 0;
+    const losses = await this.model.gpu.readF32(this.ws.loss, this.#targetRows);
     let sum = 0;
     for (const l of losses) sum += l;
     return sum;
@@ -238,16 +282,7 @@ export class LoraTrainer {
     batch.mark("embedding");
     const pass = this.#forward(batch, rows, sequences);
     batch.mark("cross-entropy (loss and dh)");
-    crossEntropy(batch, {
-      hidden: ws.xFinal,
-      head: model.weights.embed,
-      targets: ws.targets,
-      loss: ws.loss,
-      dHidden: ws.dHidden,
-      gradScale,
-      softcap: c.finalLogitSoftcap,
-      workspace: ws.crossEntropy,
-    });
+    this.#loss(batch, rows, gradScale);
     rmsNormBackward(batch, {
       x: ws.h[c.numLayers],
       weight: model.weights.finalNorm,
@@ -271,17 +306,9 @@ export class LoraTrainer {
   /** The summed loss of one sequence (validation: forward only). */
   async lossOf(example: TrainExample): Promise<number> {
     const { rows, sequences } = this.#load([example]);
-    const { model, ws } = this;
-    const batch = model.gpu.batch();
+    const batch = this.model.gpu.batch();
     this.#forward(batch, rows, sequences);
-    crossEntropy(batch, {
-      hidden: ws.xFinal,
-      head: model.weights.embed,
-      targets: ws.targets,
-      loss: ws.loss,
-      softcap: model.config.finalLogitSoftcap,
-      workspace: ws.crossEntropy,
-    });
+    this.#loss(batch, rows);
     batch.submit();
     return await this.#lossSum();
   }
