@@ -10,6 +10,7 @@ import {
   loadDataset,
   loadTrainingState,
   LoraTrainer,
+  packedRows,
   parseLoraModules,
   saveTrainingState,
   TrainError,
@@ -21,7 +22,6 @@ import {
 } from "../core/mod.ts";
 import { ExitStatus, parseInteger, parseNumber, UsageError } from "./common.ts";
 import { loadModel } from "./model_source.ts";
-import { activationRowElements } from "../core/weights.ts";
 
 interface FinetuneFlags {
   model?: string;
@@ -195,8 +195,7 @@ async function runFinetune(flags: FinetuneFlags): Promise<void> {
     { rank: flags.loraRank, alpha: flags.loraAlpha, modules, rsLora: flags.rslora };
   const seed = resumed?.progress.seed ?? flags.seed;
   // A batch is packed into one forward and backward where the device's bindings allow.
-  const fit = Math.floor(model.gpu.maxBindingBytes / (activationRowElements(model.config) * 4));
-  const maxRows = Math.max(longest - 1, Math.min(flags.batchSize * (longest - 1), fit));
+  const maxRows = packedRows(model, flags.batchSize, longest);
   const trainer = new LoraTrainer(model, initLora(model.config, settings, seed), maxRows);
   if (resumed) {
     trainer.importState(resumed.state, resumed.progress.step);

@@ -434,6 +434,15 @@ export class LoraTrainer {
   }
 }
 
+/**
+ * Rows for a trainer that packs `batchSize` sequences of up to `longest` tokens into one forward
+ * and backward where the device's bindings allow (and takes at least one whole sequence).
+ */
+export function packedRows(model: Gemma, batchSize: number, longest: number): number {
+  const fit = Math.floor(model.gpu.maxBindingBytes / (activationRowElements(model.config) * 4));
+  return Math.max(longest - 1, Math.min(batchSize * (longest - 1), fit));
+}
+
 export function targetCount(example: TrainExample): number {
   let n = 0;
   for (let i = 1; i < example.ids.length; i++) {
