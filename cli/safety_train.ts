@@ -30,6 +30,7 @@ interface TrainFlags {
   seed: number;
   stepsPerReport: number;
   stepsPerEval: number;
+  saveEvery?: number;
   json?: boolean;
   model?: string;
   dtype?: string;
@@ -80,6 +81,11 @@ export function safetyTrainCommand(): Command {
       "held-out loss every n steps",
       parseInteger("--steps-per-eval", 1),
       50,
+    )
+    .option(
+      "--save-every <n>",
+      "also write the adapter every n steps",
+      parseInteger("--save-every", 1),
     )
     .option("--json", "one JSON object per report on stdout")
     .option("-m, --model <path>", "a model name (gemma3:270m, the default) or checkpoint path")
@@ -136,6 +142,7 @@ async function train(flags: TrainFlags): Promise<void> {
     valid,
     stepsPerReport: flags.stepsPerReport,
     stepsPerEval: flags.stepsPerEval,
+    saveEvery: flags.saveEvery,
     onReport: (report) => {
       if (flags.json) console.log(JSON.stringify(report));
       else if (!quiet) {

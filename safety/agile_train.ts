@@ -38,6 +38,8 @@ export interface AgileTrainOptions {
   valid?: LabelledText[];
   stepsPerReport?: number;
   stepsPerEval?: number;
+  /** Also write the adapter every this many steps (default: only at the end). */
+  saveEvery?: number;
   /** Called with each report: iteration and whichever of the other fields were measured. */
   onReport?: (report: AgileTrainReport) => void;
 }
@@ -103,6 +105,17 @@ export async function trainAgileClassifier(
     for (const example of valid) loss += await trainer.lossOf(example);
     return loss / valid.length;
   };
+  const save = async () => {
+    await writePeftAdapter(dir, await trainer.adapter(), { baseModel: baseModel ?? "" });
+    await writeAgileConfig(dir, {
+      formatVersion: AGILE_FORMAT_VERSION,
+      labels,
+      labelTokenIds: labelIds,
+      instructions: AGILE_INSTRUCTIONS,
+      separator: AGILE_SEPARATOR,
+      baseModel,
+    });
+  };
   try {
     if (valid.length > 0) report({ iteration: 0, val_loss: await validate() });
     const stream = batches(examples, options.batchSize, options.seed);
@@ -131,16 +144,9 @@ export async function trainAgileClassifier(
         report(fields);
         since = performance.now();
       }
+      if (options.saveEvery && step % options.saveEvery === 0 && step < options.iters) await save();
     }
-    await writePeftAdapter(dir, await trainer.adapter(), { baseModel: baseModel ?? "" });
-    await writeAgileConfig(dir, {
-      formatVersion: AGILE_FORMAT_VERSION,
-      labels,
-      labelTokenIds: labelIds,
-      instructions: AGILE_INSTRUCTIONS,
-      separator: AGILE_SEPARATOR,
-      baseModel,
-    });
+    await save();
   } finally {
     trainer.destroy();
   }
