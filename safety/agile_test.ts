@@ -21,6 +21,7 @@ import {
   holdOut,
   labelProbabilities,
   labelTokenIds,
+  mixedBatches,
   parseLabelledJsonl,
   parseLabels,
   readAgileConfig,
@@ -74,6 +75,22 @@ Deno.test("holdOut splits a seeded shuffle, the same for the same seed", () => {
   assert.notDeepEqual(holdOut(items, 0.25, 4).valid, a.valid);
   assert.throws(() => holdOut(items, 1.5, 0), /between 0 and 1/);
   assert.throws(() => holdOut([1, 2], 0.1, 0), /leaves 0 held out/);
+});
+
+Deno.test("mixedBatches: each pass a seeded shuffle of every item, cut into batches", () => {
+  const items = Array.from({ length: 10 }, (_, i) => i);
+  const take = (seed: number) => {
+    const stream = mixedBatches(items, 4, seed);
+    return Array.from({ length: 6 }, () => stream.next().value!);
+  };
+  const batches = take(5);
+  assert.deepEqual(batches.map((b) => b.length), [4, 4, 2, 4, 4, 2]);
+  for (const pass of [batches.slice(0, 3), batches.slice(3)]) {
+    assert.deepEqual(pass.flat().sort((a, b) => a - b), items);
+  }
+  assert.notDeepEqual(batches[0], [0, 1, 2, 3]);
+  assert.deepEqual(take(5), batches);
+  assert.notDeepEqual(take(6), batches);
 });
 
 Deno.test("label probabilities: a softmax over the label logits only", () => {

@@ -4,7 +4,6 @@
 // a PEFT folder with agile.json beside it.
 
 import {
-  batches,
   type Gemma,
   type GemmaTokenizer,
   initLora,
@@ -73,6 +72,25 @@ export function holdOut<T>(items: T[], fraction: number, seed: number): { train:
   return { train: order.slice(0, order.length - count), valid: order.slice(order.length - count) };
 }
 
+/**
+ * An endless stream of batches drawn from a seeded shuffle, reshuffled each pass. Not grouped by
+ * length as finetune-lora's batches are: a classifier's texts are short (little padding to save),
+ * and a label often goes with a length, so length-grouped batches would hold one label each and
+ * pull the adapter back and forth between them.
+ */
+export function* mixedBatches<T>(items: T[], batchSize: number, seed: number): Generator<T[]> {
+  if (items.length === 0) throw new AgileError("no texts to train on");
+  const random = mulberry32(seed);
+  const order = [...items];
+  for (;;) {
+    for (let i = order.length - 1; i > 0; i--) {
+      const j = Math.floor(random() * (i + 1));
+      [order[i], order[j]] = [order[j], order[i]];
+    }
+    for (let i = 0; i < order.length; i += batchSize) yield order.slice(i, i + batchSize);
+  }
+}
+
 /** Trains the classifier and writes the adapter folder (PEFT files + agile.json) to `dir`. */
 export async function trainAgileClassifier(
   model: Gemma,
@@ -118,7 +136,7 @@ export async function trainAgileClassifier(
   };
   try {
     if (valid.length > 0) report({ iteration: 0, val_loss: await validate() });
-    const stream = batches(examples, options.batchSize, options.seed);
+    const stream = mixedBatches(examples, options.batchSize, options.seed);
     const every = options.stepsPerReport ?? 10;
     const evalEvery = options.stepsPerEval ?? 100;
     let lossSum = 0;

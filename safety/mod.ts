@@ -70,6 +70,7 @@ export {
   type AgileTrainOptions,
   type AgileTrainReport,
   holdOut,
+  mixedBatches,
   trainAgileClassifier,
 } from "./agile_train.ts";
 export {
