@@ -1,5 +1,6 @@
 // LoRA training on the GPU: per sequence a forward pass that keeps the residual stream at each
-// layer boundary, the loss by the chunked cross-entropy of the tied head (masked targets: −1),
+// layer boundary, the loss by the chunked cross-entropy of the tied head on the rows that have a
+// target only (masked targets: −1; those rows are gathered into a compact buffer first, #loss),
 // and a backward pass from the top that recomputes each layer from its input before its
 // backward (layer.ts), producing only the adapter's gradients (the base stays frozen and, if it
 // was, quantized). Gradients of the sequences of one optimizer step accumulate on the GPU; the
