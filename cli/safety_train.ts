@@ -60,7 +60,7 @@ export function safetyTrainCommand(): Command {
     )
     .option("--iters <n>", "optimizer steps", parseInteger("--iters", 1), 200)
     .option("--batch-size <n>", "texts per step", parseInteger("--batch-size", 1), 4)
-    .option("--learning-rate <lr>", "AdamW's learning rate", parseNumber("--learning-rate"), 5e-4)
+    .option("--learning-rate <lr>", "AdamW's learning rate", parseNumber("--learning-rate"), 1e-3)
     .option("--lora-rank <r>", "adapter rank", parseInteger("--lora-rank", 1), 4)
     .option("--lora-alpha <a>", "adapter alpha (scale alpha / r)", parseNumber("--lora-alpha"), 4)
     .option("--lora-modules <list>", "q_proj,…,down_proj or all", "all")

@@ -3,13 +3,13 @@
 # message ask for someone's personal data? unsafe / safe), then classify the held-out texts and
 # print each prediction beside its true label, and the held-out F1 / ROC-AUC before and after.
 # Usage: examples/safety/agile_train_then_classify.sh [OUT_DIR] [extra safety train flags…]
-# (Gemma 3 270M by default; on a 2-core lavapipe machine 40 steps take about an hour.)
+# (Gemma 3 270M by default; on a 2-core lavapipe machine 30 steps took ~20 minutes.)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 out=${1:-agile-adapter}
 shift || true
 "$root/deno" task -q gemma safety train --data "$root/examples/safety/agile_train.jsonl" \
-  --labels safe,unsafe --adapter-path "$out" --iters 40 --batch-size 4 --learning-rate 2e-3 "$@"
+  --labels safe,unsafe --adapter-path "$out" --iters 30 --batch-size 4 --learning-rate 1e-3 "$@"
 "$root/deno" task -q gemma safety classify --adapter "$out" --jsonl \
   < "$root/examples/safety/agile_heldout.jsonl" |
   "$root/deno" eval -q '
