@@ -11,6 +11,7 @@ import {
   loadDataset,
   loadTrainingState,
   LoraTrainer,
+  packedRows,
   parseLoraModules,
   saveTrainingState,
   TrainError,
@@ -24,7 +25,6 @@ import { ExitStatus, parseInteger, parseNumber, UsageError } from "./common.ts";
 import { applyOptionFile } from "./option_file.ts";
 import { trainingProgressBar } from "./train_progress.ts";
 import { loadModel } from "./model_source.ts";
-import { activationRowElements } from "../core/weights.ts";
 
 interface FinetuneFlags {
   model?: string;
@@ -225,8 +225,7 @@ async function runFinetune(_options: FinetuneFlags, command: Command): Promise<v
   };
   const seed = resumed?.progress.seed ?? flags.seed;
   // A batch is packed into one forward and backward where the device's bindings allow.
-  const fit = Math.floor(model.gpu.maxBindingBytes / (activationRowElements(model.config) * 4));
-  const maxRows = Math.max(longest - 1, Math.min(flags.batchSize * (longest - 1), fit));
+  const maxRows = packedRows(model, flags.batchSize, longest);
   const trainer = new LoraTrainer(model, initLora(model.config, settings, seed), maxRows);
   trainer.seed = seed;
   if (resumed) {

@@ -1,9 +1,13 @@
 // `gemma safety …`: `pii` finds and anonymizes personal data (no model needed); `classify` scores
-// a text against safety policies with a Gemma checkpoint, ShieldGemma's way.
+// a text against safety policies with a Gemma checkpoint, ShieldGemma's way, or with an agile
+// classifier (--adapter, trained by `train`: cli/safety_train.ts).
 
 import { Command } from "commander";
 import { GemmaSession } from "../core/mod.ts";
 import {
+  AgileClassifier,
+  AgileError,
+  type AgileScore,
   anonymize,
   ClassifierError,
   classify,
@@ -16,19 +20,22 @@ import {
   type Policy,
   PolicyError,
   type PolicyScore,
+  readAgileConfig,
   selectPolicies,
 } from "../safety/mod.ts";
 import { parseInteger, parseNumber, UsageError, writeStdout } from "./common.ts";
 import { memorizationCommand } from "./safety_memorization.ts";
+import { safetyTrainCommand } from "./safety_train.ts";
 import { loadModel } from "./model_source.ts";
 
 export function safetyCommand(): Command {
   const command = new Command("safety")
     .description(
-      "PII detection and redaction, safety-policy classifiers, and the memorization probe",
+      "PII detection and redaction, safety-policy and agile classifiers, and the memorization probe",
     )
     .addCommand(piiCommand())
     .addCommand(classifyCommand())
+    .addCommand(safetyTrainCommand())
     .addCommand(memorizationCommand({ scanPii: (text) => detectPii(text) }));
   for (const sub of command.commands) sub.exitOverride().configureOutput({ writeErr: () => {} });
   return command;
@@ -41,7 +48,7 @@ async function asUsage(action: () => Promise<void>): Promise<void> {
   } catch (error) {
     if (
       error instanceof PiiError || error instanceof PolicyError ||
-      error instanceof ClassifierError
+      error instanceof ClassifierError || error instanceof AgileError
     ) {
       throw new UsageError(error.message);
     }
@@ -226,6 +233,7 @@ interface ClassifyFlags {
   quant?: string;
   ctx?: number;
   quiet?: boolean;
+  adapter?: string;
 }
 
 function classifyCommand(): Command {
@@ -256,6 +264,10 @@ function classifyCommand(): Command {
     .option("--dtype <type>", "weight precision on the GPU: f16 or f32 (default f16 if supported)")
     .option("--quant <type>", "quantize float weights on load: q8_0 or q4_0")
     .option("--ctx <n>", "context length (KV cache positions)", parseInteger("--ctx", 1))
+    .option(
+      "--adapter <dir>",
+      "an agile classifier (gemma safety train's folder): P(label) per label instead of policies",
+    )
     .option("-q, --quiet", "no notices or progress on stderr")
     .action((text: string | undefined, flags: ClassifyFlags) =>
       asUsage(() => runClassify(text, flags))
@@ -285,6 +297,7 @@ function safetyJson(scores: PolicyScore[], threshold: number) {
 
 async function runClassify(text: string | undefined, flags: ClassifyFlags): Promise<void> {
   if (flags.json && flags.jsonl) throw new UsageError("--json and --jsonl do not go together");
+  if (flags.adapter !== undefined) return await runAgileClassify(text, flags);
   const threshold = flags.threshold ?? 0.5;
   if (threshold < 0 || threshold > 1) {
     throw new UsageError(`--threshold must be between 0 and 1, got ${threshold}`);
@@ -329,6 +342,57 @@ async function runClassify(text: string | undefined, flags: ClassifyFlags): Prom
           writeStdout(
             `${p.name.padEnd(width)}  ${p.p_yes.toFixed(4)}  ${p.violation ? "violation" : "ok"}\n`,
           );
+        }
+      }
+    }
+  } finally {
+    session.destroy();
+  }
+}
+
+// --- gemma safety classify --adapter (agile classifiers) ----------------------------------
+
+function agileJson(score: AgileScore) {
+  return { label: score.label, probabilities: Object.fromEntries(score.probabilities) };
+}
+
+async function runAgileClassify(text: string | undefined, flags: ClassifyFlags): Promise<void> {
+  const policyFlags = [
+    flags.policy.length > 0 && "--policy",
+    flags.policyFile !== undefined && "--policy-file",
+    flags.response !== undefined && "--response",
+    flags.threshold !== undefined && "--threshold",
+  ].filter(Boolean);
+  if (policyFlags.length > 0) {
+    throw new UsageError(`${policyFlags.join(", ")}: not for an agile classifier (--adapter)`);
+  }
+  // The adapter's labels and every input are checked before the model loads.
+  const config = await readAgileConfig(flags.adapter!);
+  const lines = await readInput(text, flags.jsonl ?? false);
+  const inputs = flags.jsonl
+    ? records(lines).map(({ record, n }) => {
+      if (record.text.trim() === "") throw new UsageError(`--jsonl line ${n}: "text" is empty`);
+      return { record, text: record.text };
+    })
+    : [{ record: undefined, text: lines[0] }];
+  if (inputs.some((input) => input.text.trim() === "")) {
+    throw new UsageError("the text is empty");
+  }
+  const loaded = await loadModel(flags);
+  const session = new GemmaSession(loaded.model, { contextLength: flags.ctx });
+  try {
+    const classifier = new AgileClassifier(session, loaded.tokenizer, config);
+    for (const input of inputs) {
+      const score = await classifier.score(input.text);
+      if (input.record) {
+        writeStdout(JSON.stringify({ ...input.record, agile: agileJson(score) }) + "\n");
+      } else if (flags.json) {
+        writeStdout(JSON.stringify(agileJson(score)) + "\n");
+      } else {
+        const width = Math.max(...config.labels.map((l) => l.length));
+        for (const [label, p] of score.probabilities) {
+          const mark = label === score.label ? "  predicted" : "";
+          writeStdout(`${label.padEnd(width)}  ${p.toFixed(4)}${mark}\n`);
         }
       }
     }

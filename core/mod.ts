@@ -65,6 +65,7 @@ export {
   type LoraSettings,
   type LoraTensors,
   mergeLora,
+  mulberry32,
   parseLoraModules,
   uploadLora,
 } from "./lora.ts";
@@ -73,6 +74,7 @@ export { writeLoraGguf } from "./formats/lora_gguf.ts";
 export {
   LoraTrainer,
   type OptimizerOptions,
+  packedRows,
   type StepResult,
   TrainError,
   type TrainExample,

@@ -17,6 +17,7 @@ export {
   type CrossEntropyOptions,
   type CrossEntropyWorkspace,
 } from "./cross_entropy.ts";
+export { gatherRows, type GatherRowsArgs, rowsWithTargets } from "./gather_rows.ts";
 export { rmsNormBackward, type RmsNormBackwardArgs } from "./rms_norm_backward.ts";
 export { geluMulBackward, type GeluMulBackwardArgs } from "./gelu_mul_backward.ts";
 export { softcapBackward, type SoftcapBackwardArgs } from "./softcap_backward.ts";

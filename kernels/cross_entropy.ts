@@ -115,11 +115,16 @@ export interface CrossEntropyArgs {
   /** Gemma 2's final logit soft-cap (0 or undefined: none). */
   softcap?: number;
   workspace: CrossEntropyWorkspace;
+  /** Rows to take, the first of each buffer (default: the workspace's). */
+  rows?: number;
 }
 
 export function crossEntropy(batch: GpuBatch, args: CrossEntropyArgs): void {
   const { head, workspace: ws } = args;
-  const rows = ws.rows;
+  const rows = args.rows ?? ws.rows;
+  if (!Number.isInteger(rows) || rows < 1 || rows > ws.rows) {
+    throw new GpuError(`crossEntropy: ${rows} rows, the workspace holds 1 to ${ws.rows}`);
+  }
   if (ws.head.cols !== head.cols || ws.head.dtype !== head.dtype) {
     throw new GpuError("crossEntropy: the workspace was made for another head matrix");
   }

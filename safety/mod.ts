@@ -1,5 +1,5 @@
 // The public API of the safety layer: PII detection and anonymization, policy classifiers
-// (ShieldGemma's method), guarded generation and the memorization probe. Uses core/mod.ts only
+// (ShieldGemma's method), agile classifiers (LoRA on labelled texts), guarded generation and the memorization probe. Uses core/mod.ts only
 // (DESIGN.md §1).
 
 export {
@@ -45,6 +45,34 @@ export {
   pYesFromLogits,
   yesNoIds,
 } from "./classifier.ts";
+export {
+  AGILE_CONFIG,
+  AGILE_FORMAT_VERSION,
+  AGILE_INSTRUCTIONS,
+  AGILE_SEPARATOR,
+  AgileClassifier,
+  type AgileConfig,
+  AgileError,
+  agileExample,
+  agilePrompt,
+  agilePromptIds,
+  type AgileScore,
+  type LabelledText,
+  labelProbabilities,
+  labelTokenIds,
+  parseLabelledJsonl,
+  parseLabels,
+  readAgileConfig,
+  writeAgileConfig,
+} from "./agile.ts";
+export { type BinaryMetrics, binaryMetrics, rocAuc } from "./agile_metrics.ts";
+export {
+  type AgileTrainOptions,
+  type AgileTrainReport,
+  holdOut,
+  mixedBatches,
+  trainAgileClassifier,
+} from "./agile_train.ts";
 export {
   Guard,
   type GuardCheck,

@@ -1,5 +1,6 @@
 // LoRA training on the GPU: per sequence a forward pass that keeps the residual stream at each
-// layer boundary, the loss by the chunked cross-entropy of the tied head (masked targets: −1),
+// layer boundary, the loss by the chunked cross-entropy of the tied head on the rows that have a
+// target only (masked targets: −1; those rows are gathered into a compact buffer first, #loss),
 // and a backward pass from the top that recomputes each layer from its input before its
 // backward (layer.ts), producing only the adapter's gradients (the base stays frozen and, if it
 // was, quantized). Gradients of the sequences of one optimizer step accumulate on the GPU; the
@@ -9,7 +10,14 @@
 import { GpuBatch } from "../../kernels/gpu.ts";
 import { embed } from "../../kernels/embedding.ts";
 import { rmsNorm } from "../../kernels/rms_norm.ts";
-import { adamw, crossEntropy, gradNorm, rmsNormBackward } from "../../kernels/backward.ts";
+import {
+  adamw,
+  crossEntropy,
+  gatherRows,
+  gradNorm,
+  rmsNormBackward,
+  rowsWithTargets,
+} from "../../kernels/backward.ts";
 import { dropoutKey } from "../../kernels/dropout.ts";
 import { activationRowElements, type Gemma } from "../weights.ts";
 import {
@@ -91,6 +99,8 @@ export class LoraTrainer {
   /** Forward and backward passes of the current step so far (each draws its own masks). */
   #passes = 0;
   #dropped?: GPUBuffer;
+  /** Rows of the loaded pack that have a target (the cross-entropy's rows). */
+  #targetRows = 0;
 
   /**
    * `maxRows`: rows one forward and backward take: sequences (inputs: tokens − 1 each, padded to
@@ -179,8 +189,14 @@ export class LoraTrainer {
       targets.set(exampleTargets(example, T), s * T);
       for (let t = 0; t < T; t++) places.set([t, s], 2 * (s * T + t));
     });
+    const compact = rowsWithTargets(targets.subarray(0, rows));
+    this.#targetRows = compact.gather.length;
     gpu.write(this.ws.ids, ids);
-    gpu.write(this.ws.targets, targets);
+    if (this.#targetRows > 0) {
+      gpu.write(this.ws.targets, compact.targets);
+      gpu.write(this.ws.gather, compact.gather);
+    }
+    gpu.write(this.ws.scatter, compact.scatter);
     gpu.write(this.ws.places, places);
     return { rows, sequences: pack.length };
   }
@@ -243,8 +259,37 @@ export class LoraTrainer {
     return pass;
   }
 
+  /**
+   * The cross-entropy of the loaded pack's rows that have a target (gathered into a compact
+   * buffer: with a masked prompt, or one label token per example, most rows have none and the
+   * 262144-row head's product need not run on them); with `dHidden`, their gradient scattered
+   * back into ws.dHidden, zeros in the other rows.
+   */
+  #loss(batch: GpuBatch, rows: number, gradScale?: number): void {
+    const { model, ws } = this;
+    const k = this.#targetRows;
+    const dim = model.config.hiddenSize;
+    gatherRows(batch, { index: ws.gather, x: ws.xFinal, y: ws.xCompact, rows: k, dim });
+    if (k > 0) {
+      crossEntropy(batch, {
+        hidden: ws.xCompact,
+        head: model.weights.embed,
+        targets: ws.targets,
+        loss: ws.loss,
+        dHidden: gradScale === undefined ? undefined : ws.dCompact,
+        gradScale,
+        softcap: model.config.finalLogitSoftcap,
+        workspace: ws.crossEntropy,
+        rows: k,
+      });
+    }
+    if (gradScale === undefined) return;
+    gatherRows(batch, { index: ws.scatter, x: ws.dCompact, y: ws.dHidden, rows, dim });
+  }
+
   async #lossSum(): Promise<number> {
-    const losses = await this.model.gpu.readF32(this.ws.loss, this.ws.rows);
+    if (this.#targetRows === 0) return 0;
+    const losses = await this.model.gpu.readF32(this.ws.loss, this.#targetRows);
     let sum = 0;
     for (const l of losses) sum += l;
     return sum;
@@ -265,16 +310,7 @@ export class LoraTrainer {
     batch.mark("embedding");
     const pass = this.#forward(batch, rows, sequences, this.#dropout());
     batch.mark("cross-entropy (loss and dh)");
-    crossEntropy(batch, {
-      hidden: ws.xFinal,
-      head: model.weights.embed,
-      targets: ws.targets,
-      loss: ws.loss,
-      dHidden: ws.dHidden,
-      gradScale,
-      softcap: c.finalLogitSoftcap,
-      workspace: ws.crossEntropy,
-    });
+    this.#loss(batch, rows, gradScale);
     rmsNormBackward(batch, {
       x: ws.h[c.numLayers],
       weight: model.weights.finalNorm,
@@ -298,17 +334,9 @@ export class LoraTrainer {
   /** The summed loss of one sequence (validation: forward only). */
   async lossOf(example: TrainExample): Promise<number> {
     const { rows, sequences } = this.#load([example]);
-    const { model, ws } = this;
-    const batch = model.gpu.batch();
+    const batch = this.model.gpu.batch();
     this.#forward(batch, rows, sequences);
-    crossEntropy(batch, {
-      hidden: ws.xFinal,
-      head: model.weights.embed,
-      targets: ws.targets,
-      loss: ws.loss,
-      softcap: model.config.finalLogitSoftcap,
-      workspace: ws.crossEntropy,
-    });
+    this.#loss(batch, rows);
     batch.submit();
     return await this.#lossSum();
   }
@@ -434,6 +462,15 @@ export class LoraTrainer {
     this.lora.destroy();
     for (const b of this.#buffers) b.destroy();
   }
+}
+
+/**
+ * Rows for a trainer that packs `batchSize` sequences of up to `longest` tokens into one forward
+ * and backward where the device's bindings allow (and takes at least one whole sequence).
+ */
+export function packedRows(model: Gemma, batchSize: number, longest: number): number {
+  const fit = Math.floor(model.gpu.maxBindingBytes / (activationRowElements(model.config) * 4));
+  return Math.max(longest - 1, Math.min(batchSize * (longest - 1), fit));
 }
 
 export function targetCount(example: TrainExample): number {

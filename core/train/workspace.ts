@@ -11,8 +11,13 @@ import { LORA_MODULES, type LoraModule } from "../lora.ts";
 export interface TrainWorkspace {
   rows: number;
   ids: GPUBuffer; //        (T) u32 inputs
-  targets: GPUBuffer; //    (T) i32 next tokens, −1 where masked
-  loss: GPUBuffer; //       (T) f32 per-row loss
+  // The loss runs on the K rows that have a target only (K known on the CPU when a batch is
+  // loaded): their final hidden rows are gathered into a compact buffer first, and their
+  // gradient scattered back (zeros in the other rows).
+  targets: GPUBuffer; //    (K) i32 the targets of the rows that have one
+  gather: GPUBuffer; //     (K) i32 the row of each of them
+  scatter: GPUBuffer; //    (T) i32 each row's slot among them, −1 where masked
+  loss: GPUBuffer; //       (K) f32 per-target loss
   places: GPUBuffer; //     (T) vec2<u32> each row's position and sequence
   /** L + 1 buffers (T, d): h[0] the embedded input, h[l + 1] the output of layer l. */
   h: GPUBuffer[];
@@ -47,6 +52,8 @@ export interface TrainWorkspace {
   // The head:
   xFinal: GPUBuffer; //     (T, d) RMSNorm(h[L])·finalNorm
   dHidden: GPUBuffer; //    (T, d)
+  xCompact: GPUBuffer; //   (K, d) the rows of xFinal that have a target
+  dCompact: GPUBuffer; //   (K, d) their gradient
   crossEntropy: CrossEntropyWorkspace;
   /** Bytes of GPU memory the workspace holds. */
   bytes: number;
@@ -81,6 +88,8 @@ export function createTrainWorkspace(model: Gemma, rows: number, rank: number): 
     rows,
     ids: buffer(rows, "train ids"),
     targets: buffer(rows, "train targets"),
+    gather: buffer(rows, "train target rows"),
+    scatter: buffer(rows, "train row slots"),
     loss: buffer(rows, "train loss"),
     places: buffer(rows * 2, "train row places"),
     h: Array.from({ length: c.numLayers + 1 }, (_, i) => buffer(rows * d, `h ${i}`)),
@@ -110,6 +119,8 @@ export function createTrainWorkspace(model: Gemma, rows: number, rank: number): 
     transposed: buffer(largest, "transposed weight"),
     xFinal: buffer(rows * d, "x final"),
     dHidden: buffer(rows * d, "d hidden"),
+    xCompact: buffer(rows * d, "x final, rows with a target"),
+    dCompact: buffer(rows * d, "d hidden, rows with a target"),
     crossEntropy,
     get bytes() {
       const ce = crossEntropy;
