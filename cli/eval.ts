@@ -2,7 +2,7 @@
 // multiple choice, zero-shot). Prints lm-eval's table; --output writes its results JSON.
 
 import { Command } from "commander";
-import { GemmaSession, maxSequences } from "../core/mod.ts";
+import { defaultParallel, GemmaSession, maxSequences } from "../core/mod.ts";
 import {
   aggregateGroups,
   type AnyTask,
@@ -42,6 +42,7 @@ interface EvalFlags {
   numFewshot?: number;
   fewshotData: string[];
   maxGenToks?: number;
+  batchSize?: number;
   output?: string;
   logSamples?: string;
   ctx?: number;
@@ -108,6 +109,11 @@ export function evalCommand(): Command {
       "the few-shot split (training; mmlu: dev), as --data: TASK=FILE, a FILE, or a folder with TASK_train.jsonl, .json, .parquet or <config>/train-*.parquet (default: the --data folders)",
       (value: string, previous: string[]) => [...previous, value],
       [],
+    )
+    .option(
+      "--batch-size <n>",
+      "generated answers decoded together (continuous batching; 1: one at a time; default 4 on a software adapter, 8 on a GPU)",
+      parseInteger("--batch-size", 1),
     )
     .option("--limit <n>", "only the first n documents of each task", parseInteger("--limit", 1))
     .option("--output <file>", "write lm-eval's results JSON here")
@@ -213,6 +219,7 @@ async function runEval(flags: EvalFlags): Promise<void> {
           ...options,
           stopTokenIds: endTokenIds(loaded),
           maxGenToks: flags.maxGenToks,
+          parallel: flags.batchSize ?? defaultParallel(loaded.model.gpu),
         });
       noteResult(result, flags, progress, maxLength);
       results.push(result);

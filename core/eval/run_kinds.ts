@@ -6,7 +6,7 @@ import type { GemmaSession } from "../session.ts";
 import type { GemmaTokenizer } from "../tokenizer.ts";
 import type { SourcedRecord } from "./data.ts";
 import { applyFilters, exactMatch } from "./filters.ts";
-import { DEFAULT_MAX_GEN_TOKS, generateUntil } from "./generate_until.ts";
+import { DEFAULT_MAX_GEN_TOKS, generateUntil, generateUntilBatched } from "./generate_until.ts";
 import { mean, meanStderr } from "./metrics.ts";
 import {
   bitsPerByte,
@@ -67,6 +67,11 @@ export interface RunKindOptions {
   stopTokenIds?: number[];
   /** Overrides the task's max_gen_toks (lm-eval's --gen_kwargs max_gen_toks=N). */
   maxGenToks?: number;
+  /**
+   * generate_until: requests decoded together (continuous batching; the same answers); 1 or
+   * undefined: one at a time on the session.
+   */
+  parallel?: number;
   onProgress?: (done: number, total: number) => void;
 }
 
@@ -127,11 +132,17 @@ async function runGeneration(
   // lm-eval adds the end token's text to the stop strings (handle_stop_sequences).
   const until = [...task.until, tokenizer.eosToken];
   const requests = docs.map((doc, i) => ({ context: examples[i] + doc.text, until, maxGenToks }));
-  const generations = await generateUntil(session, tokenizer, requests, {
-    maxLength: options.maxLength,
+  const generateOptions = {
+    maxLength: options.maxLength ?? session.contextLength,
     stopTokenIds: options.stopTokenIds ?? [tokenizer.eosId],
     onProgress: options.onProgress,
-  });
+  };
+  const generations = (options.parallel ?? 1) > 1
+    ? await generateUntilBatched(session.model, tokenizer, requests, {
+      ...generateOptions,
+      parallel: options.parallel!,
+    })
+    : await generateUntil(session, tokenizer, requests, generateOptions);
   const perFilter = task.filters.map((filter) => {
     const answers = generations.map((g) => applyFilters(g.text, filter.steps));
     const scores = answers.map((a, i) => exactMatch(a, docs[i].target, task.exactMatch));
