@@ -198,7 +198,14 @@ async function runEval(flags: EvalFlags): Promise<void> {
   const cache = flags.cache
     ? await ScoreCache.open(
       flags.cache,
-      JSON.stringify([loaded.source.path, flags.dtype ?? "", flags.quant ?? "", maxLength]),
+      JSON.stringify([
+        loaded.source.path,
+        flags.dtype ?? "",
+        flags.quant ?? "",
+        maxLength,
+        // An adapter changes every score (left out without one: older caches stay valid).
+        ...(flags.adapter !== undefined ? [flags.adapter, flags.adapterScale ?? 1] : []),
+      ]),
     )
     : undefined;
   const start = performance.now();

@@ -45,6 +45,8 @@ export interface GenerateUntilOptions {
   /** Token ids that end generation (the model's end tokens). */
   stopTokenIds: number[];
   onProgress?: (done: number, total: number) => void;
+  /** Called with each request's answer as soon as it is finished (for a resumable cache). */
+  onGeneration?: (index: number, generation: Generation) => void;
 }
 
 /** lm-eval's postprocess_generated_text: the text before each stop string in turn. */
@@ -144,6 +146,7 @@ export async function generateUntil(
     session.reset();
     const result = await generate(session, tokenizer, prepared.ids, prepared.options);
     out.push(answer(tokenizer, request, prepared, result.tokenIds));
+    options.onGeneration?.(i, out[i]);
     options.onProgress?.(i + 1, requests.length);
   }
   return out;
@@ -173,16 +176,21 @@ export async function generateUntilBatched(
   if (prepared.length === 0) return [];
   const contextLength = Math.max(...prepared.map((p) => p.ids.length + p.options.maxTokens));
   const parallel = Math.max(1, Math.min(options.parallel, maxSequences(model, contextLength)));
+  const out: Generation[] = new Array(requests.length);
   let done = 0;
-  const results = await generateMany(
+  await generateMany(
     model,
     tokenizer,
     prepared.map((p) => ({ promptIds: p.ids, options: p.options })),
     {
       parallel,
       contextLength,
-      onResult: () => options.onProgress?.(++done, requests.length),
+      onResult: (i, result) => {
+        out[i] = answer(tokenizer, requests[i], prepared[i], result.tokenIds);
+        options.onGeneration?.(i, out[i]);
+        options.onProgress?.(++done, requests.length);
+      },
     },
   );
-  return results.map((result, i) => answer(tokenizer, requests[i], prepared[i], result.tokenIds));
+  return out;
 }
