@@ -284,7 +284,7 @@ function noteResult(
   console.error(
     `note: ${result.task.name}: ${documents} documents, ${result.requests} requests in ${
       result.seconds.toFixed(1)
-    } s (${rate.toFixed(1)} requests/s${cut}${cached})`,
+    } s (${rate >= 1 ? rate.toFixed(1) : rate.toPrecision(2)} requests/s${cut}${cached})`,
   );
 }
 
