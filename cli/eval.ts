@@ -2,7 +2,7 @@
 // multiple choice, zero-shot). Prints lm-eval's table; --output writes its results JSON.
 
 import { Command } from "commander";
-import { GemmaSession, maxSequences } from "../core/mod.ts";
+import { defaultParallel, GemmaSession, maxSequences } from "../core/mod.ts";
 import {
   aggregateGroups,
   type AnyTask,
@@ -42,6 +42,7 @@ interface EvalFlags {
   numFewshot?: number;
   fewshotData: string[];
   maxGenToks?: number;
+  batchSize?: number;
   output?: string;
   logSamples?: string;
   ctx?: number;
@@ -108,6 +109,11 @@ export function evalCommand(): Command {
       "the few-shot split (training; mmlu: dev), as --data: TASK=FILE, a FILE, or a folder with TASK_train.jsonl, .json, .parquet or <config>/train-*.parquet (default: the --data folders)",
       (value: string, previous: string[]) => [...previous, value],
       [],
+    )
+    .option(
+      "--batch-size <n>",
+      "generated answers decoded together (continuous batching; 1: one at a time; default 4 on a software adapter, 8 on a GPU)",
+      parseInteger("--batch-size", 1),
     )
     .option("--limit <n>", "only the first n documents of each task", parseInteger("--limit", 1))
     .option("--output <file>", "write lm-eval's results JSON here")
@@ -192,7 +198,14 @@ async function runEval(flags: EvalFlags): Promise<void> {
   const cache = flags.cache
     ? await ScoreCache.open(
       flags.cache,
-      JSON.stringify([loaded.source.path, flags.dtype ?? "", flags.quant ?? "", maxLength]),
+      JSON.stringify([
+        loaded.source.path,
+        flags.dtype ?? "",
+        flags.quant ?? "",
+        maxLength,
+        // An adapter changes every score (left out without one: older caches stay valid).
+        ...(flags.adapter !== undefined ? [flags.adapter, flags.adapterScale ?? 1] : []),
+      ]),
     )
     : undefined;
   const start = performance.now();
@@ -213,6 +226,7 @@ async function runEval(flags: EvalFlags): Promise<void> {
           ...options,
           stopTokenIds: endTokenIds(loaded),
           maxGenToks: flags.maxGenToks,
+          parallel: flags.batchSize ?? defaultParallel(loaded.model.gpu),
         });
       noteResult(result, flags, progress, maxLength);
       results.push(result);
@@ -270,7 +284,7 @@ function noteResult(
   console.error(
     `note: ${result.task.name}: ${documents} documents, ${result.requests} requests in ${
       result.seconds.toFixed(1)
-    } s (${rate.toFixed(1)} requests/s${cut}${cached})`,
+    } s (${rate >= 1 ? rate.toFixed(1) : rate.toPrecision(2)} requests/s${cut}${cached})`,
   );
 }
 

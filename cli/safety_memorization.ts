@@ -11,11 +11,13 @@ import {
   windowRecord,
 } from "../safety/memorization_report.ts";
 import { parseInteger, UsageError, writeStdout } from "./common.ts";
+import { addAdapterOptions } from "./generate.ts";
 import { loadModel } from "./model_source.ts";
 
 interface MemorizationFlags {
   model?: string;
   adapter?: string;
+  adapterScale?: number;
   dtype?: string;
   quant?: string;
   corpus: string[];
@@ -43,7 +45,7 @@ export interface MemorizationCommandOptions {
 }
 
 export function memorizationCommand(options: MemorizationCommandOptions = {}): Command {
-  return new Command("memorization")
+  const command = new Command("memorization")
     .description(
       "measure memorization: greedy suffixes of sampled corpus windows against the true ones",
     )
@@ -52,7 +54,6 @@ export function memorizationCommand(options: MemorizationCommandOptions = {}): C
       "plain text files (one document each) or .jsonl files (one document per line)",
     )
     .option("-m, --model <path>", "a model name (gemma3:270m, the default), a folder or a .gguf")
-    .option("--adapter <path>", "a LoRA adapter on the model (not supported yet)")
     .option("--dtype <type>", "weight precision on the GPU: f16 or f32")
     .option("--quant <type>", "quantize float weights on load: q8_0 or q4_0")
     .option("--field <name>", "the text field of .jsonl documents (default text)")
@@ -72,7 +73,9 @@ export function memorizationCommand(options: MemorizationCommandOptions = {}): C
     )
     .option("--json", "print the whole report as JSON")
     .option("--log-samples <file>", "write every window as a JSON line to this file")
-    .option("-q, --quiet", "no notes or progress on stderr")
+    .option("-q, --quiet", "no notes or progress on stderr");
+  // The probe of a fine-tuned model: its LoRA adapter applied to the base, as generate applies it.
+  return addAdapterOptions(command)
     .action(async (flags: MemorizationFlags) => {
       try {
         await runMemorization(flags, options);
@@ -91,9 +94,6 @@ async function runMemorization(
 ): Promise<void> {
   const out = options.stdout ?? writeStdout;
   const err = options.stderr ?? ((text: string) => Deno.stderr.writeSync(encoder.encode(text)));
-  if (flags.adapter !== undefined) {
-    throw new UsageError("--adapter is not supported yet (LoRA adapters have not landed)");
-  }
   if (flags.field !== undefined && !flags.corpus.some((p) => /\.(jsonl|ndjson)$/i.test(p))) {
     throw new UsageError("--field names a field of .jsonl corpora, and none was given");
   }

@@ -56,6 +56,52 @@ Deno.test({
       },
     );
 
+    await t.step(
+      "gsm8k: batched and one at a time, the same answers; --cache resumes a killed run",
+      async () => {
+        const args = [
+          "eval",
+          "--model",
+          model,
+          "--tasks",
+          "gsm8k",
+          "--data",
+          `gsm8k=${DATA}gsm8k.jsonl`,
+          "--fewshot-data",
+          `gsm8k=${DATA}gsm8k_train.jsonl`,
+          "--max-gen-toks",
+          "6",
+        ];
+        const samples = (name: string) => Deno.readTextFile(`${dir}/${name}.jsonl`);
+        const one = await gemma([
+          ...args,
+          "-q",
+          "--batch-size",
+          "1",
+          "--log-samples",
+          `${dir}/one.jsonl`,
+        ]);
+        assert.equal(one.code, 0, one.stderr);
+        const cache = `${dir}/generations.jsonl`;
+        const withCache = [...args, "--batch-size", "3", "--cache", cache, "--log-samples"];
+        const many = await gemma([...withCache, `${dir}/many.jsonl`]);
+        assert.equal(many.code, 0, many.stderr);
+        assert.equal(many.stdout, one.stdout);
+        assert.equal(await samples("many"), await samples("one"));
+        assert.equal((await samples("one")).trim().split("\n").length, 4);
+        // Killed after two answers: the rerun generates only the other two.
+        const lines = (await Deno.readTextFile(cache)).split("\n");
+        assert.equal(lines.length, 5);
+        assert.ok(lines.slice(0, 4).every((l) => "generation" in JSON.parse(l)));
+        await Deno.writeTextFile(cache, lines.slice(0, 2).join("\n") + "\n");
+        const resumed = await gemma([...withCache, `${dir}/resumed.jsonl`]);
+        assert.equal(resumed.code, 0, resumed.stderr);
+        assert.match(resumed.stderr, /gsm8k: 4 documents, 4 requests in .*, 2 from the cache\)/);
+        assert.equal(await samples("resumed"), await samples("one"));
+        assert.equal((await Deno.readTextFile(cache)).trim().split("\n").length, 4);
+      },
+    );
+
     await t.step("perplexity of a .txt file and of wikitext, lower is better", async () => {
       const text = `${dir}/own.txt`;
       await Deno.writeTextFile(text, "A short text of my own.\nIt has two lines.\n");

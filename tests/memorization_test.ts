@@ -297,10 +297,13 @@ Deno.test({
       await Deno.writeFile(`${dir}/latin1.txt`, new Uint8Array([0x63, 0x61, 0x66, 0xe9]));
       await fails([...base, "--corpus", `${dir}/latin1.txt`], /is not valid UTF-8/);
       await fails([...base, "--corpus", `${dir}/nowhere.txt`], /no such file/);
-      await fails(
-        [...base, "--corpus", files.planted, "--adapter", dir],
-        /--adapter is not supported yet/,
-      );
+      // Not a PEFT folder: one line naming the missing file (tests/memorization_canary_test.ts
+      // probes a real adapter).
+      const notAdapter = await memorization([...base, "--corpus", files.planted, "--adapter", dir])
+        .then(() => null, (e) => e);
+      assert.equal(notAdapter?.name, "LoraError");
+      assert.match(notAdapter.message, /adapter_config\.json: not found/);
+      assert.ok(!notAdapter.message.includes("\n"));
       await fails(
         [...base, "--corpus", `${dir}/latin1.txt`, "--field", "body"],
         /--field names a field of \.jsonl/,

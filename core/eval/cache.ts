@@ -4,13 +4,17 @@
 // cut off and every complete line is kept. The key is a SHA-256 of the namespace (the model and
 // the settings that change scores) and the request's context and continuation, so one file can
 // serve several models or settings without mixing their scores.
+// Generated answers (generate_until) are kept the same way, in lines with a "generation" field,
+// keyed by the context, the stop strings and max_gen_toks.
 
 import { createHash } from "node:crypto";
+import type { Generation, GenerationRequest } from "./generate_until.ts";
 import type { LoglikelihoodRequest, LoglikelihoodScore } from "./requests.ts";
 import { EvalDataError } from "./data.ts";
 
 export class ScoreCache {
   readonly #scores = new Map<string, LoglikelihoodScore>();
+  readonly #generations = new Map<string, Generation>();
   readonly #namespace: string;
   readonly #file: Deno.FsFile;
   readonly #encoder = new TextEncoder();
@@ -40,11 +44,26 @@ export class ScoreCache {
     const cache = new ScoreCache(namespace, file);
     complete.split("\n").forEach((line, i) => {
       if (line === "") return;
-      let entry: { key?: unknown } & Partial<LoglikelihoodScore>;
+      let entry: { key?: unknown; generation?: unknown } & Partial<LoglikelihoodScore>;
       try {
         entry = JSON.parse(line);
       } catch {
         throw new EvalDataError(`${path}:${i + 1}: not a cache line (invalid JSON)`);
+      }
+      if (entry.generation !== undefined) {
+        const g = entry.generation as Partial<Generation>;
+        if (
+          typeof entry.key !== "string" || typeof g.text !== "string" ||
+          typeof g.tokens !== "number" || typeof g.truncated !== "number" ||
+          !Array.isArray(g.tokenIds) || !g.tokenIds.every((id) => Number.isInteger(id))
+        ) {
+          throw new EvalDataError(
+            `${path}:${i + 1}: not a cache line (a generation needs key, text, …)`,
+          );
+        }
+        const { text, tokens, tokenIds, truncated } = g;
+        cache.#generations.set(entry.key, { text, tokens, tokenIds, truncated });
+        return;
       }
       const { key, logprob, isGreedy, tokens, truncated } = entry;
       if (
@@ -58,9 +77,9 @@ export class ScoreCache {
     return cache;
   }
 
-  /** Scores held (read from the file or added since). */
+  /** Scores and generations held (read from the file or added since). */
   get size(): number {
-    return this.#scores.size;
+    return this.#scores.size + this.#generations.size;
   }
 
   key(request: LoglikelihoodRequest): string {
@@ -79,8 +98,37 @@ export class ScoreCache {
     if (this.#scores.has(key)) return;
     this.#scores.set(key, score);
     const { logprob, isGreedy, tokens, truncated } = score;
-    const line = JSON.stringify({ key, logprob, isGreedy, tokens, truncated }) + "\n";
-    const bytes = this.#encoder.encode(line);
+    this.#append({ key, logprob, isGreedy, tokens, truncated });
+  }
+
+  generationKey(request: GenerationRequest): string {
+    return createHash("sha256")
+      .update(JSON.stringify([
+        this.#namespace,
+        "generate_until",
+        request.context,
+        request.until,
+        request.maxGenToks,
+      ]))
+      .digest("hex");
+  }
+
+  getGeneration(request: GenerationRequest): Generation | undefined {
+    return this.#generations.get(this.generationKey(request));
+  }
+
+  /** Records a generated answer and appends its line to the file at once. */
+  putGeneration(request: GenerationRequest, generation: Generation): void {
+    const key = this.generationKey(request);
+    if (this.#generations.has(key)) return;
+    const { text, tokens, tokenIds, truncated } = generation;
+    this.#generations.set(key, { text, tokens, tokenIds, truncated });
+    this.#append({ key, generation: { text, tokens, tokenIds, truncated } });
+  }
+
+  /** One line, one write call: a kill loses at most this line (cut off on the next open). */
+  #append(entry: unknown): void {
+    const bytes = this.#encoder.encode(JSON.stringify(entry) + "\n");
     let written = 0;
     while (written < bytes.length) written += this.#file.writeSync(bytes.subarray(written));
   }

@@ -40,3 +40,32 @@ Deno.test("score cache: appends as it goes, keeps complete lines, cuts a torn on
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("score cache: generated answers, keyed by context, stops and budget", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const path = `${dir}/cache.jsonl`;
+    const request = { context: "Q: 1+1?\nA:", until: ["Q:", "<eos>"], maxGenToks: 8 };
+    const generation = { text: " 2", tokens: 3, tokenIds: [235248, 235284, 108], truncated: 0 };
+    const cache = await ScoreCache.open(path, "model-1");
+    cache.put({ context: "ctx", continuation: " a" }, score(-1));
+    cache.putGeneration(request, generation);
+    cache.close();
+    const reopened = await ScoreCache.open(path, "model-1");
+    assert.equal(reopened.size, 2);
+    assert.deepEqual(reopened.getGeneration(request), generation);
+    assert.deepEqual(reopened.get({ context: "ctx", continuation: " a" }), score(-1));
+    // Other stops or another budget may give another answer: not the same entry.
+    assert.equal(reopened.getGeneration({ ...request, until: ["Q:"] }), undefined);
+    assert.equal(reopened.getGeneration({ ...request, maxGenToks: 9 }), undefined);
+    reopened.close();
+    await Deno.writeTextFile(path, '{"key": "k", "generation": {"text": 5}}\n');
+    await assert.rejects(
+      ScoreCache.open(path, "m"),
+      (e: Error) =>
+        e instanceof EvalDataError && /cache\.jsonl:1: not a cache line/.test(e.message),
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

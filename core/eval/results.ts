@@ -107,7 +107,12 @@ export function resultsJson(
         cached: t.cachedRequests,
         seconds: t.seconds,
       }),
-      (t) => ({ total: t.requests, truncated: t.truncatedRequests, seconds: t.seconds }),
+      (t) => ({
+        total: t.requests,
+        truncated: t.truncatedRequests,
+        ...(t.cachedRequests !== undefined ? { cached: t.cachedRequests } : {}),
+        seconds: t.seconds,
+      }),
     ),
     config: {
       model: "gemma",

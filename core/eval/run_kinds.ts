@@ -6,7 +6,13 @@ import type { GemmaSession } from "../session.ts";
 import type { GemmaTokenizer } from "../tokenizer.ts";
 import type { SourcedRecord } from "./data.ts";
 import { applyFilters, exactMatch } from "./filters.ts";
-import { DEFAULT_MAX_GEN_TOKS, generateUntil } from "./generate_until.ts";
+import type { ScoreCache } from "./cache.ts";
+import {
+  DEFAULT_MAX_GEN_TOKS,
+  generateUntil,
+  generateUntilBatched,
+  type Generation,
+} from "./generate_until.ts";
 import { mean, meanStderr } from "./metrics.ts";
 import {
   bitsPerByte,
@@ -50,6 +56,8 @@ export interface KindTaskResult {
   requests: number;
   /** Requests whose context was cut from the left to fit. */
   truncatedRequests: number;
+  /** generate_until: answers that came from the cache. */
+  cachedRequests?: number;
   seconds: number;
   /** One object per document: lm-eval's --log_samples fields. */
   samples: Record<string, unknown>[];
@@ -67,6 +75,13 @@ export interface RunKindOptions {
   stopTokenIds?: number[];
   /** Overrides the task's max_gen_toks (lm-eval's --gen_kwargs max_gen_toks=N). */
   maxGenToks?: number;
+  /**
+   * generate_until: requests decoded together (continuous batching; the same answers); 1 or
+   * undefined: one at a time on the session.
+   */
+  parallel?: number;
+  /** generate_until: answers found here are not generated again; new ones are added. */
+  cache?: ScoreCache;
   onProgress?: (done: number, total: number) => void;
 }
 
@@ -127,13 +142,29 @@ async function runGeneration(
   // lm-eval adds the end token's text to the stop strings (handle_stop_sequences).
   const until = [...task.until, tokenizer.eosToken];
   const requests = docs.map((doc, i) => ({ context: examples[i] + doc.text, until, maxGenToks }));
-  const generations = await generateUntil(session, tokenizer, requests, {
-    maxLength: options.maxLength,
+  const { cache } = options;
+  const generations: (Generation | undefined)[] = requests.map((r) => cache?.getGeneration(r));
+  const missing = requests.flatMap((_, i) => generations[i] === undefined ? [i] : []);
+  const cached = requests.length - missing.length;
+  const generateOptions = {
+    maxLength: options.maxLength ?? session.contextLength,
     stopTokenIds: options.stopTokenIds ?? [tokenizer.eosId],
-    onProgress: options.onProgress,
-  });
+    onProgress: options.onProgress &&
+      ((done: number) => options.onProgress!(cached + done, requests.length)),
+    onGeneration: cache &&
+      ((j: number, g: Generation) => cache.putGeneration(requests[missing[j]], g)),
+  };
+  const toGenerate = missing.map((i) => requests[i]);
+  const fresh = (options.parallel ?? 1) > 1
+    ? await generateUntilBatched(session.model, tokenizer, toGenerate, {
+      ...generateOptions,
+      parallel: options.parallel!,
+    })
+    : await generateUntil(session, tokenizer, toGenerate, generateOptions);
+  missing.forEach((i, j) => generations[i] = fresh[j]);
+  const answered = generations as Generation[];
   const perFilter = task.filters.map((filter) => {
-    const answers = generations.map((g) => applyFilters(g.text, filter.steps));
+    const answers = answered.map((g) => applyFilters(g.text, filter.steps));
     const scores = answers.map((a, i) => exactMatch(a, docs[i].target, task.exactMatch));
     return { filter, answers, scores };
   });
@@ -141,10 +172,10 @@ async function runGeneration(
     doc_id: i,
     target: doc.target,
     arguments: [[requests[i].context, { until, max_gen_toks: maxGenToks }]],
-    resps: [[generations[i].text]],
+    resps: [[answered[i].text]],
     filtered_resps: Object.fromEntries(perFilter.map((f) => [f.filter.name, f.answers[i]])),
     exact_match: Object.fromEntries(perFilter.map((f) => [f.filter.name, f.scores[i]])),
-    truncated: generations[i].truncated,
+    truncated: answered[i].truncated,
   }));
   return {
     rows: perFilter.map(({ filter, scores }) => ({
@@ -158,7 +189,8 @@ async function runGeneration(
     numFewshot: count,
     evaluated: docs.length,
     requests: docs.length,
-    truncatedRequests: generations.filter((g) => g.truncated > 0).length,
+    truncatedRequests: answered.filter((g) => g.truncated > 0).length,
+    cachedRequests: cached,
     samples,
     config: {
       output_type: "generate_until",
