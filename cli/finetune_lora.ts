@@ -190,6 +190,7 @@ async function runFinetune(_options: FinetuneFlags, command: Command): Promise<v
   const data: Dataset = await loadDataset(flags.data, tokenizer, {
     maskPrompt: flags.maskPrompt,
     maxSeqLength: flags.maxSeqLength,
+    vocabSize: model.config.vocabSize,
   });
   const note = (text: string) => {
     if (!flags.quiet && !flags.json) console.error(text);

@@ -40,6 +40,9 @@ export interface DataOptions {
   maskPrompt?: boolean;
   /** Longest sequence in tokens (default 2048, as mlx-lm). */
   maxSeqLength?: number;
+  /** The model's vocabulary size: a token id at or above it is an error (a tokenizer that does
+   * not match the model), caught here rather than trained on as garbage. */
+  vocabSize?: number;
 }
 
 const ROLES = new Set(["system", "user", "assistant", "model"]);
@@ -148,6 +151,14 @@ export function parseJsonl(
     const raw = rawExample(record, format, tokenizer, where);
     let ids = tokenizer.encode(raw.full);
     if (raw.eos) ids.push(tokenizer.eosId);
+    const outside = options.vocabSize === undefined
+      ? undefined
+      : ids.find((id) => id >= options.vocabSize!);
+    if (outside !== undefined) {
+      throw new DataError(
+        `${where}: token id ${outside} is outside the model's vocabulary of ${options.vocabSize} (does the tokenizer match the model?)`,
+      );
+    }
     const promptTokens = options.maskPrompt && raw.prompt ? tokenizer.encode(raw.prompt).length : 1;
     if (ids.length > maxLength) {
       ids = ids.slice(0, maxLength);

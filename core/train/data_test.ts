@@ -78,3 +78,19 @@ Deno.test("data: truncation is counted; batches group lengths, in a seeded order
   const again = batches(full.examples, 2, 7);
   assert.deepEqual(Array.from({ length: 4 }, () => again.next().value!), pass);
 });
+
+Deno.test("data: a token id beyond the model's vocabulary names the file and line", async () => {
+  const tok = await tokenizer();
+  const lines = '{"text": "a"}\n{"text": "Hello world"}\n';
+  const ids = parseJsonl("t.jsonl", lines, tok).examples.map((e) => Math.max(...e.ids));
+  const largest = Math.max(...ids);
+  const line = ids.indexOf(largest) + 1;
+  const fits = parseJsonl("t.jsonl", lines, tok, { vocabSize: largest + 1 });
+  assert.equal(fits.examples.length, 2, "ids under the vocabulary pass");
+  assert.throws(
+    () => parseJsonl("t.jsonl", lines, tok, { vocabSize: largest }),
+    new RegExp(
+      `^DataError: t\\.jsonl:${line}: token id ${largest} is outside the model's vocabulary`,
+    ),
+  );
+});
