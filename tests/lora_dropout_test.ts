@@ -7,10 +7,11 @@ import { createGpuContext, loadGemma, openCheckpoint } from "../core/mod.ts";
 import { referenceModel } from "../core/gemma_reference.ts";
 import { dropoutKey } from "../kernels/dropout.ts";
 import { initLora, LORA_MODULES, type LoraModule, type LoraTensors } from "../core/lora.ts";
-import { type LoraValues, referenceLoss } from "../core/train/reference.ts";
+import { referenceLoss } from "../core/train/reference.ts";
 import { LoraTrainer, type TrainExample } from "../core/train/trainer.ts";
 import { seededRandom } from "../kernels/test_util.ts";
 import { buildTinyModel, loadReferenceWeights } from "./fixtures.ts";
+import { checkLoraGradients, loraValues } from "./lora_gradient_check.ts";
 
 const EXAMPLES: TrainExample[] = [
   {
@@ -67,11 +68,7 @@ Deno.test("LoRA dropout: loss and gradients equal the f64 reference with the sam
         await loadReferenceWeights(await openCheckpoint(dir)),
         "f32",
       );
-      const values: LoraValues = tensors.layers.map((pairs) =>
-        new Map(
-          [...pairs].map(([m, q]) => [m, { a: Float64Array.from(q.a), b: Float64Array.from(q.b) }]),
-        )
-      );
+      const values = loraValues(tensors);
       const meanLoss = (masks = true) =>
         EXAMPLES.reduce(
           (sum, e, i) =>
@@ -92,41 +89,7 @@ Deno.test("LoRA dropout: loss and gradients equal the f64 reference with the sam
       );
       // The masks matter: without them the loss differs.
       assert.ok(Math.abs(meanLoss(false) - expected) > 1e-4, "dropout changed nothing");
-      const random = seededRandom(3);
-      const h = 1e-5;
-      let slot = 0;
-      let checked = 0;
-      for (const pairs of values) {
-        for (const [module, pair] of pairs) {
-          const gpuPair = grads[slot++];
-          for (
-            const [which, param, grad] of [["A", pair.a, gpuPair.a], [
-              "B",
-              pair.b,
-              gpuPair.b,
-            ]] as const
-          ) {
-            let largest = 0;
-            for (const g of grad) largest = Math.max(largest, Math.abs(g));
-            assert.ok(largest > 0, `${module} ${which}: gradient is all zero`);
-            for (let n = 0; n < 2; n++) {
-              const i = Math.floor(random() * param.length);
-              const saved = param[i];
-              param[i] = saved + h;
-              const up = meanLoss();
-              param[i] = saved - h;
-              const down = meanLoss();
-              param[i] = saved;
-              const fd = (up - down) / (2 * h);
-              assert.ok(
-                Math.abs(grad[i] - fd) / largest < 2e-4,
-                `${module} ${which}[${i}]: GPU ${grad[i]} vs finite differences ${fd}`,
-              );
-              checked++;
-            }
-          }
-        }
-      }
+      const { checked } = checkLoraGradients(values, grads, meanLoss, 2);
       assert.equal(checked, model.config.numLayers * 7 * 2 * 2);
       // Validation has no dropout: lossOf equals the reference without masks.
       const validation = await trainer.lossOf(EXAMPLES[1]);

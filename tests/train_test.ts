@@ -7,10 +7,11 @@ import assert from "node:assert/strict";
 import { createGpuContext, loadGemma, openCheckpoint } from "../core/mod.ts";
 import { referenceModel } from "../core/gemma_reference.ts";
 import { initLora, LORA_MODULES, type LoraTensors } from "../core/lora.ts";
-import { type LoraValues, referenceLoss } from "../core/train/reference.ts";
+import { referenceLoss } from "../core/train/reference.ts";
 import { LoraTrainer, type TrainExample } from "../core/train/trainer.ts";
 import { assertClose, seededRandom } from "../kernels/test_util.ts";
 import { buildTinyModel, loadReferenceWeights, type TinyModelOptions } from "./fixtures.ts";
+import { checkLoraGradients, loraValues } from "./lora_gradient_check.ts";
 
 const VOCAB = 512;
 
@@ -48,14 +49,6 @@ function randomizeB(tensors: LoraTensors, seed: number): void {
       for (let i = 0; i < pair.b.length; i++) pair.b[i] = (random() * 2 - 1) * 0.3;
     }
   }
-}
-
-function toValues(tensors: LoraTensors): LoraValues {
-  return tensors.layers.map((pairs) =>
-    new Map(
-      [...pairs].map(([m, p]) => [m, { a: Float64Array.from(p.a), b: Float64Array.from(p.b) }]),
-    )
-  );
 }
 
 async function tinyModel(dir: string, options: TinyModelOptions, quant?: "q8_0" | "q4_0") {
@@ -114,7 +107,7 @@ async function checkGradients(
     });
     const weights = await loadReferenceWeights(checkpoint);
     const reference = referenceModel(config, weights, "f32", quant);
-    const values = toValues(tensors);
+    const values = loraValues(tensors);
     const meanLoss = () =>
       examples.reduce((sum, e) => sum + referenceLoss(reference, settings, values, e), 0) /
       tokens;
@@ -124,46 +117,7 @@ async function checkGradients(
       `loss ${lossSum / tokens} vs reference ${expectedLoss}`,
     );
 
-    const random = seededRandom(3);
-    const h = 1e-5;
-    let worst = 0;
-    let checked = 0;
-    let slot = 0;
-    for (const pairs of values) {
-      for (const [module, pair] of pairs) {
-        const gpuPair = grads[slot++];
-        for (
-          const [which, param, grad] of [["A", pair.a, gpuPair.a], [
-            "B",
-            pair.b,
-            gpuPair.b,
-          ]] as const
-        ) {
-          let largest = 0;
-          for (const g of grad) largest = Math.max(largest, Math.abs(g));
-          assert.ok(largest > 0, `${module} ${which}: gradient is all zero`);
-          for (let n = 0; n < 3; n++) {
-            const i = Math.floor(random() * param.length);
-            const saved = param[i];
-            param[i] = saved + h;
-            const up = meanLoss();
-            param[i] = saved - h;
-            const down = meanLoss();
-            param[i] = saved;
-            const expected = (up - down) / (2 * h);
-            const error = Math.abs(grad[i] - expected) / largest;
-            worst = Math.max(worst, error);
-            checked++;
-            assert.ok(
-              error < 2e-4,
-              `${module} ${which}[${i}]: GPU ${
-                grad[i]
-              } vs finite differences ${expected} (max |grad| ${largest})`,
-            );
-          }
-        }
-      }
-    }
+    const { checked, worst } = checkLoraGradients(values, grads, meanLoss, 3);
     assert.equal(checked, config.numLayers * 7 * 2 * 3);
     console.log(
       `  ${checked} gradients checked, worst error ${worst.toExponential(2)} of max |grad|`,
