@@ -40,8 +40,6 @@ export function chatCommand(): Command {
     const sampling = samplingFrom(flags, loaded.checkpoint);
     const interactive = Deno.stdin.isTerminal();
     let messages: ChatMessage[] = flags.system ? [{ role: "system", content: flags.system }] : [];
-    /** Token ids whose keys and values are in the session's cache, in order. */
-    let cached: number[] = [];
 
     if (interactive) {
       console.error("Chat with the model. /reset to start over, /exit or Ctrl-D to quit.");
@@ -52,7 +50,6 @@ export function chatCommand(): Command {
       if (input === "/reset") {
         messages = messages.filter((m) => m.role === "system");
         session.reset();
-        cached = [];
         continue;
       }
       if (input === "") continue;
@@ -65,8 +62,8 @@ export function chatCommand(): Command {
         );
         continue;
       }
-      const reuse = commonPrefix(cached, ids.slice(0, -1));
-      session.truncate(reuse);
+      // The earlier turns stay in the session's cache: only the new ones are prefilled.
+      const reuse = session.keepSharedPrefix(ids);
       const options = {
         maxTokens,
         sampling,
@@ -88,7 +85,6 @@ export function chatCommand(): Command {
         );
         if (guarded.blocked) console.error(`guard: ${guarded.blocked}`);
         if (!guarded.result) {
-          cached = cached.slice(0, reuse); // what the session still holds
           writeStdout(`${REFUSAL}\n`);
           continue;
         }
@@ -103,17 +99,10 @@ export function chatCommand(): Command {
       }
       writeStdout("\n");
       if (flags.verbose) printTimings(result, loaded.loadMs);
-      cached = [...ids, ...result.tokenIds].slice(0, session.position);
       messages = [...turn, { role: "assistant", content: reply }];
     }
     guard?.destroy();
   });
-}
-
-function commonPrefix(a: number[], b: number[]): number {
-  let n = 0;
-  while (n < a.length && n < b.length && a[n] === b[n]) n++;
-  return n;
 }
 
 /** Lines of stdin, showing `prompt` on stderr before each. */

@@ -281,10 +281,13 @@ function noteResult(
     ? `, ${result.cachedRequests} from the cache`
     : "";
   const documents = "docs" in result ? result.docs.length : result.evaluated;
+  const prefill = "prefill" in result && result.prefill.reused > 0
+    ? `; ${result.prefill.prefilled} tokens prefilled, ${result.prefill.reused} kept from shared beginnings`
+    : "";
   console.error(
     `note: ${result.task.name}: ${documents} documents, ${result.requests} requests in ${
       result.seconds.toFixed(1)
-    } s (${rate >= 1 ? rate.toFixed(1) : rate.toPrecision(2)} requests/s${cut}${cached})`,
+    } s (${rate >= 1 ? rate.toFixed(1) : rate.toPrecision(2)} requests/s${cut}${cached})${prefill}`,
   );
 }
 

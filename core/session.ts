@@ -53,6 +53,10 @@ export class GemmaSession {
   readonly state: ForwardState;
   /** Tokens in the KV cache. */
   #position = 0;
+  /** Their ids (decode notes its tokens when it ends). */
+  #ids: number[] = [];
+  /** The furthest position written since the last reset: how far ring caches may have wrapped. */
+  #written = 0;
   /** True when `state.logits` row 0 holds the logits after the last appended token. */
   #hasLogits = false;
 
@@ -88,11 +92,48 @@ export class GemmaSession {
     return this.state.capacity;
   }
 
-  /** Forgets everything after the first `position` tokens (the cache rows are simply reused). */
+  /**
+   * Forgets everything after the first `position` tokens (the cache rows are simply reused).
+   * Check `canTruncate` first: a sliding-window layer's ring may have lost rows the tokens after
+   * `position` would attend to.
+   */
   truncate(position: number): void {
     if (position < 0 || position > this.#position) throw new RangeError("truncate: bad position");
     this.#position = position;
+    this.#ids.length = position;
     this.#hasLogits = false;
+    if (position === 0) this.#written = 0;
+  }
+
+  /**
+   * Keeps the longest beginning of `ids` (at most `limit` tokens, default all but the last, whose
+   * logits the caller will want) that the session holds and can still continue from, forgets the
+   * rest, and returns its length: appending `ids` from there costs only the tokens after it.
+   * Prompts that share their start (few-shot examples, a chat's earlier turns) prefill it once.
+   */
+  keepSharedPrefix(ids: ArrayLike<number>, limit = ids.length - 1): number {
+    let keep = 0;
+    const most = Math.min(limit, ids.length, this.#position);
+    while (keep < most && this.#ids[keep] === ids[keep]) keep++;
+    if (!this.canTruncate(keep)) keep = 0;
+    this.truncate(keep);
+    return keep;
+  }
+
+  /**
+   * Whether the first `position` tokens can be kept and continued from: every sliding-window
+   * layer still holds the rows of the window before `position`. A ring of window + slack rows
+   * loses the row of position r once position r + ring is written, and the tokens after
+   * `position` attend back to position − window + 1, so the cache has to have run at most slack
+   * positions past `position` (or never wrapped).
+   */
+  canTruncate(position: number): boolean {
+    if (position < 0 || position > this.#position) return false;
+    const { layerWindows } = this.model.config;
+    return this.state.cacheRows.every((ring, layer) => {
+      const window = layerWindows[layer];
+      return window === 0 || this.#written <= ring || this.#written - position <= ring - window;
+    });
   }
 
   reset(): void {
@@ -174,6 +215,7 @@ export class GemmaSession {
       });
       inFlight.push({ id, buffer });
     };
+    const taken: number[] = [];
     // Steps run (this.#position − start) = tokens appended by this call. Token n (from 0) is
     // picked after step n.
     let seen = 0;
@@ -202,7 +244,7 @@ export class GemmaSession {
             logitRows: 1,
             pick: pick(),
           });
-          this.#position += 1;
+          this.#advance(1);
           readBack(batch);
         }
         const next = inFlight.shift();
@@ -221,12 +263,15 @@ export class GemmaSession {
         }
         lastArrival = now;
         seen += 1;
+        taken.push(id);
         if (!accept(id)) break;
       }
     } finally {
       // Token n was produced by step n; tokens 0 … seen − 2 stay appended (also when `accept`
       // threw: the steps run ahead are undone either way).
       this.#position = start + Math.max(0, seen - 1);
+      this.#ids.length = start;
+      this.#ids.push(...taken.slice(0, this.#position - start));
       this.#hasLogits = false;
       // Let every read finish before its buffer goes.
       await Promise.allSettled(inFlight.map((f) => f.id));
@@ -271,7 +316,7 @@ export class GemmaSession {
       pick: {},
     });
     const profile = await batch.profile();
-    this.#position += 1;
+    this.#advance(1, [id]);
     this.#hasLogits = true;
     return profile;
   }
@@ -432,7 +477,14 @@ export class GemmaSession {
     });
     after?.(batch);
     batch.submit();
-    this.#position += ids.length;
+    this.#advance(ids.length, ids);
+  }
+
+  /** Moves past `count` tokens whose rows were just written (and notes their ids, if known). */
+  #advance(count: number, ids?: number[]): void {
+    this.#position += count;
+    if (ids) this.#ids.push(...ids);
+    this.#written = Math.max(this.#written, this.#position);
   }
 
   #checkRoom(count: number): void {

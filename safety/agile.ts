@@ -14,7 +14,6 @@
 // the PEFT files with the labels, so classifying needs no flags.
 
 import type { GemmaSession, GemmaTokenizer, TrainExample } from "../core/mod.ts";
-import { commonPrefixLength } from "./classifier.ts";
 
 export class AgileError extends Error {
   override name = "AgileError";
@@ -218,14 +217,13 @@ export interface AgileScore {
 }
 
 /**
- * Scores texts with an agile classifier (the session's model carrying its adapter). The ids the
- * session holds are remembered, so consecutive prompts reuse their common prefix (the
- * instructions and label list) instead of prefilling it again.
+ * Scores texts with an agile classifier (the session's model carrying its adapter). Consecutive
+ * prompts reuse their common prefix (the instructions and label list) from the session's cache
+ * instead of prefilling it again.
  */
 export class AgileClassifier {
   readonly labels: string[];
   readonly labelIds: number[];
-  #held: number[] = [];
 
   constructor(
     readonly session: GemmaSession,
@@ -253,13 +251,9 @@ export class AgileClassifier {
         `the prompt has ${ids.length} tokens but the context holds ${session.contextLength}; use --ctx`,
       );
     }
-    // Keep at least one token of this prompt to append, so the logits are fresh.
-    const shared = Math.min(commonPrefixLength([this.#held, ids]), ids.length - 1);
-    if (shared === 0) session.reset();
-    else session.truncate(shared);
-    this.#held = [];
+    // The prompt's start is the previous prompt's: only the text and what follows are prefilled.
+    const shared = session.keepSharedPrefix(ids);
     session.append(ids.slice(shared));
-    this.#held = ids;
     const logits = await session.logits();
     const p = labelProbabilities(logits, this.labelIds);
     let best = 0;

@@ -69,7 +69,8 @@ export function commonPrefixLength(sequences: readonly (readonly number[])[]): n
 
 /**
  * Scores `text` (a user prompt, or with `options.response` the prompt of a chatbot response)
- * against each policy. The session is reset first and left holding the last policy's prompt.
+ * against each policy. Each prompt keeps what the session's cache shares with it (the policies'
+ * common start: the preamble and the text) and is left holding the last policy's prompt.
  */
 export async function classify(
   session: GemmaSession,
@@ -91,16 +92,12 @@ export async function classify(
       `a policy prompt has ${longest} tokens but the context holds ${session.contextLength}; use --ctx`,
     );
   }
-  // Every prompt keeps at least one token of its own, so each append leaves fresh logits.
-  const shared = options.sharePrefix === false
-    ? 0
-    : Math.min(commonPrefixLength(prompts), Math.min(...prompts.map((ids) => ids.length)) - 1);
-  session.reset();
-  if (shared > 0) session.append(prompts[0].slice(0, shared));
   const scores: PolicyScore[] = [];
   for (let i = 0; i < policies.length; i++) {
-    session.truncate(shared);
-    session.append(prompts[i].slice(shared));
+    // Every prompt keeps at least one token of its own, so each append leaves fresh logits.
+    const kept = options.sharePrefix === false ? 0 : session.keepSharedPrefix(prompts[i]);
+    if (kept === 0) session.reset();
+    session.append(prompts[i].slice(kept));
     const logits = await session.logits();
     const logitYes = logits[yes];
     const logitNo = logits[no];

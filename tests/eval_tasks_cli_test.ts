@@ -219,7 +219,9 @@ Deno.test({
           : 0;
         uncond += best(lls.map((ll: number, j: number) => ll - free[j])) === d.target ? 1 : 0;
         bpb += -lls[d.target] / Math.LN2 / new TextEncoder().encode(conts[d.target]).length;
-        assert.deepEqual(d.resps.slice(0, n), builtin.samples[i].resps);
+        // Near, not equal: the runs keep different shared beginnings (the OLMo file's
+        // unconditional requests sort between), which changes f32 summation orders.
+        assertNear(d.resps.slice(0, n), builtin.samples[i].resps, `document ${i}`);
       });
       assert.ok(Math.abs(results["olmo_acc_per_char,none"] - perChar / 3) < 1e-12);
       assert.ok(Math.abs(results["olmo_acc_uncond,none"] - uncond / 3) < 1e-12);

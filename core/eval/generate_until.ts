@@ -143,8 +143,10 @@ export async function generateUntil(
   const out: Generation[] = [];
   for (const [i, request] of requests.entries()) {
     const prepared = prepare(tokenizer, request, maxLength, options.stopTokenIds);
-    session.reset();
-    const result = await generate(session, tokenizer, prepared.ids, prepared.options);
+    // Prompts that share their start (lm-eval's first_n few-shot examples) prefill it once.
+    const kept = session.keepSharedPrefix(prepared.ids);
+    const prompt = prepared.ids.slice(kept);
+    const result = await generate(session, tokenizer, prompt, prepared.options);
     out.push(answer(tokenizer, request, prepared, result.tokenIds));
     options.onGeneration?.(i, out[i]);
     options.onProgress?.(i + 1, requests.length);

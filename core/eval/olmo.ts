@@ -196,6 +196,7 @@ export async function runOlmoRequests(
     requests: requests.length,
     truncatedRequests: scores.filter((s) => s.truncated > 0).length,
     cachedRequests: scores.cached,
+    prefill: scores.prefill,
     seconds: (performance.now() - start) / 1000,
   };
 }

@@ -16,7 +16,9 @@
 // (`GemmaSession.truncate`), and `appendAndScore` returns two floats per continuation token after
 // the first (the first is scored from the context's logits, read back once per context). A session
 // with branches scores several continuations in one forward call instead, each in a copy of the
-// context's KV cache (`GemmaSession.scoreBranches`).
+// context's KV cache (`GemmaSession.scoreBranches`). Contexts are taken in token order and each
+// keeps what its KV cache shares with the one before (few-shot examples, WinoGrande's sentence
+// starts), so only the tokens after the shared beginning are prefilled.
 
 import type { GemmaTokenizer } from "../tokenizer.ts";
 import type { BranchScores, GemmaSession } from "../session.ts";
@@ -54,6 +56,17 @@ export interface ScoreOptions {
   onProgress?: (done: number, total: number) => void;
   /** Called with each request's index and score as soon as it is scored (for a resumable cache). */
   onScore?: (index: number, score: LoglikelihoodScore) => void;
+  /** Keep the KV cache's shared beginning between contexts (default true; false: prefill each). */
+  reusePrefixes?: boolean;
+  /** Filled with how many tokens were run through the model and how many were kept instead. */
+  counts?: PrefillCounts;
+}
+
+export interface PrefillCounts {
+  /** Context and continuation tokens appended to the session. */
+  prefilled: number;
+  /** Context tokens kept from the context before instead. */
+  reused: number;
 }
 
 /** What Python's `str.isspace()` accepts (and so `rstrip()` strips); JS's `\s` differs. */
@@ -141,19 +154,23 @@ export async function scoreTokenRequests(
     return fit;
   });
   const scores: LoglikelihoodScore[] = new Array(requests.length);
-  // The sliding-window layers' ring caches hold window + maxRows rows: a continuation of more
-  // than maxRows tokens can overwrite prefix rows a later continuation still attends to.
-  const ring = Math.min(...session.state.cacheRows);
+  const counts = options.counts ?? { prefilled: 0, reused: 0 };
+  const reuse = options.reusePrefixes ?? true;
+  // Makes the session hold `tokens`, keeping what it shares with what it holds.
+  const hold = (tokens: number[], withLogits: boolean) => {
+    const limit = reuse ? tokens.length - (withLogits ? 1 : 0) : 0;
+    const keep = session.keepSharedPrefix(tokens, limit);
+    session.append(tokens.slice(keep));
+    counts.reused += keep;
+    counts.prefilled += tokens.length - keep;
+  };
+  const ordered = [...groups.values()].sort((a, b) => compareTokens(a.prefix, b.prefix));
   let done = 0;
-  for (const { prefix, members } of groups.values()) {
-    const prefill = () => {
-      session.reset();
-      session.append(prefix);
-    };
+  for (const { prefix, members } of ordered) {
     // After the context: scores every continuation's first token.
     let next: NextToken | undefined;
     if (members.some((i) => fitted[i].continuation.length > 0)) {
-      prefill();
+      hold(prefix, true);
       next = nextToken(await session.logits());
     }
     // The tokens after the first: in the session's branches where it has them, several
@@ -169,7 +186,6 @@ export async function scoreTokenRequests(
       const out = await session.scoreBranches(branched.map((i) => fitted[i].continuation));
       branched.forEach((i, k) => rests.set(i, out[k]));
     }
-    let prefilled = true;
     for (const i of members) {
       const { continuation, truncated } = fitted[i];
       let logprob = 0;
@@ -179,13 +195,10 @@ export async function scoreTokenRequests(
         isGreedy = next!.best === continuation[0];
         let rest: { logprobs: ArrayLike<number>; greedy: boolean[] } | undefined = rests.get(i);
         if (!rest && continuation.length > 1) {
-          if (!prefilled) prefill();
-          prefilled = true;
+          hold(prefix, false);
           // Each token scored after the ones before it (the last row's logits unused).
-          session.truncate(prefix.length);
           rest = await session.appendAndScore(continuation);
-          const wraps = prefix.length + continuation.length > ring;
-          if (wraps && continuation.length > session.state.maxRows) prefilled = false;
+          counts.prefilled += continuation.length;
         }
         if (rest) {
           for (let j = 0; j < rest.logprobs.length; j++) logprob += rest.logprobs[j];
@@ -198,6 +211,21 @@ export async function scoreTokenRequests(
     }
   }
   return scores;
+}
+
+/** How many tokens `a` and `b` begin with in common. */
+function sharedLength(a: number[], b: number[]): number {
+  const n = Math.min(a.length, b.length);
+  let i = 0;
+  while (i < n && a[i] === b[i]) i++;
+  return i;
+}
+
+/** Lexicographic order of token sequences (a prefix first). */
+function compareTokens(a: number[], b: number[]): number {
+  const i = sharedLength(a, b);
+  if (i === a.length || i === b.length) return a.length - b.length;
+  return a[i] - b[i];
 }
 
 /** The logits after a context, with their log-sum-exp and argmax (the first, on ties). */

@@ -11,6 +11,7 @@ import {
 } from "../mod.ts";
 import { referenceLogits, referenceModel } from "../gemma_reference.ts";
 import { buildTinyModel, loadReferenceWeights } from "../../tests/fixtures.ts";
+import { seededRandom } from "../../kernels/test_util.ts";
 import {
   encodeRequest,
   moveTrailingWhitespace,
@@ -88,7 +89,55 @@ function expectedScore(
 }
 
 Deno.test({
-  name: "GPU scores equal the CPU reference (shared prefill, ring wrap, truncation)",
+  name: "a session keeps a sliding-window cache's beginning only while its ring holds it",
+  sanitizeResources: false,
+  fn: async () => {
+    const gpu = await createGpuContext();
+    const model = await loadGemma(gpu, await openCheckpoint(dir), { dtype: "f32" });
+    // Window 5, prefill chunks of 4: the local layers' rings hold 9 rows.
+    const session = new GemmaSession(model, { contextLength: 40, maxBatchRows: 4 });
+    try {
+      session.append([2, 5, 6, 7, 8, 9, 10, 11, 12]);
+      assert.ok(session.canTruncate(1), "nothing wrapped yet");
+      session.append([13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23]); // 20 written
+      assert.ok(session.canTruncate(16) && session.canTruncate(20));
+      assert.ok(!session.canTruncate(15), "position 11 is gone from the ring");
+      assert.ok(!session.canTruncate(21), "past the end");
+      session.truncate(17);
+      assert.ok(!session.canTruncate(15), "a rewind does not bring rows back");
+      session.reset();
+      session.append([2, 5, 6]);
+      assert.ok(session.canTruncate(1), "a reset starts over");
+
+      // keepSharedPrefix: the held beginning, all but the last token by default, while kept.
+      const prompt = [2, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19];
+      session.reset();
+      session.append(prompt);
+      assert.equal(session.keepSharedPrefix([...prompt.slice(0, 14), 99]), 14);
+      assert.equal(session.position, 14);
+      session.append(prompt.slice(14));
+      assert.equal(session.keepSharedPrefix(prompt), 15, "the last token is left to append");
+      assert.equal(session.keepSharedPrefix(prompt, 16), 15, "15 held");
+      session.append(prompt.slice(15));
+      assert.equal(session.keepSharedPrefix([...prompt.slice(0, 9), 99]), 0, "the ring lost it");
+      // Decoded tokens are held too: every token seen but the last.
+      session.append(prompt.slice(0, 6));
+      const seen: number[] = [];
+      await session.decode(3, (id) => (seen.push(id), true));
+      assert.equal(session.position, 8);
+      const next = [...prompt.slice(0, 6), ...seen, 7];
+      assert.equal(session.keepSharedPrefix(next), 8);
+    } finally {
+      session.destroy();
+      model.destroy();
+      gpu.destroy();
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "GPU scores equal the CPU reference (shared prefill, kept beginnings, ring wrap, truncation)",
   sanitizeResources: false,
   fn: async () => {
     const checkpoint = await openCheckpoint(dir);
@@ -134,6 +183,31 @@ Deno.test({
         assert.equal(cut[i].truncated, total - (maxLength + 1));
         assert.ok(Math.abs(cut[i].logprob - expected.logprob) < 2e-3, `truncated request ${i}`);
       }
+
+      // Contexts sharing beginnings of every length (one the start of another), continuations
+      // that run the ring past what can be kept: kept beginnings give the scores of full prefills.
+      const random = seededRandom(3);
+      const some = (n: number) => Array.from({ length: n }, () => 3 + Math.floor(random() * 900));
+      const base = [2, ...some(9)];
+      const shared: TokenRequest[] = [];
+      for (let i = 0; i < 14; i++) {
+        const context = [...base, ...some(i % 5 === 0 ? 0 : 1 + (i * 7) % 13)];
+        shared.push({ context, continuation: some(1 + (i * 5) % 7) });
+        if (i % 4 === 1) shared.push({ context: [...context, ...some(2)], continuation: some(2) });
+      }
+      const counts = { prefilled: 0, reused: 0 };
+      const kept = await scoreTokenRequests(session, shared, { counts });
+      const fresh = await scoreTokenRequests(session, shared, { reusePrefixes: false });
+      let worst = 0;
+      shared.forEach((r, i) => {
+        worst = Math.max(worst, Math.abs(kept[i].logprob - fresh[i].logprob));
+        assert.equal(kept[i].isGreedy, fresh[i].isGreedy, `shared request ${i} greedy`);
+        const expected = expectedScore(reference, r, 39);
+        assert.ok(Math.abs(kept[i].logprob - expected.logprob) < 2e-3, `shared request ${i}`);
+      });
+      assert.ok(worst < 1e-4, `kept beginnings change scores by ${worst}`);
+      assert.ok(counts.reused > 100, `kept ${counts.reused} tokens`);
+
       await assert.rejects(
         scoreTokenRequests(session, [{ context: [2], continuation: new Array(13).fill(5) }], {
           maxLength,

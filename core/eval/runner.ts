@@ -11,7 +11,12 @@ import {
   type MetricName,
   multipleChoiceMetrics,
 } from "./metrics.ts";
-import { type LoglikelihoodRequest, type LoglikelihoodScore, scoreRequests } from "./requests.ts";
+import {
+  type LoglikelihoodRequest,
+  type LoglikelihoodScore,
+  type PrefillCounts,
+  scoreRequests,
+} from "./requests.ts";
 import type { ScoreCache } from "./cache.ts";
 import { PythonRandom } from "./python_random.ts";
 import {
@@ -69,6 +74,8 @@ export interface TaskResult {
   truncatedRequests: number;
   /** Requests whose scores came from the cache. */
   cachedRequests: number;
+  /** Tokens run through the model, and context tokens kept from the context before. */
+  prefill: PrefillCounts;
   seconds: number;
 }
 
@@ -116,6 +123,7 @@ export async function runTask(
     requests: requests.length,
     truncatedRequests: scores.filter((s) => s.truncated > 0).length,
     cachedRequests: scores.cached,
+    prefill: scores.prefill,
     seconds: (performance.now() - start) / 1000,
   };
 }
@@ -126,20 +134,22 @@ export async function scoreCached(
   tokenizer: GemmaTokenizer,
   requests: LoglikelihoodRequest[],
   options: RunTaskOptions,
-): Promise<LoglikelihoodScore[] & { cached: number }> {
+): Promise<LoglikelihoodScore[] & { cached: number; prefill: PrefillCounts }> {
   const { cache } = options;
   const scores: (LoglikelihoodScore | undefined)[] = requests.map((r) => cache?.get(r));
   const missing = requests.flatMap((_, i) => scores[i] === undefined ? [i] : []);
   const cached = requests.length - missing.length;
+  const prefill = { prefilled: 0, reused: 0 };
   const fresh = await scoreRequests(session, tokenizer, missing.map((i) => requests[i]), {
     maxLength: options.maxLength,
+    counts: prefill,
     onProgress: options.onProgress &&
       ((done: number) => options.onProgress!(cached + done, requests.length)),
     onScore: cache &&
       ((j: number, score: LoglikelihoodScore) => cache.put(requests[missing[j]], score)),
   });
   missing.forEach((i, j) => scores[i] = fresh[j]);
-  return Object.assign(scores as LoglikelihoodScore[], { cached });
+  return Object.assign(scores as LoglikelihoodScore[], { cached, prefill });
 }
 
 /** Each document's few-shot prefix, drawn in document order as lm-eval draws it. */
