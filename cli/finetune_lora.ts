@@ -137,10 +137,7 @@ export function finetuneLoraCommand(): Command {
       parseNumber("--weight-decay"),
       0,
     )
-    .option(
-      "--resume",
-      "continue from the training state in --adapter-path (adapter, optimizer, data position)",
-    )
+    .addOption(options.resume)
     .option("--gguf <file>", "also write the adapter as a llama.cpp LoRA GGUF at every save")
     .addOption(options.json)
     .addOption(options.quiet)

@@ -32,6 +32,7 @@ interface TrainFlags {
   stepsPerReport: number;
   stepsPerEval: number;
   saveEvery?: number;
+  resume?: boolean;
   json?: boolean;
   model?: string;
   dtype?: string;
@@ -51,7 +52,7 @@ const AGILE_DEFAULTS: TrainingOptionSpec = {
   adapterPath: { help: "where the adapter folder (PEFT + agile.json) is written" },
   evalReports: "held-out loss",
   stepsPerEval: 50,
-  saveEvery: { help: "also write the adapter every n steps" },
+  saveEvery: { help: "also write the adapter and the training state (for --resume) every n steps" },
   seedHelp: "seed of the adapter's init, the batch order and the split",
 };
 
@@ -83,6 +84,7 @@ export function safetyTrainCommand(): Command {
     .addOption(options.stepsPerReport)
     .addOption(options.stepsPerEval)
     .addOption(options.saveEvery)
+    .addOption(options.resume)
     .addOption(options.json)
     .addOption(options.model)
     .addOption(options.dtype)
@@ -139,6 +141,7 @@ async function train(flags: TrainFlags): Promise<void> {
     stepsPerReport: flags.stepsPerReport,
     stepsPerEval: flags.stepsPerEval,
     saveEvery: flags.saveEvery,
+    resume: flags.resume,
     onReport: (report) => {
       if (flags.json) console.log(JSON.stringify(report));
       else if (!quiet) {

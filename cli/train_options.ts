@@ -64,6 +64,10 @@ export function trainingOptions(spec: TrainingOptionSpec) {
       .argParser(parseInteger("--steps-per-eval", 1)).default(spec.stepsPerEval),
     saveEvery,
     seed: new Option("--seed <n>", spec.seedHelp).argParser(parseInteger("--seed")).default(0),
+    resume: new Option(
+      "--resume",
+      "continue from the training state in --adapter-path (adapter, optimizer, data position)",
+    ),
     json: new Option("--json", "one JSON object per report on stdout"),
     quiet: new Option("-q, --quiet", "no notices or progress on stderr"),
   };

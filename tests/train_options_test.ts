@@ -35,6 +35,7 @@ const SHARED = [
   "--steps-per-eval",
   "--save-every",
   "--seed",
+  "--resume",
   "--json",
   "--quiet",
 ];
