@@ -6,8 +6,13 @@
 import assert from "node:assert/strict";
 import { assertCleanFailure, gemma } from "./cli_run.ts";
 import { buildTinyModel } from "./fixtures.ts";
-import { initLora, loadTokenizer, LORA_MODULES, openCheckpoint } from "../core/mod.ts";
-import { writePeftAdapter } from "../core/formats/peft.ts";
+import {
+  initLora,
+  loadTokenizer,
+  LORA_MODULES,
+  openCheckpoint,
+  writePeftAdapter,
+} from "../core/mod.ts";
 import {
   AGILE_FORMAT_VERSION,
   AGILE_INSTRUCTIONS,
