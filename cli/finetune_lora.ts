@@ -25,6 +25,7 @@ import { ExitStatus, parseInteger, parseNumber, UsageError } from "./common.ts";
 import { applyOptionFile } from "./option_file.ts";
 import { trainingProgressBar } from "./train_progress.ts";
 import { loadModel } from "./model_source.ts";
+import { trainingOptions, type TrainingOptionSpec } from "./train_options.ts";
 
 interface FinetuneFlags {
   model?: string;
@@ -59,35 +60,46 @@ interface FinetuneFlags {
   gguf?: string;
 }
 
+const FINETUNE_DEFAULTS: TrainingOptionSpec = {
+  iters: 1000,
+  batchOf: "sequences",
+  batchSize: 4,
+  learningRate: 1e-4,
+  loraRank: 8,
+  loraAlpha: 16,
+  adapterPath: { help: "where the PEFT adapter folder is written", default: "adapters" },
+  evalReports: "validation loss",
+  stepsPerEval: 200,
+  saveEvery: { help: "write the adapter every n steps", default: 100 },
+  seedHelp: "seed of the adapter's init and the batch order",
+};
+
 export function finetuneLoraCommand(): Command {
+  const options = trainingOptions(FINETUNE_DEFAULTS);
   return new Command("finetune-lora")
     .alias("finetune")
     .description(
       "Fine-tune a LoRA adapter on a jsonl folder (train.jsonl, valid.jsonl, test.jsonl)",
     )
     .option("--config <file>", "YAML or JSON file of flags (lora_rank: 16); the command line wins")
-    .option("-m, --model <path>", "a model name (gemma3:270m, the default) or checkpoint path")
-    .option("--dtype <type>", "weight precision on the GPU: f16 or f32 (default f16 if supported)")
-    .option("--quant <type>", "quantize float weights on load: q8_0 or q4_0 (QLoRA)")
+    .addOption(options.model)
+    .addOption(options.dtype)
+    .addOption(options.quant)
     .option("--data <dir>", "folder with train.jsonl and optional valid.jsonl, test.jsonl")
-    .option("--iters <n>", "optimizer steps", parseInteger("--iters", 1), 1000)
-    .option("--batch-size <n>", "sequences per step", parseInteger("--batch-size", 1), 4)
+    .addOption(options.iters)
+    .addOption(options.batchSize)
     .option(
       "--grad-accumulation <n>",
       "batches per optimizer step",
       parseInteger("--grad-accumulation", 1),
       1,
     )
-    .option("--learning-rate <lr>", "AdamW's learning rate", parseNumber("--learning-rate"), 1e-4)
+    .addOption(options.learningRate)
     .option("--lr-schedule <kind>", "after warmup: constant, linear or cosine", "constant")
     .option("--warmup <n>", "steps of linear warmup", parseInteger("--warmup"), 0)
-    .option("--lora-rank <r>", "adapter rank", parseInteger("--lora-rank", 1), 8)
-    .option("--lora-alpha <a>", "adapter alpha (scale alpha / r)", parseNumber("--lora-alpha"), 16)
-    .option(
-      "--lora-modules <list>",
-      "q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj or all",
-      "all",
-    )
+    .addOption(options.loraRank)
+    .addOption(options.loraAlpha)
+    .addOption(options.loraModules)
     .option(
       "--lora-dropout <p>",
       "dropout on the adapter's input in training (PEFT's lora_dropout)",
@@ -95,37 +107,17 @@ export function finetuneLoraCommand(): Command {
       0,
     )
     .option("--rslora", "scale by alpha / √r (rank-stabilised LoRA)")
-    .option("--adapter-path <dir>", "where the PEFT adapter folder is written", "adapters")
-    .option(
-      "--steps-per-report <n>",
-      "report the train loss every n steps",
-      parseInteger("--steps-per-report", 1),
-      10,
-    )
-    .option(
-      "--steps-per-eval <n>",
-      "validation loss every n steps",
-      parseInteger("--steps-per-eval", 1),
-      200,
-    )
+    .addOption(options.adapterPath)
+    .addOption(options.stepsPerReport)
+    .addOption(options.stepsPerEval)
     .option(
       "--val-batches <n>",
       "validation batches per evaluation (0: all)",
       parseInteger("--val-batches"),
       25,
     )
-    .option(
-      "--save-every <n>",
-      "write the adapter every n steps",
-      parseInteger("--save-every", 1),
-      100,
-    )
-    .option(
-      "--seed <n>",
-      "seed of the adapter's init and the batch order",
-      parseInteger("--seed"),
-      0,
-    )
+    .addOption(options.saveEvery)
+    .addOption(options.seed)
     .option("--mask-prompt", "loss only on completions / the last model turn")
     .option(
       "--max-seq-length <n>",
@@ -145,13 +137,10 @@ export function finetuneLoraCommand(): Command {
       parseNumber("--weight-decay"),
       0,
     )
-    .option(
-      "--resume",
-      "continue from the training state in --adapter-path (adapter, optimizer, data position)",
-    )
+    .addOption(options.resume)
     .option("--gguf <file>", "also write the adapter as a llama.cpp LoRA GGUF at every save")
-    .option("--json", "one JSON object per report on stdout")
-    .option("-q, --quiet", "no notices or progress on stderr")
+    .addOption(options.json)
+    .addOption(options.quiet)
     .action(runFinetune);
 }
 

@@ -9,6 +9,7 @@ import {
   AgileError,
   type AgileScore,
   anonymize,
+  checkThreshold,
   ClassifierError,
   classify,
   detectPii,
@@ -252,7 +253,7 @@ function classifyCommand(): Command {
     .option("--response <text>", "classify this chatbot response to the prompt instead")
     .option(
       "--threshold <p>",
-      "P(Yes) at or above which a policy counts as violated (default 0.5)",
+      "P(Yes) at or above which a policy counts as violated (default 0.5); with a two-label --adapter, P(second label) at or above which it is predicted (default: the most probable label)",
       parseNumber("--threshold"),
     )
     .option("--json", "print one JSON object")
@@ -352,8 +353,13 @@ async function runClassify(text: string | undefined, flags: ClassifyFlags): Prom
 
 // --- gemma safety classify --adapter (agile classifiers) ----------------------------------
 
-function agileJson(score: AgileScore) {
-  return { label: score.label, probabilities: Object.fromEntries(score.probabilities) };
+/** The score as JSON; threshold null: the most probable label was predicted. */
+function agileJson(score: AgileScore, threshold: number | undefined) {
+  return {
+    label: score.label,
+    probabilities: Object.fromEntries(score.probabilities),
+    threshold: threshold ?? null,
+  };
 }
 
 async function runAgileClassify(text: string | undefined, flags: ClassifyFlags): Promise<void> {
@@ -361,13 +367,21 @@ async function runAgileClassify(text: string | undefined, flags: ClassifyFlags):
     flags.policy.length > 0 && "--policy",
     flags.policyFile !== undefined && "--policy-file",
     flags.response !== undefined && "--response",
-    flags.threshold !== undefined && "--threshold",
   ].filter(Boolean);
   if (policyFlags.length > 0) {
     throw new UsageError(`${policyFlags.join(", ")}: not for an agile classifier (--adapter)`);
   }
-  // The adapter's labels and every input are checked before the model loads.
+  // The adapter's labels, the threshold and every input are checked before the model loads.
   const config = await readAgileConfig(flags.adapter!);
+  const threshold = flags.threshold;
+  if (threshold !== undefined) {
+    try {
+      checkThreshold(config.labels, threshold);
+    } catch (error) {
+      if (error instanceof AgileError) throw new UsageError(`--threshold: ${error.message}`);
+      throw error;
+    }
+  }
   const lines = await readInput(text, flags.jsonl ?? false);
   const inputs = flags.jsonl
     ? records(lines).map(({ record, n }) => {
@@ -381,18 +395,25 @@ async function runAgileClassify(text: string | undefined, flags: ClassifyFlags):
   const loaded = await loadModel(flags);
   const session = new GemmaSession(loaded.model, { contextLength: flags.ctx });
   try {
-    const classifier = new AgileClassifier(session, loaded.tokenizer, config);
+    const classifier = new AgileClassifier(session, loaded.tokenizer, { ...config, threshold });
     for (const input of inputs) {
       const score = await classifier.score(input.text);
       if (input.record) {
-        writeStdout(JSON.stringify({ ...input.record, agile: agileJson(score) }) + "\n");
+        const agile = agileJson(score, threshold);
+        writeStdout(JSON.stringify({ ...input.record, agile }) + "\n");
       } else if (flags.json) {
-        writeStdout(JSON.stringify(agileJson(score)) + "\n");
+        writeStdout(JSON.stringify(agileJson(score, threshold)) + "\n");
       } else {
         const width = Math.max(...config.labels.map((l) => l.length));
         for (const [label, p] of score.probabilities) {
           const mark = label === score.label ? "  predicted" : "";
           writeStdout(`${label.padEnd(width)}  ${p.toFixed(4)}${mark}\n`);
+        }
+        if (threshold !== undefined) {
+          const positive = config.labels[1];
+          writeStdout(
+            `threshold ${threshold}: ${positive} predicted when P(${positive}) ≥ ${threshold}\n`,
+          );
         }
       }
     }

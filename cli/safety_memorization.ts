@@ -122,7 +122,17 @@ async function runMemorization(
     },
   });
   if (terminal && !flags.quiet) err("\r\x1b[K");
-  const report = memorizationReport(probe, loaded.tokenizer, options.scanPii !== undefined);
+  const report = memorizationReport(probe, loaded.tokenizer, {
+    scanned: options.scanPii !== undefined,
+    // As the user named it (or the default it fell back to), and the file that was read.
+    model: {
+      name: flags.model ?? loaded.source.known?.name ?? loaded.source.path,
+      path: await Deno.realPath(loaded.source.path),
+    },
+    adapter: flags.adapter === undefined
+      ? null
+      : { path: flags.adapter, scale: flags.adapterScale ?? 1 },
+  });
   if (!flags.quiet) {
     for (const note of probe.notes) err(`note: ${note}\n`);
     err(

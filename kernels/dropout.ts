@@ -5,7 +5,11 @@
 // (core/train/layer.ts): y = x·Wᵀ + s·B·A·dropout(x).
 
 import { type Binding, GpuBatch, Uniforms, workgroupGrid } from "./gpu.ts";
-import source from "./dropout.wgsl" with { type: "text" };
+import dropoutSource from "./dropout.wgsl" with { type: "text" };
+import hashSource from "./hash.wgsl" with { type: "text" };
+import { lowbias32 } from "./hash.ts";
+
+const source = hashSource + dropoutSource;
 
 const WG = 256;
 
@@ -13,21 +17,10 @@ export class DropoutError extends Error {
   override name = "DropoutError";
 }
 
-/** lowbias32, as dropout.wgsl's mix32. */
-export function mix32(value: number): number {
-  let h = value >>> 0;
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x7feb352d) >>> 0;
-  h ^= h >>> 15;
-  h = Math.imul(h, 0x846ca68b) >>> 0;
-  h ^= h >>> 16;
-  return h >>> 0;
-}
-
 /** A mask stream's key from the words that identify it (e.g. seed, step, pass, layer, module). */
 export function dropoutKey(...words: number[]): number {
   let key = 0x9e3779b9;
-  for (const word of words) key = mix32(key ^ mix32(word >>> 0));
+  for (const word of words) key = lowbias32(key ^ lowbias32(word));
   return key;
 }
 
@@ -39,7 +32,7 @@ export function dropoutThreshold(p: number): number {
 
 /** Whether element `index` of stream `key` is kept at dropout `p`. */
 export function dropoutKeeps(key: number, index: number, threshold: number): boolean {
-  return mix32((key ^ mix32(index)) >>> 0) >= threshold;
+  return lowbias32(key ^ lowbias32(index)) >= threshold;
 }
 
 export interface DropoutArgs {

@@ -1,7 +1,7 @@
 // Inverted dropout with a counter-based mask: y (+)= keep(i) · x · factor, keep(i) iff
 // hash(key, i) ≥ threshold (P(drop) = threshold / 2³²). The mask is a pure function of the
 // 32-bit key and the element index, so a pass that runs again (the backward's recompute, a
-// resumed run) draws the same mask without storing it. dropout.ts has the same hash in TypeScript.
+// resumed run) draws the same mask without storing it. The hash is hash.wgsl's, prepended.
 
 struct Params {
   count: u32, // n
@@ -17,17 +17,6 @@ struct Params {
 
 const WG: u32 = 256u;
 
-// A 32-bit integer hash with good avalanche (lowbias32); u32 products wrap in WGSL.
-fn mix32(v: u32) -> u32 {
-  var h = v;
-  h ^= h >> 16u;
-  h *= 0x7feb352du;
-  h ^= h >> 15u;
-  h *= 0x846ca68bu;
-  h ^= h >> 16u;
-  return h;
-}
-
 @compute @workgroup_size(WG)
 fn main(
   @builtin(workgroup_id) wid: vec3<u32>,
@@ -38,7 +27,7 @@ fn main(
   if (i >= p.count) {
     return;
   }
-  let kept = mix32(p.key ^ mix32(i)) >= p.threshold;
+  let kept = lowbias32(p.key ^ lowbias32(i)) >= p.threshold;
   let v = select(0.0, x[i] * p.factor, kept);
   if (p.accumulate != 0u) {
     y[i] += v;

@@ -4,8 +4,10 @@
 import { type Binding, GpuBatch, type GpuContext, GpuError, Uniforms } from "./gpu.ts";
 import pickSource from "./pick_token.wgsl" with { type: "text" };
 import radixSource from "./radix_select.wgsl" with { type: "text" };
+import hashSource from "./hash.wgsl" with { type: "text" };
+import { lowbias32 } from "./hash.ts";
 
-const source = radixSource + pickSource;
+const source = hashSource + radixSource + pickSource;
 
 /** A draw from softmax(logits / temperature), min-p filtered. */
 export interface SampleDraw {
@@ -162,16 +164,6 @@ export function pickTokenReference(x: Float32Array, sample?: SampleDraw): number
 
 /** G = −log(−log U), U = (k + 0.5) / 2^23 from the hash of (seed, draw, i), as in the kernel. */
 export function gumbelNoise(seed: number, draw: number, i: number): number {
-  const k = mix((mix((mix(seed) ^ draw) >>> 0) ^ i) >>> 0) >>> 9;
+  const k = lowbias32(lowbias32(lowbias32(seed) ^ draw) ^ i) >>> 9;
   return -Math.log(-Math.log1p(-(2 ** 23 - k - 0.5) / 2 ** 23));
-}
-
-/** lowbias32, as pick_token.wgsl's `mix`. */
-function mix(v: number): number {
-  let h = v >>> 0;
-  h = (h ^ (h >>> 16)) >>> 0;
-  h = Math.imul(h, 0x7feb352d) >>> 0;
-  h = (h ^ (h >>> 15)) >>> 0;
-  h = Math.imul(h, 0x846ca68b) >>> 0;
-  return (h ^ (h >>> 16)) >>> 0;
 }

@@ -76,23 +76,12 @@ fn reduceBest(lid: u32, value: f32, index: u32) {
   }
 }
 
-// lowbias32 (Chris Wellons): a 32-bit integer hash with good avalanche.
-fn mix(v: u32) -> u32 {
-  var h = v;
-  h ^= h >> 16u;
-  h *= 0x7feb352du;
-  h ^= h >> 15u;
-  h *= 0x846ca68bu;
-  h ^= h >> 16u;
-  return h;
-}
-
 // Gumbel noise for token i of this draw: U = (k + 0.5) / 2^23 from the top 23 bits k of the
 // hash (exact in f32, and never 0 or 1), G = −log(E), E = −log(U). Near U = 1, E is small and
 // log's absolute error (~6e-7 on lavapipe) would swamp it, so E comes from w = 1 − U (exact too)
 // by the series −log(1 − w) = w + w²/2 + w³/3 + w⁴/4 + … (w < 1/64: the rest is < 1e-9 of E).
 fn gumbel(i: u32) -> f32 {
-  let k = mix(mix(mix(p.seed) ^ p.draw) ^ i) >> 9u;
+  let k = lowbias32(lowbias32(lowbias32(p.seed) ^ p.draw) ^ i) >> 9u;
   let w = (f32(8388608u - k) - 0.5) / 8388608.0;
   var e: f32;
   if (w < 1.0 / 64.0) {

@@ -208,12 +208,41 @@ export function labelProbabilities(
 }
 
 export interface AgileScore {
-  /** The most probable label. */
+  /** The most probable label, or the one the classifier's threshold decides. */
   label: string;
   /** label → probability (softmax over the label tokens' logits). */
   probabilities: Map<string, number>;
   /** label → logit. */
   logits: Map<string, number>;
+}
+
+/**
+ * Checks a decision threshold for a classifier of `labels`. A threshold trades precision for
+ * recall of one class, so it needs two labels: the second (the positive class, e.g. "unsafe") is
+ * predicted when its probability is at least the threshold, the first otherwise.
+ */
+export function checkThreshold(labels: readonly string[], threshold: number): void {
+  if (!(threshold >= 0 && threshold <= 1)) {
+    throw new AgileError(`the threshold must be between 0 and 1, got ${threshold}`);
+  }
+  if (labels.length !== 2) {
+    throw new AgileError(
+      `a threshold needs a classifier of two labels (negative,positive); this one has ${labels.length}: ${
+        labels.join(",")
+      }`,
+    );
+  }
+}
+
+export interface AgileClassifierConfig {
+  labels: readonly string[];
+  /** The ids the adapter was trained with, checked against the tokenizer's. */
+  labelTokenIds?: readonly number[];
+  /**
+   * With two labels: predict the second when its probability is ≥ this (see checkThreshold).
+   * Default: the most probable label.
+   */
+  threshold?: number;
 }
 
 /**
@@ -224,13 +253,16 @@ export interface AgileScore {
 export class AgileClassifier {
   readonly labels: string[];
   readonly labelIds: number[];
+  readonly threshold?: number;
 
   constructor(
     readonly session: GemmaSession,
     readonly tokenizer: GemmaTokenizer,
-    config: { labels: readonly string[]; labelTokenIds?: readonly number[] },
+    config: AgileClassifierConfig,
   ) {
     this.labels = parseLabels(config.labels);
+    if (config.threshold !== undefined) checkThreshold(this.labels, config.threshold);
+    this.threshold = config.threshold;
     this.labelIds = labelTokenIds(tokenizer, this.labels);
     if (
       config.labelTokenIds &&
@@ -257,7 +289,8 @@ export class AgileClassifier {
     const logits = await session.logits();
     const p = labelProbabilities(logits, this.labelIds);
     let best = 0;
-    for (let i = 1; i < p.length; i++) if (p[i] > p[best]) best = i;
+    if (this.threshold !== undefined) best = p[1] >= this.threshold ? 1 : 0;
+    else for (let i = 1; i < p.length; i++) if (p[i] > p[best]) best = i;
     return {
       label: this.labels[best],
       probabilities: new Map(this.labels.map((l, i) => [l, p[i]])),

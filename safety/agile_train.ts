@@ -1,17 +1,23 @@
 // Training an agile classifier: the labelled texts become prompt + label-token sequences
 // (agile.ts, loss on the label token only), trained through core's LoRA trainer with AdamW at a
-// constant learning rate, batches grouped by length in a seeded order; the adapter is written as
-// a PEFT folder with agile.json beside it.
+// constant learning rate, batches from a seeded shuffle; the adapter is written as a PEFT folder
+// with agile.json beside it, and with `saveEvery` core's training state too, so that a stopped
+// run resumes with the same losses.
 
 import {
   type Gemma,
   type GemmaTokenizer,
   initLora,
+  loadTrainingState,
   type LoraSettings,
   LoraTrainer,
   mulberry32,
   packedRows,
+  saveTrainingState,
+  TrainError,
   type TrainExample,
+  TRAINING_STATE,
+  type TrainingProgress,
   writePeftAdapter,
 } from "../core/mod.ts";
 import {
@@ -37,8 +43,16 @@ export interface AgileTrainOptions {
   valid?: LabelledText[];
   stepsPerReport?: number;
   stepsPerEval?: number;
-  /** Also write the adapter every this many steps (default: only at the end). */
+  /**
+   * Also write the adapter every this many steps (default: only at the end), and the training
+   * state (adapter, AdamW moments, data position) beside it for `resume`.
+   */
   saveEvery?: number;
+  /**
+   * Continue from the training state in `dir`: with the same texts and settings, the losses and
+   * the adapter are those of a run that was never stopped.
+   */
+  resume?: boolean;
   /** Called with each report: iteration and whichever of the other fields were measured. */
   onReport?: (report: AgileTrainReport) => void;
 }
@@ -48,6 +62,52 @@ export interface AgileTrainReport {
   train_loss?: number;
   val_loss?: number;
   tokens_per_second?: number;
+}
+
+/** core's progress of a run, with what an agile run adds to resume exactly. */
+interface AgileProgress extends TrainingProgress {
+  labels: string[];
+  batchSize: number;
+  /** The train loss summed over the steps since the last report, and their count. */
+  pendingLoss: { sum: number; steps: number };
+}
+
+/**
+ * The training state in `dir` of a run started with these labels, seed, batch size and adapter
+ * settings (each shapes the run: another would not continue it).
+ */
+async function resumeState(
+  dir: string,
+  labels: string[],
+  options: AgileTrainOptions,
+): Promise<{ state: Map<string, Float32Array>; progress: AgileProgress }> {
+  let loaded;
+  try {
+    loaded = await loadTrainingState(`${dir}/${TRAINING_STATE}`);
+  } catch (error) {
+    if (error instanceof TrainError) throw new AgileError(`cannot resume: ${error.message}`);
+    throw error;
+  }
+  const progress = loaded.progress as AgileProgress;
+  if (!Array.isArray(progress.labels) || !progress.pendingLoss) {
+    throw new AgileError(`cannot resume: ${dir}/${TRAINING_STATE} is not an agile classifier's`);
+  }
+  const lora = options.lora;
+  const started = progress.settings;
+  const differences = [
+    progress.labels.join(",") !== labels.join(",") &&
+    `--labels ${progress.labels.join(",")}, not ${labels.join(",")}`,
+    progress.seed !== options.seed && `--seed ${progress.seed}, not ${options.seed}`,
+    progress.batchSize !== options.batchSize &&
+    `--batch-size ${progress.batchSize}, not ${options.batchSize}`,
+    (started.rank !== lora.rank || started.alpha !== lora.alpha ||
+      started.modules.join(",") !== lora.modules.join(",")) &&
+    `rank ${started.rank}, alpha ${started.alpha}, modules ${started.modules.join(",")}`,
+  ].filter(Boolean);
+  if (differences.length > 0) {
+    throw new AgileError(`cannot resume: the run was started with ${differences.join("; ")}`);
+  }
+  return { state: loaded.state, progress };
 }
 
 /** Splits off the last `fraction` of a seeded shuffle of `items` as a held-out set. */
@@ -112,18 +172,23 @@ export async function trainAgileClassifier(
       `a prompt has ${longest} tokens, more than the model's ${model.config.maxPositions} positions`,
     );
   }
+  const resumed = options.resume ? await resumeState(dir, labels, options) : undefined;
   const trainer = new LoraTrainer(
     model,
     initLora(model.config, options.lora, options.seed),
     packedRows(model, options.batchSize, longest),
   );
+  if (resumed) trainer.importState(resumed.state, resumed.progress.step);
   const report = options.onReport ?? (() => {});
   const validate = async () => {
     let loss = 0;
     for (const example of valid) loss += await trainer.lossOf(example);
     return loss / valid.length;
   };
-  const save = async () => {
+  // The train loss since the last report at a multiple of stepsPerReport (a resumed run's first
+  // report then covers the steps an uninterrupted run's would).
+  const pending = { ...(resumed?.progress.pendingLoss ?? { sum: 0, steps: 0 }) };
+  const save = async (step: number) => {
     await writePeftAdapter(dir, await trainer.adapter(), { baseModel: baseModel ?? "" });
     await writeAgileConfig(dir, {
       formatVersion: AGILE_FORMAT_VERSION,
@@ -133,27 +198,40 @@ export async function trainAgileClassifier(
       separator: AGILE_SEPARATOR,
       baseModel,
     });
+    if (!options.saveEvery) return;
+    // Last, so that a state on disk always has its adapter beside it.
+    const progress: AgileProgress = {
+      step,
+      batches: step,
+      seed: options.seed,
+      settings: options.lora,
+      labels,
+      batchSize: options.batchSize,
+      pendingLoss: { ...pending },
+    };
+    await saveTrainingState(`${dir}/${TRAINING_STATE}`, await trainer.exportState(), progress);
   };
   try {
-    if (valid.length > 0) report({ iteration: 0, val_loss: await validate() });
+    if (valid.length > 0 && !resumed) report({ iteration: 0, val_loss: await validate() });
     const stream = mixedBatches(examples, options.batchSize, options.seed);
+    for (let i = 0; i < (resumed?.progress.batches ?? 0); i++) stream.next();
     const every = options.stepsPerReport ?? 10;
     const evalEvery = options.stepsPerEval ?? 100;
-    let lossSum = 0;
-    let steps = 0;
     let tokens = 0;
     let since = performance.now();
-    for (let step = 1; step <= options.iters; step++) {
+    for (let step = trainer.step + 1; step <= options.iters; step++) {
       const batch: TrainExample[] = stream.next().value!;
       const result = await trainer.trainStep(batch, { lr: options.learningRate });
-      lossSum += result.loss;
-      steps += 1;
+      pending.sum += result.loss;
+      pending.steps += 1;
       tokens += result.inputTokens;
       const fields: AgileTrainReport = { iteration: step };
       if (step % every === 0 || step === options.iters) {
-        fields.train_loss = lossSum / steps;
+        fields.train_loss = pending.sum / pending.steps;
         fields.tokens_per_second = tokens / ((performance.now() - since) / 1000);
-        lossSum = steps = tokens = 0;
+        tokens = 0;
+        // The last step's report, off the schedule, leaves the sum for a resumed run.
+        if (step % every === 0) pending.sum = pending.steps = 0;
       }
       if (valid.length > 0 && (step % evalEvery === 0 || step === options.iters)) {
         fields.val_loss = await validate();
@@ -162,9 +240,11 @@ export async function trainAgileClassifier(
         report(fields);
         since = performance.now();
       }
-      if (options.saveEvery && step % options.saveEvery === 0 && step < options.iters) await save();
+      if (options.saveEvery && step % options.saveEvery === 0 && step < options.iters) {
+        await save(step);
+      }
     }
-    await save();
+    await save(trainer.step);
   } finally {
     trainer.destroy();
   }

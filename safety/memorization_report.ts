@@ -23,7 +23,14 @@ export interface CountsJson {
   approximate_only: number;
 }
 
-export interface MemorizationReport {
+/** What was probed: the model as the user named it and the file it resolved to, the adapter. */
+export interface ProbedModel {
+  model: { name: string; path: string };
+  /** The LoRA adapter applied to the model, if any. */
+  adapter: { path: string; scale: number } | null;
+}
+
+export interface MemorizationReport extends ProbedModel {
   settings: {
     prefix: number;
     suffix: number;
@@ -52,8 +59,12 @@ const EXAMPLES = 5;
 export function memorizationReport(
   probe: ProbeResult,
   tokenizer: GemmaTokenizer,
-  scanned: boolean,
+  options: ProbedModel & {
+    /** Whether memorized output was scanned for personal data. */
+    scanned: boolean;
+  },
 ): MemorizationReport {
+  const { scanned } = options;
   const counts = (
     windows: WindowResult[],
     documents: number,
@@ -89,6 +100,8 @@ export function memorizationReport(
     .slice(0, EXAMPLES)
     .map((w) => windowRecord(w, probe, tokenizer));
   return {
+    model: options.model,
+    adapter: options.adapter,
     settings: {
       prefix: probe.prefix,
       suffix: probe.suffix,
@@ -164,6 +177,12 @@ export function formatMemorizationReport(report: MemorizationReport): string {
   const s = report.settings;
   const lines = [
     `Memorization: ${report.overall.windows} windows of prefix ${s.prefix} + suffix ${s.suffix} tokens (seed ${s.seed}), greedy, ${s.parallel} decoded together`,
+    `model: ${report.model.name}${
+      report.model.path === report.model.name ? "" : ` (${report.model.path})`
+    }`,
+    `adapter: ${
+      report.adapter ? `${report.adapter.path} (scale ${report.adapter.scale})` : "none"
+    }`,
     `approximate = token edit distance ≤ ${s.approximate_max_distance} (10% of the suffix), exact included`,
     "",
   ];

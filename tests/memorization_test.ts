@@ -12,9 +12,12 @@ import {
   GemmaSession,
   type GemmaTokenizer,
   generate,
+  initLora,
   loadGemma,
   loadTokenizer,
+  LORA_MODULES,
   openCheckpoint,
+  writePeftAdapter,
 } from "../core/mod.ts";
 import { memorizationCommand } from "../cli/safety_memorization.ts";
 import { readCorpus } from "../safety/corpus.ts";
@@ -90,6 +93,14 @@ const files = {
   edited: `${dir}/edited.jsonl`,
   controls: `${dir}/controls.jsonl`,
 };
+// A fresh adapter (B = 0) changes no logit: the command's results stay those of the base model,
+// and its report must name it.
+const adapterDir = `${dir}/adapter`;
+await writePeftAdapter(
+  adapterDir,
+  initLora(model.config, { rank: 2, alpha: 4, modules: [...LORA_MODULES] }, 1),
+  { baseModel: modelDir },
+);
 for (const [name, path] of Object.entries(files)) {
   const docs = corpus[name as keyof Corpus];
   await Deno.writeTextFile(path, docs.map((text) => JSON.stringify({ text })).join("\n") + "\n");
@@ -209,8 +220,12 @@ Deno.test({
           "--json",
           "--log-samples",
           log,
+          "--adapter",
+          adapterDir,
         ]);
         const report: MemorizationReport = JSON.parse(stdout);
+        assert.deepEqual(report.model, { name: modelDir, path: await Deno.realPath(modelDir) });
+        assert.deepEqual(report.adapter, { path: adapterDir, scale: 1 });
         const total = corpus.planted.length + 1 + corpus.controls.length;
         assert.equal(report.overall.windows, total);
         assert.equal(report.overall.windows_available, total);
@@ -268,9 +283,16 @@ Deno.test({
         "--samples",
         "4",
         "-q",
+        "--adapter",
+        adapterDir,
+        "--adapter-scale",
+        "0.5",
       ]);
       assert.equal(stderr, "");
       assert.match(stdout, /^Memorization: 4 windows of prefix 8 \+ suffix 10 tokens \(seed 0\)/);
+      const lines = stdout.split("\n");
+      assert.ok(lines.some((l) => l.startsWith(`model: ${modelDir}`)), stdout);
+      assert.ok(lines.includes(`adapter: ${adapterDir} (scale 0.5)`), stdout);
       assert.match(stdout, /\ball\s+\d+\s+0\s+4\/\d+\s+\d+ \(\d+\.\d%, 95% CI/);
       assert.match(stdout, /longest common prefix \(tokens\): mean/);
       assert.match(stdout, /PII in memorized output: \d+ of \d+ memorized windows/);
