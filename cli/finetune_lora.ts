@@ -198,7 +198,7 @@ async function runFinetune(_options: FinetuneFlags, command: Command): Promise<v
   ];
   const longest = Math.max(...all.map((e) => e.ids.length));
   const statePath = `${flags.adapterPath}/${TRAINING_STATE}`;
-  let resumed: { state: Map<string, Float32Array>; progress: TrainingProgress } | undefined;
+  let resumed: { state: Map<string, Float32Array>; progress: FinetuneProgress } | undefined;
   try {
     resumed = flags.resume ? await loadTrainingState(statePath) : undefined;
   } catch (error) {
@@ -224,6 +224,10 @@ async function runFinetune(_options: FinetuneFlags, command: Command): Promise<v
   }
   const baseModel = source.known?.name ?? source.path;
   let savedStep = 0;
+  // The train loss of the steps since the last report (a checkpoint keeps it, so the first report
+  // after a resume averages the same steps as an uninterrupted run's).
+  let lossSum = resumed?.progress.pendingLoss?.sum ?? 0;
+  let lossTokens = resumed?.progress.pendingLoss?.tokens ?? 0;
   const save = async (step: number) => {
     // Only a good adapter replaces the last saved one: its loss on a training sequence is finite.
     const check = await trainer.lossOf(data.train.examples[0]);
@@ -233,12 +237,14 @@ async function runFinetune(_options: FinetuneFlags, command: Command): Promise<v
     const adapter = await trainer.adapter();
     await writePeftAdapter(flags.adapterPath, adapter, { baseModel, dropout: settings.dropout });
     if (flags.gguf) await writeLoraGguf(flags.gguf, model.config, adapter);
-    await saveTrainingState(statePath, await trainer.exportState(), {
+    const progress: FinetuneProgress = {
       step,
       batches: step * flags.gradAccumulation,
       seed,
       settings,
-    });
+      pendingLoss: { sum: lossSum, tokens: lossTokens },
+    };
+    await saveTrainingState(statePath, await trainer.exportState(), progress);
     savedStep = step;
   };
   const report = (fields: Record<string, number>) => {
@@ -297,8 +303,6 @@ async function runFinetune(_options: FinetuneFlags, command: Command): Promise<v
     }
     const stream = batches(data.train.examples, flags.batchSize, seed);
     for (let i = 0; i < (resumed?.progress.batches ?? 0); i++) stream.next();
-    let lossSum = 0;
-    let lossTokens = 0;
     let inputTokens = 0;
     let since = performance.now();
     for (let step = trainer.step + 1; step <= flags.iters; step++) {
@@ -359,6 +363,11 @@ async function runFinetune(_options: FinetuneFlags, command: Command): Promise<v
     bar?.clear();
     trainer.destroy();
   }
+}
+
+/** core's progress of a run, and the train loss since its last report. */
+interface FinetuneProgress extends TrainingProgress {
+  pendingLoss?: { sum: number; tokens: number };
 }
 
 function targets(example: TrainExample): number {

@@ -4,7 +4,7 @@
 // fails in one line.
 
 import assert from "node:assert/strict";
-import { assertCleanFailure, gemma, MAIN, ROOT } from "./cli_run.ts";
+import { assertCleanFailure, gemma, killAfter } from "./cli_run.ts";
 import { buildTinyModel } from "./fixtures.ts";
 import { loadTrainingState, TRAINING_STATE } from "../core/mod.ts";
 import { seededRandom } from "../kernels/test_util.ts";
@@ -26,32 +26,6 @@ function labelled(count: number): string {
 function losses(stdout: string): Map<number, [number | undefined, number | undefined]> {
   const reports = stdout.trim().split("\n").filter((l) => l !== "").map((l) => JSON.parse(l));
   return new Map(reports.map((r) => [r.iteration, [r.train_loss, r.val_loss]]));
-}
-
-/**
- * Runs `gemma args…` and kills it (SIGKILL) once it has reported an iteration ≥ `after`; returns
- * what it printed by then.
- */
-async function killAfter(args: string[], after: number): Promise<string> {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "--allow-read", "--allow-write", "--allow-env", "--allow-run", MAIN, ...args],
-    cwd: ROOT,
-    stdin: "null",
-    stdout: "piped",
-    stderr: "null",
-  }).spawn();
-  let printed = "";
-  const decoder = new TextDecoder();
-  for await (const chunk of child.stdout) {
-    printed += decoder.decode(chunk, { stream: true });
-    const iterations = printed.split("\n").slice(0, -1).map((l) => JSON.parse(l).iteration);
-    if (iterations.some((i) => i >= after)) {
-      child.kill("SIGKILL");
-      break;
-    }
-  }
-  await child.status;
-  return printed;
 }
 
 Deno.test({

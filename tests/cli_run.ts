@@ -43,3 +43,29 @@ export function assertCleanFailure(run: Run, code: number, pattern: RegExp): voi
   assert.match(lines[0], pattern);
   assert.doesNotMatch(run.stderr, /\n\s+at /, "no stack trace");
 }
+
+/**
+ * Runs `gemma args…` (a training run with --json) and kills it (SIGKILL) once it has reported an
+ * iteration ≥ `after`; returns what it printed by then.
+ */
+export async function killAfter(args: string[], after: number): Promise<string> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "--allow-read", "--allow-write", "--allow-env", "--allow-run", MAIN, ...args],
+    cwd: ROOT,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "null",
+  }).spawn();
+  let printed = "";
+  const decoder = new TextDecoder();
+  for await (const chunk of child.stdout) {
+    printed += decoder.decode(chunk, { stream: true });
+    const iterations = printed.split("\n").slice(0, -1).map((l) => JSON.parse(l).iteration);
+    if (iterations.some((i) => i >= after)) {
+      child.kill("SIGKILL");
+      break;
+    }
+  }
+  await child.status;
+  return printed;
+}

@@ -5,36 +5,10 @@
 import assert from "node:assert/strict";
 import { readSafetensorsHeader } from "../core/safetensors.ts";
 import { buildTinyModel } from "./fixtures.ts";
+import { assertCleanFailure, gemma, killAfter } from "./cli_run.ts";
+import { loadTrainingState, TRAINING_STATE } from "../core/mod.ts";
 
-const MAIN = new URL("../cli/main.ts", import.meta.url).pathname;
-const ROOT = new URL("..", import.meta.url).pathname;
 const EXAMPLE_DATA = new URL("../examples/finetune", import.meta.url).pathname;
-
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-async function gemma(args: string[]): Promise<Run> {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "--allow-read", "--allow-write", "--allow-env", "--allow-run", MAIN, ...args],
-    cwd: ROOT,
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const decode = (b: Uint8Array) => new TextDecoder().decode(b);
-  return { code: out.code, stdout: decode(out.stdout), stderr: decode(out.stderr) };
-}
-
-function assertCleanFailure(run: Run, code: number, pattern: RegExp): void {
-  assert.equal(run.code, code, `exit code; stderr: ${run.stderr}`);
-  const lines = run.stderr.trim().split("\n").filter((l) => !l.startsWith("note:"));
-  assert.equal(lines.length, 1, `one line on stderr, got:\n${run.stderr}`);
-  assert.match(lines[0], /^error: /);
-  assert.match(lines[0], pattern);
-  assert.doesNotMatch(run.stderr, /\n\s+at /, "no stack trace");
-}
 
 const dir = await Deno.makeTempDir({ prefix: "gemma-finetune-" });
 const model = `${dir}/model`;
@@ -66,6 +40,32 @@ const TRAIN = [
   "--mask-prompt",
   "--json",
 ];
+
+Deno.test("finetune-lora: a run killed after a checkpoint resumes with the same reports", async () => {
+  // Reports every 2 steps, a checkpoint every 3: the first report after the resume (step 4) also
+  // averages step 3, taken before the kill.
+  const run = (adapter: string, ...more: string[]) => [
+    ...TRAIN,
+    ...["--iters", "6", "--save-every", "3", "--seed", "1", "--adapter-path", adapter, ...more],
+  ];
+  const reports = (stdout: string) =>
+    stdout.trim().split("\n").map((l) => JSON.parse(l)).map((r) => [
+      r.iteration,
+      r.train_loss,
+      r.val_loss,
+    ]);
+  const whole = await gemma(run(`${dir}/resume-whole`));
+  assert.equal(whole.code, 0, whole.stderr);
+  const split = `${dir}/resume-split`;
+  await killAfter(run(split), 4);
+  const { progress } = await loadTrainingState(`${split}/${TRAINING_STATE}`);
+  assert.equal(progress.step, 3, "the kill comes before the next checkpoint, at step 6");
+  const resumed = await gemma(run(split, "--resume"));
+  assert.equal(resumed.code, 0, resumed.stderr);
+  const later = reports(whole.stdout).filter(([iteration]) => iteration > 3);
+  assert.deepEqual(later.map(([iteration]) => iteration), [4, 6]);
+  assert.deepEqual(reports(resumed.stdout), later);
+});
 
 Deno.test("finetune-lora: reports, a PEFT adapter, the same losses from the same seed", async () => {
   const adapter = `${dir}/adapter`;
