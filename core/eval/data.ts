@@ -1,10 +1,12 @@
 // Task data from local files, in the layouts datasets are published in on the Hugging Face hub:
 // JSON lines (.jsonl), JSON (.json: an array of records, or JSON lines as HF's loader accepts) and
 // Parquet (.parquet, read by hyparquet; its 64-bit integers become numbers); a .txt file is one
-// record {"text": its contents}.
+// record {"text": its contents}; a folder written by `datasets`' save_to_disk (state.json listing
+// its data-*.arrow files, Arrow IPC streams) is one split's records, in state.json's file order.
 // Every problem is one line naming the file, the line (or record) and the field.
 
 import { parquetReadObjects } from "hyparquet";
+import { ArrowError, readArrowIpc } from "./arrow_ipc.ts";
 
 export class EvalDataError extends Error {
   override name = "EvalDataError";
@@ -18,16 +20,12 @@ export interface SourcedRecord {
   where: string;
 }
 
-/** Reads every record of a .jsonl, .json or .parquet file. */
+/** Reads every record of a .jsonl, .json, .parquet or .txt file, or of a save_to_disk split folder. */
 export async function readRecords(path: string): Promise<SourcedRecord[]> {
-  let bytes: Uint8Array;
-  try {
-    bytes = await Deno.readFile(path);
-  } catch (error) {
-    const why = error instanceof Deno.errors.NotFound ? "file not found" : (error as Error).message;
-    throw new EvalDataError(`Cannot read "${path}": ${why}`);
-  }
+  if (await isFolder(path)) return await readSavedSplit(path);
+  const bytes = await readBytes(path);
   if (path.endsWith(".parquet")) return await readParquet(path, bytes);
+  if (path.endsWith(".arrow")) return readArrow(path, bytes);
   let text: string;
   try {
     text = new TextDecoder("utf-8", { fatal: true }).decode(bytes);
@@ -60,6 +58,75 @@ export async function readRecords(path: string): Promise<SourcedRecord[]> {
     records.push(sourced(parsed, `${path}:${i + 1}`));
   }
   return records;
+}
+
+async function readBytes(path: string): Promise<Uint8Array> {
+  try {
+    return await Deno.readFile(path);
+  } catch (error) {
+    const why = error instanceof Deno.errors.NotFound ? "file not found" : (error as Error).message;
+    throw new EvalDataError(`Cannot read "${path}": ${why}`);
+  }
+}
+
+async function isFolder(path: string): Promise<boolean> {
+  try {
+    return (await Deno.stat(path)).isDirectory;
+  } catch {
+    return false; // readBytes says why
+  }
+}
+
+/** Whether `folder` holds one split written by save_to_disk (its state.json). */
+export async function isSavedSplit(folder: string): Promise<boolean> {
+  try {
+    return (await Deno.stat(`${folder}/state.json`)).isFile;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The records of a save_to_disk split: state.json's `_data_files`, in order, each an Arrow stream
+ * (none for a split of no rows).
+ */
+async function readSavedSplit(folder: string): Promise<SourcedRecord[]> {
+  const statePath = `${folder.replace(/\/$/, "")}/state.json`;
+  if (!(await isSavedSplit(folder))) {
+    throw new EvalDataError(
+      `Cannot read "${folder}": a folder, but not a split saved by datasets' save_to_disk (no state.json)`,
+    );
+  }
+  let files: string[];
+  try {
+    const state = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(
+      await Deno.readFile(statePath),
+    ));
+    files = state._data_files.map((entry: { filename: unknown }) => entry.filename);
+    // Plain names inside the folder, as save_to_disk writes them.
+    if (!files.every((f) => typeof f === "string" && /^[^/\\]+$/.test(f))) {
+      throw new Error();
+    }
+  } catch {
+    throw new EvalDataError(
+      `Cannot read "${statePath}": expected save_to_disk's JSON with "_data_files": [{"filename": ...}]`,
+    );
+  }
+  const records: SourcedRecord[] = [];
+  for (const name of files) {
+    const path = `${statePath.slice(0, -"state.json".length)}${name}`;
+    records.push(...readArrow(path, await readBytes(path)));
+  }
+  return records;
+}
+
+function readArrow(path: string, bytes: Uint8Array): SourcedRecord[] {
+  try {
+    return readArrowIpc(bytes).rows.map((row, i) => sourced(row, `${path} row ${i + 1}`));
+  } catch (error) {
+    if (!(error instanceof ArrowError)) throw error;
+    throw new EvalDataError(`Cannot read "${path}": ${error.message}`);
+  }
 }
 
 async function readParquet(path: string, bytes: Uint8Array): Promise<SourcedRecord[]> {

@@ -1,6 +1,12 @@
 // Evaluation's public API: tasks, requests, metrics, the runner and lm-eval-layout results.
 
-export { type DataRecord, EvalDataError, readRecords, type SourcedRecord } from "./data.ts";
+export {
+  type DataRecord,
+  EvalDataError,
+  isSavedSplit,
+  readRecords,
+  type SourcedRecord,
+} from "./data.ts";
 export {
   aggregate,
   type AggregatedMetric,

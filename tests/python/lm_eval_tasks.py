@@ -1,10 +1,12 @@
 # lm-evaluation-harness itself on local task files: its HF model (CPU, float32) on a checkpoint
 # folder, each task's own YAML (prompts, choices, preprocessing, metrics) with the dataset swapped
 # for local files. Input (stdin): {"model": DIR, "gguf_file": NAME (optional: a GGUF in DIR, which
-# transformers dequantizes), "tasks": {name: FILE}, "fewshot": {name: FILE},
+# transformers dequantizes), "tasks": {name: FILE}, "fewshot": {name: FILE} (.jsonl / .json, or
+# .arrow as save_to_disk writes them),
 # "num_fewshot": N, "mutual_info": BOOL (optional: acc_mutual_info added to each task's metric_list
 # where lm-eval computes it: not winogrande's multiple input nor truthfulqa_mc2's own metric),
-# "max_length": N (optional), "max_gen_toks": N (optional), "batch_size": N (default 1)}, the
+# "max_length": N (optional), "max_gen_toks": N (optional), "batch_size": N (default 1),
+# "limit": N (optional: the first N documents of each task)}, the
 # few-shot files being the tasks' training splits (mmlu's: its dev split; "perplexity" is a plain
 # loglikelihood_rolling task over the "text" field, written here). mmlu_<subject> tasks are also
 # run as lm-eval's groups: mmlu over the categories present, each category (the subject YAML's
@@ -94,7 +96,8 @@ with tempfile.TemporaryDirectory() as folder, contextlib.redirect_stdout(sys.std
             ),
             "task": f"{name}_local",
             "tag": [],
-            "dataset_path": "json",
+            # HF's arrow builder reads save_to_disk's data files (Arrow streams); json the rest.
+            "dataset_path": "arrow" if path.endswith(".arrow") else "json",
             "dataset_name": None,
             "dataset_kwargs": {"data_files": files},
             "training_split": "train" if name in fewshot and not mmlu else None,
