@@ -162,8 +162,23 @@ export function learningRate(flags: FinetuneFlags, step: number): number {
 async function runFinetune(_options: FinetuneFlags, command: Command): Promise<void> {
   const first = command.opts<FinetuneFlags>();
   if (first.config) await applyOptionFile(command, first.config);
-  const flags = command.opts<FinetuneFlags>();
-  if (!flags.data) throw new UsageError("required option '--data <dir>' not specified");
+  const given = command.opts<FinetuneFlags>();
+  const dataDir = given.data;
+  if (!dataDir) throw new UsageError("required option '--data <dir>' not specified");
+  const statePath = `${given.adapterPath}/${TRAINING_STATE}`;
+  let resumed: { state: Map<string, Float32Array>; progress: FinetuneProgress } | undefined;
+  try {
+    resumed = given.resume ? await loadTrainingState(statePath) : undefined;
+  } catch (error) {
+    if (error instanceof TrainError) throw new UsageError(`--resume: ${error.message}`);
+    throw error;
+  }
+  const flags = resumed?.progress.recipe
+    ? resumedFlags(given, resumed.progress.recipe, (key) => {
+      const source = command.getOptionValueSource(key);
+      return source === "cli" || source === "config";
+    })
+    : given;
   if (!(flags.loraDropout >= 0 && flags.loraDropout < 1)) {
     throw new UsageError(`--lora-dropout must be in [0, 1), got ${flags.loraDropout}`);
   }
@@ -176,7 +191,7 @@ async function runFinetune(_options: FinetuneFlags, command: Command): Promise<v
   const modules = parseLoraModules(flags.loraModules);
   const loaded = await loadModel({ ...flags, quiet: flags.quiet || flags.json });
   const { model, tokenizer, source } = loaded;
-  const data: Dataset = await loadDataset(flags.data, tokenizer, {
+  const data: Dataset = await loadDataset(dataDir, tokenizer, {
     maskPrompt: flags.maskPrompt,
     maxSeqLength: flags.maxSeqLength,
     vocabSize: model.config.vocabSize,
@@ -197,23 +212,16 @@ async function runFinetune(_options: FinetuneFlags, command: Command): Promise<v
     ...(data.test?.examples ?? []),
   ];
   const longest = Math.max(...all.map((e) => e.ids.length));
-  const statePath = `${flags.adapterPath}/${TRAINING_STATE}`;
-  let resumed: { state: Map<string, Float32Array>; progress: FinetuneProgress } | undefined;
-  try {
-    resumed = flags.resume ? await loadTrainingState(statePath) : undefined;
-  } catch (error) {
-    if (error instanceof TrainError) throw new UsageError(`--resume: ${error.message}`);
-    throw error;
-  }
-  // A resumed run keeps the settings and seed it was started with.
-  const settings = resumed?.progress.settings ?? {
+  // A resumed run keeps the settings and seed it was started with (states written before
+  // recipes were kept: these two alone).
+  const settings = (!resumed?.progress.recipe && resumed?.progress.settings) || {
     rank: flags.loraRank,
     alpha: flags.loraAlpha,
     modules,
     rsLora: flags.rslora,
     dropout: flags.loraDropout,
   };
-  const seed = resumed?.progress.seed ?? flags.seed;
+  const seed = resumed && !resumed.progress.recipe ? resumed.progress.seed : flags.seed;
   // A batch is packed into one forward and backward where the device's bindings allow.
   const maxRows = packedRows(model, flags.batchSize, longest);
   const trainer = new LoraTrainer(model, initLora(model.config, settings, seed), maxRows);
@@ -243,6 +251,7 @@ async function runFinetune(_options: FinetuneFlags, command: Command): Promise<v
       seed,
       settings,
       pendingLoss: { sum: lossSum, tokens: lossTokens },
+      recipe: recipeOf(flags),
     };
     await saveTrainingState(statePath, await trainer.exportState(), progress);
     savedStep = step;
@@ -365,9 +374,71 @@ async function runFinetune(_options: FinetuneFlags, command: Command): Promise<v
   }
 }
 
-/** core's progress of a run, and the train loss since its last report. */
+/** core's progress of a run, the train loss since its last report, and the run's recipe. */
 interface FinetuneProgress extends TrainingProgress {
   pendingLoss?: { sum: number; tokens: number };
+  /** Absent in states written before recipes were kept. */
+  recipe?: Recipe;
+}
+
+/** The flags that shape a run's steps and losses: a resumed run keeps those it started with. */
+const RECIPE = [
+  "seed",
+  "loraRank",
+  "loraAlpha",
+  "loraModules",
+  "loraDropout",
+  "rslora",
+  "iters",
+  "batchSize",
+  "gradAccumulation",
+  "learningRate",
+  "lrSchedule",
+  "warmup",
+  "maxGradNorm",
+  "weightDecay",
+  "maskPrompt",
+  "maxSeqLength",
+] as const;
+type Recipe = Record<typeof RECIPE[number], number | string | boolean>;
+
+function recipeOf(flags: FinetuneFlags): Recipe {
+  return Object.fromEntries(RECIPE.map((key) => [key, flags[key] ?? false])) as Recipe;
+}
+
+/**
+ * The flags of a resumed run: its recipe where the command line and config file are silent, and
+ * an error naming every flag they set otherwise (it would not continue the run but start another
+ * one from its middle). Only --iters may grow, and only under a constant learning rate, whose
+ * steps do not depend on where the run ends.
+ */
+export function resumedFlags(
+  flags: FinetuneFlags,
+  recipe: Recipe,
+  given: (key: string) => boolean,
+): FinetuneFlags {
+  const resumed: Record<string, unknown> = { ...flags };
+  const differences: string[] = [];
+  for (const key of RECIPE) {
+    const value = flags[key] ?? false;
+    const same = key === "loraModules"
+      ? parseLoraModules(String(value)).join() === parseLoraModules(String(recipe[key])).join()
+      : value === recipe[key];
+    if (!given(key) || same) {
+      resumed[key] = recipe[key];
+    } else if (!(key === "iters" && recipe.lrSchedule === "constant")) {
+      const flag = `--${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
+      differences.push(`${flag} ${recipe[key]} (not ${value})`);
+    }
+  }
+  if (differences.length > 0) {
+    throw new UsageError(
+      `--resume: the run was started with ${
+        differences.join(", ")
+      }; resume with those or start a new run in another --adapter-path`,
+    );
+  }
+  return resumed as unknown as FinetuneFlags;
 }
 
 function targets(example: TrainExample): number {

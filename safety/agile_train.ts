@@ -68,13 +68,15 @@ export interface AgileTrainReport {
 interface AgileProgress extends TrainingProgress {
   labels: string[];
   batchSize: number;
+  /** Absent in states written before it was kept. */
+  learningRate?: number;
   /** The train loss summed over the steps since the last report, and their count. */
   pendingLoss: { sum: number; steps: number };
 }
 
 /**
- * The training state in `dir` of a run started with these labels, seed, batch size and adapter
- * settings (each shapes the run: another would not continue it).
+ * The training state in `dir` of a run started with these labels, seed, batch size, learning
+ * rate and adapter settings (each shapes the run: another would not continue it).
  */
 async function resumeState(
   dir: string,
@@ -100,6 +102,8 @@ async function resumeState(
     progress.seed !== options.seed && `--seed ${progress.seed}, not ${options.seed}`,
     progress.batchSize !== options.batchSize &&
     `--batch-size ${progress.batchSize}, not ${options.batchSize}`,
+    progress.learningRate !== undefined && progress.learningRate !== options.learningRate &&
+    `--learning-rate ${progress.learningRate}, not ${options.learningRate}`,
     (started.rank !== lora.rank || started.alpha !== lora.alpha ||
       started.modules.join(",") !== lora.modules.join(",")) &&
     `rank ${started.rank}, alpha ${started.alpha}, modules ${started.modules.join(",")}`,
@@ -207,6 +211,7 @@ export async function trainAgileClassifier(
       settings: options.lora,
       labels,
       batchSize: options.batchSize,
+      learningRate: options.learningRate,
       pendingLoss: { ...pending },
     };
     await saveTrainingState(`${dir}/${TRAINING_STATE}`, await trainer.exportState(), progress);

@@ -79,6 +79,11 @@ Deno.test({
           /cannot resume: the run was started with --seed 0, not 5/,
         );
         assertCleanFailure(
+          await gemma(train(whole, "--resume", "--learning-rate", "0.5")),
+          1,
+          /cannot resume: the run was started with --learning-rate [0-9.e-]+, not 0.5/,
+        );
+        assertCleanFailure(
           await gemma(train(whole, "--resume", "--lora-rank", "8")),
           1,
           /cannot resume: the run was started with rank 4, alpha 4/,

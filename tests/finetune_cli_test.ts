@@ -60,7 +60,18 @@ Deno.test("finetune-lora: a run killed after a checkpoint resumes with the same 
   await killAfter(run(split), 4);
   const { progress } = await loadTrainingState(`${split}/${TRAINING_STATE}`);
   assert.equal(progress.step, 3, "the kill comes before the next checkpoint, at step 6");
-  const resumed = await gemma(run(split, "--resume"));
+  // A flag that shapes the run, set to another value, is refused, the state left as it was.
+  assertCleanFailure(
+    await gemma(run(split, "--resume", "--learning-rate", "1e-3", "--lora-rank", "8")),
+    1,
+    /--resume: the run was started with --lora-rank 4 \(not 8\), --learning-rate 0.05 \(not 0.001\)/,
+  );
+  // Resumed with only what says where it is and how to report: the rest is the run's own.
+  const resumed = await gemma([
+    "finetune-lora",
+    ...["--model", model, "--data", EXAMPLE_DATA, "--adapter-path", split, "--resume"],
+    ...["--steps-per-report", "2", "--steps-per-eval", "2", "--val-batches", "1", "--json"],
+  ]);
   assert.equal(resumed.code, 0, resumed.stderr);
   const later = reports(whole.stdout).filter(([iteration]) => iteration > 3);
   assert.deepEqual(later.map(([iteration]) => iteration), [4, 6]);
