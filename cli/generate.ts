@@ -436,6 +436,7 @@ export function resultJson(result: GenerateResult, loadMs: number): Record<strin
     timings: {
       load_ms: round(loadMs),
       prefill_ms: round(t.prefillMs),
+      cached_prompt_tokens: result.cachedPromptTokens,
       decode_ms: round(t.decodeMs),
       prefill_tokens_per_s: round(t.prefillTokensPerS),
       decode_tokens_per_s: round(t.decodeTokensPerS),
@@ -450,10 +451,12 @@ function round(n: number): number {
 export function printTimings(result: GenerateResult, loadMs: number): void {
   const t = result.timings;
   console.error(
-    `load ${loadMs.toFixed(0)} ms | prefill ${result.promptTokenIds.length} tokens in ${
-      t.prefillMs.toFixed(0)
-    } ms (${t.prefillTokensPerS.toFixed(1)} tok/s) | decode ${result.tokenIds.length} tokens in ${
-      t.decodeMs.toFixed(0)
-    } ms (${t.decodeTokensPerS.toFixed(1)} tok/s) | finish: ${result.finishReason}`,
+    `load ${loadMs.toFixed(0)} ms | prefill ${result.promptTokenIds.length} tokens${
+      result.cachedPromptTokens > 0 ? ` (${result.cachedPromptTokens} cached)` : ""
+    } in ${t.prefillMs.toFixed(0)} ms (${
+      t.prefillTokensPerS.toFixed(1)
+    } tok/s) | decode ${result.tokenIds.length} tokens in ${t.decodeMs.toFixed(0)} ms (${
+      t.decodeTokensPerS.toFixed(1)
+    } tok/s) | finish: ${result.finishReason}`,
   );
 }

@@ -3,7 +3,9 @@
 // the weights are read once for all of them (the matmuls become small GEMMs). Each sequence has
 // its own KV cache stretch, position and picks (sampling settings, seed, repetition state); the
 // attention kernels find each row's sequence and position in a row table (kernels/row_places.ts).
-// Sequences start (prefill) and end between steps.
+// Sequences start (prefill) and end between steps. A sequence that starts with tokens some cache
+// already holds (a shared system prompt, few-shot examples) keeps them, copied over from another
+// sequence's cache if need be, and prefills only the rest (keepSharedPrefix).
 
 import { pickToken, seenBits } from "../kernels/pick_token.ts";
 import { rowPlacesTable } from "../kernels/row_places.ts";
@@ -13,9 +15,12 @@ import { type ForwardState, recordForward, type TokenPick } from "./gemma.ts";
 import {
   checkTokenIds,
   ContextError,
+  copyCacheRows,
+  createCacheScratch,
   createForwardState,
   destroyForwardState,
   PICK_STRIDE,
+  ringsHold,
 } from "./forward_state.ts";
 import type { Gemma } from "./weights.ts";
 
@@ -54,6 +59,12 @@ export class SequenceBatch {
   readonly state: ForwardState;
   /** Tokens in each sequence's cache. */
   readonly #positions: number[];
+  /** Their ids (a step notes its inputs once it has read them back). */
+  readonly #ids: number[][];
+  /** Per sequence, the furthest position written since it last started from nothing. */
+  readonly #written: number[];
+  /** A layer's cache rows in transit from one sequence to another. */
+  #scratch?: GPUBuffer;
   /** (maxRows) vec2<u32>: the rows' (position, sequence). */
   readonly #table: GPUBuffer;
   /** (2, sequences) u32: a step's inputs, then its picks, gathered for reading back. */
@@ -66,6 +77,8 @@ export class SequenceBatch {
     this.model = model;
     this.state = createForwardState(model, options);
     this.#positions = new Array(options.sequences).fill(0);
+    this.#ids = Array.from({ length: options.sequences }, () => []);
+    this.#written = new Array(options.sequences).fill(0);
     this.#table = model.gpu.createBuffer(this.state.maxRows * 8, "row table");
     this.#out = model.gpu.createBuffer(options.sequences * 8, "step tokens");
   }
@@ -84,11 +97,71 @@ export class SequenceBatch {
   }
 
   /**
-   * Starts sequence `s` afresh with `ids` (in chunks of maxRows) and picks its first token, which
-   * the next step reads back as that row's input. `seen`: the tokens a repetition penalty in
-   * `pick` applies to.
+   * How many of `ids`' first tokens sequence `s`'s cache holds and can be continued from (at
+   * most `limit`): a free sequence with the most of them is the one to start `ids` in.
    */
-  prefill(s: number, ids: number[], pick: TokenPick, seen?: Iterable<number>): void {
+  sharedPrefix(s: number, ids: ArrayLike<number>, limit = ids.length - 1): number {
+    this.#checkSequence(s);
+    const held = this.#ids[s];
+    const most = Math.min(limit, ids.length, held.length);
+    let keep = 0;
+    while (keep < most && held[keep] === ids[keep]) keep++;
+    return ringsHold(this.model, this.state, this.#written[s], keep) ? keep : 0;
+  }
+
+  /**
+   * Prepares sequence `s` to start with `ids`: keeps the longest beginning of them (at most
+   * `limit`, default all but the last token, whose logits the prefill picks from) that any
+   * sequence's cache holds and can be continued from, copying it over from that sequence when it
+   * is another one (which is left as it was), and forgets the rest. Returns the length kept, for
+   * `prefill`. `donors`: the sequences to look in besides `s` (default all).
+   */
+  keepSharedPrefix(
+    s: number,
+    ids: ArrayLike<number>,
+    limit = ids.length - 1,
+    donors: Iterable<number> = this.#positions.keys(),
+  ): number {
+    const own = this.sharedPrefix(s, ids, limit);
+    let best = { sequence: s, keep: own };
+    for (const d of donors) {
+      if (d === s) continue;
+      const keep = this.sharedPrefix(d, ids, limit);
+      if (keep > best.keep) best = { sequence: d, keep };
+    }
+    const { sequence: from, keep } = best;
+    if (from !== s) {
+      this.#scratch ??= createCacheScratch(this.model, this.state);
+      const batch = this.model.gpu.batch();
+      // Ring layers: every row the ring holds, for the window before `keep`.
+      const written = this.#written[from];
+      const windows = this.model.config.layerWindows;
+      copyCacheRows(batch, this.model, this.state, this.#scratch, {
+        from,
+        to: [s],
+        rows: (layer) => windows[layer] > 0 ? written : keep,
+      });
+      batch.submit();
+      this.#ids[s] = this.#ids[from].slice(0, keep);
+      this.#written[s] = written;
+    }
+    this.#truncate(s, keep);
+    return keep;
+  }
+
+  /**
+   * Starts sequence `s` with `ids` (in chunks of maxRows) and picks its first token, which the
+   * next step reads back as that row's input. `seen`: the tokens a repetition penalty in `pick`
+   * applies to. `kept`: how many of `ids` the sequence already holds (keepSharedPrefix); only
+   * the rest is prefilled.
+   */
+  prefill(
+    s: number,
+    ids: number[],
+    pick: TokenPick,
+    seen?: Iterable<number>,
+    kept = 0,
+  ): void {
     this.#checkSequence(s);
     if (ids.length === 0) throw new RangeError("prefill: no tokens");
     if (ids.length > this.state.capacity) {
@@ -96,13 +169,19 @@ export class SequenceBatch {
         `${ids.length} tokens do not fit in the context of ${this.state.capacity}`,
       );
     }
+    if (
+      !Number.isInteger(kept) || kept < 0 || kept >= ids.length ||
+      kept > this.#ids[s].length || ids.slice(0, kept).some((id, i) => id !== this.#ids[s][i])
+    ) {
+      throw new RangeError(`prefill: sequence ${s} does not hold the first ${kept} tokens`);
+    }
     checkTokenIds(this.model, ids);
     const gpu = this.model.gpu;
     const vocab = this.model.config.vocabSize;
     if (seen) gpu.write(this.state.seen, seenBits(seen, vocab), s * this.state.seenStride * 4);
-    this.#positions[s] = 0;
+    this.#truncate(s, kept);
     const { maxRows } = this.state;
-    for (let start = 0; start < ids.length; start += maxRows) {
+    for (let start = kept; start < ids.length; start += maxRows) {
       const chunk = ids.slice(start, start + maxRows);
       const last = start + chunk.length === ids.length;
       const position0 = this.#positions[s];
@@ -111,7 +190,7 @@ export class SequenceBatch {
       const batch = this.#forward(rows, last ? chunk.length - 1 : 0, last ? 1 : 0);
       if (last) this.#pick(batch, 0, s, pick);
       batch.submit();
-      this.#positions[s] += chunk.length;
+      this.#advance(s, chunk.length, chunk);
     }
   }
 
@@ -146,7 +225,8 @@ export class SequenceBatch {
       this.#forward(chunk, 0, 0).submit();
     }
     for (const { sequence, ids } of prompts) {
-      this.#positions[sequence] = ids.length - 1;
+      this.#truncate(sequence, 0);
+      this.#advance(sequence, ids.length - 1, ids.slice(0, -1));
       gpu.write(
         this.state.picked,
         new Uint32Array([ids[ids.length - 1]]),
@@ -182,9 +262,12 @@ export class SequenceBatch {
       batch.copy(this.state.picked, sequence * PICK_STRIDE * 4, this.#out, (n + r) * 4, 4);
     });
     batch.submit();
-    for (const { sequence } of rows) this.#positions[sequence] += 1;
+    // Noted as the positions advance; their ids once read back.
+    for (const { sequence } of rows) this.#advance(sequence, 1);
     const tokens = await gpu.readU32(this.#out, 2 * n);
-    return { inputs: Array.from(tokens.subarray(0, n)), picks: Array.from(tokens.subarray(n)) };
+    const inputs = Array.from(tokens.subarray(0, n));
+    rows.forEach(({ sequence }, r) => this.#ids[sequence].push(inputs[r]));
+    return { inputs, picks: Array.from(tokens.subarray(n)) };
   }
 
   /** The token last picked for sequence `s`, read back (a step reads it back as its input). */
@@ -194,6 +277,20 @@ export class SequenceBatch {
     batch.copy(this.state.picked, s * PICK_STRIDE * 4, this.#out, 0, 4);
     batch.submit();
     return (await this.model.gpu.readU32(this.#out, 1))[0];
+  }
+
+  /** Forgets all but sequence `s`'s first `position` tokens (their cache rows are reused). */
+  #truncate(s: number, position: number): void {
+    this.#positions[s] = position;
+    this.#ids[s].length = position;
+    if (position === 0) this.#written[s] = 0;
+  }
+
+  /** Moves sequence `s` past `count` tokens whose rows were just written (and notes `ids`). */
+  #advance(s: number, count: number, ids: number[] = []): void {
+    this.#positions[s] += count;
+    this.#ids[s].push(...ids);
+    this.#written[s] = Math.max(this.#written[s], this.#positions[s]);
   }
 
   #forward(
@@ -254,5 +351,6 @@ export class SequenceBatch {
     destroyForwardState(this.state);
     this.#table.destroy();
     this.#out.destroy();
+    this.#scratch?.destroy();
   }
 }

@@ -2,7 +2,7 @@
 // several (batched decoding), and scratch sized for a chunk of rows, allocated once so that
 // decoding allocates nothing per token.
 
-import { GpuError } from "../kernels/gpu.ts";
+import { type GpuBatch, GpuError } from "../kernels/gpu.ts";
 import { splitKScratchBytes } from "../kernels/attention_split.ts";
 import type { ForwardState } from "./gemma.ts";
 import { activationRowElements, type Gemma } from "./weights.ts";
@@ -152,4 +152,57 @@ export function destroyForwardState(s: ForwardState): void {
       s.scores,
     ]
   ) b.destroy();
+}
+
+/**
+ * Whether a cache written up to position `written` (since it last started from nothing) can be
+ * continued after its first `position` tokens: every sliding-window layer still holds the rows of
+ * the window before `position`. A ring of window + slack rows loses the row of position r once
+ * position r + ring is written, and the tokens after `position` attend back to
+ * position − window + 1, so the cache has to have run at most slack positions past `position`
+ * (or never wrapped).
+ */
+export function ringsHold(
+  model: Gemma,
+  state: ForwardState,
+  written: number,
+  position: number,
+): boolean {
+  const { layerWindows } = model.config;
+  return state.cacheRows.every((ring, layer) => {
+    const window = layerWindows[layer];
+    return window === 0 || written <= ring || written - position <= ring - window;
+  });
+}
+
+/** A buffer for one layer's cache rows of one sequence, in transit between sequences. */
+export function createCacheScratch(model: Gemma, state: ForwardState): GPUBuffer {
+  const c = model.config;
+  const bytes = Math.max(...state.cacheRows) * c.numKvHeads * c.headDim * 4;
+  return model.gpu.createBuffer(bytes, "cache rows in transit");
+}
+
+/**
+ * Records copies of sequence `from`'s first cache rows (`rows(layer)` of them, keys and values)
+ * over those of each sequence in `to`, by way of `scratch` (a buffer cannot be copied onto
+ * itself; see createCacheScratch).
+ */
+export function copyCacheRows(
+  batch: GpuBatch,
+  model: Gemma,
+  state: ForwardState,
+  scratch: GPUBuffer,
+  copy: { from: number; to: number[]; rows: (layer: number) => number },
+): void {
+  const c = model.config;
+  const rowBytes = c.numKvHeads * c.headDim * 4;
+  state.cacheRows.forEach((cacheRows, layer) => {
+    const bytes = Math.min(copy.rows(layer), cacheRows) * rowBytes;
+    if (bytes === 0) return;
+    const stretch = cacheRows * rowBytes;
+    for (const cache of [state.keys[layer], state.values[layer]]) {
+      batch.copy(cache, copy.from * stretch, scratch, 0, bytes);
+      for (const to of copy.to) batch.copy(scratch, 0, cache, to * stretch, bytes);
+    }
+  });
 }

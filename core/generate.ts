@@ -34,6 +34,8 @@ export interface GenerateResult {
   /** Sampled tokens, including a final end token when finishReason is "eos". */
   tokenIds: number[];
   finishReason: FinishReason;
+  /** The prompt's first tokens found in a KV cache and not prefilled again. */
+  cachedPromptTokens: number;
   timings: Timings;
 }
 
@@ -104,6 +106,7 @@ export function replyResult(
   promptIds: number[],
   prefillMs: number,
   decodeMs: number,
+  cachedPromptTokens = 0,
 ): GenerateResult {
   const decoded = Math.max(0, reply.tokenIds.length - 1); // the first token came from the prefill
   return {
@@ -111,10 +114,11 @@ export function replyResult(
     promptTokenIds: promptIds,
     tokenIds: reply.tokenIds,
     finishReason: reply.finishReason,
+    cachedPromptTokens,
     timings: {
       prefillMs,
       decodeMs,
-      prefillTokensPerS: promptIds.length / (prefillMs / 1000),
+      prefillTokensPerS: (promptIds.length - cachedPromptTokens) / (prefillMs / 1000),
       decodeTokensPerS: decoded > 0 ? decoded / (decodeMs / 1000) : 0,
     },
   };

@@ -2,6 +2,9 @@
 // SequenceBatch; a request that finishes frees its sequence for the next one between steps.
 // Each request keeps its own sampler (seed, draws) and stop rules, so its tokens are those that
 // `generate` alone gives (up to the rounding of batched matmuls; see tests/batch_test.ts).
+// A prompt starts in the free sequence whose cache holds most of its beginning, and keeps what
+// any cache holds of it (SequenceBatch.keepSharedPrefix): a shared system prompt or few-shot
+// examples are prefilled once per batch, not once per prompt.
 
 import { SequenceBatch } from "./batch.ts";
 import type { TokenPick } from "./gemma.ts";
@@ -34,6 +37,8 @@ interface Job {
   fresh: boolean;
   prefillMs: number;
   decodeStart: number;
+  /** Prompt tokens kept from a cache. */
+  kept: number;
 }
 
 /** Generates a reply to every request; results in input order. */
@@ -47,7 +52,8 @@ export async function generateMany(
   const finish = (job: Job) => {
     job.reply.end();
     const decodeMs = performance.now() - job.decodeStart;
-    const result = replyResult(job.reply, job.request.promptIds, job.prefillMs, decodeMs);
+    const { promptIds } = job.request;
+    const result = replyResult(job.reply, promptIds, job.prefillMs, decodeMs, job.kept);
     results[job.index] = result;
     options.onResult?.(job.index, result);
   };
@@ -72,15 +78,18 @@ export async function generateMany(
           fresh: true,
           prefillMs: 0,
           decodeStart: 0,
+          kept: 0,
         };
         if (request.options.maxTokens <= 0) {
           finish(job);
           continue;
         }
-        const s = free.pop()!;
+        const { promptIds } = request;
+        const s = takeSequence(free, (f) => batch.sharedPrefix(f, promptIds));
         const start = performance.now();
         const penalized = request.options.sampling.repetitionPenalty !== 1;
-        batch.prefill(s, request.promptIds, job.picks(), penalized ? request.promptIds : undefined);
+        job.kept = batch.keepSharedPrefix(s, promptIds);
+        batch.prefill(s, promptIds, job.picks(), penalized ? promptIds : undefined, job.kept);
         job.prefillMs = performance.now() - start;
         job.decodeStart = performance.now();
         if (batch.position(s) < batch.contextLength) {
@@ -113,4 +122,13 @@ export async function generateMany(
     batch.destroy();
   }
   return results;
+}
+
+/** Removes and returns the sequence of `free` that `score`s highest (the last of equals). */
+function takeSequence(free: number[], score: (sequence: number) => number): number {
+  let best = free.length - 1;
+  for (let i = free.length - 2; i >= 0; i--) {
+    if (score(free[i]) > score(free[best])) best = i;
+  }
+  return free.splice(best, 1)[0];
 }

@@ -12,8 +12,11 @@ import type { Gemma } from "./weights.ts";
 import {
   checkTokenIds,
   ContextError,
+  copyCacheRows,
+  createCacheScratch,
   createForwardState,
   destroyForwardState,
+  ringsHold,
 } from "./forward_state.ts";
 
 export { ContextError };
@@ -122,18 +125,11 @@ export class GemmaSession {
 
   /**
    * Whether the first `position` tokens can be kept and continued from: every sliding-window
-   * layer still holds the rows of the window before `position`. A ring of window + slack rows
-   * loses the row of position r once position r + ring is written, and the tokens after
-   * `position` attend back to position − window + 1, so the cache has to have run at most slack
-   * positions past `position` (or never wrapped).
+   * layer still holds the rows of the window before `position` (see ringsHold).
    */
   canTruncate(position: number): boolean {
     if (position < 0 || position > this.#position) return false;
-    const { layerWindows } = this.model.config;
-    return this.state.cacheRows.every((ring, layer) => {
-      const window = layerWindows[layer];
-      return window === 0 || this.#written <= ring || this.#written - position <= ring - window;
-    });
+    return ringsHold(this.model, this.state, this.#written, position);
   }
 
   reset(): void {
@@ -400,19 +396,12 @@ export class GemmaSession {
     const { gpu, config: c } = this.model;
     const s = this.state;
     const batch = gpu.batch();
-    // Each branch's cache starts as the session's (ring layers: the rows the ring holds), by way
-    // of a scratch buffer.
-    const rowBytes = c.numKvHeads * c.headDim * 4;
-    this.#prefix ??= gpu.createBuffer(Math.max(...s.cacheRows) * rowBytes, "prefix rows");
-    s.cacheRows.forEach((cacheRows, layer) => {
-      const bytes = Math.min(this.#position, cacheRows) * rowBytes;
-      if (bytes === 0) return;
-      for (const cache of [s.keys[layer], s.values[layer]]) {
-        batch.copy(cache, 0, this.#prefix!, 0, bytes);
-        for (let b = 1; b <= group.length; b++) {
-          batch.copy(this.#prefix!, 0, cache, b * cacheRows * rowBytes, bytes);
-        }
-      }
+    // Each branch's cache starts as the session's (ring layers: the rows the ring holds).
+    this.#prefix ??= createCacheScratch(this.model, s);
+    copyCacheRows(batch, this.model, s, this.#prefix, {
+      from: 0,
+      to: group.map((_, b) => b + 1),
+      rows: () => this.#position,
     });
     const ids: number[] = [];
     const targets: number[] = [];

@@ -98,6 +98,26 @@ for (const c of CASES) {
           });
         });
       }
+      await t.step("prompts that begin alike prefill what they share once", async () => {
+        const system = tokenizer.encode("Answer in one short sentence:", { addBos: true });
+        const alike = reqs.map((r) => ({ ...r, promptIds: [...system, ...r.promptIds.slice(1)] }));
+        const expectedAlike = await oneAtATime(model, tokenizer, alike);
+        for (const parallel of [1, 3]) {
+          const results = await generateMany(model, tokenizer, alike, {
+            parallel,
+            contextLength: CONTEXT,
+          });
+          results.forEach((r, i) => {
+            assert.deepEqual(r.tokenIds, expectedAlike[i].tokenIds, `request ${i}`);
+            // The first prompt finds nothing; every later one at least the shared beginning, in
+            // its own sequence's cache or copied from another one's.
+            assert.ok(
+              i === 0 ? r.cachedPromptTokens === 0 : r.cachedPromptTokens >= system.length,
+              `request ${i} kept ${r.cachedPromptTokens}`,
+            );
+          });
+        }
+      });
       await t.step("a sequence stops at the end of its context", async () => {
         // 45 prompt tokens in a context of 48: the first token and 3 steps.
         const ids = Array.from(
@@ -229,6 +249,80 @@ Deno.test("start prefills several prompts packed together; steps continue each g
       () => batch.start([{ sequence: 0, ids: [2] }, { sequence: 0, ids: [2, 3] }]),
       /given twice/,
     );
+    batch.destroy();
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("SequenceBatch keeps shared beginnings, its own or copied, where the rings allow", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "gemma-batch-" });
+  try {
+    await buildTinyModel(dir, {
+      modelType: "gemma3_text",
+      numHeads: 2,
+      numKvHeads: 1,
+      numLayers: 3,
+      slidingWindow: 5,
+      seed: 13,
+    });
+    const gpu = await createGpuContext();
+    const model = await loadGemma(gpu, await openCheckpoint(dir), { dtype: "f32" });
+    const tokenizer = await loadTokenizer(dir);
+    // Chunks of 4 rows: the local layers keep rings of window 5 + 4 = 9 rows, which wrap.
+    const batch = new SequenceBatch(model, {
+      sequences: 3,
+      contextLength: CONTEXT,
+      maxBatchRows: 4,
+    });
+    assert.ok(batch.state.cacheRows.includes(9));
+    const session = new GemmaSession(model, { contextLength: CONTEXT });
+    const greedy = { maxTokens: 6, stopTokenIds: [], sampling: DEFAULT_SAMPLING };
+    const expectedTokens = async (ids: number[]) => {
+      session.reset();
+      return (await generate(session, tokenizer, ids, greedy)).tokenIds;
+    };
+    /** Starts `ids` in sequence `s` the way generateMany does; decodes 6 tokens greedily. */
+    const run = async (s: number, ids: number[], donors?: number[]) => {
+      const kept = batch.keepSharedPrefix(s, ids, ids.length - 1, donors);
+      batch.prefill(s, ids, {}, undefined, kept);
+      const tokens: number[] = [];
+      for (let k = 0; k < 6; k++) {
+        const { inputs } = await batch.step([{ sequence: s, pick: {} }]);
+        tokens.push(inputs[0]);
+      }
+      tokens.push(await batch.readPick(s));
+      assert.deepEqual(tokens.slice(0, 6), await expectedTokens(ids), `prompt of ${ids.length}`);
+      return { kept, held: [...ids, ...tokens.slice(0, 6)] };
+    };
+    const base = tokenizer.encode(
+      "A longer prompt, so that the sequences sit at different positions of their caches",
+      { addBos: true },
+    );
+    assert.ok(base.length >= 14);
+    // Sequence 0 holds 12 prompt tokens and 6 decoded ones: written up to 18 > ring 9.
+    const first = await run(0, base.slice(0, 12));
+    assert.equal(first.kept, 0);
+    // 16 of them again (prompt and decoded tokens): 18 − 16 ≤ ring − window, so kept.
+    const mine = [...first.held.slice(0, 16), 300, 301];
+    const own = await run(0, mine, []);
+    assert.equal(own.kept, 16);
+    // Sequence 0 now holds 24 tokens; the first 10 of them are lost from its rings (24 − 10 > 4).
+    assert.equal(batch.sharedPrefix(0, [...own.held.slice(0, 10), 7]), 0);
+    assert.equal(batch.sharedPrefix(0, [...own.held.slice(0, 20), 7]), 20);
+    // Sequence 1 gets 21 of sequence 0's tokens copied over, and sequence 0 is left as it was.
+    const copied = await run(1, [...own.held.slice(0, 21), 42]);
+    assert.equal(copied.kept, 21);
+    assert.equal(batch.sharedPrefix(0, own.held), 23);
+    const again = await run(0, [...own.held.slice(0, 22), 43]);
+    assert.equal(again.kept, 22);
+    // Only <bos> shared, and every ring that holds it has wrapped past it: a fresh start.
+    const fresh = await run(2, [2, 500, 501, 502]);
+    assert.equal(fresh.kept, 0);
+    assert.equal(batch.sharedPrefix(2, [...fresh.held.slice(0, 8), 7]), 8);
+    // Prefill refuses a kept length its sequence lacks.
+    assert.throws(() => batch.prefill(2, [2, 9, 9], {}, undefined, 2), /does not hold/);
+    session.destroy();
     batch.destroy();
   } finally {
     await Deno.remove(dir, { recursive: true });
