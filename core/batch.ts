@@ -48,6 +48,23 @@ export interface StepRow {
   pick: TokenPick;
 }
 
+/** A sequence that starts with a prompt (SequenceBatch.start, or a step's `joining`). */
+export interface JoiningSequence {
+  sequence: number;
+  ids: number[];
+  /** How many of `ids` its cache already holds (keepSharedPrefix); default 0. */
+  kept?: number;
+  /** The tokens a repetition penalty applies to. */
+  seen?: Iterable<number>;
+}
+
+/** A row of a joining prompt: its sequence, position and token. */
+interface JoinRow {
+  sequence: number;
+  position: number;
+  id: number;
+}
+
 /** What a step read back, per row: its input token (the previous pick) and the new pick. */
 export interface StepTokens {
   inputs: number[];
@@ -85,6 +102,11 @@ export class SequenceBatch {
 
   get sequences(): number {
     return this.state.sequences;
+  }
+
+  /** 0 … sequences − 1. */
+  get sequenceIndices(): number[] {
+    return [...this.#positions.keys()];
   }
 
   get contextLength(): number {
@@ -163,19 +185,7 @@ export class SequenceBatch {
     kept = 0,
   ): void {
     this.#checkSequence(s);
-    if (ids.length === 0) throw new RangeError("prefill: no tokens");
-    if (ids.length > this.state.capacity) {
-      throw new ContextError(
-        `${ids.length} tokens do not fit in the context of ${this.state.capacity}`,
-      );
-    }
-    if (
-      !Number.isInteger(kept) || kept < 0 || kept >= ids.length ||
-      kept > this.#ids[s].length || ids.slice(0, kept).some((id, i) => id !== this.#ids[s][i])
-    ) {
-      throw new RangeError(`prefill: sequence ${s} does not hold the first ${kept} tokens`);
-    }
-    checkTokenIds(this.model, ids);
+    this.#checkPrompt(s, ids, kept);
     const gpu = this.model.gpu;
     const vocab = this.model.config.vocabSize;
     if (seen) gpu.write(this.state.seen, seenBits(seen, vocab), s * this.state.seenStride * 4);
@@ -195,68 +205,62 @@ export class SequenceBatch {
   }
 
   /**
-   * Starts several sequences afresh at once, for greedy continuations of many prompts: all but
-   * the last token of each prompt run packed into shared forward calls (rows of different
-   * sequences side by side, maxRows per call, no logits), and each prompt's last token is left as
-   * its sequence's pending input, which the next step feeds and picks the first new token after.
-   * One forward call thus prefills many short prompts, where `prefill` runs one prompt per call.
-   * No repetition state is set: steps after it should not use a repetition penalty.
+   * Starts several sequences at once, for greedy continuations of many prompts: all but the last
+   * token of each prompt (after the `kept` first, see keepSharedPrefix) run packed into shared
+   * forward calls (rows of different sequences side by side, maxRows per call, no logits), and
+   * each prompt's last token is left as its sequence's pending input, which the next step feeds
+   * and picks the first new token after. One forward call thus prefills many short prompts, where
+   * `prefill` runs one prompt per call; `step(rows, joining)` does the same inside a step.
    */
-  start(prompts: { sequence: number; ids: number[] }[]): void {
-    const rows: { sequence: number; position: number; id: number }[] = [];
-    const taken = new Set<number>();
-    for (const { sequence, ids } of prompts) {
-      this.#checkSequence(sequence);
-      if (taken.has(sequence)) throw new RangeError(`start: sequence ${sequence} given twice`);
-      taken.add(sequence);
-      if (ids.length === 0) throw new RangeError("start: no tokens");
-      if (ids.length > this.state.capacity) {
-        throw new ContextError(
-          `${ids.length} tokens do not fit in the context of ${this.state.capacity}`,
-        );
-      }
-      checkTokenIds(this.model, ids);
-      ids.slice(0, -1).forEach((id, position) => rows.push({ sequence, position, id }));
-    }
-    const gpu = this.model.gpu;
-    for (let first = 0; first < rows.length; first += this.state.maxRows) {
-      const chunk = rows.slice(first, first + this.state.maxRows);
-      gpu.write(this.state.ids, new Uint32Array(chunk.map((r) => r.id)));
-      this.#forward(chunk, 0, 0).submit();
-    }
-    for (const { sequence, ids } of prompts) {
-      this.#truncate(sequence, 0);
-      this.#advance(sequence, ids.length - 1, ids.slice(0, -1));
-      gpu.write(
-        this.state.picked,
-        new Uint32Array([ids[ids.length - 1]]),
-        sequence * PICK_STRIDE * 4,
-      );
-    }
+  start(prompts: JoiningSequence[]): void {
+    this.#runRows(this.#join(prompts, new Set()));
   }
 
   /**
    * Advances each row's sequence by one token: its input is the token last picked for it (by its
    * prefill or the previous step), and a new one is picked. Returns both, read back.
+   * `joining`: sequences that start here, as `start` starts them, their prompts' rows (all but the
+   * last token) run in this step's forward call as far as maxRows allows (the rest before it);
+   * give them rows too, so that their last prompt token is their input and their first new token
+   * is picked here.
    */
-  async step(rows: StepRow[]): Promise<StepTokens> {
+  async step(rows: StepRow[], joining: JoiningSequence[] = []): Promise<StepTokens> {
     const n = rows.length;
-    if (n === 0) return { inputs: [], picks: [] };
     if (n > this.sequences) throw new RangeError("step: more rows than sequences");
+    const seen = new Set<number>();
     for (const { sequence } of rows) {
       this.#checkSequence(sequence);
+      if (seen.has(sequence)) throw new RangeError(`step: sequence ${sequence} given twice`);
+      seen.add(sequence);
+    }
+    const joinRows = this.#join(joining, new Set());
+    for (const { sequence } of rows) {
       if (this.#positions[sequence] >= this.state.capacity) {
         throw new ContextError(`sequence ${sequence} filled its context of ${this.state.capacity}`);
       }
     }
+    // What does not fit beside the step's rows runs before it (earliest positions first).
+    const early = joinRows.length - Math.min(joinRows.length, this.state.maxRows - n);
+    this.#runRows(joinRows.slice(0, early));
+    const late = joinRows.slice(early);
+    if (n === 0) {
+      this.#runRows(late);
+      return { inputs: [], picks: [] };
+    }
     const gpu = this.model.gpu;
+    // Written on the queue before the batch below is submitted: the late rows' ids come first.
+    if (late.length > 0) gpu.write(this.state.ids, new Uint32Array(late.map((r) => r.id)));
     const batch = gpu.batch();
+    const j = late.length;
     rows.forEach(({ sequence }, r) =>
-      batch.copy(this.state.picked, sequence * PICK_STRIDE * 4, this.state.ids, r * 4, 4)
+      batch.copy(this.state.picked, sequence * PICK_STRIDE * 4, this.state.ids, (j + r) * 4, 4)
     );
-    batch.copy(this.state.ids, 0, this.#out, 0, n * 4);
-    const places = rows.map(({ sequence }) => ({ sequence, position: this.#positions[sequence] }));
-    this.#record(batch, places, 0, n);
+    batch.copy(this.state.ids, j * 4, this.#out, 0, n * 4);
+    const places = [
+      ...late,
+      ...rows.map(({ sequence }) => ({ sequence, position: this.#positions[sequence] })),
+    ];
+    this.#record(batch, places, j, n);
     rows.forEach(({ sequence, pick }, r) => {
       this.#pick(batch, r, sequence, pick);
       batch.copy(this.state.picked, sequence * PICK_STRIDE * 4, this.#out, (n + r) * 4, 4);
@@ -277,6 +281,59 @@ export class SequenceBatch {
     batch.copy(this.state.picked, s * PICK_STRIDE * 4, this.#out, 0, 4);
     batch.submit();
     return (await this.model.gpu.readU32(this.#out, 1))[0];
+  }
+
+  /**
+   * Checks joining sequences and their prompts, sets each one's cache to its prompt but the last
+   * token (which becomes its pending input) and returns the rows that compute them, to be run.
+   */
+  #join(joining: JoiningSequence[], taken: Set<number>): JoinRow[] {
+    for (const { sequence, ids, kept = 0 } of joining) {
+      this.#checkSequence(sequence);
+      if (taken.has(sequence)) throw new RangeError(`sequence ${sequence} joins twice`);
+      taken.add(sequence);
+      this.#checkPrompt(sequence, ids, kept);
+    }
+    const rows: JoinRow[] = [];
+    const gpu = this.model.gpu;
+    const vocab = this.model.config.vocabSize;
+    for (const { sequence, ids, kept = 0, seen } of joining) {
+      for (let p = kept; p < ids.length - 1; p++) rows.push({ sequence, position: p, id: ids[p] });
+      this.#truncate(sequence, kept);
+      this.#advance(sequence, ids.length - 1 - kept, ids.slice(kept, -1));
+      const last = new Uint32Array([ids[ids.length - 1]]);
+      gpu.write(this.state.picked, last, sequence * PICK_STRIDE * 4);
+      if (seen) {
+        gpu.write(this.state.seen, seenBits(seen, vocab), sequence * this.state.seenStride * 4);
+      }
+    }
+    return rows;
+  }
+
+  /** Runs rows of joining prompts in forward calls of maxRows, without logits. */
+  #runRows(rows: JoinRow[]): void {
+    for (let first = 0; first < rows.length; first += this.state.maxRows) {
+      const chunk = rows.slice(first, first + this.state.maxRows);
+      this.model.gpu.write(this.state.ids, new Uint32Array(chunk.map((r) => r.id)));
+      this.#forward(chunk, 0, 0).submit();
+    }
+  }
+
+  /** Throws unless `ids` is a prompt sequence `s` can start with, holding its first `kept`. */
+  #checkPrompt(s: number, ids: number[], kept: number): void {
+    if (ids.length === 0) throw new RangeError("no tokens in a prompt");
+    if (ids.length > this.state.capacity) {
+      throw new ContextError(
+        `${ids.length} tokens do not fit in the context of ${this.state.capacity}`,
+      );
+    }
+    if (
+      !Number.isInteger(kept) || kept < 0 || kept >= ids.length ||
+      kept > this.#ids[s].length || ids.slice(0, kept).some((id, i) => id !== this.#ids[s][i])
+    ) {
+      throw new RangeError(`sequence ${s} does not hold the first ${kept} tokens of its prompt`);
+    }
+    checkTokenIds(this.model, ids);
   }
 
   /** Forgets all but sequence `s`'s first `position` tokens (their cache rows are reused). */

@@ -6,7 +6,7 @@
 // any cache holds of it (SequenceBatch.keepSharedPrefix): a shared system prompt or few-shot
 // examples are prefilled once per batch, not once per prompt.
 
-import { SequenceBatch } from "./batch.ts";
+import { type JoiningSequence, SequenceBatch } from "./batch.ts";
 import type { TokenPick } from "./gemma.ts";
 import { type GenerateOptions, type GenerateResult, Reply, replyResult } from "./generate.ts";
 import { Sampler } from "./sampler.ts";
@@ -33,8 +33,6 @@ interface Job {
   request: GenerationRequest;
   reply: Reply;
   picks: () => TokenPick;
-  /** Its first token (picked by the prefill) has not been read back yet. */
-  fresh: boolean;
   prefillMs: number;
   decodeStart: number;
   /** Prompt tokens kept from a cache. */
@@ -67,15 +65,24 @@ export async function generateMany(
     const active = new Map<number, Job>();
     const free = Array.from({ length: sequences }, (_, s) => sequences - 1 - s);
     while (pending.length > 0 || active.size > 0) {
+      // Prompts join the next step: their rows run in its forward call, beside the other rows.
+      const joining: (JoiningSequence & { job: Job })[] = [];
+      const joinStart = performance.now();
       while (free.length > 0 && pending.length > 0) {
-        const { request, index } = pending.shift()!;
-        const reply = new Reply(tokenizer, request.options);
+        const { request, index } = pending[0];
+        const { promptIds } = request;
+        // One that shares more with a prompt joining now than any cache holds waits a step, to
+        // copy that prompt's rows then instead of computing them again.
+        const cached = Math.max(
+          ...batch.sequenceIndices.map((t) => batch.sharedPrefix(t, promptIds)),
+        );
+        if (joining.some((j) => sharedLength(j.ids, promptIds) > cached)) break;
+        pending.shift();
         const job: Job = {
           index,
           request,
-          reply,
+          reply: new Reply(tokenizer, request.options),
           picks: new Sampler(request.options.sampling).gpuPick,
-          fresh: true,
           prefillMs: 0,
           decodeStart: 0,
           kept: 0,
@@ -84,34 +91,30 @@ export async function generateMany(
           finish(job);
           continue;
         }
-        const { promptIds } = request;
         const s = takeSequence(free, (f) => batch.sharedPrefix(f, promptIds));
-        const start = performance.now();
-        const penalized = request.options.sampling.repetitionPenalty !== 1;
         job.kept = batch.keepSharedPrefix(s, promptIds);
-        batch.prefill(s, promptIds, job.picks(), penalized ? promptIds : undefined, job.kept);
-        job.prefillMs = performance.now() - start;
-        job.decodeStart = performance.now();
-        if (batch.position(s) < batch.contextLength) {
-          active.set(s, job);
-          continue;
-        }
-        // A prompt that fills the context gets its first token and no step.
-        job.reply.take(await batch.readPick(s));
-        finish(job);
-        free.push(s);
+        const penalized = request.options.sampling.repetitionPenalty !== 1;
+        joining.push({
+          sequence: s,
+          ids: promptIds,
+          kept: job.kept,
+          seen: penalized ? promptIds : undefined,
+          job,
+        });
+        active.set(s, job);
       }
       if (active.size === 0) continue;
       const rows = [...active];
-      const { inputs, picks } = await batch.step(
+      const { picks } = await batch.step(
         rows.map(([sequence, job]) => ({ sequence, pick: job.picks() })),
+        joining,
       );
+      for (const { job } of joining) {
+        job.prefillMs = performance.now() - joinStart;
+        job.decodeStart = performance.now();
+      }
       rows.forEach(([s, job], r) => {
-        // A fresh sequence's first token comes back as its step's input.
-        const ended = (job.fresh && !job.reply.take(inputs[r])) || !job.reply.take(picks[r]) ||
-          batch.position(s) >= batch.contextLength;
-        job.fresh = false;
-        if (ended) {
+        if (!job.reply.take(picks[r]) || batch.position(s) >= batch.contextLength) {
           finish(job);
           active.delete(s);
           free.push(s);
@@ -131,4 +134,12 @@ function takeSequence(free: number[], score: (sequence: number) => number): numb
     if (score(free[i]) > score(free[best])) best = i;
   }
   return free.splice(best, 1)[0];
+}
+
+/** How many first tokens `a` (but its last, which stays pending) and `b` (but its last) share. */
+function sharedLength(a: number[], b: number[]): number {
+  const most = Math.min(a.length, b.length) - 1;
+  let n = 0;
+  while (n < most && a[n] === b[n]) n++;
+  return n;
 }

@@ -206,7 +206,7 @@ export interface ContinuationOptions {
 /**
  * Greedy continuations of `prompts`, as long as their `truths` (or shorter with `stopAbove`), up to
  * `parallel` at a time: continuous batching, a finished window's sequence taking the next prompt
- * between steps, new prompts prefilled together.
+ * between steps, new prompts prefilled together inside the step that picks their first tokens.
  */
 export async function greedyContinuations(
   model: Gemma,
@@ -232,9 +232,8 @@ export async function greedyContinuations(
         active.set(sequence, { window: next, distance: new EditDistanceRow(truths[next]) });
         starting.push({ sequence, ids: prompts[next++] });
       }
-      if (starting.length > 0) batch.start(starting);
       const rows = [...active.keys()].map((sequence) => ({ sequence, pick: {} }));
-      const { picks } = await batch.step(rows);
+      const { picks } = await batch.step(rows, starting);
       rows.forEach(({ sequence }, r) => {
         const { window, distance } = active.get(sequence)!;
         out[window].push(picks[r]);

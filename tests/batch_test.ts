@@ -247,7 +247,7 @@ Deno.test("start prefills several prompts packed together; steps continue each g
     order.forEach((i, s) => assert.deepEqual(picked[s], expected[i].tokenIds, `prompt ${i}`));
     assert.throws(
       () => batch.start([{ sequence: 0, ids: [2] }, { sequence: 0, ids: [2, 3] }]),
-      /given twice/,
+      /joins twice/,
     );
     batch.destroy();
   } finally {
@@ -323,6 +323,60 @@ Deno.test("SequenceBatch keeps shared beginnings, its own or copied, where the r
     // Prefill refuses a kept length its sequence lacks.
     assert.throws(() => batch.prefill(2, [2, 9, 9], {}, undefined, 2), /does not hold/);
     session.destroy();
+    batch.destroy();
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("a step runs joining prompts beside its rows, what does not fit before it", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "gemma-batch-" });
+  try {
+    await buildTinyModel(dir, {
+      modelType: "gemma3_text",
+      numHeads: 2,
+      numKvHeads: 1,
+      numLayers: 3,
+      slidingWindow: 5,
+      seed: 14,
+    });
+    const gpu = await createGpuContext();
+    const model = await loadGemma(gpu, await openCheckpoint(dir), { dtype: "f32" });
+    const tokenizer = await loadTokenizer(dir);
+    const greedy = requests(tokenizer).map((r) => ({
+      promptIds: r.promptIds,
+      options: { ...r.options, maxTokens: 6, stopTokenIds: [], sampling: DEFAULT_SAMPLING },
+    }));
+    const expected = await oneAtATime(model, tokenizer, greedy);
+    // 7 rows a call: beside 3 or 6 stepping rows, most prompt rows run in calls before the step.
+    const batch = new SequenceBatch(model, {
+      sequences: 6,
+      contextLength: CONTEXT,
+      maxBatchRows: 7,
+    });
+    assert.equal(batch.state.maxRows, 7);
+    const picked: number[][] = greedy.map(() => []);
+    const join = (from: number) =>
+      [0, 1, 2].map((k) => ({ sequence: from + k, ids: greedy[from + k].promptIds }));
+    for (let k = 0; k < 8; k++) {
+      const sequences = k < 2 ? [0, 1, 2] : [0, 1, 2, 3, 4, 5];
+      const joining = k === 0 ? join(0) : k === 2 ? join(3) : [];
+      const { inputs, picks } = await batch.step(
+        sequences.map((sequence) => ({ sequence, pick: {} })),
+        joining,
+      );
+      // A joining sequence's input is its prompt's last token.
+      joining.forEach(({ sequence, ids }) => assert.equal(inputs[sequence], ids.at(-1)));
+      picks.forEach((p, s) => picked[s].push(p));
+    }
+    // Sequences 0–2 stepped 8 times, 3–5 (joining at the third step) 6 times.
+    picked.forEach((tokens, i) => {
+      assert.deepEqual(tokens.slice(0, 6), expected[i].tokenIds, `prompt ${i}`);
+    });
+    await assert.rejects(
+      () => batch.step([{ sequence: 0, pick: {} }, { sequence: 0, pick: {} }]),
+      /sequence 0 given twice/,
+    );
     batch.destroy();
   } finally {
     await Deno.remove(dir, { recursive: true });
