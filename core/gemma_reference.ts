@@ -61,6 +61,7 @@ export function referenceLogits(
   model: ReferenceModel,
   ids: number[],
   logitRows = 1,
+  geluMul: (gate: Float32Array, up: Float32Array) => Float32Array = geluMulReference,
 ): Float32Array {
   const c = model.config;
   const get = (name: string): Float32Array => {
@@ -110,7 +111,7 @@ export function referenceLogits(
     x = norm(h, mlpNormName(c, layer));
     const gate = matmulReference(x, get(n.gate), T, f, d);
     const up = matmulReference(x, get(n.up), T, f, d);
-    const m = matmulReference(geluMulReference(gate, up), get(n.down), T, d, f);
+    const m = matmulReference(geluMul(gate, up), get(n.down), T, d, f);
     addInPlace(h, c.sandwichNorms ? norm(m, n.mlpOutNorm) : m);
   }
 

@@ -1,6 +1,9 @@
 // llama.cpp as a second, independent implementation: runs tests/llama/llama.mjs under Node.js
 // (node-llama-cpp's prebuilt binaries) on a GGUF file, feeding token ids directly.
 
+import { roundToF16 } from "../kernels/f16.ts";
+import { geluTanh } from "../kernels/gelu_mul.ts";
+
 const SCRIPT = new URL("./llama/llama.mjs", import.meta.url).pathname;
 
 export type LlamaTask =
@@ -41,4 +44,23 @@ export async function runLlama(request: LlamaRequest): Promise<any[]> {
     throw new Error(`llama.cpp failed: ${new TextDecoder().decode(out.stderr).slice(-2000)}`);
   }
   return JSON.parse(new TextDecoder().decode(out.stdout));
+}
+
+/**
+ * GELU(gate) · up as llama.cpp's CPU backend computes it (GGML_GELU_FP16, its default): the gate
+ * rounded to f16 and looked up in a table of f16 results, exact only beyond ±10. For references
+ * that show how much of a gap to llama.cpp this rounding alone makes.
+ */
+export function ggmlGeluMul(gate: Float32Array, up: Float32Array): Float32Array {
+  const y = new Float32Array(gate.length);
+  const f16 = new Float32Array(1);
+  const round = (x: number) => {
+    f16[0] = x;
+    return roundToF16(f16)[0];
+  };
+  for (let i = 0; i < gate.length; i++) {
+    const x = gate[i];
+    y[i] = x <= -10 ? 0 : x >= 10 ? x * up[i] : round(geluTanh(round(x))) * up[i];
+  }
+  return y;
 }
