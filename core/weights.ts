@@ -10,6 +10,7 @@ import {
   createMatrix,
   destroyMatrix,
   type GpuMatrix,
+  isQuantized,
   matrixBytes,
   type WeightType,
   writeMatrixF16Rows,
@@ -181,6 +182,7 @@ export async function loadGemma(
       const shapes = run.map((name) => tensor(name).shape);
       const rows = shapes.reduce((sum, [r]) => sum + r, 0);
       const m = createMatrix(gpu, rows, shapes[0][1], typeOf(run[0]), run.join(" + "));
+      if (isQuantized(m) && dtype === "f16") m.roundsToF16 = true;
       let rowOffset = 0;
       for (const [i, name] of run.entries()) {
         await load(name, m, rowOffset);

@@ -83,6 +83,8 @@ export function createCrossEntropyWorkspace(
   const transposed = gpu.createBuffer(head.cols * chunkRows * 4, "cross-entropy head chunk ᵀ");
   const scratch = createMatrix(gpu, chunkRows, head.cols, head.dtype, "cross-entropy head chunk");
   if (scratch.chunks.length !== 1) throw new GpuError("crossEntropy: head chunk not one binding");
+  // A quantized head whose values may be rounded to f16 lets matmul decode the chunk first.
+  scratch.roundsToF16 = head.roundsToF16;
   return {
     rows,
     chunkRows,

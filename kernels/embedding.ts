@@ -4,7 +4,7 @@
 // embedding.wgsl (one invocation per element); quantized tables embedding_quant.wgsl (one per
 // unit of a row, decoded in registers with the same format code as matmul).
 
-import { type Binding, GpuBatch, Uniforms, workgroupGrid } from "./gpu.ts";
+import { type Binding, GpuBatch, GpuError, Uniforms, workgroupGrid } from "./gpu.ts";
 import { type GpuMatrix, isQuantized, quantRowLayout } from "./matrix.ts";
 import type { QuantType } from "./quant.ts";
 import { QUANT_SHADERS } from "./quant_shader.ts";
@@ -14,6 +14,20 @@ import quantSource from "./embedding_quant.wgsl" with { type: "text" };
 /** embedding_quant.wgsl with each format's decoder, joined once. */
 const quantSources = Object.fromEntries(
   Object.entries(QUANT_SHADERS).map(([type, shader]) => [type, shader.source + quantSource]),
+) as Record<QuantType, string>;
+
+/** The same, writing y as f16 pairs (packed in u32 words) instead of f32. */
+const F32_OUTPUT = "var<storage, read_write> y: array<f32>;";
+const F32_STORE = "  y[at] = v.x;\n  y[at + 1u] = v.y;";
+if (!quantSource.includes(F32_OUTPUT) || !quantSource.includes(F32_STORE)) {
+  throw new Error("embedding_quant.wgsl: output lines not found");
+}
+const quantF16Sources = Object.fromEntries(
+  Object.entries(quantSources).map(([type, source]) => [
+    type,
+    source.replace(F32_OUTPUT, "var<storage, read_write> y: array<u32>;")
+      .replace(F32_STORE, "  y[at / 2u] = pack2x16float(v);"),
+  ]),
 ) as Record<QuantType, string>;
 
 export interface EmbedArgs {
@@ -27,6 +41,8 @@ export interface EmbedArgs {
   rows: number;
   /** Multiplies every element (Gemma: √D rounded to the activation dtype). */
   scale: number;
+  /** y holds f16 values, two to a 32-bit word (quantized tables only; D even). */
+  f16Output?: boolean;
 }
 
 const WG = 256;
@@ -39,6 +55,7 @@ export function embed(batch: GpuBatch, args: EmbedArgs): void {
     embedQuantized(batch, args, table);
     return;
   }
+  if (args.f16Output) throw new GpuError("embed: f16 output needs a quantized table");
   const pipeline = batch.gpu.pipeline(source, { F16: table.dtype === "f16" ? 1 : 0 });
   const grid = workgroupGrid(batch.gpu, Math.ceil(rows * table.cols / WG));
   for (const chunk of table.chunks) {
@@ -60,7 +77,9 @@ function embedQuantized(batch: GpuBatch, args: EmbedArgs, table: GpuMatrix & { d
   // Whole units, plus one invocation per row for the rest (an odd number of 32-value blocks).
   const units = Math.floor(table.cols / shader.unit);
   const perRow = units + (table.cols % shader.unit ? 1 : 0);
-  const pipeline = batch.gpu.pipeline(quantSources[table.dtype]);
+  if (args.f16Output && table.cols % 2 !== 0) throw new GpuError("embed: f16 output needs even D");
+  const sources = args.f16Output ? quantF16Sources : quantSources;
+  const pipeline = batch.gpu.pipeline(sources[table.dtype]);
   const grid = workgroupGrid(batch.gpu, Math.ceil(rows * perRow / QUANT_WG));
   for (const chunk of table.chunks) {
     const uniforms = new Uniforms()

@@ -24,11 +24,16 @@ struct Params {
 
 const WG: u32 = 64u;
 
-fn store4(at: u32, v: vec4<f32>) {
+// y[at], y[at + 1] (at even). For f16 output embedding.ts rewrites y as array<u32> and this body
+// as one packed store.
+fn store2(at: u32, v: vec2<f32>) {
   y[at] = v.x;
   y[at + 1u] = v.y;
-  y[at + 2u] = v.z;
-  y[at + 3u] = v.w;
+}
+
+fn store4(at: u32, v: vec4<f32>) {
+  store2(at, v.xy);
+  store2(at + 2u, v.zw);
 }
 
 @compute @workgroup_size(WG)
@@ -51,8 +56,9 @@ fn main(
   let r = id - p.rowStart;
   let row = Row(r * p.wStride, r * p.sStride);
   if (u == p.units) {
-    for (var k = u * UNIT; k < p.dim; k++) {
-      y[t * p.dim + k] = wAt(row, k) * p.scale;
+    // D and the units are whole 32-value blocks: the rest comes in pairs.
+    for (var k = u * UNIT; k < p.dim; k += 2u) {
+      store2(t * p.dim + k, vec2<f32>(wAt(row, k), wAt(row, k + 1u)) * p.scale);
     }
     return;
   }

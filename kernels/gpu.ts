@@ -219,8 +219,8 @@ export class GpuContext {
 }
 
 const UNIFORM_POOL_BYTES = 64 * 1024;
-/** Dispatches one profiled batch may time with GPU timestamps. */
-const MAX_PROFILED_OPERATIONS = 2048;
+/** Dispatches timed by one query set (WebGPU allows 4096 queries per set, two per dispatch). */
+const OPERATIONS_PER_QUERY_SET = 2048;
 /** Uniform slots are aligned to the largest minUniformBufferOffsetAlignment WebGPU allows. */
 const UNIFORM_SLOT_BYTES = 256;
 
@@ -277,7 +277,8 @@ export class GpuBatch {
   readonly #profiling: boolean;
   #sections: { label: string; weightBytes: number }[] = [];
   #operations: { section: number; commands?: GPUCommandBuffer }[] = [];
-  #timestamps: GPUQuerySet | null = null;
+  /** Timestamp query sets, OPERATIONS_PER_QUERY_SET operations each (null: none yet). */
+  #timestamps: GPUQuerySet[] | null = null;
 
   constructor(gpu: GpuContext, profiling = false) {
     this.gpu = gpu;
@@ -297,15 +298,17 @@ export class GpuBatch {
   #beginPass(): GPUComputePassEncoder {
     if (this.#pass) return this.#pass;
     if (this.#profiling && this.gpu.device.features.has("timestamp-query")) {
-      this.#timestamps ??= this.gpu.device.createQuerySet({
-        type: "timestamp",
-        count: MAX_PROFILED_OPERATIONS * 2,
-      });
-      const i = this.#operations.length;
-      if (i >= MAX_PROFILED_OPERATIONS) throw new GpuError("too many operations to profile");
+      this.#timestamps ??= [];
+      const i = this.#operations.length % OPERATIONS_PER_QUERY_SET;
+      if (i === 0) {
+        this.#timestamps.push(this.gpu.device.createQuerySet({
+          type: "timestamp",
+          count: OPERATIONS_PER_QUERY_SET * 2,
+        }));
+      }
       return this.#pass = this.#encoder.beginComputePass({
         timestampWrites: {
-          querySet: this.#timestamps,
+          querySet: this.#timestamps.at(-1)!,
           beginningOfPassWriteIndex: 2 * i,
           endOfPassWriteIndex: 2 * i + 1,
         },
@@ -418,14 +421,18 @@ export class GpuBatch {
         usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC,
       });
       this.#endPass();
-      if (count > 0) this.#encoder.resolveQuerySet(this.#timestamps, 0, count, resolved, 0);
+      this.#timestamps.forEach((set, k) => {
+        const first = k * OPERATIONS_PER_QUERY_SET * 2;
+        const queries = Math.min(OPERATIONS_PER_QUERY_SET * 2, count - first);
+        this.#encoder.resolveQuerySet(set, 0, queries, resolved, first * 8);
+      });
       queue.submit([this.#encoder.finish()]);
       const ticks = new BigInt64Array(await this.gpu.readBytes(resolved, count * 8));
       this.#operations.forEach(({ section }, i) => {
         add(section, Number(ticks[2 * i + 1] - ticks[2 * i]) / 1e6);
       });
       resolved.destroy();
-      this.#timestamps.destroy();
+      for (const set of this.#timestamps) set.destroy();
       return result;
     }
     for (const { section, commands } of this.#operations) {

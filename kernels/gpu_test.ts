@@ -36,3 +36,24 @@ Deno.test("readbackLatencyMs measures once and stays positive", async () => {
   const ms = await first;
   assert.ok(ms > 0 && ms < 10_000, `${ms}`);
 });
+
+Deno.test("a profiled batch times more dispatches than one query set holds", async () => {
+  const gpu = await testGpu();
+  const [a, b, y] = [gpu.createBuffer(1024), gpu.createBuffer(1024), gpu.createBuffer(1024)];
+  gpu.write(a, new Float32Array(256).fill(0));
+  gpu.write(b, new Float32Array(256).fill(1));
+  const batch = gpu.batch({ profile: true });
+  // 2100 + 2100 dispatches (h += 1 each): past one query set of 2048 operations, then two.
+  for (const label of ["first", "second"]) {
+    batch.mark(label);
+    for (let i = 0; i < 2100; i++) {
+      residualNorm(batch, { x: b, weight: b, h: a, next: b, y, rows: 1, dim: 256, eps: 0 });
+    }
+  }
+  const sections = await batch.profile();
+  assert.deepEqual([...sections.keys()], ["first", "second"]);
+  for (const { ms } of sections.values()) assert.ok(ms >= 0 && Number.isFinite(ms), `${ms}`);
+  // Every dispatch ran: h = 4200 · RMSNorm(1, 1, …)·1 = 4200.
+  assertClose(await gpu.readF32(a, 256), new Float32Array(256).fill(4200), 1e-6);
+  for (const buffer of [a, b, y]) buffer.destroy();
+});

@@ -6,6 +6,7 @@ import { type Binding, GpuBatch, type GpuContext, GpuError, workgroupGrid } from
 import type { GpuMatrix, WeightType } from "./matrix.ts";
 import { matmulTiled } from "./matmul_tiled.ts";
 import { matmulBlocked } from "./matmul_blocked.ts";
+import { decodesFirst, matmulDequantized } from "./matmul_dequant.ts";
 import { chunkDispatch, formatPipeline, formatSources } from "./weight_formats.ts";
 import template from "./matmul.wgsl" with { type: "text" };
 import gelu from "./gelu.wgsl" with { type: "text" };
@@ -138,19 +139,21 @@ export function canFuseGlu(
 /**
  * The kernel for `rows` rows of x against w: matmulBlocked where the variant says so (T > 8);
  * matmulTiled for float prefill of 5+ rows (1.3–1.45× faster there on lavapipe, level below 5
- * rows, see matmul_tiled.ts); else matmul.wgsl.
+ * rows, see matmul_tiled.ts), and for quantized prefill of 32+ rows decoded to f16 first where
+ * the model's dtype allows (matmul_dequant.ts); else matmul.wgsl.
  */
 function kernelFor(
   gpu: GpuContext,
   w: GpuMatrix,
   rows: number,
   variant?: MatmulVariant,
-): "blocked" | "tiled" | "template" {
+): "blocked" | "tiled" | "dequantized" | "template" {
   // The blocked GEMM's 64-row tiles are for prefill, not a batched decode step's few rows.
   if (rows > DECODE_BATCH_ROWS && (variant ?? matmulVariant(gpu, w.dtype)).blocked) {
     return "blocked";
   }
   if (rows >= TILED_MIN_ROWS && (w.dtype === "f32" || w.dtype === "f16")) return "tiled";
+  if (decodesFirst(gpu, w, rows)) return "dequantized";
   return "template";
 }
 
@@ -177,6 +180,10 @@ export function matmul(batch: GpuBatch, args: MatmulArgs): void {
   }
   if (kernel === "tiled") {
     matmulTiled(batch, args);
+    return;
+  }
+  if (kernel === "dequantized") {
+    matmulDequantized(batch, args);
     return;
   }
   const { variant, tt, pipeline, ...strides } = templatePipeline(batch.gpu, w, rows, args.variant);

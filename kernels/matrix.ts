@@ -41,6 +41,11 @@ export interface GpuMatrix {
   chunks: MatrixChunk[];
   /** Bytes on the GPU. */
   bytes: number;
+  /**
+   * Quantized weights that may be rounded to f16 (the model's dtype is f16): a long prefill
+   * decodes them to f16 once per call for a float GEMM (matmul_dequant.ts).
+   */
+  roundsToF16?: boolean;
 }
 
 /**

@@ -7,7 +7,9 @@
 // CPU kernels first round the activations to 8-bit blocks (Q8_0 / Q8_K, ggml's "vec_dot_type")
 // and take integer dot products. That moves log-probabilities by ~0.07 nats on average, enough to
 // flip ~4% of the top-1 tokens where two are close. gemma multiplies f32 activations by the
-// exactly dequantized weights, as the CPU reference does (a test checks it). So the exact checks
+// exactly dequantized weights, as the CPU reference does (a test checks it; with --dtype f32: at
+// the default f16, prefills of 32+ tokens decode the weights to f16 first, checked apart). So the
+// exact checks
 // run llama.cpp on the same weights dequantized into an F32 GGUF (no activation rounding there),
 // and on the Q4_K_M file itself the perplexity must agree within 1% and the rest is reported.
 
@@ -57,9 +59,9 @@ function scoreRow(row: Float32Array, target: number) {
 }
 
 /** Our teacher-forced scores of `tokens`: per position, log P(next), argmax, top-2 gap. */
-async function ourScores(tokens: number[]) {
+async function ourScores(tokens: number[], dtype: "f32" | "f16") {
   const gpu = await createGpuContext();
-  const model = await loadGemma(gpu, checkpoint);
+  const model = await loadGemma(gpu, checkpoint, { dtype });
   const session = new GemmaSession(model, { contextLength: tokens.length });
   const vocab = model.config.vocabSize;
   const logprobs: number[] = [];
@@ -108,7 +110,9 @@ const [exactScores, ...exactGreedy] = await runLlama({
   contextSize: 1024 + 64,
   tasks: [{ type: "score", tokens: ids }, ...greedyTasks],
 });
-const ours = await ourScores(ids);
+const ours = await ourScores(ids, "f32");
+// The default dtype, f16: prefill chunks of 64 tokens decode the quantized weights to f16.
+const oursF16 = await ourScores(ids.slice(0, 257), "f16");
 const ourContinuations = await ourGreedy(promptIds, 32);
 
 interface Scores {
@@ -169,6 +173,21 @@ Deno.test("real model: the GPU matches the CPU reference on the exactly dequanti
   }
   console.log(`    ${count} positions: max |Δ log-prob| ${maxDelta.toExponential(2)}`);
   assert.ok(maxDelta < 1e-3, `max |Δ log-prob| ${maxDelta}`);
+});
+
+Deno.test("real model: the default f16 prefill stays close to the exact weights' scores", () => {
+  const n = oursF16.logprobs.length;
+  const deltas = oursF16.logprobs.map((lp, t) => Math.abs(lp - ours.logprobs[t]));
+  const max = Math.max(...deltas);
+  const mean = deltas.reduce((a, b) => a + b, 0) / n;
+  const same = oursF16.top1.filter((id, t) => id === ours.top1[t]).length;
+  console.log(
+    `    ${n} positions: |Δ log-prob| mean ${mean.toExponential(2)}, max ${
+      max.toExponential(2)
+    }; top-1 agreement ${same} of ${n}`,
+  );
+  assert.ok(mean < 2e-3 && max < 2e-2, `mean ${mean}, max ${max}`);
+  assert.ok(same >= n - 2, `${same} of ${n} top-1 tokens agree`);
 });
 
 Deno.test("real model: ≥ 98% teacher-forced agreement with llama.cpp on the same weights in F32", () => {
