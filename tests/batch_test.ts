@@ -59,6 +59,37 @@ function requests(tokenizer: GemmaTokenizer): GenerationRequest[] {
   }));
 }
 
+/** A tiny Gemma 3 with a sliding window of 5 (its rings wrap soon), in f32, for `body`. */
+async function withWindowedModel(
+  seed: number,
+  body: (model: Gemma, tokenizer: GemmaTokenizer) => Promise<void>,
+): Promise<void> {
+  const dir = await Deno.makeTempDir({ prefix: "gemma-batch-" });
+  try {
+    await buildTinyModel(dir, {
+      modelType: "gemma3_text",
+      numHeads: 2,
+      numKvHeads: 1,
+      numLayers: 3,
+      slidingWindow: 5,
+      seed,
+    });
+    const gpu = await createGpuContext();
+    const model = await loadGemma(gpu, await openCheckpoint(dir), { dtype: "f32" });
+    await body(model, await loadTokenizer(dir));
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+/** The requests, greedy, 6 tokens each, no stop tokens. */
+function greedyRequests(tokenizer: GemmaTokenizer): GenerationRequest[] {
+  return requests(tokenizer).map((r) => ({
+    promptIds: r.promptIds,
+    options: { ...r.options, maxTokens: 6, stopTokenIds: [], sampling: DEFAULT_SAMPLING },
+  }));
+}
+
 async function oneAtATime(model: Gemma, tokenizer: GemmaTokenizer, reqs: GenerationRequest[]) {
   const session = new GemmaSession(model, { contextLength: CONTEXT });
   const results = [];
@@ -211,23 +242,8 @@ Deno.test("scoreBranches scores continuations as appendAndScore does, one at a t
 });
 
 Deno.test("start prefills several prompts packed together; steps continue each greedily", async () => {
-  const dir = await Deno.makeTempDir({ prefix: "gemma-batch-" });
-  try {
-    await buildTinyModel(dir, {
-      modelType: "gemma3_text",
-      numHeads: 2,
-      numKvHeads: 1,
-      numLayers: 3,
-      slidingWindow: 5,
-      seed: 12,
-    });
-    const gpu = await createGpuContext();
-    const model = await loadGemma(gpu, await openCheckpoint(dir), { dtype: "f32" });
-    const tokenizer = await loadTokenizer(dir);
-    const greedy = requests(tokenizer).map((r) => ({
-      promptIds: r.promptIds,
-      options: { ...r.options, maxTokens: 6, stopTokenIds: [], sampling: DEFAULT_SAMPLING },
-    }));
+  await withWindowedModel(12, async (model, tokenizer) => {
+    const greedy = greedyRequests(tokenizer);
     const expected = await oneAtATime(model, tokenizer, greedy);
     // maxBatchRows 7: chunks cut through prompts, so rows of one prompt span two calls.
     const batch = new SequenceBatch(model, {
@@ -250,25 +266,11 @@ Deno.test("start prefills several prompts packed together; steps continue each g
       /joins twice/,
     );
     batch.destroy();
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
+  });
 });
 
 Deno.test("SequenceBatch keeps shared beginnings, its own or copied, where the rings allow", async () => {
-  const dir = await Deno.makeTempDir({ prefix: "gemma-batch-" });
-  try {
-    await buildTinyModel(dir, {
-      modelType: "gemma3_text",
-      numHeads: 2,
-      numKvHeads: 1,
-      numLayers: 3,
-      slidingWindow: 5,
-      seed: 13,
-    });
-    const gpu = await createGpuContext();
-    const model = await loadGemma(gpu, await openCheckpoint(dir), { dtype: "f32" });
-    const tokenizer = await loadTokenizer(dir);
+  await withWindowedModel(13, async (model, tokenizer) => {
     // Chunks of 4 rows: the local layers keep rings of window 5 + 4 = 9 rows, which wrap.
     const batch = new SequenceBatch(model, {
       sequences: 3,
@@ -324,29 +326,12 @@ Deno.test("SequenceBatch keeps shared beginnings, its own or copied, where the r
     assert.throws(() => batch.prefill(2, [2, 9, 9], {}, undefined, 2), /does not hold/);
     session.destroy();
     batch.destroy();
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
+  });
 });
 
 Deno.test("a step runs joining prompts beside its rows, what does not fit before it", async () => {
-  const dir = await Deno.makeTempDir({ prefix: "gemma-batch-" });
-  try {
-    await buildTinyModel(dir, {
-      modelType: "gemma3_text",
-      numHeads: 2,
-      numKvHeads: 1,
-      numLayers: 3,
-      slidingWindow: 5,
-      seed: 14,
-    });
-    const gpu = await createGpuContext();
-    const model = await loadGemma(gpu, await openCheckpoint(dir), { dtype: "f32" });
-    const tokenizer = await loadTokenizer(dir);
-    const greedy = requests(tokenizer).map((r) => ({
-      promptIds: r.promptIds,
-      options: { ...r.options, maxTokens: 6, stopTokenIds: [], sampling: DEFAULT_SAMPLING },
-    }));
+  await withWindowedModel(14, async (model, tokenizer) => {
+    const greedy = greedyRequests(tokenizer);
     const expected = await oneAtATime(model, tokenizer, greedy);
     // 7 rows a call: beside 3 or 6 stepping rows, most prompt rows run in calls before the step.
     const batch = new SequenceBatch(model, {
@@ -378,7 +363,5 @@ Deno.test("a step runs joining prompts beside its rows, what does not fit before
       /sequence 0 given twice/,
     );
     batch.destroy();
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
+  });
 });
