@@ -21,6 +21,7 @@ import {
   destroyForwardState,
   PICK_STRIDE,
   ringsHold,
+  sharedLength,
 } from "./forward_state.ts";
 import type { Gemma } from "./weights.ts";
 
@@ -124,10 +125,7 @@ export class SequenceBatch {
    */
   sharedPrefix(s: number, ids: ArrayLike<number>, limit = ids.length - 1): number {
     this.#checkSequence(s);
-    const held = this.#ids[s];
-    const most = Math.min(limit, ids.length, held.length);
-    let keep = 0;
-    while (keep < most && held[keep] === ids[keep]) keep++;
+    const keep = sharedLength(this.#ids[s], ids, limit);
     return ringsHold(this.model, this.state, this.#written[s], keep) ? keep : 0;
   }
 
@@ -142,7 +140,7 @@ export class SequenceBatch {
     s: number,
     ids: ArrayLike<number>,
     limit = ids.length - 1,
-    donors: Iterable<number> = this.#positions.keys(),
+    donors: Iterable<number> = this.sequenceIndices,
   ): number {
     const own = this.sharedPrefix(s, ids, limit);
     let best = { sequence: s, keep: own };
@@ -213,7 +211,7 @@ export class SequenceBatch {
    * `prefill` runs one prompt per call; `step(rows, joining)` does the same inside a step.
    */
   start(prompts: JoiningSequence[]): void {
-    this.#runRows(this.#join(prompts, new Set()));
+    this.#runRows(this.#join(prompts));
   }
 
   /**
@@ -233,7 +231,7 @@ export class SequenceBatch {
       if (seen.has(sequence)) throw new RangeError(`step: sequence ${sequence} given twice`);
       seen.add(sequence);
     }
-    const joinRows = this.#join(joining, new Set());
+    const joinRows = this.#join(joining);
     for (const { sequence } of rows) {
       if (this.#positions[sequence] >= this.state.capacity) {
         throw new ContextError(`sequence ${sequence} filled its context of ${this.state.capacity}`);
@@ -287,7 +285,8 @@ export class SequenceBatch {
    * Checks joining sequences and their prompts, sets each one's cache to its prompt but the last
    * token (which becomes its pending input) and returns the rows that compute them, to be run.
    */
-  #join(joining: JoiningSequence[], taken: Set<number>): JoinRow[] {
+  #join(joining: JoiningSequence[]): JoinRow[] {
+    const taken = new Set<number>();
     for (const { sequence, ids, kept = 0 } of joining) {
       this.#checkSequence(sequence);
       if (taken.has(sequence)) throw new RangeError(`sequence ${sequence} joins twice`);

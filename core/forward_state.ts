@@ -38,6 +38,14 @@ export function checkTokenIds(model: Gemma, ids: ArrayLike<number>): void {
   }
 }
 
+/** How many first tokens `a` and `b` share, at most `limit`. */
+export function sharedLength(a: ArrayLike<number>, b: ArrayLike<number>, limit = Infinity): number {
+  const most = Math.min(limit, a.length, b.length);
+  let n = 0;
+  while (n < most && a[n] === b[n]) n++;
+  return n;
+}
+
 /** The most sequences of `contextLength` positions whose KV caches fit in one binding. */
 export function maxSequences(model: Gemma, contextLength: number): number {
   const c = model.config;

@@ -7,6 +7,7 @@
 // examples are prefilled once per batch, not once per prompt.
 
 import { type JoiningSequence, SequenceBatch } from "./batch.ts";
+import { sharedLength } from "./forward_state.ts";
 import type { TokenPick } from "./gemma.ts";
 import { type GenerateOptions, type GenerateResult, Reply, replyResult } from "./generate.ts";
 import { Sampler } from "./sampler.ts";
@@ -76,7 +77,10 @@ export async function generateMany(
         const cached = Math.max(
           ...batch.sequenceIndices.map((t) => batch.sharedPrefix(t, promptIds)),
         );
-        if (joining.some((j) => sharedLength(j.ids, promptIds) > cached)) break;
+        // A joining prompt will hold all its tokens but the last; this one keeps at most as many.
+        const shared = (j: JoiningSequence) =>
+          sharedLength(j.ids, promptIds, Math.min(j.ids.length, promptIds.length) - 1);
+        if (joining.some((j) => shared(j) > cached)) break;
         pending.shift();
         const job: Job = {
           index,
@@ -134,12 +138,4 @@ function takeSequence(free: number[], score: (sequence: number) => number): numb
     if (score(free[i]) > score(free[best])) best = i;
   }
   return free.splice(best, 1)[0];
-}
-
-/** How many first tokens `a` (but its last, which stays pending) and `b` (but its last) share. */
-function sharedLength(a: number[], b: number[]): number {
-  const most = Math.min(a.length, b.length) - 1;
-  let n = 0;
-  while (n < most && a[n] === b[n]) n++;
-  return n;
 }

@@ -17,6 +17,7 @@ import {
   createForwardState,
   destroyForwardState,
   ringsHold,
+  sharedLength,
 } from "./forward_state.ts";
 
 export { ContextError };
@@ -115,9 +116,7 @@ export class GemmaSession {
    * Prompts that share their start (few-shot examples, a chat's earlier turns) prefill it once.
    */
   keepSharedPrefix(ids: ArrayLike<number>, limit = ids.length - 1): number {
-    let keep = 0;
-    const most = Math.min(limit, ids.length, this.#position);
-    while (keep < most && this.#ids[keep] === ids[keep]) keep++;
+    let keep = sharedLength(this.#ids, ids, Math.min(limit, this.#position));
     if (!this.canTruncate(keep)) keep = 0;
     this.truncate(keep);
     return keep;

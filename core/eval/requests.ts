@@ -23,6 +23,7 @@
 import type { GemmaTokenizer } from "../tokenizer.ts";
 import type { BranchScores, GemmaSession } from "../session.ts";
 import { ContextError } from "../session.ts";
+import { sharedLength } from "../forward_state.ts";
 
 export interface LoglikelihoodRequest {
   context: string;
@@ -211,14 +212,6 @@ export async function scoreTokenRequests(
     }
   }
   return scores;
-}
-
-/** How many tokens `a` and `b` begin with in common. */
-function sharedLength(a: number[], b: number[]): number {
-  const n = Math.min(a.length, b.length);
-  let i = 0;
-  while (i < n && a[i] === b[i]) i++;
-  return i;
 }
 
 /** Lexicographic order of token sequences (a prefix first). */
