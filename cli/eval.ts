@@ -53,6 +53,11 @@ interface EvalFlags {
   adapterScale?: number;
 }
 
+/** A --tasks entry that names a task file rather than a task: a .yaml, .yml or .json path. */
+function isTaskFilePath(name: string): boolean {
+  return /\.(ya?ml|json)$/i.test(name);
+}
+
 /** Continuations scored in one forward call (KV caches besides the context's). */
 const EVAL_BRANCHES = 8;
 
@@ -61,7 +66,10 @@ export function evalCommand(): Command {
   const repeat = (value: string, previous: string[]) => [...previous, value];
   const command = new Command("eval")
     .description("Score a model on benchmarks as lm-evaluation-harness does")
-    .option("--tasks <list>", `comma-separated tasks or groups: ${names}`)
+    .option(
+      "--tasks <list>",
+      `comma-separated tasks or groups (or task files, as --task-file): ${names}`,
+    )
     .option(
       "--task-file <file>",
       "a custom task: JSON or YAML with doc_to_text, doc_to_choice, doc_to_target over a jsonl (examples/eval/) (repeatable)",
@@ -136,7 +144,15 @@ export function evalCommand(): Command {
 }
 
 async function runEval(flags: EvalFlags): Promise<void> {
-  const custom = await Promise.all(flags.taskFile.map(readTaskFile));
+  // As in lm-eval, a --tasks entry may be a task file's path: it runs as --task-file does, in
+  // its place in the list.
+  const listed = (flags.tasks ?? "").split(",").map((s) => s.trim()).filter((s) => s !== "");
+  const listedFiles = listed.filter(isTaskFilePath);
+  const custom = await Promise.all([...flags.taskFile, ...listedFiles].map(readTaskFile));
+  if (listedFiles.length > 0) {
+    const fileTasks = custom.slice(flags.taskFile.length).map((c) => c.task.name);
+    flags.tasks = listed.map((name) => isTaskFilePath(name) ? fileTasks.shift()! : name).join(",");
+  }
   const olmo: OlmoRequests[] = await Promise.all(flags.olmoRequests.map(readOlmoRequests));
   const selection = flags.tasks === undefined && custom.length === 0 && olmo.length > 0
     ? { tasks: [], groups: [] }

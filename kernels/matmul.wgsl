@@ -1,15 +1,19 @@
 // y[t, yCol + n] (+)= Σ_k x[t, k] · w[n, k] for one row chunk of a weight matrix (y = x·wᵀ).
 //
-// Split-K: a workgroup of WG lanes owns a few consecutive rows of w (output columns); lane l walks
-// K in units l, l + WG, l + 2·WG, … (a unit is UNIT values of a row: 8 for f32/f16, 64 for the
-// quantized formats) and keeps its partial dot products in registers; the lanes' partials are
-// then summed through workgroup memory. On lavapipe WG = 8 (its SIMD width: one subgroup, so the
-// barrier is cheap). lavapipe loads storage buffers one 32-bit component per lane at a time (a
-// bounds check and a branch each) and compiles dot() to separate multiplies and adds, so both
-// count: words loaded (weights once, x as rarely as possible) and operations per weight. Loops:
-//   gemm (T > 1, and f32/f16 decode): R = 8 rows of w and TT rows of x per workgroup; each unit of
-//     weights loaded and decoded is used TT times, each x value R times.
-//   gemv (T = 1, GEMV): RV rows of w per workgroup; a lane loads the x of a unit into registers
+// Split-K: a workgroup of WG lanes owns a few consecutive rows of w (output columns), in WG / KL
+// blocks of rows with KL lanes each; lane l of a block walks K in units l, l + KL, l + 2·KL, … (a
+// unit is UNIT values of a row: 8 for f32/f16, 64 for the quantized formats) and keeps its
+// partial dot products in registers; the lanes' partials are then summed through workgroup
+// memory. On lavapipe WG = 8 (its SIMD width: one subgroup, so the barrier is cheap), and its
+// lanes run in step: KL = WG unless K's units do not spread evenly over them (Gemma 3 270M's 640
+// columns are 10 quantized units; over 8 lanes, 2 would take a second step while 6 wait, so 2
+// lanes walk 5 units each, for 4 blocks: the 8-row gemm 1.8× faster, matmul.ts's lanesAlongK).
+// lavapipe loads storage buffers one 32-bit component per lane at a time (a bounds check and a
+// branch each) and compiles dot() to separate multiplies and adds, so both count: words loaded
+// (weights once, x as rarely as possible) and operations per weight. Loops:
+//   gemm (T > 1, and f32/f16 decode): R = 8 rows of w per block and TT rows of x per workgroup;
+//     each unit of weights loaded and decoded is used TT times, each x value R times.
+//   gemv (T = 1, GEMV): RV rows of w per block; a lane loads the x of a unit into registers
 //     once and streams that unit of all RV rows past it, dotting the integer codes with x and
 //     applying each group's scale and bias once per group (see rowDot).
 // For T = 1 the loop (GEMV), RV and WG are pipeline constants that tune.ts measures per device
@@ -50,8 +54,9 @@
 override GEMV: bool = false; // the gemv loop (T = 1), else gemm
 override TT: u32 = 1u; // gemm: rows of x per workgroup, 1 … MAX_TT
 override WG: u32 = 8u; // lanes per workgroup
-override RV: u32 = 32u; // gemv: rows of w per workgroup: 4, 8, 16 or MAX_RV
-const R = 8u; // gemm: rows of w per workgroup
+override RV: u32 = 32u; // gemv: rows of w per block: 4, 8, 16 or MAX_RV
+override KL: u32 = 8u; // lanes along K per block of rows: a divisor of WG
+const R = 8u; // gemm: rows of w per block
 const MAX_TT = 8u;
 const MAX_RV = 32u; // ≤ MAX_TT * R: gemv shares gemm's workgroup memory
 
@@ -152,15 +157,18 @@ fn rowDot4(
   );
 }
 
-// gemv: RV rows of w per workgroup, T = 1.
+// gemv: WG / KL blocks of RV rows of w per workgroup, T = 1.
 fn gemv(group: u32, lid: u32) {
-  let n0 = group * RV;
-  if (n0 >= p.n) {
+  let blocks = WG / KL;
+  if (group * blocks * RV >= p.n) {
     return;
   }
+  // This lane's block (rows past the end are clamped by rowOf and never stored) and place in it.
+  let n0 = (group * blocks + lid / KL) * RV;
+  let kl = lid % KL;
   var acc: array<vec4<f32>, MAX_RV / 4u>;
   let units = p.k / UNIT;
-  for (var u = lid; u < units; u += WG) {
+  for (var u = kl; u < units; u += KL) {
     var xs: array<vec4<f32>, XSLOTS>;
     for (var s = 0u; s < XSLOTS; s++) {
       xs[s] = x4(xCol(u, s));
@@ -201,7 +209,7 @@ fn gemv(group: u32, lid: u32) {
     }
   }
   // The last K mod UNIT elements, one per lane.
-  for (var k = units * UNIT + lid; k < p.k; k += WG) {
+  for (var k = units * UNIT + kl; k < p.k; k += KL) {
     let xk = xAt(k);
     for (var r = 0u; r < RV; r++) {
       acc[r / 4u][r % 4u] += xk * wAt(rowOf(n0 + r), k);
@@ -211,28 +219,32 @@ fn gemv(group: u32, lid: u32) {
     partial[lid * RV + r] = acc[r / 4u][r % 4u];
   }
   workgroupBarrier();
+  // Output o: row r of the workgroup's, row r % RV of block r / RV; sum its block's KL lanes.
   let per = rowsPerOutput();
-  for (var o = lid; o < RV / per; o += WG) {
+  for (var o = lid; o < blocks * RV / per; o += WG) {
     let r = o * per;
+    let first = r / RV * KL;
     var sum = 0.0;
     var up = 0.0;
-    for (var l = 0u; l < WG; l++) {
-      sum += partial[l * RV + r];
+    for (var l = first; l < first + KL; l++) {
+      sum += partial[l * RV + r % RV];
       if (p.glu != 0u) {
-        up += partial[l * RV + r + 1u];
+        up += partial[l * RV + r % RV + 1u];
       }
     }
-    store(0u, (n0 + r) / per, output(sum, up));
+    store(0u, (group * blocks * RV + r) / per, output(sum, up));
   }
 }
 
-// gemm: R rows of w and TT rows of x per workgroup.
+// gemm: WG / KL blocks of R rows of w, and TT rows of x, per workgroup.
 fn gemm(group: u32, tile: u32, lid: u32) {
-  let n0 = group * R;
+  let blocks = WG / KL;
   let t0 = tile * TT;
-  if (n0 >= p.n) {
+  if (group * blocks * R >= p.n) {
     return;
   }
+  let n0 = (group * blocks + lid / KL) * R;
+  let kl = lid % KL;
   var rows: array<Row, R>;
   for (var r = 0u; r < R; r++) {
     rows[r] = rowOf(n0 + r);
@@ -244,7 +256,7 @@ fn gemm(group: u32, tile: u32, lid: u32) {
 
   var acc: array<vec4<f32>, MAX_TT * 2u>;
   let units = p.k / UNIT;
-  for (var u = lid; u < units; u += WG) {
+  for (var u = kl; u < units; u += KL) {
     // Eight named units and packets rather than arrays: llvmpipe keeps them in registers (an
     // indexed private array made the kernel ~30% slower).
     let u0 = loadUnit(rows[0], u);
@@ -276,7 +288,7 @@ fn gemm(group: u32, tile: u32, lid: u32) {
     }
   }
   // The last K mod UNIT elements, one per lane.
-  for (var k = units * UNIT + lid; k < p.k; k += WG) {
+  for (var k = units * UNIT + kl; k < p.k; k += KL) {
     var wk: array<f32, R>;
     for (var r = 0u; r < R; r++) {
       wk[r] = wAt(rows[r], k);
@@ -294,20 +306,23 @@ fn gemm(group: u32, tile: u32, lid: u32) {
     }
   }
   workgroupBarrier();
-  // Output o = (row i of x, row r of w, or pair of rows with p.glu): sum the WG lanes' partials.
+  // Output o = (block b, row i of x, row r of w, or pair of rows with p.glu): sum the block's KL
+  // lanes' partials.
   let per = rowsPerOutput();
-  for (var o = lid; o < TT * R / per; o += WG) {
-    let i = o / (R / per);
+  let perBlock = TT * R / per;
+  for (var o = lid; o < blocks * perBlock; o += WG) {
+    let b = o / perBlock;
+    let i = o % perBlock / (R / per);
     let r = o % (R / per) * per;
     var sum = 0.0;
     var up = 0.0;
-    for (var l = 0u; l < WG; l++) {
+    for (var l = b * KL; l < (b + 1u) * KL; l++) {
       sum += partial[(l * MAX_TT + i) * R + r];
       if (p.glu != 0u) {
         up += partial[(l * MAX_TT + i) * R + r + 1u];
       }
     }
-    store(t0 + i, (n0 + r) / per, output(sum, up));
+    store(t0 + i, ((group * blocks + b) * R + r) / per, output(sum, up));
   }
 }
 

@@ -9,7 +9,14 @@ import {
   writeQuantizedRows,
 } from "./matrix.ts";
 import assert from "node:assert/strict";
-import { canFuseGlu, matmul, matmulReference, type MatmulVariant, variantName } from "./matmul.ts";
+import {
+  canFuseGlu,
+  lanesAlongK,
+  matmul,
+  matmulReference,
+  type MatmulVariant,
+  variantName,
+} from "./matmul.ts";
 import { geluMulReference } from "./gelu_mul.ts";
 import { GpuError } from "./gpu.ts";
 import { matmulCandidates } from "./tune.ts";
@@ -378,3 +385,15 @@ for (const dtype of ["f32", "f16", ...QUANT_TYPES] as const) {
     }
   });
 }
+
+Deno.test("lanesAlongK spreads K's units evenly over lanes that run in step", () => {
+  // Gemma 2B's 2048 columns, 32 quantized units: every one of 8 lanes walks 4.
+  assert.equal(lanesAlongK(8, 32, 16384, 16), 8);
+  // Gemma 3 270M's 640, 10 units: 2 lanes walk 5 each, for 4 blocks of rows.
+  assert.equal(lanesAlongK(8, 10, 262144, 16), 2);
+  assert.equal(lanesAlongK(8, 12, 4096, 8), 4);
+  // Too few rows for more blocks: idle rows would cost more than idle lane steps.
+  assert.equal(lanesAlongK(8, 10, 16, 16), 8);
+  // f16 units of 8 values: 640 columns are 80 units, even over 8 lanes.
+  assert.equal(lanesAlongK(8, 80, 2048, 8), 8);
+});

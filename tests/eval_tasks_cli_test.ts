@@ -91,6 +91,13 @@ Deno.test({
       );
       assert.deepEqual(example.json["n-samples"].capitals, { original: 6, effective: 6 });
       assert.equal(example.samples[0].arguments[1][1], " Lyon");
+      // As in lm-eval, --tasks takes a task file's path too, in its place among the names.
+      const listed = await evaluate(
+        ["--tasks", `${ROOT}examples/eval/capitals.yaml,my_anatomy`, "--task-file", taskFile],
+        "listed",
+      );
+      assert.deepEqual(Object.keys(listed.json.results), ["capitals", "my_anatomy"]);
+      assert.deepEqual(listed.json.results.capitals, example.json.results.capitals);
     });
 
     await t.step(

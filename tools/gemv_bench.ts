@@ -1,7 +1,8 @@
 // The decode GEMVs against a plain read, per weight type (a development tool, not a test):
 //   ./deno run -A tools/gemv_bench.ts [--types f16,q8_0,q4_0,q4_k,q6_k] [--variants default|all]
-//                                     [--repeats 5]
-// Gemma-2B's two MLP shapes (16384×2048 and 2048×16384), weights filled with non-zero data (a
+//                                     [--repeats 5] [--shapes 16384x2048,2048x16384]
+// By default Gemma-2B's two MLP shapes (16384×2048 and 2048×16384; --shapes N×K,… for others, e.g.
+// Gemma 3 270M's output head 262144x640 and MLP 2048x640,640x2048), weights filled with non-zero data (a
 // software GPU can serve untouched zero pages from one cached page, which flatters a read), each
 // timed on the GPU's timestamps like tools/profile.ts's plain read: the median of --repeats
 // batches of 8 GEMVs (this machine is shared and its speed drifts). The plain read is measured
@@ -27,11 +28,18 @@ const { values: flags } = parseArgs({
     types: { type: "string", default: "f16,q8_0,q4_0,q4_k,q6_k" },
     variants: { type: "string", default: "default" },
     repeats: { type: "string", default: "5" },
+    shapes: { type: "string", default: "16384x2048,2048x16384" },
   },
 });
 const types = flags.types.split(",") as WeightType[];
 const repeats = Number(flags.repeats);
-const shapes = [{ n: 16384, k: 2048 }, { n: 2048, k: 16384 }];
+const shapes = flags.shapes.split(",").map((shape) => {
+  const [n, k] = shape.split(/[x×]/).map(Number);
+  if (!(n > 0 && k > 0 && k % 32 === 0)) {
+    throw new Error(`--shapes: "${shape}" is not N×K with K a multiple of 32`);
+  }
+  return { n, k };
+});
 
 const gpu = await createGpuContext();
 console.log(`device: ${describe(gpu.adapterInfo)}; ${describeLoadedDriver()}`);
