@@ -6,6 +6,11 @@
 // formulas.
 
 import { type Binding, GpuBatch, GpuError, Uniforms, workgroupGrid } from "./gpu.ts";
+import {
+  attentionBackwardTiled,
+  type AttentionTrainWorkspace,
+  tilesHeadDim,
+} from "./attention_tiled.ts";
 import source from "./attention_backward.wgsl" with { type: "text" };
 import sumSource from "./workgroup_sum.wgsl" with { type: "text" };
 import maxSource from "./workgroup_max.wgsl" with { type: "text" };
@@ -49,6 +54,11 @@ export interface AttentionBackwardArgs extends AttentionShape {
   dqkv: GPUBuffer;
   /** (B·T·H, 2) f32 scratch: each query's log-sum-exp and Δ, passed between the two passes. */
   stats: GPUBuffer;
+  /**
+   * Scratch of the tiled products (createAttentionTrainWorkspace): where given and the head
+   * dim is a multiple of 8, they run instead of the per-query kernels.
+   */
+  workspace?: AttentionTrainWorkspace;
 }
 
 export function attentionBackward(batch: GpuBatch, args: AttentionBackwardArgs): void {
@@ -59,6 +69,10 @@ export function attentionBackward(batch: GpuBatch, args: AttentionBackwardArgs):
   }
   if (kvHeads < 1 || heads % kvHeads !== 0) {
     throw new GpuError(`attentionBackward: ${heads} query heads cannot share ${kvHeads} kv heads`);
+  }
+  if (args.workspace && tilesHeadDim(headDim)) {
+    attentionBackwardTiled(batch, args, args.workspace);
+    return;
   }
   const uniforms = () =>
     new Uniforms().u32(rows).u32(sequences).u32(heads).u32(kvHeads).u32(headDim)

@@ -7,10 +7,15 @@ import {
   packQkv,
 } from "./attention_backward.ts";
 import { attentionReference } from "./attention.ts";
+import {
+  attentionForwardTiled,
+  createAttentionTrainWorkspace,
+  tilesHeadDim,
+} from "./attention_tiled.ts";
 import { assertGradient, dot } from "./gradient_check.ts";
 import { assertClose, randomArray, seededRandom, testGpu, testSeed } from "./test_util.ts";
 
-async function check(shape: AttentionShape, spread = 1): Promise<void> {
+async function check(shape: AttentionShape, spread = 1, tiled = false): Promise<void> {
   const gpu = await testGpu();
   const seed = testSeed();
   const random = seededRandom(seed);
@@ -21,6 +26,11 @@ async function check(shape: AttentionShape, spread = 1): Promise<void> {
   const v = randomArray(random, n * kvHeads * D, 1);
   const dOut = randomArray(random, n * heads * D, 1);
   const dqkv = gpu.createBuffer((q.length + 2 * k.length) * 4);
+  // Blocks of 64 rows from 65 rows on (the smallest blocks the workspace makes).
+  const workspace = tiled
+    ? createAttentionTrainWorkspace(gpu, shape, rows > 64 ? 1 : undefined)
+    : undefined;
+  if (workspace && rows > 64) assert.equal(workspace.blockRows, 64);
   const batch = gpu.batch();
   attentionBackward(batch, {
     ...shape,
@@ -30,6 +40,7 @@ async function check(shape: AttentionShape, spread = 1): Promise<void> {
     dOut: gpu.upload(dOut),
     dqkv,
     stats: gpu.createBuffer(n * heads * 8),
+    workspace,
   });
   batch.submit();
   const expected = attentionBackwardReference(q, k, v, dOut, shape);
@@ -82,7 +93,62 @@ const cases: [string, AttentionShape, number?][] = [
 ];
 for (const [name, shape, spread] of cases) {
   Deno.test(`attentionBackward matches the reference: ${name}`, () => check(shape, spread));
+  if (tilesHeadDim(shape.headDim)) {
+    Deno.test(`attentionBackward's tiled products match the reference: ${name}`, () =>
+      check(shape, spread, true));
+  }
 }
+
+Deno.test("attentionBackward's tiled products: blocks of rows, GQA, window across blocks", () =>
+  check(
+    { rows: 150, sequences: 2, heads: 6, kvHeads: 2, headDim: 24, scale: 0.2, window: 70 },
+    1,
+    true,
+  ));
+
+/** attentionForwardTiled against attentionForward64, blocks of 64 rows past 64 rows. */
+async function checkForward(shape: AttentionShape, spread = 1): Promise<void> {
+  const gpu = await testGpu();
+  const seed = testSeed();
+  const random = seededRandom(seed);
+  const { rows, heads, kvHeads, headDim: D } = shape;
+  const n = (shape.sequences ?? 1) * rows;
+  const q = randomArray(random, n * heads * D, spread);
+  const k = randomArray(random, n * kvHeads * D, spread);
+  const v = randomArray(random, n * kvHeads * D, 1);
+  const out = gpu.upload(randomArray(random, n * heads * D, 100)); // overwritten
+  const workspace = createAttentionTrainWorkspace(gpu, shape, rows > 64 ? 1 : undefined);
+  const batch = gpu.batch();
+  attentionForwardTiled(batch, {
+    ...shape,
+    q: gpu.upload(q),
+    k: gpu.upload(k),
+    v: gpu.upload(v),
+    out,
+  }, workspace);
+  batch.submit();
+  const expected = attentionForward64(q, k, v, shape);
+  assertClose(await gpu.readF32(out, q.length), expected, 1e-5, `seed ${seed}`);
+  workspace.destroy();
+}
+
+for (const [name, shape, spread] of cases) {
+  if (!tilesHeadDim(shape.headDim)) continue;
+  Deno.test(`attentionForwardTiled matches the reference: ${name}`, () =>
+    checkForward(shape, spread));
+}
+
+Deno.test("attentionForwardTiled: blocks of rows, two sequences, GQA, window and cap", () =>
+  checkForward({
+    rows: 150,
+    sequences: 2,
+    heads: 6,
+    kvHeads: 2,
+    headDim: 24,
+    scale: 0.2,
+    softcap: 3,
+    window: 70,
+  }, 2));
 
 Deno.test("attentionForward64 is attention's reference forward", () => {
   const random = seededRandom(testSeed());

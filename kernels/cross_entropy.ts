@@ -5,10 +5,14 @@
 // For each chunk of C vocabulary rows [v0, v0 + C): the rows of E (any weight type) are copied
 // into a one-chunk scratch matrix (a few MB: cheap next to the product), the (T, C) logits made
 // by matmul, and cross_entropy.wgsl's `update` merges their max and sum of exponentials into
-// per-row running stats. `finish` turns the stats into losses. For the gradient a second pass
-// recomputes each chunk's logits, `grad` turns them into dL/dlogits in place, and
-// matmulInputGrad adds dL/dlogits · E_chunk into dh (through the chunk decoded transposed, for
-// T ≥ 5: see its `scratch`). Rows with target −1 have loss 0 and no gradient.
+// per-row running stats. `finish` turns the stats into losses. The gradient is made in the same
+// pass, as flash attention makes its output: `weights` turns the chunk's logits into
+// exp(z − running max)·dz/da in place, and matmulInputGrad adds them · E_chunk into dh (through
+// the chunk decoded transposed, for T ≥ 5: see its `scratch`) after `rescale` has moved dh to the
+// new running max; at the end `combine` divides by the sum of exponentials and takes off the
+// target's row of E (gathered by embed). One head product per chunk rather than two: a third of
+// a Gemma 3 270M training step was the second one. Rows with target −1 have loss 0 and no
+// gradient.
 
 import {
   type Binding,
@@ -27,7 +31,9 @@ import {
   quantRowLayout,
 } from "./matrix.ts";
 import { matmul } from "./matmul.ts";
+import { matmulTiled, matmulTiledKMajor } from "./matmul_tiled.ts";
 import { matmulInputGrad } from "./matmul_backward.ts";
+import { embed } from "./embedding.ts";
 import source from "./cross_entropy.wgsl" with { type: "text" };
 import tanhSource from "./tanh.wgsl" with { type: "text" };
 import sumSource from "./workgroup_sum.wgsl" with { type: "text" };
@@ -51,9 +57,35 @@ export interface CrossEntropyWorkspace {
   stats: GPUBuffer;
   /** chunkRows rows of the head, in its weight type, one chunk. */
   head: GpuMatrix;
-  /** (D, chunkRows) f32: a head chunk decoded transposed, for dh (matmulInputGrad's scratch). */
-  transposed: GPUBuffer;
+  /** How dh's product with a head chunk runs (see `gradientPath`). */
+  gradient: GradientPath;
+  /** "transposed": (D, chunkRows) f32, a head chunk decoded transposed (matmulInputGrad's scratch). */
+  transposed?: GPUBuffer;
+  /** "decoded": a head chunk decoded to f16, (chunkRows, D), for both products. */
+  decoded?: GpuMatrix;
+  /** "decoded": u32 vocabulary ids, chunk i's from element i · idStride (256-byte aligned). */
+  ids?: GPUBuffer;
+  idStride: number;
+  /** (T, D) each row's target row of the head, for dh: f16 pairs for "decoded", else f32. */
+  targetRows: GPUBuffer;
   destroy(): void;
+}
+
+/**
+ * How dh = dlogits · E_chunk runs:
+ *   "decoded"     a quantized head that may be rounded to f16 (the model's dtype is f16): each
+ *                 chunk is decoded to f16 once, the logits and dh both multiply that copy (dh
+ *                 with matmulTiledKMajor, reading it as it lies);
+ *   "kMajor"      an f32 / f16 head: dh multiplies the copied chunk as it lies;
+ *   "transposed"  otherwise (a quantized head kept exact, D not a multiple of 8): the chunk is
+ *                 decoded transposed to f32 (matmulInputGrad's scratch path).
+ */
+export type GradientPath = "decoded" | "kMajor" | "transposed";
+
+function gradientPath(head: GpuMatrix, scratch: GpuMatrix): GradientPath {
+  if (head.cols % 8 !== 0) return "transposed";
+  if (isQuantized(head)) return head.roundsToF16 ? "decoded" : "transposed";
+  return scratch.stride % 8 === 0 ? "kMajor" : "transposed";
 }
 
 /** Allocates the scratch buffers for `rows` rows of hidden states against `head`. */
@@ -80,22 +112,49 @@ export function createCrossEntropyWorkspace(
   }
   const logits = gpu.createBuffer(rows * chunkRows * 4, "cross-entropy logits");
   const stats = gpu.createBuffer(rows * 16, "cross-entropy stats");
-  const transposed = gpu.createBuffer(head.cols * chunkRows * 4, "cross-entropy head chunk ᵀ");
   const scratch = createMatrix(gpu, chunkRows, head.cols, head.dtype, "cross-entropy head chunk");
   if (scratch.chunks.length !== 1) throw new GpuError("crossEntropy: head chunk not one binding");
   // A quantized head whose values may be rounded to f16 lets matmul decode the chunk first.
   scratch.roundsToF16 = head.roundsToF16;
+  const gradient = gradientPath(head, scratch);
+  const transposed = gradient === "transposed"
+    ? gpu.createBuffer(head.cols * chunkRows * 4, "cross-entropy head chunk ᵀ")
+    : undefined;
+  let decoded: GpuMatrix | undefined;
+  let ids: GPUBuffer | undefined;
+  // Chunk starts 64 ids apart at least: storage bindings start on 256 bytes.
+  const idStride = Math.ceil(chunkRows / 64) * 64;
+  if (gradient === "decoded") {
+    decoded = createMatrix(gpu, chunkRows, head.cols, "f16", "cross-entropy decoded head chunk");
+    if (decoded.chunks.length !== 1) throw new GpuError("crossEntropy: head chunk not one binding");
+    const chunks = Math.ceil(head.rows / chunkRows);
+    const all = new Uint32Array(chunks * idStride);
+    for (let c = 0; c < chunks; c++) {
+      for (let j = 0; j < chunkRows; j++) all[c * idStride + j] = c * chunkRows + j;
+    }
+    ids = gpu.upload(all, "cross-entropy vocabulary ids");
+  }
+  const targetBytes = rows * head.cols * (gradient === "decoded" ? 2 : 4);
+  const targetRows = gpu.createBuffer(targetBytes, "cross-entropy target rows");
   return {
     rows,
     chunkRows,
     logits,
     stats,
     head: scratch,
+    gradient,
     transposed,
+    decoded,
+    ids,
+    idStride,
+    targetRows,
     destroy() {
       logits.destroy();
       stats.destroy();
-      transposed.destroy();
+      transposed?.destroy();
+      if (decoded) destroyMatrix(decoded);
+      ids?.destroy();
+      targetRows.destroy();
       destroyMatrix(scratch);
     },
   };
@@ -138,15 +197,45 @@ export function crossEntropy(batch: GpuBatch, args: CrossEntropyArgs): void {
   for (let v0 = 0; v0 < head.rows; v0 += ws.chunkRows) {
     chunks.push([v0, Math.min(ws.chunkRows, head.rows - v0)]);
   }
-  const logitsOf = (v0: number, width: number): GpuMatrix => {
-    const part = copyHeadRows(batch, head, v0, width, ws.head);
-    matmul(batch, { x: args.hidden, w: part, y: ws.logits, rows });
-    return part;
-  };
   const update = gpu.pipeline(WGSL, {}, "update");
+  const dHidden = args.dHidden;
+  const decodes = dHidden !== undefined && ws.gradient === "decoded";
+  const perValue = (count: number) => workgroupGrid(gpu, Math.ceil(count / WG));
   chunks.forEach(([v0, width], i) => {
-    logitsOf(v0, width);
+    // The chunk's rows of E as the products read them.
+    const part = decodes
+      ? decodeHeadRows(batch, head, i, width, ws)
+      : copyHeadRows(batch, head, v0, width, ws.head);
+    if (decodes) matmulTiled(batch, { x: args.hidden, w: part, y: ws.logits, rows });
+    else matmul(batch, { x: args.hidden, w: part, y: ws.logits, rows });
     batch.dispatch(update, params(width, v0, i === 0), [args.targets, ws.stats, ws.logits], [rows]);
+    if (!dHidden) return;
+    batch.dispatch(
+      gpu.pipeline(WGSL, {}, "weights"),
+      params(width, v0, false),
+      [args.targets, ws.stats, ws.logits],
+      perValue(rows * width),
+    );
+    if (i > 0) {
+      batch.dispatch(
+        gpu.pipeline(WGSL, {}, "rescale"),
+        params(head.cols, 0, false),
+        [args.targets, ws.stats, dHidden],
+        perValue(rows * head.cols),
+      );
+    }
+    if (ws.gradient === "transposed") {
+      matmulInputGrad(batch, {
+        dy: ws.logits,
+        w: part,
+        dx: dHidden,
+        rows,
+        accumulate: i > 0,
+        scratch: ws.transposed,
+      });
+    } else {
+      matmulTiledKMajor(batch, { x: ws.logits, w: part, y: dHidden, rows, accumulate: i > 0 });
+    }
   });
   batch.dispatch(
     gpu.pipeline(WGSL, {}, "finish"),
@@ -154,25 +243,43 @@ export function crossEntropy(batch: GpuBatch, args: CrossEntropyArgs): void {
     [args.targets, ws.stats, args.loss],
     [Math.ceil(rows / WG)],
   );
-  if (!args.dHidden) return;
-  const grad = gpu.pipeline(WGSL, {}, "grad");
-  chunks.forEach(([v0, width], i) => {
-    const part = logitsOf(v0, width);
-    batch.dispatch(
-      grad,
-      params(width, v0, false),
-      [args.targets, ws.stats, ws.logits],
-      workgroupGrid(gpu, Math.ceil(rows * width / WG)),
-    );
-    matmulInputGrad(batch, {
-      dy: ws.logits,
-      w: part,
-      dx: args.dHidden!,
-      rows,
-      accumulate: i > 0,
-      scratch: ws.transposed,
-    });
+  if (!dHidden) return;
+  // Masked rows' ids (−1) read as u32 lie past the vocabulary: embed leaves those rows alone.
+  // Decoded to f16 where the products' copies are, so that both terms see the same weights.
+  embed(batch, {
+    ids: args.targets,
+    table: head,
+    y: ws.targetRows,
+    rows,
+    scale: 1,
+    f16Output: decodes,
   });
+  batch.dispatch(
+    gpu.pipeline(WGSL, { TARGETS_F16: decodes ? 1 : 0 }, "combine"),
+    params(head.cols, 0, false),
+    [args.targets, ws.stats, dHidden, ws.targetRows],
+    perValue(rows * head.cols),
+  );
+}
+
+/** Decodes chunk `index` of the vocabulary (`width` rows) into the workspace's f16 matrix. */
+function decodeHeadRows(
+  batch: GpuBatch,
+  head: GpuMatrix,
+  index: number,
+  width: number,
+  ws: CrossEntropyWorkspace,
+): GpuMatrix {
+  const decoded = ws.decoded!;
+  embed(batch, {
+    ids: { buffer: ws.ids!, offset: index * ws.idStride * 4, size: width * 4 },
+    table: head,
+    y: decoded.chunks[0].buffer,
+    rows: width,
+    scale: 1,
+    f16Output: true,
+  });
+  return { ...decoded, rows: width, chunks: [{ ...decoded.chunks[0], rows: width }] };
 }
 
 /** Bytes per row of each of a matrix's streams: elements or quants, scales, fifth bits. */

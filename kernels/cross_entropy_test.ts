@@ -28,6 +28,15 @@ interface Case {
   /** Spread of the hidden values (logits grow with it). */
   spread?: number;
   maxBindingBytes?: number;
+  /** A quantized head whose values may be rounded to f16: the "decoded" gradient path. */
+  roundsToF16?: boolean;
+}
+
+/** The gradient path crossEntropy should take for a case. */
+function expectedPath(c: Case): string {
+  if (c.dim % 8 !== 0) return "transposed";
+  if (isQuantType(c.dtype)) return c.roundsToF16 ? "decoded" : "transposed";
+  return "kMajor";
 }
 
 async function check(c: Case): Promise<void> {
@@ -50,12 +59,17 @@ async function check(c: Case): Promise<void> {
     matrix = createMatrix(gpu, vocab, dim, c.dtype);
     writeQuantizedRows(gpu, matrix, 0, blocks);
     head = dequantize(c.dtype, blocks, vocab * dim);
+    if (c.roundsToF16) {
+      matrix.roundsToF16 = true;
+      head = roundToF16(head);
+    }
   } else {
     matrix = uploadMatrix(gpu, head, vocab, dim, c.dtype);
     if (c.dtype === "f16") head = roundToF16(head);
   }
   const workspace = createCrossEntropyWorkspace(gpu, matrix, rows, { chunkRows: c.chunkRows });
   if (c.chunkRows) assert.equal(workspace.chunkRows, c.chunkRows);
+  assert.equal(workspace.gradient, expectedPath(c));
   const loss = gpu.createBuffer(rows * 4);
   const dHidden = gpu.createBuffer(rows * dim * 4);
   const gradScale = 1 / (rows - 1);
@@ -102,6 +116,22 @@ for (const [dtype, dim] of [["q8_0", 64], ["q4_0", 96], ["q4_k", 256], ["q6_k", 
   Deno.test(`crossEntropy ${dtype} head matches the reference`, () =>
     check({ rows: 4, dim, vocab: 300, dtype, chunkRows: 128, softcap: 5 }));
 }
+
+for (const [dtype, dim] of [["q8_0", 64], ["q4_k", 256], ["q5_0", 96]] as const) {
+  Deno.test(`crossEntropy ${dtype} head decoded to f16 matches the reference with rounded weights`, () =>
+    check({ rows: 9, dim, vocab: 700, dtype, chunkRows: 100, softcap: 5, roundsToF16: true }));
+}
+
+Deno.test("crossEntropy decodes vocabulary chunks that span the head's own row chunks", () =>
+  check({
+    rows: 3,
+    dim: 64,
+    vocab: 300,
+    dtype: "q8_0",
+    chunkRows: 16, // 4096-byte bindings hold 60 of the head's rows
+    maxBindingBytes: 4096,
+    roundsToF16: true,
+  }));
 
 Deno.test("crossEntropyReference's dHidden is the gradient of its loss (finite differences)", () => {
   const random = seededRandom(testSeed());

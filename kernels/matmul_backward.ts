@@ -51,6 +51,9 @@ export interface MatmulInputGradArgs {
 /** Rows of dy from which the transposed path pays (matmul's tiled kernel takes T ≥ 5). */
 const TRANSPOSED_MIN_ROWS = 5;
 
+/** Lanes per workgroup of matmul_weight_grad.wgsl. */
+const WEIGHT_GRAD_LANES = 64;
+
 /** Lanes per workgroup, splitting N: lavapipe's SIMD width. */
 const INPUT_GRAD_LANES = 8;
 
@@ -176,12 +179,13 @@ export function matmulWeightGrad(batch: GpuBatch, args: MatmulWeightGradArgs): v
     .u32(xOffset)
     .u32(args.accumulate ? 1 : 0)
     .f32(args.scale ?? 1);
-  const [gx, gz] = workgroupGrid(batch.gpu, Math.ceil(k / 8));
+  // Blocks of 4 × 4 elements of dw, WEIGHT_GRAD_LANES per workgroup.
+  const blocks = Math.ceil(n / 4) * Math.ceil(k / 4);
   batch.dispatch(
     batch.gpu.pipeline(weightGradSource),
     uniforms,
     [args.dy, args.x, args.dw],
-    [gx, Math.ceil(n / 8), gz],
+    workgroupGrid(batch.gpu, Math.ceil(blocks / WEIGHT_GRAD_LANES)),
   );
 }
 

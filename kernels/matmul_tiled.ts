@@ -4,8 +4,16 @@
 // On lavapipe it is 1.3–1.45× faster than `matmul` for T ≥ 5 (8 rows of x per tile against
 // matmul's 4) and level with it for T = 2–4, so f32 / f16 prefill belongs here.
 
-import { type GpuBatch, type GpuContext, GpuError, Uniforms, workgroupGrid } from "./gpu.ts";
+import {
+  type Binding,
+  type GpuBatch,
+  type GpuContext,
+  GpuError,
+  Uniforms,
+  workgroupGrid,
+} from "./gpu.ts";
 import type { MatmulArgs } from "./matmul.ts";
+import type { GpuMatrix } from "./matrix.ts";
 import tiled from "./matmul_tiled.wgsl" with { type: "text" };
 import floatWeights from "./float_weights.wgsl" with { type: "text" };
 import loads from "./matmul_loads.wgsl" with { type: "text" };
@@ -44,6 +52,11 @@ export function isMatmulTile(gpu: GpuContext, tile: MatmulTile): boolean {
 export interface MatmulTiledOptions {
   /** The tile shape (default `defaultMatmulTile(rows)`). */
   tile?: MatmulTile;
+  /**
+   * Lanes take 8 rows of w each and all of K, rather than splitting K (the kernel's SPLIT_N).
+   * Default: where K has fewer units of 8 than the tile has lanes (LoRA's B, K = rank).
+   */
+  splitN?: boolean;
 }
 
 /**
@@ -54,6 +67,10 @@ const unalignedSource = source
   .replace("alias XElem = vec4<f32>; const XP = 4u;", "alias XElem = f32; const XP = 1u;")
   .replace("alias WElem = vec4<u32>; const WP = 4u;", "alias WElem = u32; const WP = 1u;");
 if (unalignedSource === source) throw new Error("matmul_tiled.wgsl: element type lines not found");
+
+/** The variant with scalar x and vec4 w (matmulTiledKMajor's x column bands). */
+const xUnalignedSource = source
+  .replace("alias XElem = vec4<f32>; const XP = 4u;", "alias XElem = f32; const XP = 1u;");
 
 /**
  * y[t, yOffset + n] (+)= Σ_k x[t, k] · w[n, k] for f32 / f16 weights: `matmul`'s semantics (one
@@ -82,17 +99,20 @@ export function matmulTiled(
   if (rows === 0 || w.rows === 0) return;
   // Units of 8 values start on 16 bytes only when K and the row stride are multiples of 8.
   const aligned = w.cols % 8 === 0 && w.stride % 8 === 0;
+  const splitN = options.splitN ?? Math.floor(w.cols / 8) < tile.lanes;
   const pipeline = batch.gpu.pipeline(aligned ? source : unalignedSource, {
     F16: w.dtype === "f16" ? 1 : 0,
     TM: tile.rows,
     WG: tile.lanes,
+    SPLIT_N: splitN ? 1 : 0,
   });
+  const columnsPerGroup = splitN ? TILE_COLS * tile.lanes : TILE_COLS;
   const tiles = Math.ceil(rows / tile.rows);
   if (tiles > batch.gpu.maxWorkgroupsPerDimension) {
     throw new GpuError(`matmulTiled: ${rows} rows of x need too many workgroups`);
   }
   for (const chunk of w.chunks) {
-    const groups = Math.ceil(chunk.rows / TILE_COLS);
+    const groups = Math.ceil(chunk.rows / columnsPerGroup);
     const uniforms = new Uniforms()
       .u32(rows)
       .u32(w.cols)
@@ -101,8 +121,95 @@ export function matmulTiled(
       .u32(yStride)
       .u32(yOffset + chunk.rowStart)
       .u32(args.accumulate ? 1 : 0)
-      .u32(groups);
+      .u32(groups)
+      .u32(w.cols)
+      .u32(0)
+      .f32(1);
     const [gy, gz] = workgroupGrid(batch.gpu, groups);
     batch.dispatch(pipeline, uniforms, [args.x, chunk.buffer, args.y], [tiles, gy, gz]);
   }
+}
+
+export interface MatmulKMajorArgs {
+  /** (rows, xStride) f32 input; columns [xOffset, xOffset + K) are used. */
+  x: Binding;
+  /** (K, N) f32 or f16 weight stored by input column, one chunk; N and its stride multiples of 8. */
+  w: GpuMatrix;
+  /** (rows, N) f32 output, in a buffer other than that of `x`. */
+  y: GPUBuffer;
+  /** T: rows of x and y. */
+  rows: number;
+  /** Elements between rows of x (default K). */
+  xStride?: number;
+  /** Column of x where its K values start (default 0). */
+  xOffset?: number;
+  /** Add to y instead of overwriting it. */
+  accumulate?: boolean;
+  /** Multiplies the product (default 1). */
+  scale?: number;
+}
+
+/** Whether matmulTiledKMajor takes a (K, N) matrix: one chunk, f32 / f16, N a multiple of 8. */
+export function takesKMajor(w: GpuMatrix): boolean {
+  return (w.dtype === "f32" || w.dtype === "f16") && w.chunks.length === 1 &&
+    w.cols % TILE_COLS === 0 && w.stride % TILE_COLS === 0;
+}
+
+/**
+ * y[t, n] (+)= scale · Σ_k x[t, k] · w[k, n]: the tiled GEMM against a matrix stored (K, N), as
+ * the transpose of matmulTiled's w (the kernel's K_MAJOR). Where a (N, K) weight's transpose is
+ * wanted, multiplying by it this way needs no transposed copy.
+ */
+export function matmulTiledKMajor(
+  batch: GpuBatch,
+  args: MatmulKMajorArgs,
+  options: MatmulTiledOptions = {},
+): void {
+  const { w, rows } = args;
+  if (!takesKMajor(w)) {
+    throw new GpuError(
+      `matmulTiledKMajor: a ${w.dtype} ${w.rows}×${w.cols} matrix in ${w.chunks.length} chunks (f32 or f16, one chunk, columns and stride multiples of ${TILE_COLS})`,
+    );
+  }
+  const xStride = args.xStride ?? w.rows;
+  const xOffset = args.xOffset ?? 0;
+  if (xOffset + w.rows > xStride) {
+    throw new GpuError(
+      `matmulTiledKMajor: ${w.rows} columns of x from offset ${xOffset} exceed its row stride ${xStride}`,
+    );
+  }
+  const tile = options.tile ?? defaultMatmulTile(rows);
+  if (!isMatmulTile(batch.gpu, tile)) {
+    throw new GpuError(`matmulTiledKMajor: invalid tile ${JSON.stringify(tile)} for this device`);
+  }
+  if (rows === 0 || w.cols === 0) return;
+  // x is read as vec4s where its row starts and K's units start on 16 bytes (w's always do).
+  const aligned = xStride % 4 === 0 && xOffset % 4 === 0;
+  const splitN = options.splitN ?? Math.floor(w.rows / 8) < tile.lanes;
+  const pipeline = batch.gpu.pipeline(aligned ? source : xUnalignedSource, {
+    F16: w.dtype === "f16" ? 1 : 0,
+    TM: tile.rows,
+    WG: tile.lanes,
+    K_MAJOR: 1,
+    SPLIT_N: splitN ? 1 : 0,
+  });
+  const tiles = Math.ceil(rows / tile.rows);
+  if (tiles > batch.gpu.maxWorkgroupsPerDimension) {
+    throw new GpuError(`matmulTiledKMajor: ${rows} rows of x need too many workgroups`);
+  }
+  const groups = Math.ceil(w.cols / (splitN ? TILE_COLS * tile.lanes : TILE_COLS));
+  const uniforms = new Uniforms()
+    .u32(rows)
+    .u32(w.rows)
+    .u32(w.cols)
+    .u32(w.stride)
+    .u32(w.cols)
+    .u32(0)
+    .u32(args.accumulate ? 1 : 0)
+    .u32(groups)
+    .u32(xStride)
+    .u32(xOffset)
+    .f32(args.scale ?? 1);
+  const [gy, gz] = workgroupGrid(batch.gpu, groups);
+  batch.dispatch(pipeline, uniforms, [args.x, w.chunks[0].buffer, args.y], [tiles, gy, gz]);
 }

@@ -3,7 +3,13 @@ import type { Binding, GpuContext } from "./gpu.ts";
 import { roundToF16 } from "./gpu.ts";
 import { destroyMatrix, uploadMatrix } from "./matrix.ts";
 import { matmulReference } from "./matmul.ts";
-import { defaultMatmulTile, isMatmulTile, type MatmulTile, matmulTiled } from "./matmul_tiled.ts";
+import {
+  defaultMatmulTile,
+  isMatmulTile,
+  type MatmulTile,
+  matmulTiled,
+  matmulTiledKMajor,
+} from "./matmul_tiled.ts";
 import {
   assertClose,
   deviceHasF16,
@@ -25,6 +31,7 @@ interface Case {
   /** Bind x as a byte range starting this many elements into its buffer. */
   xOffset?: number;
   tile?: MatmulTile;
+  splitN?: boolean;
 }
 
 /** Runs one matmulTiled on seeded inputs and checks it against matmulReference. */
@@ -55,7 +62,7 @@ async function check(gpu: GpuContext, c: Case): Promise<void> {
     yOffset,
     yStride,
     accumulate: c.accumulate,
-  }, { tile: c.tile });
+  }, { tile: c.tile, splitN: c.splitN });
   batch.submit();
   const actual = await gpu.readF32(y, rows * yStride);
   destroyMatrix(matrix);
@@ -152,6 +159,18 @@ for (const dtype of ["f32", "f16"] as const) {
   });
 }
 
+for (const splitN of [false, true]) {
+  Deno.test(`matmulTiled ${splitN ? "with" : "without"} lanes split along N matches the reference`, async () => {
+    const gpu = await testGpu();
+    const dtype = gpu.hasF16 ? "f16" : "f32";
+    for (const tile of [{ rows: 8, lanes: 8 }, { rows: 4, lanes: 2 }, { rows: 16, lanes: 16 }]) {
+      await check(gpu, { rows: 21, n: 333, k: 8, dtype, tile, splitN });
+      await check(gpu, { rows: 5, n: 70, k: 43, dtype: "f32", tile, splitN, accumulate: true });
+      await check(gpu, { rows: 9, n: 130, k: 200, dtype, tile, splitN, yOffset: 3, yStride: 140 });
+    }
+  });
+}
+
 Deno.test("matmulTiled folds more than 65535 workgroups into a 2D grid", async () => {
   // 600000 rows / 8 per workgroup = 75000 workgroups in one chunk.
   const gpu = await testGpu();
@@ -170,6 +189,138 @@ Deno.test("matmulTiled rejects bad tiles, quantized weights and bands past the r
     const f = uploadMatrix(gpu, new Float32Array(8), 2, 4, "f32");
     assert.throws(() => matmulTiled(gpu.batch(), { x: y, w: f, y, rows: 2, yOffset: 1 }), /stride/);
     destroyMatrix(f);
+  } finally {
+    destroyMatrix(w);
+    y.destroy();
+  }
+});
+
+/** w (K, N) row-major, transposed to (N, K) for matmulReference. */
+function transposed(w: Float32Array, k: number, n: number): Float32Array {
+  const out = new Float32Array(n * k);
+  for (let i = 0; i < k; i++) for (let j = 0; j < n; j++) out[j * k + i] = w[i * n + j];
+  return out;
+}
+
+interface KMajorCase {
+  rows: number;
+  k: number;
+  n: number;
+  dtype: "f32" | "f16";
+  accumulate?: boolean;
+  tile?: MatmulTile;
+  splitN?: boolean;
+  /** x as columns [xOffset, xOffset + K) of rows xStride long. */
+  xStride?: number;
+  xOffset?: number;
+  scale?: number;
+}
+
+/** Runs matmulTiledKMajor on seeded inputs and checks it against matmulReference of wᵀ. */
+async function checkKMajor(gpu: GpuContext, c: KMajorCase): Promise<void> {
+  const seed = testSeed();
+  const random = seededRandom(seed);
+  const { rows, n, k, dtype } = c;
+  const xStride = c.xStride ?? k;
+  const xOffset = c.xOffset ?? 0;
+  const scale = c.scale ?? 1;
+  const xWide = randomArray(random, rows * xStride, 2);
+  const x = Float32Array.from(
+    { length: rows * k },
+    (_, i) => xWide[Math.floor(i / k) * xStride + xOffset + i % k],
+  );
+  const w = randomArray(random, k * n, 1);
+  const y0 = randomArray(random, rows * n, 5);
+  const matrix = uploadMatrix(gpu, w, k, n, dtype);
+  const xBuffer = gpu.upload(xWide);
+  const y = gpu.upload(y0);
+  const batch = gpu.batch();
+  matmulTiledKMajor(batch, {
+    x: xBuffer,
+    w: matrix,
+    y,
+    rows,
+    xStride: c.xStride,
+    xOffset: c.xOffset,
+    accumulate: c.accumulate,
+    scale: c.scale,
+  }, { tile: c.tile, splitN: c.splitN });
+  batch.submit();
+  const actual = await gpu.readF32(y, rows * n);
+  destroyMatrix(matrix);
+  xBuffer.destroy();
+  y.destroy();
+  const wt = transposed(dtype === "f16" ? roundToF16(w) : w, k, n);
+  const product = matmulReference(x, wt, rows, n, k).map((v) => v * scale);
+  const expected = expectedBand(y0, product, {
+    rows,
+    n,
+    yOffset: 0,
+    yStride: n,
+    accumulate: c.accumulate,
+  });
+  const what = `seed ${seed}, ${JSON.stringify(c)}`;
+  assertClose(actual, expected, dtype === "f16" ? 1e-4 : 1e-5, what);
+}
+
+for (const dtype of ["f32", "f16"] as const) {
+  Deno.test({
+    name: `matmulTiledKMajor ${dtype} matches the reference of wᵀ (aligned and unaligned K, tails)`,
+    ignore: dtype === "f16" && !deviceHasF16,
+  }, async () => {
+    const gpu = await testGpu();
+    for (const [rows, k, n] of [[2, 5, 8], [13, 37, 24], [40, 64, 16], [9, 301, 40], [33, 8, 8]]) {
+      await checkKMajor(gpu, { rows, k, n, dtype });
+    }
+    await checkKMajor(gpu, { rows: 11, k: 203, n: 32, dtype, accumulate: true });
+  });
+
+  Deno.test({
+    name: `matmulTiledKMajor ${dtype} computes the same y with other tiles, lanes along N or K`,
+    ignore: dtype === "f16" && !deviceHasF16,
+  }, async () => {
+    const gpu = await testGpu();
+    for (const tile of [{ rows: 4, lanes: 8 }, { rows: 8, lanes: 1 }, { rows: 16, lanes: 64 }]) {
+      for (const splitN of [false, true]) {
+        await checkKMajor(gpu, { rows: 19, k: 45, n: 16, dtype, tile, splitN });
+        await checkKMajor(gpu, { rows: 6, k: 200, n: 8, dtype, tile, splitN, accumulate: true });
+        await checkKMajor(gpu, { rows: 7, k: 8, n: 72, dtype, tile, splitN, scale: 0.5 });
+      }
+    }
+  });
+
+  Deno.test({
+    name: `matmulTiledKMajor ${dtype} reads a column band of x and scales the product`,
+    ignore: dtype === "f16" && !deviceHasF16,
+  }, async () => {
+    const gpu = await testGpu();
+    await checkKMajor(gpu, { rows: 9, k: 16, n: 24, dtype, xStride: 40, xOffset: 8, scale: 2 });
+    await checkKMajor(gpu, { rows: 5, k: 13, n: 8, dtype, xStride: 30, xOffset: 3, scale: -1.5 });
+    await checkKMajor(gpu, {
+      rows: 17,
+      k: 300,
+      n: 16,
+      dtype,
+      xStride: 310,
+      xOffset: 10,
+      accumulate: true,
+      scale: 0.25,
+    });
+  });
+}
+
+Deno.test("matmulTiledKMajor rejects output widths that are not whole tiles", async () => {
+  const gpu = await testGpu();
+  const w = uploadMatrix(gpu, new Float32Array(60), 5, 12, "f32");
+  const y = gpu.createBuffer(256);
+  try {
+    assert.throws(() => matmulTiledKMajor(gpu.batch(), { x: y, w, y, rows: 2 }), /multiples of 8/);
+    const band = uploadMatrix(gpu, new Float32Array(40), 5, 8, "f32");
+    assert.throws(
+      () => matmulTiledKMajor(gpu.batch(), { x: y, w: band, y, rows: 2, xStride: 6, xOffset: 2 }),
+      /exceed its row stride/,
+    );
+    destroyMatrix(band);
   } finally {
     destroyMatrix(w);
     y.destroy();

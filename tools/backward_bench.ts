@@ -104,19 +104,26 @@ for (const window of [0, 512]) {
       }),
   );
 }
-const head = createMatrix(gpu, vocab, hidden, "q8_0", "embedding");
-const workspace = createCrossEntropyWorkspace(gpu, head, rows);
 const targets = gpu.upload(Int32Array.from({ length: rows }, (_, t) => (t * 7919) % vocab));
 const loss = gpu.createBuffer(rows * 4);
 const dHidden = gpu.createBuffer(rows * hidden * 4);
 const headFlops = 2 * rows * vocab * hidden;
-await time(
-  `crossEntropy loss, V ${vocab} q8_0, ${workspace.chunkRows}-row chunks`,
-  (b) => crossEntropy(b, { hidden: x, head, targets, loss, workspace }),
-  `(${(headFlops / 1e9).toFixed(1)} GFLOP)`,
-);
-await time(
-  `crossEntropy loss + dHidden`,
-  (b) => crossEntropy(b, { hidden: x, head, targets, loss, dHidden, workspace }),
-  `(${(3 * headFlops / 1e9).toFixed(1)} GFLOP)`,
-);
+// Kept exact (dtype f32: dh through the chunk decoded transposed) and rounded to f16 (the
+// default dtype: each chunk decoded to f16 once for both products).
+for (const roundsToF16 of [false, true]) {
+  const head = createMatrix(gpu, vocab, hidden, "q8_0", "embedding");
+  head.roundsToF16 = roundsToF16;
+  const workspace = createCrossEntropyWorkspace(gpu, head, rows);
+  const label = `crossEntropy V ${vocab} q8_0 ${roundsToF16 ? "as f16" : "exact"}`;
+  await time(
+    `${label}, loss`,
+    (b) => crossEntropy(b, { hidden: x, head, targets, loss, workspace }),
+    `(${(headFlops / 1e9).toFixed(1)} GFLOP, ${workspace.chunkRows}-row chunks)`,
+  );
+  await time(
+    `${label}, loss + dHidden (${workspace.gradient})`,
+    (b) => crossEntropy(b, { hidden: x, head, targets, loss, dHidden, workspace }),
+    `(${(2 * headFlops / 1e9).toFixed(1)} GFLOP)`,
+  );
+  workspace.destroy();
+}

@@ -23,6 +23,8 @@
 
 import type { Binding, GpuBatch } from "../../kernels/gpu.ts";
 import { attention } from "../../kernels/attention.ts";
+import { attentionForwardTiled } from "../../kernels/attention_tiled.ts";
+import { matmulTiledKMajor, takesKMajor } from "../../kernels/matmul_tiled.ts";
 import { attentionInput } from "../../kernels/attention_input.ts";
 import { geluMul } from "../../kernels/gelu_mul.ts";
 import { matmul } from "../../kernels/matmul.ts";
@@ -166,22 +168,32 @@ export function recordLayerForward(p: LayerPass, layer: number): void {
     headNorms: lw.qNorm && lw.kNorm ? { q: lw.qNorm, k: lw.kNorm, eps } : undefined,
     places: p.places,
   });
-  attention(batch, {
-    q: ws.q,
-    k: ws.keys,
-    v: ws.values,
-    out: ws.attended,
-    rows,
+  const shape = {
+    rows: rows / p.sequences,
+    sequences: p.sequences,
     heads: c.numHeads,
     kvHeads: c.numKvHeads,
     headDim: c.headDim,
-    position0: 0,
     scale: c.attentionScale,
     softcap: c.attnLogitSoftcap,
     window: c.layerWindows[layer],
-    cacheRows: rows / p.sequences,
-    places: p.places,
-  });
+  };
+  if (ws.attention) {
+    const { q, keys: k, values: v, attended: out } = ws;
+    attentionForwardTiled(batch, { ...shape, q, k, v, out }, ws.attention);
+  } else {
+    attention(batch, {
+      ...shape,
+      q: ws.q,
+      k: ws.keys,
+      v: ws.values,
+      out: ws.attended,
+      rows,
+      position0: 0,
+      cacheRows: rows / p.sequences,
+      places: p.places,
+    });
+  }
   batch.mark("forward: o, norms");
   batch.copy(hIn, 0, ws.hMid, 0, bytes);
   if (lw.attnOutNorm) {
@@ -258,6 +270,35 @@ function stackedInputGrad(
   });
 }
 
+/**
+ * dx (+)= scale · dy·w for a small f32 w (N, K) (LoRA's A and B): read as the (K', N') = (N, K)
+ * matrix of matmulTiledKMajor where K is a whole number of 8-column tiles, else matmulInputGrad.
+ */
+function inputGrad(
+  batch: GpuBatch,
+  dy: GPUBuffer,
+  w: GpuMatrix,
+  dx: GPUBuffer,
+  rows: number,
+  options: { dyStride?: number; dyOffset?: number; scale?: number; accumulate?: boolean },
+): void {
+  if (takesKMajor(w)) {
+    // w (N, K) row-major is the K-major form of the product's (N, K) → x·w.
+    matmulTiledKMajor(batch, {
+      x: dy,
+      w,
+      y: dx,
+      rows,
+      xStride: options.dyStride,
+      xOffset: options.dyOffset,
+      scale: options.scale,
+      accumulate: options.accumulate,
+    });
+    return;
+  }
+  matmulInputGrad(batch, { dy, w, dx, rows, ...options });
+}
+
 /** One adapted module's backward: dA, dB accumulated (or set), dx += its input gradient. */
 function loraBackward(
   p: LayerPass,
@@ -286,11 +327,8 @@ function loraBackward(
     ...band,
     accumulate,
   });
-  matmulInputGrad(batch, {
-    dy,
-    w: f32Matrix(pair.b, pair.out, r),
-    dx: ws.loraDh,
-    rows,
+  // dh = s·dy·B and dx += dh·A multiply B (out, r) and A (r, in) as they lie, K-major.
+  inputGrad(batch, dy, f32Matrix(pair.b, pair.out, r), ws.loraDh, rows, {
     ...band,
     scale: p.lora.scale,
   });
@@ -307,12 +345,12 @@ function loraBackward(
   if (!dx) return;
   const a = f32Matrix(pair.a, r, pair.in);
   if (!dropped) {
-    matmulInputGrad(batch, { dy: ws.loraDh, w: a, dx, rows, accumulate: true });
+    inputGrad(batch, ws.loraDh, a, dx, rows, { accumulate: true });
     return;
   }
   // dx += mask · factor · (dh'·A), through the dropout buffer (x̃ is no longer needed).
   const d = p.dropout!;
-  matmulInputGrad(batch, { dy: ws.loraDh, w: a, dx: d.dropped, rows });
+  inputGrad(batch, ws.loraDh, a, d.dropped, rows, {});
   dropout(batch, {
     x: d.dropped,
     y: dx,
@@ -412,6 +450,7 @@ export function recordLayerBackward(
     dOut: ws.dAttended,
     dqkv: ws.dqkv,
     stats: ws.attnStats,
+    workspace: ws.attention,
     rows: rows / p.sequences,
     sequences: p.sequences,
     heads: c.numHeads,

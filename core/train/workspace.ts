@@ -5,6 +5,11 @@
 
 import type { GpuContext } from "../../kernels/gpu.ts";
 import { createCrossEntropyWorkspace, type CrossEntropyWorkspace } from "../../kernels/backward.ts";
+import {
+  type AttentionTrainWorkspace,
+  createAttentionTrainWorkspace,
+  tilesHeadDim,
+} from "../../kernels/attention_tiled.ts";
 import type { Gemma } from "../weights.ts";
 import { LORA_MODULES, type LoraModule } from "../lora.ts";
 
@@ -47,6 +52,8 @@ export interface TrainWorkspace {
   dGateUp: GPUBuffer; //    (T, 2F)
   loraDh: GPUBuffer; //     (T, rank)
   attnStats: GPUBuffer; //  (T·H, 2)
+  /** The tiled attention backward's scratch, for head dims it takes. */
+  attention?: AttentionTrainWorkspace;
   /** Base weights decoded transposed for their input gradient (matmulInputGrad's scratch). */
   transposed: GPUBuffer;
   // The head:
@@ -82,6 +89,14 @@ export function createTrainWorkspace(model: Gemma, rows: number, rank: number): 
   }
   largest = Math.min(largest, Math.floor(gpu.maxBindingBytes / 4));
   const crossEntropy = createCrossEntropyWorkspace(gpu, model.weights.embed, rows);
+  const attention = tilesHeadDim(c.headDim)
+    ? createAttentionTrainWorkspace(gpu, {
+      rows,
+      heads: c.numHeads,
+      kvHeads: c.numKvHeads,
+      headDim: c.headDim,
+    })
+    : undefined;
   const loraH = new Map<LoraModule, GPUBuffer>();
   for (const module of LORA_MODULES) loraH.set(module, buffer(rows * rank, `lora ${module} h`));
   return {
@@ -116,6 +131,7 @@ export function createTrainWorkspace(model: Gemma, rows: number, rank: number): 
     dGateUp: buffer(rows * 2 * f, "d gate, up"),
     loraDh: buffer(rows * rank, "lora dh"),
     attnStats: buffer(rows * c.numHeads * 2, "attention stats"),
+    attention,
     transposed: buffer(largest, "transposed weight"),
     xFinal: buffer(rows * d, "x final"),
     dHidden: buffer(rows * d, "d hidden"),
@@ -124,12 +140,15 @@ export function createTrainWorkspace(model: Gemma, rows: number, rank: number): 
     crossEntropy,
     get bytes() {
       const ce = crossEntropy;
+      const attentionBytes = attention?.bytes ?? 0;
       return buffers.reduce((sum, b) => sum + b.size, 0) + ce.logits.size + ce.stats.size +
-        ce.transposed.size + ce.head.bytes;
+        (ce.transposed?.size ?? 0) + (ce.decoded?.bytes ?? 0) + (ce.ids?.size ?? 0) +
+        ce.targetRows.size + ce.head.bytes + attentionBytes;
     },
     destroy() {
       for (const b of buffers) b.destroy();
       crossEntropy.destroy();
+      attention?.destroy();
     },
   };
 }
