@@ -1,7 +1,8 @@
 // Rows of one head group between attention's strided tensors and packed (rows, D) matrices, for
 // attention_backward_tiled.ts: packed row r is head headBase + r mod G of strided row
 // rowBase + ⌊r / G⌋, where a strided row holds `width` heads of D values ((T, H, D) queries:
-// width H; (T, H + 2·Hkv, D) gradients: width H + 2·Hkv).
+// width H; (T, H + 2·Hkv, D) gradients: width H + 2·Hkv). With `ring` > 0 the strided rows are a
+// KV cache ring: row ⌊r / G⌋ + rowBase (a position) lives at that mod ring.
 //   gather   packed ← strided
 //   scatter  strided ← packed
 // One invocation per value, in a 2D grid of workgroups.
@@ -13,6 +14,7 @@ struct Params {
   width: u32, // heads per strided row
   rowBase: u32,
   headBase: u32,
+  ring: u32, // 0: none
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -24,7 +26,11 @@ const WG: u32 = 64u;
 // Where packed value i lies in the strided tensor.
 fn stridedAt(i: u32) -> u32 {
   let r = i / p.dim;
-  return ((p.rowBase + r / p.group) * p.width + p.headBase + r % p.group) * p.dim + i % p.dim;
+  var row = p.rowBase + r / p.group;
+  if (p.ring > 0u) {
+    row %= p.ring;
+  }
+  return (row * p.width + p.headBase + r % p.group) * p.dim + i % p.dim;
 }
 
 @compute @workgroup_size(WG)

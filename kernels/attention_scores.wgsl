@@ -1,18 +1,19 @@
 // The softmax of attention's forward for a block of queries of one head group, between the tiled
-// products of attention_tiled.ts (training: every sequence's keys are its own rows). Query m of
-// the block is row t0 + ⌊m / G⌋ of its sequence; s[m, j] = q·k_j for keys j < N becomes
-// P_j = softmax_j(z) over the visible keys (t − window < j ≤ t), z_j = cap·tanh(scale·s_j / cap)
-// (or scale·s_j), and 0 at the others. One workgroup per query. workgroupSum, workgroupMax,
-// tanhPrecise: prepended by the .ts file.
+// products of attention_tiled.ts. Query m of the block sits at position t = t0 + ⌊m / G⌋, key j
+// (j < N) at position k0 + j; s[m, j] = q·k_j becomes P_j = softmax_j(z) over the visible keys
+// (t − window < k0 + j ≤ t), z_j = cap·tanh(scale·s_j / cap) (or scale·s_j), and 0 at the
+// others. One workgroup per query. workgroupSum, workgroupMax, tanhPrecise: prepended by the .ts
+// file.
 
 struct Params {
   m: u32, // M: queries in the block
   n: u32, // N: keys
   group: u32, // G
-  t0: u32, // the block's first row in its sequence
+  t0: u32, // the position of the block's first row
   scale: f32,
   cap: f32, // 0: no soft-cap
   window: u32, // 0: none
+  k0: u32, // the position of key 0 (≤ t0)
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -38,22 +39,25 @@ fn main(
   if (m >= p.m) {
     return; // uniform for the workgroup
   }
+  // Visible keys j: first ≤ j ≤ last (as indices from key 0).
   let t = p.t0 + m / p.group;
-  let first = select(0u, t + 1u - min(p.window, t + 1u), p.window > 0u);
+  let firstPosition = select(0u, t + 1u - min(p.window, t + 1u), p.window > 0u);
+  let first = max(firstPosition, p.k0) - p.k0;
+  let last = t - p.k0;
   let row = m * p.n;
   var top = -3.0e38;
-  for (var j = first + lid; j <= t; j += WG) {
+  for (var j = first + lid; j <= last; j += WG) {
     top = max(top, capped(s[row + j]));
   }
   top = workgroupMax(lid, top);
   var sum = 0.0;
-  for (var j = first + lid; j <= t; j += WG) {
+  for (var j = first + lid; j <= last; j += WG) {
     sum += exp(capped(s[row + j]) - top);
   }
   let lse = top + log(workgroupSum(lid, sum));
   for (var j = lid; j < p.n; j += WG) {
     var prob = 0.0;
-    if (j >= first && j <= t) {
+    if (j >= first && j <= last) {
       prob = exp(capped(s[row + j]) - lse);
     }
     s[row + j] = prob;

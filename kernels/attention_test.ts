@@ -1,16 +1,17 @@
 import assert from "node:assert/strict";
 import { attention } from "./attention.ts";
+import { attentionPrefillTiled, tilesPrefill } from "./attention_tiled.ts";
 import { type AttentionCase, attentionInputs } from "./attention_test_util.ts";
 import { assertClose, testGpu } from "./test_util.ts";
 
 type Case = AttentionCase;
 
-async function check(c: Case): Promise<void> {
+async function check(c: Case, tiled = false): Promise<void> {
   const gpu = await testGpu();
   const { seed, q, k, v, scale, expected } = attentionInputs(c);
   const out = gpu.createBuffer(q.length * 4);
   const batch = gpu.batch();
-  attention(batch, {
+  (tiled ? attentionPrefillTiled : attention)(batch, {
     ...c,
     q: gpu.upload(q),
     k: gpu.upload(k),
@@ -69,7 +70,26 @@ const cases: [string, Case][] = [
 ];
 for (const [name, c] of cases) {
   Deno.test(`attention matches the reference: ${name}`, () => check(c));
+  if (tilesPrefill(c.headDim)) {
+    Deno.test(`attentionPrefillTiled matches the reference: ${name}`, () => check(c, true));
+  }
 }
+
+Deno.test("attentionPrefillTiled: blocks of rows over a long cache, GQA, window in a ring", async () => {
+  // 2500 keys: 16 MB of scores hold 559 rows of 3 heads, so 1000 rows take two blocks.
+  await check({ rows: 1000, heads: 6, kvHeads: 2, headDim: 8, position0: 1500 }, true);
+  await check({
+    rows: 40,
+    heads: 4,
+    kvHeads: 1,
+    headDim: 16,
+    position0: 1000,
+    window: 30,
+    cacheRows: 70,
+    softcap: 20,
+    spread: 4,
+  }, true);
+});
 
 Deno.test("attention rejects unsupported shapes", async () => {
   const gpu = await testGpu();

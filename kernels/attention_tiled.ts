@@ -123,23 +123,27 @@ function checkShape(ws: AttentionTrainWorkspace, rows: number, group: number, di
   }
 }
 
+/** Which rows attention_rows.wgsl moves (see its header). */
+interface RowsAt {
+  count: number;
+  dim: number;
+  group: number;
+  width: number;
+  rowBase: number;
+  headBase: number;
+  ring?: number;
+}
+
 /** Packs (gather) or unpacks (scatter) `count` rows of one head group: attention_rows.wgsl. */
 function moveRows(
   batch: GpuBatch,
   entry: "gather" | "scatter",
   src: Binding,
   dst: GPUBuffer,
-  at: {
-    count: number;
-    dim: number;
-    group: number;
-    width: number;
-    rowBase: number;
-    headBase: number;
-  },
+  at: RowsAt,
 ): void {
   const uniforms = new Uniforms().u32(at.count).u32(at.dim).u32(at.group).u32(at.width)
-    .u32(at.rowBase).u32(at.headBase);
+    .u32(at.rowBase).u32(at.headBase).u32(at.ring ?? 0);
   batch.dispatch(
     batch.gpu.pipeline(rowsSource, {}, entry),
     uniforms,
@@ -258,13 +262,112 @@ export function attentionForwardTiled(
         batch.dispatch(
           scores,
           new Uniforms().u32(m).u32(n).u32(G).u32(t0).f32(args.scale).f32(args.softcap ?? 0)
-            .u32(args.window ?? 0),
+            .u32(args.window ?? 0).u32(0),
           [ws.scores],
           workgroupGrid(gpu, m),
         );
         matmulTiledKMajor(batch, { x: ws.scores, w: f32Matrix(ws.v, n, D), y: ws.dq, rows: m });
         moveRows(batch, "scatter", ws.dq, args.out, queries);
       }
+    }
+  }
+}
+
+/** Scratch of attentionPrefillTiled, per device, grown as needed. */
+interface PrefillScratch {
+  /** (queries, D): a block's queries, then its outputs. */
+  q: GPUBuffer;
+  out: GPUBuffer;
+  /** (keys, D): the keys and values the block sees. */
+  k: GPUBuffer;
+  v: GPUBuffer;
+  /** (queries, keys): scores, then probabilities. */
+  scores: GPUBuffer;
+}
+
+const prefillScratches = new WeakMap<GpuContext, PrefillScratch>();
+
+function prefillScratch(gpu: GpuContext, queries: number, keys: number, D: number): PrefillScratch {
+  const held = prefillScratches.get(gpu);
+  const fits = (b: GPUBuffer | undefined, values: number) =>
+    b !== undefined && b.size >= values * 4;
+  if (
+    held && fits(held.q, queries * D) && fits(held.k, keys * D) &&
+    fits(held.scores, queries * keys)
+  ) {
+    return held;
+  }
+  // Grown, never destroyed: a recorded batch may still use the old ones.
+  const grow = (b: GPUBuffer | undefined, values: number, label: string) =>
+    fits(b, values) ? b! : gpu.createBuffer(values * 4, `attention prefill ${label}`);
+  const grown = {
+    q: grow(held?.q, queries * D, "queries"),
+    out: grow(held?.out, queries * D, "outputs"),
+    k: grow(held?.k, keys * D, "keys"),
+    v: grow(held?.v, keys * D, "values"),
+    scores: grow(held?.scores, queries * keys, "scores"),
+  };
+  prefillScratches.set(gpu, grown);
+  return grown;
+}
+
+/** What attentionPrefillTiled takes: attention's arguments for one sequence. */
+export interface AttentionPrefillArgs extends Omit<AttentionShape, "sequences"> {
+  /** (T, H, D) f32 queries, rotated. */
+  q: Binding;
+  /** (cacheRows, Hkv, D) f32 key and value caches: position j at row j mod cacheRows. */
+  k: Binding;
+  v: Binding;
+  /** (T, H, D) f32 output. */
+  out: GPUBuffer;
+  /** The position of query row 0. */
+  position0: number;
+  /** Rows of a ring cache (undefined: every position has its own row). */
+  cacheRows?: number;
+}
+
+/** Whether attentionPrefillTiled takes this shape (the products' tiles are 8 values wide). */
+export function tilesPrefill(headDim: number): boolean {
+  return tilesHeadDim(headDim);
+}
+
+/**
+ * Prefill attention of T query rows over a KV cache, as attention.ts's kernel computes it, by
+ * the tiled products of the header: per kv head and block of rows, the keys the block sees are
+ * packed from the cache (ring rows unwrapped), then S = Q·Kᵀ, P = softmax(S), O = P·V.
+ */
+export function attentionPrefillTiled(batch: GpuBatch, args: AttentionPrefillArgs): void {
+  const { rows: T, heads: H, kvHeads: KV, headDim: D, position0 } = args;
+  const G = H / KV;
+  const window = args.window ?? 0;
+  const firstKey = (position: number) => window > 0 ? Math.max(0, position - window + 1) : 0;
+  // Rows per block: as many as keep the block's scores within BLOCK_BYTES.
+  const mostKeys = position0 + T - firstKey(position0);
+  const blockRows = Math.max(1, Math.min(T, Math.floor(BLOCK_BYTES / 4 / (G * mostKeys))));
+  const ws = prefillScratch(batch.gpu, blockRows * G, mostKeys, D);
+  const scores = batch.gpu.pipeline(SCORES_WGSL);
+  for (let g = 0; g < KV; g++) {
+    for (let t0 = 0; t0 < T; t0 += blockRows) {
+      const rows = Math.min(blockRows, T - t0);
+      const first = firstKey(position0 + t0);
+      const n = position0 + t0 + rows - first; // keys first … the block's last position
+      const m = rows * G;
+      const keys = { count: n, dim: D, group: 1, width: KV, rowBase: first, headBase: g };
+      const ring = args.cacheRows ?? 0;
+      moveRows(batch, "gather", args.k, ws.k, { ...keys, ring });
+      moveRows(batch, "gather", args.v, ws.v, { ...keys, ring });
+      const queries = { count: m, dim: D, group: G, width: H, rowBase: t0, headBase: g * G };
+      moveRows(batch, "gather", args.q, ws.q, queries);
+      matmulTiled(batch, { x: ws.q, w: f32Matrix(ws.k, n, D), y: ws.scores, rows: m });
+      batch.dispatch(
+        scores,
+        new Uniforms().u32(m).u32(n).u32(G).u32(position0 + t0).f32(args.scale)
+          .f32(args.softcap ?? 0).u32(window).u32(first),
+        [ws.scores],
+        workgroupGrid(batch.gpu, m),
+      );
+      matmulTiledKMajor(batch, { x: ws.scores, w: f32Matrix(ws.v, n, D), y: ws.out, rows: m });
+      moveRows(batch, "scatter", ws.out, args.out, queries);
     }
   }
 }
