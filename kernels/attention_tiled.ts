@@ -123,6 +123,27 @@ function checkShape(ws: AttentionTrainWorkspace, rows: number, group: number, di
   }
 }
 
+/** The block's m = rows·G queries of kv head g's group, from row rowBase of (·, H, D) tensors. */
+function queryRows(m: number, D: number, H: number, G: number, g: number, rowBase: number): RowsAt {
+  return { count: m, dim: D, group: G, width: H, rowBase, headBase: g * G };
+}
+
+/**
+ * The Params of attention_scores.wgsl and attention_scores_grad.wgsl (which has no k0): m
+ * queries from position t0 over n keys from position k0.
+ */
+function softmaxUniforms(
+  m: number,
+  n: number,
+  G: number,
+  t0: number,
+  shape: Pick<AttentionShape, "scale" | "softcap" | "window">,
+  k0 = 0,
+): Uniforms {
+  return new Uniforms().u32(m).u32(n).u32(G).u32(t0).f32(shape.scale).f32(shape.softcap ?? 0)
+    .u32(shape.window ?? 0).u32(k0);
+}
+
 /** Which rows attention_rows.wgsl moves (see its header). */
 interface RowsAt {
   count: number;
@@ -176,22 +197,14 @@ export function attentionBackwardTiled(
         const blockRows = Math.min(ws.blockRows, T - t0);
         const n = t0 + blockRows; // keys up to the block's last row
         const m = blockRows * G;
-        const queries = {
-          count: m,
-          dim: D,
-          group: G,
-          width: H,
-          rowBase: b * T + t0,
-          headBase: g * G,
-        };
+        const queries = queryRows(m, D, H, G, g, b * T + t0);
         moveRows(batch, "gather", args.q, ws.q, queries);
         moveRows(batch, "gather", args.dOut, ws.dOut, queries);
         matmulTiled(batch, { x: ws.q, w: f32Matrix(ws.k, n, D), y: ws.scores, rows: m });
         matmulTiled(batch, { x: ws.dOut, w: f32Matrix(ws.v, n, D), y: ws.dScores, rows: m });
         batch.dispatch(
           scores,
-          new Uniforms().u32(m).u32(n).u32(G).u32(t0).f32(args.scale).f32(args.softcap ?? 0)
-            .u32(args.window ?? 0),
+          softmaxUniforms(m, n, G, t0, args),
           [ws.scores, ws.dScores, ws.probsT, ws.dScoresT],
           workgroupGrid(gpu, m),
         );
@@ -249,20 +262,12 @@ export function attentionForwardTiled(
         const blockRows = Math.min(ws.blockRows, T - t0);
         const n = t0 + blockRows;
         const m = blockRows * G;
-        const queries = {
-          count: m,
-          dim: D,
-          group: G,
-          width: H,
-          rowBase: b * T + t0,
-          headBase: g * G,
-        };
+        const queries = queryRows(m, D, H, G, g, b * T + t0);
         moveRows(batch, "gather", args.q, ws.q, queries);
         matmulTiled(batch, { x: ws.q, w: f32Matrix(ws.k, n, D), y: ws.scores, rows: m });
         batch.dispatch(
           scores,
-          new Uniforms().u32(m).u32(n).u32(G).u32(t0).f32(args.scale).f32(args.softcap ?? 0)
-            .u32(args.window ?? 0).u32(0),
+          softmaxUniforms(m, n, G, t0, args),
           [ws.scores],
           workgroupGrid(gpu, m),
         );
@@ -356,13 +361,12 @@ export function attentionPrefillTiled(batch: GpuBatch, args: AttentionPrefillArg
       const ring = args.cacheRows ?? 0;
       moveRows(batch, "gather", args.k, ws.k, { ...keys, ring });
       moveRows(batch, "gather", args.v, ws.v, { ...keys, ring });
-      const queries = { count: m, dim: D, group: G, width: H, rowBase: t0, headBase: g * G };
+      const queries = queryRows(m, D, H, G, g, t0);
       moveRows(batch, "gather", args.q, ws.q, queries);
       matmulTiled(batch, { x: ws.q, w: f32Matrix(ws.k, n, D), y: ws.scores, rows: m });
       batch.dispatch(
         scores,
-        new Uniforms().u32(m).u32(n).u32(G).u32(position0 + t0).f32(args.scale)
-          .f32(args.softcap ?? 0).u32(window).u32(first),
+        softmaxUniforms(m, n, G, position0 + t0, args, first),
         [ws.scores],
         workgroupGrid(batch.gpu, m),
       );
