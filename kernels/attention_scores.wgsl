@@ -2,8 +2,8 @@
 // products of attention_tiled.ts. Query m of the block sits at position t = t0 + ⌊m / G⌋, key j
 // (j < N) at position k0 + j; s[m, j] = q·k_j becomes P_j = softmax_j(z) over the visible keys
 // (t − window < k0 + j ≤ t), z_j = cap·tanh(scale·s_j / cap) (or scale·s_j), and 0 at the
-// others. One workgroup per query. workgroupSum, workgroupMax, tanhPrecise: prepended by the .ts
-// file.
+// others. One workgroup per query. workgroupSum, workgroupMax, tanhPrecise, logSumExp: prepended
+// by the .ts file.
 
 struct Params {
   m: u32, // M: queries in the block
@@ -29,6 +29,10 @@ fn capped(raw: f32) -> f32 {
   return p.cap * tanhPrecise(x / p.cap);
 }
 
+fn scoreAt(i: u32) -> f32 {
+  return capped(s[i]);
+}
+
 @compute @workgroup_size(WG)
 fn main(
   @builtin(workgroup_id) wid: vec3<u32>,
@@ -45,16 +49,7 @@ fn main(
   let first = max(firstPosition, p.k0) - p.k0;
   let last = t - p.k0;
   let row = m * p.n;
-  var top = -3.0e38;
-  for (var j = first + lid; j <= last; j += WG) {
-    top = max(top, capped(s[row + j]));
-  }
-  top = workgroupMax(lid, top);
-  var sum = 0.0;
-  for (var j = first + lid; j <= last; j += WG) {
-    sum += exp(capped(s[row + j]) - top);
-  }
-  let lse = top + log(workgroupSum(lid, sum));
+  let lse = logSumExp(lid, row, first, last);
   for (var j = lid; j < p.n; j += WG) {
     var prob = 0.0;
     if (j >= first && j <= last) {

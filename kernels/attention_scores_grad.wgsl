@@ -4,7 +4,8 @@
 //   z_j = cap·tanh(scale·s_j / cap) (or scale·s_j), P = softmax over the visible keys
 //   (t − window < j ≤ t), Δ = Σ_j P_j·dp_j, ds_j = scale·P_j·(dp_j − Δ)·(1 − tanh²(scale·s_j / cap)),
 // it writes ds over dp, and Pᵀ and dsᵀ (N, M) for the key-side products (0 at invisible keys).
-// One workgroup per query. workgroupSum, workgroupMax, tanhPrecise: prepended by the .ts file.
+// One workgroup per query. workgroupSum, workgroupMax, tanhPrecise, logSumExp: prepended by the
+// .ts file.
 
 struct Params {
   m: u32, // M: queries in the block
@@ -34,6 +35,10 @@ fn capped(raw: f32) -> vec2<f32> {
   return vec2<f32>(p.cap * th, 1.0 - th * th);
 }
 
+fn scoreAt(i: u32) -> f32 {
+  return capped(s[i]).x;
+}
+
 @compute @workgroup_size(WG)
 fn main(
   @builtin(workgroup_id) wid: vec3<u32>,
@@ -47,16 +52,7 @@ fn main(
   let t = p.t0 + m / p.group;
   let first = select(0u, t + 1u - min(p.window, t + 1u), p.window > 0u);
   let row = m * p.n;
-  var top = -3.0e38;
-  for (var j = first + lid; j <= t; j += WG) {
-    top = max(top, capped(s[row + j]).x);
-  }
-  top = workgroupMax(lid, top);
-  var sum = 0.0;
-  for (var j = first + lid; j <= t; j += WG) {
-    sum += exp(capped(s[row + j]).x - top);
-  }
-  let lse = top + log(workgroupSum(lid, sum));
+  let lse = logSumExp(lid, row, first, t);
   var delta = 0.0;
   for (var j = first + lid; j <= t; j += WG) {
     delta += exp(capped(s[row + j]).x - lse) * dp[row + j];

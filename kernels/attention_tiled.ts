@@ -28,12 +28,14 @@ import { matmulTiled, matmulTiledKMajor } from "./matmul_tiled.ts";
 import rowsSource from "./attention_rows.wgsl" with { type: "text" };
 import scoresGradSource from "./attention_scores_grad.wgsl" with { type: "text" };
 import scoresSource from "./attention_scores.wgsl" with { type: "text" };
+import softmaxSource from "./attention_softmax.wgsl" with { type: "text" };
 import sumSource from "./workgroup_sum.wgsl" with { type: "text" };
 import maxSource from "./workgroup_max.wgsl" with { type: "text" };
 import tanhSource from "./tanh.wgsl" with { type: "text" };
 
-const SCORES_WGSL = tanhSource + sumSource + maxSource + scoresSource;
-const SCORES_GRAD_WGSL = tanhSource + sumSource + maxSource + scoresGradSource;
+const SOFTMAX_WGSL = tanhSource + sumSource + maxSource + softmaxSource;
+const SCORES_WGSL = SOFTMAX_WGSL + scoresSource;
+const SCORES_GRAD_WGSL = SOFTMAX_WGSL + scoresGradSource;
 const ROWS_WG = 64;
 
 /** The most bytes of one block's score matrix (the backward holds four). */
