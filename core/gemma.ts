@@ -25,7 +25,7 @@ import type { GpuBatch } from "../kernels/gpu.ts";
 import { pickToken, type SampleDraw } from "../kernels/pick_token.ts";
 import { attention } from "../kernels/attention.ts";
 import { attentionSplitK, maxVisibleKeys, preferSplitK } from "../kernels/attention_split.ts";
-import { attentionPrefillTiled, tilesPrefill } from "../kernels/attention_tiled.ts";
+import { attentionPrefillTiled, tilesHeadDim } from "../kernels/attention_tiled.ts";
 import { embed } from "../kernels/embedding.ts";
 import { geluMul } from "../kernels/gelu_mul.ts";
 import { canFuseGlu, matmul } from "../kernels/matmul.ts";
@@ -238,7 +238,7 @@ export function recordForward(
       ? maxVisibleKeys(1, args.places.lastPosition, window)
       : maxVisibleKeys(rows, position0, window);
     const tiled = !args.places && rows >= TILED_ATTENTION_MIN_ROWS &&
-      maxKeys >= TILED_ATTENTION_MIN_KEYS && tilesPrefill(c.headDim);
+      maxKeys >= TILED_ATTENTION_MIN_KEYS && tilesHeadDim(c.headDim);
     const useSplitK = !tiled && preferSplitK(rows, c.numHeads, maxKeys);
     (tiled ? attentionPrefillTiled : useSplitK ? attentionSplitK : attention)(batch, {
       scratch: state.attentionScratch,

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { attention } from "./attention.ts";
-import { attentionPrefillTiled, tilesPrefill } from "./attention_tiled.ts";
+import { attentionPrefillTiled, tilesHeadDim } from "./attention_tiled.ts";
 import { type AttentionCase, attentionInputs } from "./attention_test_util.ts";
 import { assertClose, testGpu } from "./test_util.ts";
 
@@ -70,7 +70,7 @@ const cases: [string, Case][] = [
 ];
 for (const [name, c] of cases) {
   Deno.test(`attention matches the reference: ${name}`, () => check(c));
-  if (tilesPrefill(c.headDim)) {
+  if (tilesHeadDim(c.headDim)) {
     Deno.test(`attentionPrefillTiled matches the reference: ${name}`, () => check(c, true));
   }
 }

@@ -68,7 +68,7 @@ export interface AttentionTrainWorkspace {
   destroy(): void;
 }
 
-/** Whether the tiled backward takes this head dim (the products' tiles are 8 values wide). */
+/** Whether the tiled products take this head dim (their tiles are 8 values wide). */
 export function tilesHeadDim(headDim: number): boolean {
   return headDim % 8 === 0;
 }
@@ -331,11 +331,6 @@ export interface AttentionPrefillArgs extends Omit<AttentionShape, "sequences"> 
   position0: number;
   /** Rows of a ring cache (undefined: every position has its own row). */
   cacheRows?: number;
-}
-
-/** Whether attentionPrefillTiled takes this shape (the products' tiles are 8 values wide). */
-export function tilesPrefill(headDim: number): boolean {
-  return tilesHeadDim(headDim);
 }
 
 /**

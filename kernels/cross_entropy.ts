@@ -7,9 +7,8 @@
 // by matmul, and cross_entropy.wgsl's `update` merges their max and sum of exponentials into
 // per-row running stats. `finish` turns the stats into losses. The gradient is made in the same
 // pass, as flash attention makes its output: `weights` turns the chunk's logits into
-// exp(z − running max)·dz/da in place, and matmulInputGrad adds them · E_chunk into dh (through
-// the chunk decoded transposed, for T ≥ 5: see its `scratch`) after `rescale` has moved dh to the
-// new running max; at the end `combine` divides by the sum of exponentials and takes off the
+// exp(z − running max)·dz/da in place, and they · E_chunk are added into dh (see GradientPath for
+// how) after `rescale` has moved dh to the new running max; at the end `combine` divides by the sum of exponentials and takes off the
 // target's row of E (gathered by embed). One head product per chunk rather than two: a third of
 // a Gemma 3 270M training step was the second one. Rows with target −1 have loss 0 and no
 // gradient.
@@ -68,6 +67,8 @@ export interface CrossEntropyWorkspace {
   idStride: number;
   /** (T, D) each row's target row of the head, for dh: f16 pairs for "decoded", else f32. */
   targetRows: GPUBuffer;
+  /** Bytes of GPU memory held. */
+  bytes: number;
   destroy(): void;
 }
 
@@ -148,6 +149,9 @@ export function createCrossEntropyWorkspace(
     ids,
     idStride,
     targetRows,
+    bytes:
+      [logits, stats, transposed, ids, targetRows].reduce((sum, b) => sum + (b?.size ?? 0), 0) +
+      scratch.bytes + (decoded?.bytes ?? 0),
     destroy() {
       logits.destroy();
       stats.destroy();

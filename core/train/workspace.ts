@@ -139,11 +139,8 @@ export function createTrainWorkspace(model: Gemma, rows: number, rank: number): 
     dCompact: buffer(rows * d, "d hidden, rows with a target"),
     crossEntropy,
     get bytes() {
-      const ce = crossEntropy;
-      const attentionBytes = attention?.bytes ?? 0;
-      return buffers.reduce((sum, b) => sum + b.size, 0) + ce.logits.size + ce.stats.size +
-        (ce.transposed?.size ?? 0) + (ce.decoded?.bytes ?? 0) + (ce.ids?.size ?? 0) +
-        ce.targetRows.size + ce.head.bytes + attentionBytes;
+      return buffers.reduce((sum, b) => sum + b.size, 0) + crossEntropy.bytes +
+        (attention?.bytes ?? 0);
     },
     destroy() {
       for (const b of buffers) b.destroy();
