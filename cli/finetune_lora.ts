@@ -189,7 +189,9 @@ async function runFinetune(_options: FinetuneFlags, command: Command): Promise<v
   }
   if (!(flags.learningRate > 0)) throw new UsageError("--learning-rate must be positive");
   const modules = parseLoraModules(flags.loraModules);
-  const loaded = await loadModel({ ...flags, quiet: flags.quiet || flags.json });
+  // Training runs whole sequences, which read the weight buffers, never their textures.
+  const quiet = flags.quiet || flags.json;
+  const loaded = await loadModel({ ...flags, quiet, weightTextures: false });
   const { model, tokenizer, source } = loaded;
   const data: Dataset = await loadDataset(dataDir, tokenizer, {
     maskPrompt: flags.maskPrompt,

@@ -35,6 +35,8 @@ export interface ModelFlags {
   /** A PEFT LoRA folder to apply (unmerged), and its scale (default 1). */
   adapter?: string;
   adapterScale?: number;
+  /** Read quantized weights from textures (LoadOptions.weightTextures; training does not). */
+  weightTextures?: boolean;
 }
 
 export interface LoadedModel {
@@ -69,6 +71,7 @@ export async function loadModel(flags: ModelFlags): Promise<LoadedModel> {
     quant,
     onProgress: progress?.update,
     prepare: true,
+    weightTextures: flags.weightTextures,
   });
   progress?.done();
   if (flags.adapter !== undefined) {

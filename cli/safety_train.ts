@@ -128,7 +128,7 @@ async function train(flags: TrainFlags): Promise<void> {
     ({ train: data, valid } = holdOut(data, flags.validFraction, flags.seed));
   }
   const quiet = flags.quiet || flags.json;
-  const loaded = await loadModel({ ...flags, quiet });
+  const loaded = await loadModel({ ...flags, quiet, weightTextures: false });
   const baseModel = loaded.source.known?.name ?? loaded.source.path;
   await trainAgileClassifier(loaded.model, loaded.tokenizer, data, flags.adapterPath, {
     labels,

@@ -4,16 +4,20 @@
 // embedding.wgsl (one invocation per element); quantized tables embedding_quant.wgsl (one per
 // unit of a row, decoded in registers with the same format code as matmul).
 
-import { type Binding, GpuBatch, GpuError, Uniforms, workgroupGrid } from "./gpu.ts";
+import { type Binding, type Bound, GpuBatch, GpuError, Uniforms, workgroupGrid } from "./gpu.ts";
 import { type GpuMatrix, isQuantized, quantRowLayout } from "./matrix.ts";
 import type { QuantType } from "./quant.ts";
 import { QUANT_SHADERS } from "./quant_shader.ts";
 import source from "./embedding.wgsl" with { type: "text" };
 import quantSource from "./embedding_quant.wgsl" with { type: "text" };
+import weightWords from "./weight_words.wgsl" with { type: "text" };
+import { hasWeightTextures, texturedSource } from "./weight_texture.ts";
 
 /** embedding_quant.wgsl with each format's decoder, joined once. */
 const quantSources = Object.fromEntries(
-  Object.entries(QUANT_SHADERS).map(([type, shader]) => [type, shader.source + quantSource]),
+  Object.entries(QUANT_SHADERS).map((
+    [type, shader],
+  ) => [type, shader.source + weightWords + quantSource]),
 ) as Record<QuantType, string>;
 
 /** The same, writing y as f16 pairs (packed in u32 words) instead of f32. */
@@ -29,6 +33,18 @@ const quantF16Sources = Object.fromEntries(
       .replace(F32_STORE, "  y[at / 2u] = pack2x16float(v);"),
   ]),
 ) as Record<QuantType, string>;
+
+/** Both, reading the table from its textures (weight_texture.ts). */
+const texturedSources = {
+  f32: textured(quantSources),
+  f16: textured(quantF16Sources),
+};
+
+function textured(sources: Record<QuantType, string>): Record<QuantType, string> {
+  return Object.fromEntries(
+    Object.entries(sources).map(([type, source]) => [type, texturedSource(source)]),
+  ) as Record<QuantType, string>;
+}
 
 export interface EmbedArgs {
   /** (T) u32 token ids; an id ≥ table.rows leaves its row of y untouched. */
@@ -78,7 +94,12 @@ function embedQuantized(batch: GpuBatch, args: EmbedArgs, table: GpuMatrix & { d
   const units = Math.floor(table.cols / shader.unit);
   const perRow = units + (table.cols % shader.unit ? 1 : 0);
   if (args.f16Output && table.cols % 2 !== 0) throw new GpuError("embed: f16 output needs even D");
-  const sources = args.f16Output ? quantF16Sources : quantSources;
+  const fromTextures = hasWeightTextures(table);
+  const sources = fromTextures
+    ? texturedSources[args.f16Output ? "f16" : "f32"]
+    : args.f16Output
+    ? quantF16Sources
+    : quantSources;
   const pipeline = batch.gpu.pipeline(sources[table.dtype]);
   const grid = workgroupGrid(batch.gpu, Math.ceil(rows * perRow / QUANT_WG));
   for (const chunk of table.chunks) {
@@ -91,7 +112,7 @@ function embedQuantized(batch: GpuBatch, args: EmbedArgs, table: GpuMatrix & { d
       .u32(chunk.rowStart)
       .u32(chunk.rows)
       .f32(args.scale);
-    const bindings = [args.ids, chunk.buffer, args.y];
+    const bindings: Bound[] = [args.ids, fromTextures ? chunk.texels!.view : chunk.buffer, args.y];
     if (chunk.scales) bindings.push(chunk.scales);
     if (chunk.high) bindings.push(chunk.high);
     batch.dispatch(pipeline, uniforms, bindings, grid);

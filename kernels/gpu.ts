@@ -87,13 +87,13 @@ export class GpuContext {
    */
   bindGroup(
     pipeline: GPUComputePipeline,
-    bindings: Binding[],
+    bindings: Bound[],
     uniformSlot?: [bufferIndex: number, offset: number],
   ): GPUBindGroup {
     let key = String(objectId(pipeline));
     if (uniformSlot) key += `|u${uniformSlot[0]}:${uniformSlot[1]}`;
     for (const b of bindings) {
-      key += b instanceof GPUBuffer
+      key += b instanceof GPUBuffer || b instanceof GPUTextureView
         ? `|${objectId(b)}`
         : `|${objectId(b.buffer)}:${b.offset}:${b.size}`;
     }
@@ -255,6 +255,9 @@ function objectId(object: object): number {
 /** A storage binding: a whole buffer, or a byte range of one. */
 export type Binding = GPUBuffer | { buffer: GPUBuffer; offset: number; size: number };
 
+/** What a dispatch binds: storage bindings, or a texture (weights, see weight_texture.ts). */
+export type Bound = Binding | GPUTextureView;
+
 /**
  * Records kernel dispatches into one command encoder. Each dispatch gets its own 256-byte
  * uniform slot; the slots are written with `queue.writeBuffer` at submit, which WebGPU orders
@@ -338,7 +341,7 @@ export class GpuBatch {
   dispatch(
     pipeline: GPUComputePipeline,
     uniforms: Uniforms | null,
-    bindings: Binding[],
+    bindings: Bound[],
     workgroups: [number, number?, number?],
   ): void {
     let uniformSlot: [number, number] | undefined;

@@ -7,7 +7,13 @@ import type { GpuMatrix, WeightType } from "./matrix.ts";
 import { matmulTiled } from "./matmul_tiled.ts";
 import { matmulBlocked } from "./matmul_blocked.ts";
 import { decodesFirst, matmulDequantized } from "./matmul_dequant.ts";
-import { chunkDispatch, formatPipeline, formatSources } from "./weight_formats.ts";
+import {
+  chunkDispatch,
+  formatPipeline,
+  type FormatSources,
+  formatSources,
+} from "./weight_formats.ts";
+import { hasWeightTextures, texturedSource } from "./weight_texture.ts";
 import template from "./matmul.wgsl" with { type: "text" };
 import gelu from "./gelu.wgsl" with { type: "text" };
 
@@ -115,6 +121,14 @@ export function matmulVariant(gpu: GpuContext, dtype: WeightType): MatmulVariant
 /** The template joined with every weight format (gelu.wgsl for the GeGLU epilogue). */
 const sources = formatSources(template, gelu);
 
+/** The same, reading quantized weights from their textures (weight_texture.ts). */
+const texturedSources: FormatSources = {
+  ...sources,
+  quantized: Object.fromEntries(
+    Object.entries(sources.quantized).map(([type, source]) => [type, texturedSource(source)]),
+  ) as FormatSources["quantized"],
+};
+
 /** Rows of x up to which a forward is a batched decode step rather than a prefill. */
 const DECODE_BATCH_ROWS = 8;
 
@@ -186,14 +200,15 @@ export function matmul(batch: GpuBatch, args: MatmulArgs): void {
     matmulDequantized(batch, args);
     return;
   }
-  const { tt, pipeline, rowsPerGroup, ...strides } = templatePipeline(
+  const { tt, pipeline, rowsPerGroup, textured, ...strides } = templatePipeline(
     batch.gpu,
     w,
     rows,
     args.variant,
   );
   for (const chunk of w.chunks) {
-    const { uniforms, bindings } = chunkDispatch(args, chunk, strides, { yOffset, yStride });
+    const columns = { yOffset, yStride };
+    const { uniforms, bindings } = chunkDispatch(args, chunk, strides, columns, textured);
     const [gx, gz] = workgroupGrid(batch.gpu, Math.ceil(chunk.rows / rowsPerGroup));
     batch.dispatch(pipeline, uniforms, bindings, [gx, Math.ceil(rows / tt), gz]);
   }
@@ -220,7 +235,9 @@ function templatePipeline(gpu: GpuContext, w: GpuMatrix, rows: number, chosen?: 
     KL: alongK,
   };
   const rowsPerGroup = variant.rows * (variant.lanes / alongK);
-  return { variant, tt, rowsPerGroup, ...formatPipeline(gpu, sources, w, constants) };
+  const textured = hasWeightTextures(w);
+  const formats = textured ? texturedSources : sources;
+  return { variant, tt, rowsPerGroup, textured, ...formatPipeline(gpu, formats, w, constants) };
 }
 
 /**

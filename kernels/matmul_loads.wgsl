@@ -15,11 +15,11 @@ fn x4(e: u32) -> vec4<f32> {
 
 // Weight word i, and 4 words from i (i a multiple of 4 in the aligned variant).
 fn wordAt(i: u32) -> u32 {
-  return vec4<u32>(w[i / WP])[i % WP];
+  return wordsAt(i / WP)[i % WP];
 }
 fn words4(i: u32) -> vec4<u32> {
   if (WP == 4u) {
-    return vec4<u32>(w[i / 4u]);
+    return wordsAt(i / 4u);
   }
   return vec4<u32>(wordAt(i), wordAt(i + 1u), wordAt(i + 2u), wordAt(i + 3u));
 }

@@ -17,9 +17,10 @@ import type { GpuMatrix } from "./matrix.ts";
 import tiled from "./matmul_tiled.wgsl" with { type: "text" };
 import floatWeights from "./float_weights.wgsl" with { type: "text" };
 import loads from "./matmul_loads.wgsl" with { type: "text" };
+import weightWords from "./weight_words.wgsl" with { type: "text" };
 
 /** The kernel with its weight and load helpers in front (the aligned variant). */
-const source = floatWeights + loads + tiled;
+const source = floatWeights + loads + weightWords + tiled;
 
 /** A tile shape of matmul_tiled.wgsl (pipeline constants a per-device tuner may choose). */
 export interface MatmulTile {

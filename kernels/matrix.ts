@@ -23,6 +23,8 @@ export interface MatrixChunk {
   scales?: GPUBuffer;
   /** The 5-bit types: one u32 of fifth bits per block, blocks back to back (no row padding). */
   high?: GPUBuffer;
+  /** A copy of `buffer` in a texture, which the decode matmuls read (weight_texture.ts). */
+  texels?: { texture: GPUTexture; view: GPUTextureView };
   /** First row of the matrix held by this chunk. */
   rowStart: number;
   rows: number;
@@ -413,5 +415,6 @@ export function destroyMatrix(matrix: GpuMatrix): void {
     chunk.buffer.destroy();
     chunk.scales?.destroy();
     chunk.high?.destroy();
+    chunk.texels?.texture.destroy();
   }
 }

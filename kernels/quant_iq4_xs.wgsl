@@ -20,7 +20,7 @@ fn loadUnit(row: Row, u: u32) -> Unit {
   let at = row.w + 2u * u;
   let s = vec2<u32>(2u * (u % 4u)) + vec2<u32>(0u, 1u);
   let d = subBlockScales(row.s / 2u + 2u * (u / 4u), s);
-  return Unit(w[at], w[at + 1u], loadHigh(at), d, vec2<f32>(0.0));
+  return Unit(wordsAt(at), wordsAt(at + 1u), loadHigh(at), d, vec2<f32>(0.0));
 }
 
 // Sub-block b of the row.

@@ -54,7 +54,7 @@ fn affine(unit: Unit, g: u32) -> vec2<f32> {
 // The 4-bit code of value k of a row.
 fn nibbleAt(row: Row, k: u32) -> u32 {
   let j = k % 32u;
-  let q = w[row.w + k / 32u][(j % 16u) / 4u];
+  let q = wordsAt(row.w + k / 32u)[(j % 16u) / 4u];
   return (q >> (8u * (j % 4u) + 4u * (j / 16u))) & 15u;
 }
 

@@ -5,7 +5,7 @@
 fn loadUnit(row: Row, u: u32) -> Unit {
   let at = row.w + 2u * u;
   let d = unpack2x16float(wScales[row.s / 2u + u]);
-  return Unit(w[at], w[at + 1u], loadHigh(at), d, -ZERO * d);
+  return Unit(wordsAt(at), wordsAt(at + 1u), loadHigh(at), d, -ZERO * d);
 }
 
 fn blockAffine(row: Row, b: u32) -> vec2<f32> {

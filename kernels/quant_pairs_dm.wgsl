@@ -9,5 +9,5 @@ fn loadUnit(row: Row, u: u32) -> Unit {
   let at = row.w + 2u * u;
   let a = blockAffine(row, 2u * u);
   let b = blockAffine(row, 2u * u + 1u);
-  return Unit(w[at], w[at + 1u], loadHigh(at), vec2<f32>(a.x, b.x), vec2<f32>(a.y, b.y));
+  return Unit(wordsAt(at), wordsAt(at + 1u), loadHigh(at), vec2<f32>(a.x, b.x), vec2<f32>(a.y, b.y));
 }

@@ -16,7 +16,7 @@ fn loadUnit(row: Row, u: u32) -> Unit {
   let g = u % 4u;
   let block = row.w + b * 5u;
   let codes = codeWords(block + 1u + 2u * (g / 2u), g);
-  let pairs = w[block][g]; // scale bytes 4g … 4g + 3
+  let pairs = wordsAt(block)[g]; // scale bytes 4g … 4g + 3
   let dd = unpack2x16float(wScales[row.s / 2u + b]); // (d, dmin)
   return Unit(
     codes[0],

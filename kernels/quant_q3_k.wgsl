@@ -17,7 +17,7 @@ fn loadUnit(row: Row, u: u32) -> Unit {
   let block = row.w + (u / 4u) * 7u;
   let g = u % 4u;
   let h = g / 2u;
-  let tail = w[block + 6u];
+  let tail = wordsAt(block + 6u);
   // Scale 4g + c: low bits in nibble h of byte 4·(g % 2) + c, top bits 2g, 2g + 1 of byte 8 + c.
   let low = (select(tail.y, tail.x, g % 2u == 0u) >> (4u * h)) & 0x0f0f0f0fu;
   let high = (tail.z >> (2u * g)) & 0x03030303u;
@@ -27,8 +27,8 @@ fn loadUnit(row: Row, u: u32) -> Unit {
   return Unit(
     codes[0],
     codes[1],
-    w[block] >> maskShift,
-    w[block + 1u] >> maskShift,
+    wordsAt(block) >> maskShift,
+    wordsAt(block + 1u) >> maskShift,
     unpack2x16float(tail.w).x * scales,
   );
 }

@@ -13,8 +13,8 @@ struct Unit {
 fn loadUnit(row: Row, u: u32) -> Unit {
   let block = row.w + (u / 4u) * 9u;
   let g = u % 4u;
-  let scales = partScales(w[block], g);
-  return Unit(w[block + 1u + 2u * g], w[block + 2u + 2u * g], scales.xy, scales.zw);
+  let scales = partScales(wordsAt(block), g);
+  return Unit(wordsAt(block + 1u + 2u * g), wordsAt(block + 2u + 2u * g), scales.xy, scales.zw);
 }
 
 // Packet i is nibble word i of the unit: low nibbles are values 4i … 4i + 3 of sub-block 2g

@@ -16,13 +16,13 @@ struct Unit {
 fn loadUnit(row: Row, u: u32) -> Unit {
   let block = row.w + (u / 4u) * 11u;
   let g = u % 4u;
-  let scales = partScales(w[block], g);
+  let scales = partScales(wordsAt(block), g);
   let shift = vec4<u32>(2u * g);
   return Unit(
-    w[block + 3u + 2u * g],
-    w[block + 4u + 2u * g],
-    w[block + 1u] >> shift,
-    w[block + 2u] >> shift,
+    wordsAt(block + 3u + 2u * g),
+    wordsAt(block + 4u + 2u * g),
+    wordsAt(block + 1u) >> shift,
+    wordsAt(block + 2u) >> shift,
     scales.xy,
     scales.zw,
   );

@@ -24,15 +24,15 @@ fn loadUnit(row: Row, u: u32) -> Unit {
   let block = row.w + (u / 4u) * 13u;
   let h = (u / 2u) % 2u;
   let c = u % 2u;
-  let scales = w[block + 12u];
+  let scales = wordsAt(block + 12u);
   // Scale 8h + 2g + c (an i8) is byte c (g even) or c + 2 (g odd) of word 2h + g / 2.
   let s01 = signedBytes(scales[2u * h]);
   let s23 = signedBytes(scales[2u * h + 1u]);
   let d = scaleAt(row.s + u / 4u);
   return Unit(
-    w[block + 4u * h + c],
-    w[block + 4u * h + 2u + c],
-    w[block + 8u + 2u * h + c],
+    wordsAt(block + 4u * h + c),
+    wordsAt(block + 4u * h + 2u + c),
+    wordsAt(block + 8u + 2u * h + c),
     d * select(
       vec4<f32>(s01.y, s01.w, s23.y, s23.w),
       vec4<f32>(s01.x, s01.z, s23.x, s23.z),

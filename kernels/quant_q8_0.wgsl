@@ -20,7 +20,7 @@ struct Unit {
 
 fn loadUnit(row: Row, u: u32) -> Unit {
   let at = row.w + 4u * u;
-  return Unit(w[at], w[at + 1u], w[at + 2u], w[at + 3u], unpack2x16float(wScales[row.s / 2u + u]));
+  return Unit(wordsAt(at), wordsAt(at + 1u), wordsAt(at + 2u), wordsAt(at + 3u), unpack2x16float(wScales[row.s / 2u + u]));
 }
 
 // Packet i is values 8i … 8i + 7 of the unit (x slots 2i, 2i + 1): words 2i, 2i + 1. The codes
@@ -56,6 +56,6 @@ fn affine(unit: Unit, g: u32) -> vec2<f32> {
 fn wAt(row: Row, k: u32) -> f32 {
   let b = k / 32u;
   let j = k % 32u;
-  let q = w[row.w + 2u * b + j / 16u][(j % 16u) / 4u];
+  let q = wordsAt(row.w + 2u * b + j / 16u)[(j % 16u) / 4u];
   return scaleAt(row.s + b) * signedBytes(q)[j % 4u];
 }

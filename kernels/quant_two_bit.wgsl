@@ -34,7 +34,7 @@ fn packetGroups(i: u32) -> vec2<u32> {
 // The unit's code words of half h (words `at`, at + 1 of 16 bytes), shifted down by 2j for g.
 fn codeWords(at: u32, g: u32) -> array<vec4<u32>, 2> {
   let shift = vec4<u32>(4u * (g % 2u));
-  return array<vec4<u32>, 2>(w[at] >> shift, w[at + 1u] >> shift);
+  return array<vec4<u32>, 2>(wordsAt(at) >> shift, wordsAt(at + 1u) >> shift);
 }
 
 // The four bytes of q as values (low byte first).

@@ -3,7 +3,7 @@
 // matmul.wgsl's header), then the element accessors and the packet decoder. This joins a template
 // with every format once, and gives a matrix's pipeline and row strides.
 
-import { type Binding, type GpuContext, Uniforms } from "./gpu.ts";
+import { type Bound, type GpuContext, Uniforms } from "./gpu.ts";
 import type { MatmulArgs } from "./matmul.ts";
 import { type GpuMatrix, isQuantized, type MatrixChunk, quantRowLayout } from "./matrix.ts";
 import type { QuantType } from "./quant.ts";
@@ -11,6 +11,7 @@ import { QUANT_SHADERS } from "./quant_shader.ts";
 import floatFormat from "./matmul_float.wgsl" with { type: "text" };
 import floatWeights from "./float_weights.wgsl" with { type: "text" };
 import loads from "./matmul_loads.wgsl" with { type: "text" };
+import weightWords from "./weight_words.wgsl" with { type: "text" };
 import packetWeights from "./packet_weights.wgsl" with { type: "text" };
 import rowTypes from "./weight_rows.wgsl" with { type: "text" };
 import params from "./matmul_params.wgsl" with { type: "text" };
@@ -37,7 +38,7 @@ export function formatSources(
   middle = "",
   paramsSource = params,
 ): FormatSources {
-  const tail = loads + packetWeights + middle + paramsSource + template;
+  const tail = loads + weightWords + packetWeights + middle + paramsSource + template;
   const aligned = floatWeights + rowTypes + floatFormat + tail;
   const unaligned = aligned
     .replace("alias XElem = vec4<f32>; const XP = 4u;", "alias XElem = f32; const XP = 1u;")
@@ -81,15 +82,17 @@ export function formatPipeline(
 }
 
 /**
- * For one chunk of `args.w`: the uniforms of matmul_params.wgsl's Params and the bindings x, w,
- * y and the chunk's scales and fifth bits (if any).
+ * For one chunk of `args.w`: the uniforms of matmul_params.wgsl's Params and the bindings x, w
+ * (its texture with `textured`, see weight_texture.ts), y and the chunk's scales and fifth bits
+ * (if any).
  */
 export function chunkDispatch(
   args: MatmulArgs,
   chunk: MatrixChunk,
   strides: { wStride: number; sStride: number },
   columns: { yOffset: number; yStride: number },
-): { uniforms: Uniforms; bindings: Binding[] } {
+  textured = false,
+): { uniforms: Uniforms; bindings: Bound[] } {
   const uniforms = new Uniforms()
     .u32(args.rows)
     .u32(args.w.cols)
@@ -100,7 +103,9 @@ export function chunkDispatch(
     .u32(columns.yOffset + chunk.rowStart)
     .u32(args.accumulate ? 1 : 0)
     .u32(args.glu ? 1 : 0);
-  const bindings: Binding[] = [args.x, chunk.buffer, args.y];
+  const weights = textured ? chunk.texels?.view : chunk.buffer;
+  if (!weights) throw new Error("chunkDispatch: the chunk has no texture");
+  const bindings: Bound[] = [args.x, weights, args.y];
   if (chunk.scales) bindings.push(chunk.scales);
   if (chunk.high) bindings.push(chunk.high);
   return { uniforms, bindings };

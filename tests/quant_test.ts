@@ -99,4 +99,29 @@ Deno.test("an F16 GGUF goes to the GPU as it is stored: the logits of the f16-lo
   gpu.destroy();
 });
 
+Deno.test("quantized weights read from textures give exactly the logits of the buffers", async () => {
+  await convertToGguf(checkpoint, `${dir}/textures.gguf`, {
+    type: "q4_0",
+    typeOf: (name) => /v_proj|down_proj|embed/.test(name) ? "q8_0" : undefined,
+  });
+  const gguf = await openCheckpoint(`${dir}/textures.gguf`);
+  const gpu = await createGpuContext();
+  // The prompt's rows (a short prefill), then one decoded token: both matmul loops.
+  const logits = async (weightTextures: boolean) => {
+    const model = await loadGemma(gpu, gguf, { dtype: "f32", weightTextures });
+    assert.equal(model.weightTextureBytes > 0, weightTextures);
+    const session = new GemmaSession(model, { contextLength: 64 });
+    session.append(ids);
+    const prompt = await session.logits();
+    session.append([ids[1]]);
+    const next = await session.logits();
+    session.destroy();
+    model.destroy();
+    return [prompt, next];
+  };
+  const [fromBuffers, fromTextures] = [await logits(false), await logits(true)];
+  assert.deepEqual(fromTextures, fromBuffers);
+  gpu.destroy();
+});
+
 globalThis.addEventListener("unload", () => Deno.removeSync(dir, { recursive: true }));

@@ -145,11 +145,15 @@ for (const type of types) {
     : undefined;
   if (model) {
     peakRss = Math.max(peakRss, Deno.memoryUsage().rss);
+    const gpuBytes = model.weightBytes + model.weightTextureBytes;
+    const textures = model.weightTextureBytes > 0
+      ? ` (+ ${(model.weightTextureBytes / 2 ** 30).toFixed(2)} GiB of weight textures)`
+      : "";
     console.log(
-      `${type}: loaded ${(model.weightBytes / 2 ** 30).toFixed(2)} GiB of weights in ${
+      `${type}: loaded ${(model.weightBytes / 2 ** 30).toFixed(2)} GiB of weights${textures} in ${
         ((performance.now() - loadStart) / 1000).toFixed(1)
       } s; peak resident memory grew by ${((peakRss - rssBefore) / 2 ** 30).toFixed(2)} GiB (${
-        ((peakRss - rssBefore) / model.weightBytes).toFixed(2)
+        ((peakRss - rssBefore) / gpuBytes).toFixed(2)
       }× the GPU bytes)`,
     );
   }

@@ -1,12 +1,14 @@
 // The decode GEMVs against a plain read, per weight type (a development tool, not a test):
 //   ./deno run -A tools/gemv_bench.ts [--types f16,q8_0,q4_0,q4_k,q6_k] [--variants default|all]
-//                                     [--repeats 5] [--shapes 16384x2048,2048x16384]
+//                                     [--repeats 5] [--shapes 16384x2048,2048x16384] [--textures]
 // By default Gemma-2B's two MLP shapes (16384×2048 and 2048×16384; --shapes N×K,… for others, e.g.
 // Gemma 3 270M's output head 262144x640 and MLP 2048x640,640x2048), weights filled with non-zero data (a
 // software GPU can serve untouched zero pages from one cached page, which flatters a read), each
 // timed on the GPU's timestamps like tools/profile.ts's plain read: the median of --repeats
 // batches of 8 GEMVs (this machine is shared and its speed drifts). The plain read is measured
-// the same way before and after the GEMVs (the better of the two). Run it under each driver:
+// the same way before and after the GEMVs (the better of the two). --textures times each
+// quantized GEMV twice: reading the weight buffer, then the matrix's textures ("tex", see
+// kernels/weight_texture.ts). Run it under each driver:
 //   env $(bash tools/setup_mesa25.sh --print-env) ./deno run -A tools/gemv_bench.ts
 
 import { parseArgs } from "node:util";
@@ -19,6 +21,7 @@ import {
   variantName,
 } from "../kernels/matmul.ts";
 import { matmulCandidates } from "../kernels/tune.ts";
+import { addWeightTextures, fitsWeightTextures } from "../kernels/weight_texture.ts";
 import { deviceReadBandwidth } from "./profile.ts";
 import { describeLoadedDriver } from "./vulkan_drivers.ts";
 
@@ -29,6 +32,7 @@ const { values: flags } = parseArgs({
     variants: { type: "string", default: "default" },
     repeats: { type: "string", default: "5" },
     shapes: { type: "string", default: "16384x2048,2048x16384" },
+    textures: { type: "boolean", default: false },
   },
 });
 const types = flags.types.split(",") as WeightType[];
@@ -52,14 +56,19 @@ for (const type of types) {
   for (const { n, k } of shapes) {
     const w = createMatrix(gpu, n, k, type);
     fillNonZero(gpu, w);
-    for (const variant of variants) {
-      const ms = await gemvMs(gpu, w, variant);
-      rows.push({
-        type,
-        variant: variantName(variant),
-        shape: `${n}×${k}`,
-        gbs: w.bytes / (ms / 1000) / 1e9,
-      });
+    // With --textures, each variant reads the buffer, then the matrix's textures.
+    const sources = flags.textures && fitsWeightTextures(gpu, w) ? ["buffer", "texture"] : [""];
+    for (const source of sources) {
+      if (source === "texture") addWeightTextures(gpu, w);
+      for (const variant of variants) {
+        const ms = await gemvMs(gpu, w, variant);
+        rows.push({
+          type,
+          variant: `${variantName(variant)}${source === "texture" ? " tex" : ""}`,
+          shape: `${n}×${k}`,
+          gbs: w.bytes / (ms / 1000) / 1e9,
+        });
+      }
     }
     destroyMatrix(w);
   }
@@ -70,10 +79,10 @@ console.log(
     (readBefore / 1e9).toFixed(2)
   })`,
 );
-console.log("type  | variant     | shape       | GB/s  | % of plain read");
+console.log("type  | variant         | shape       | GB/s  | % of plain read");
 for (const r of rows) {
   console.log(
-    `${r.type.padEnd(5)} | ${r.variant.padEnd(11)} | ${r.shape.padEnd(11)} | ${
+    `${r.type.padEnd(5)} | ${r.variant.padEnd(15)} | ${r.shape.padEnd(11)} | ${
       r.gbs.toFixed(2).padStart(5)
     } | ${(100 * r.gbs * 1e9 / read).toFixed(0).padStart(4)}%`,
   );
