@@ -9,8 +9,8 @@
 // (82 → 47 ms), its 2048 × 640 Q8_0 1.2–1.35×, Q4_K / Q6_K 640 × 2048 1.15–1.3×, Q5_0 1.1×
 // (lavapipe on Mesa 22.3; tools/gemv_bench.ts --textures times them). A texture is a second copy
 // of the weights (kernels that have no texture variant, e.g. training's, read the buffers), so a
-// model takes them only where they pay: on a software adapter (LoadOptions.weightTextures). Float weights keep their
-// buffers: their GEMV already reads at 50–80% of a plain read there.
+// model takes them only where they pay: on a software adapter (LoadOptions.weightTextures).
+// Float weights keep their buffers: their GEMV already reads at 50–80% of a plain read there.
 
 import { type GpuContext, GpuError } from "./gpu.ts";
 import { type GpuMatrix, isQuantized } from "./matrix.ts";
