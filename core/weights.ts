@@ -242,12 +242,12 @@ export async function loadGemma(
   }
   const finalNorm = await norm(FINAL_NORM_TENSOR);
   await gpu.device.queue.onSubmittedWorkDone();
-  // Pick the decode kernel variant per weight type for this device: measured once per adapter
-  // (about 2 s per type), then read from a cache file; GEMMA_NO_TUNE=1 keeps the defaults.
   const matrices = [embed, ...layers.flatMap(layerMatrices)];
   if (options.weightTextures ?? defaultWeightTextures(gpu)) {
     for (const m of matrices) if (fitsWeightTextures(gpu, m)) addWeightTextures(gpu, m);
   }
+  // Pick the decode kernel variant per weight type for this device: measured once per adapter
+  // (about 2 s per type), then read from a cache file; GEMMA_NO_TUNE=1 keeps the defaults.
   await tuneMatmul(gpu, matrices.map((m) => m.dtype));
   if (options.prepare) { for (const m of matrices) prepareMatmul(gpu, m); }
   return new Gemma(gpu, config, dtype, { embed, layers, finalNorm });
