@@ -114,9 +114,8 @@ export class Gemma {
 
   /** Bytes of the weight textures on the GPU (copies of quantized matrices, see loadGemma). */
   get weightTextureBytes(): number {
-    const { embed, layers } = this.weights;
     let total = 0;
-    for (const m of [embed, ...layers.flatMap(layerMatrices)]) {
+    for (const m of weightMatrices(this.weights)) {
       for (const c of m.chunks) if (c.texels) total += c.buffer.size;
     }
     return total;
@@ -242,7 +241,7 @@ export async function loadGemma(
   }
   const finalNorm = await norm(FINAL_NORM_TENSOR);
   await gpu.device.queue.onSubmittedWorkDone();
-  const matrices = [embed, ...layers.flatMap(layerMatrices)];
+  const matrices = weightMatrices({ embed, layers });
   if (options.weightTextures ?? defaultWeightTextures(gpu)) {
     for (const m of matrices) if (fitsWeightTextures(gpu, m)) addWeightTextures(gpu, m);
   }
@@ -261,6 +260,11 @@ function defaultWeightTextures(gpu: GpuContext): boolean {
   } catch { /* no --allow-env: the default */ }
   if (setting === "0" || setting === "1") return setting === "1";
   return isSoftwareAdapter(gpu.adapterInfo);
+}
+
+/** Every weight matrix of a model: the embedding (also the head), then each layer's. */
+function weightMatrices(weights: Pick<GemmaWeights, "embed" | "layers">): GpuMatrix[] {
+  return [weights.embed, ...weights.layers.flatMap(layerMatrices)];
 }
 
 function layerMatrices(l: LayerWeights): GpuMatrix[] {

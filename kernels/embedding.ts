@@ -11,7 +11,7 @@ import { QUANT_SHADERS } from "./quant_shader.ts";
 import source from "./embedding.wgsl" with { type: "text" };
 import quantSource from "./embedding_quant.wgsl" with { type: "text" };
 import weightWords from "./weight_words.wgsl" with { type: "text" };
-import { hasWeightTextures, texturedSource } from "./weight_texture.ts";
+import { hasWeightTextures, texturedSources } from "./weight_texture.ts";
 
 /** embedding_quant.wgsl with each format's decoder, joined once. */
 const quantSources = Object.fromEntries(
@@ -35,16 +35,10 @@ const quantF16Sources = Object.fromEntries(
 ) as Record<QuantType, string>;
 
 /** Both, reading the table from its textures (weight_texture.ts). */
-const texturedSources = {
-  f32: textured(quantSources),
-  f16: textured(quantF16Sources),
+const sourcesFromTextures = {
+  f32: texturedSources(quantSources),
+  f16: texturedSources(quantF16Sources),
 };
-
-function textured(sources: Record<QuantType, string>): Record<QuantType, string> {
-  return Object.fromEntries(
-    Object.entries(sources).map(([type, source]) => [type, texturedSource(source)]),
-  ) as Record<QuantType, string>;
-}
 
 export interface EmbedArgs {
   /** (T) u32 token ids; an id ≥ table.rows leaves its row of y untouched. */
@@ -96,7 +90,7 @@ function embedQuantized(batch: GpuBatch, args: EmbedArgs, table: GpuMatrix & { d
   if (args.f16Output && table.cols % 2 !== 0) throw new GpuError("embed: f16 output needs even D");
   const fromTextures = hasWeightTextures(table);
   const sources = fromTextures
-    ? texturedSources[args.f16Output ? "f16" : "f32"]
+    ? sourcesFromTextures[args.f16Output ? "f16" : "f32"]
     : args.f16Output
     ? quantF16Sources
     : quantSources;

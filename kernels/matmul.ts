@@ -13,7 +13,7 @@ import {
   type FormatSources,
   formatSources,
 } from "./weight_formats.ts";
-import { hasWeightTextures, texturedSource } from "./weight_texture.ts";
+import { hasWeightTextures, texturedSources } from "./weight_texture.ts";
 import template from "./matmul.wgsl" with { type: "text" };
 import gelu from "./gelu.wgsl" with { type: "text" };
 
@@ -122,11 +122,9 @@ export function matmulVariant(gpu: GpuContext, dtype: WeightType): MatmulVariant
 const sources = formatSources(template, gelu);
 
 /** The same, reading quantized weights from their textures (weight_texture.ts). */
-const texturedSources: FormatSources = {
+const sourcesFromTextures: FormatSources = {
   ...sources,
-  quantized: Object.fromEntries(
-    Object.entries(sources.quantized).map(([type, source]) => [type, texturedSource(source)]),
-  ) as FormatSources["quantized"],
+  quantized: texturedSources(sources.quantized),
 };
 
 /** Rows of x up to which a forward is a batched decode step rather than a prefill. */
@@ -236,7 +234,7 @@ function templatePipeline(gpu: GpuContext, w: GpuMatrix, rows: number, chosen?: 
   };
   const rowsPerGroup = variant.rows * (variant.lanes / alongK);
   const textured = hasWeightTextures(w);
-  const formats = textured ? texturedSources : sources;
+  const formats = textured ? sourcesFromTextures : sources;
   return { variant, tt, rowsPerGroup, textured, ...formatPipeline(gpu, formats, w, constants) };
 }
 

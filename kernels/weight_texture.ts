@@ -14,6 +14,7 @@
 
 import { type GpuContext, GpuError } from "./gpu.ts";
 import { type GpuMatrix, isQuantized } from "./matrix.ts";
+import type { QuantType } from "./quant.ts";
 import bufferWords from "./weight_words.wgsl" with { type: "text" };
 import textureWords from "./weight_texels.wgsl" with { type: "text" };
 
@@ -31,6 +32,13 @@ export function texturedSource(source: string): string {
   }
   return source.replace(bufferWords, textureWords)
     .replace(BUFFER_BINDING, "var w: texture_2d<u32>;");
+}
+
+/** Each quantized format's source of a template, reading w from a texture. */
+export function texturedSources(sources: Record<QuantType, string>): Record<QuantType, string> {
+  return Object.fromEntries(
+    Object.entries(sources).map(([type, source]) => [type, texturedSource(source)]),
+  ) as Record<QuantType, string>;
 }
 
 /** Whether every chunk of `m` fits a texture on `gpu` (and `m` is of a type that takes one). */

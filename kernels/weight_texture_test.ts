@@ -1,6 +1,12 @@
 import assert from "node:assert/strict";
 import type { GpuContext } from "./gpu.ts";
-import { createMatrix, destroyMatrix, type GpuMatrix, writeQuantizedRows } from "./matrix.ts";
+import {
+  createMatrix,
+  destroyMatrix,
+  type GpuMatrix,
+  quantRowLayout,
+  writeQuantizedRows,
+} from "./matrix.ts";
 import { embed } from "./embedding.ts";
 import { matmul, matmulReference } from "./matmul.ts";
 import { BLOCK_ELEMENTS, dequantize, QUANT_TYPES, type QuantType } from "./quant.ts";
@@ -65,8 +71,7 @@ async function run(
 
 /** Rows enough that a chunk spans two texture rows, the second partly filled. */
 function rowsPastOneTextureRow(type: QuantType, k: number): number {
-  const bytesPerRow = (randomBlocks(seededRandom(1), type, k)).length;
-  return Math.ceil((TEXELS_PER_ROW * 16 * 1.5) / bytesPerRow) | 1;
+  return Math.ceil((TEXELS_PER_ROW * 16 * 1.5) / quantRowLayout(type, k).quantBytes) | 1;
 }
 
 for (const type of QUANT_TYPES) {
