@@ -87,6 +87,10 @@ export class SequenceBatch {
   readonly #table: GPUBuffer;
   /** (2, sequences) u32: a step's inputs, then its picks, gathered for reading back. */
   readonly #out: GPUBuffer;
+  /** Per sequence, its steps submitted and not yet read back. */
+  readonly #unread: number[];
+  /** The last step's read-back, once its inputs are noted (steps note theirs in order). */
+  #lastRead: Promise<unknown> = Promise.resolve();
 
   constructor(model: Gemma, options: BatchOptions) {
     if (!Number.isInteger(options.sequences) || options.sequences < 1) {
@@ -97,6 +101,7 @@ export class SequenceBatch {
     this.#positions = new Array(options.sequences).fill(0);
     this.#ids = Array.from({ length: options.sequences }, () => []);
     this.#written = new Array(options.sequences).fill(0);
+    this.#unread = new Array(options.sequences).fill(0);
     this.#table = model.gpu.createBuffer(this.state.maxRows * 8, "row table");
     this.#out = model.gpu.createBuffer(options.sequences * 8, "step tokens");
   }
@@ -124,6 +129,7 @@ export class SequenceBatch {
    * most `limit`): a free sequence with the most of them is the one to start `ids` in.
    */
   sharedPrefix(s: number, ids: ArrayLike<number>, limit = ids.length - 1): number {
+    // With steps not yet read back, the ids known are a prefix of those cached: a lower bound.
     this.#checkSequence(s);
     const keep = sharedLength(this.#ids[s], ids, limit);
     return ringsHold(this.model, this.state, this.#written[s], keep) ? keep : 0;
@@ -142,6 +148,7 @@ export class SequenceBatch {
     limit = ids.length - 1,
     donors: Iterable<number> = this.sequenceIndices,
   ): number {
+    this.#checkSettled(s);
     const own = this.sharedPrefix(s, ids, limit);
     let best = { sequence: s, keep: own };
     for (const d of donors) {
@@ -182,7 +189,7 @@ export class SequenceBatch {
     seen?: Iterable<number>,
     kept = 0,
   ): void {
-    this.#checkSequence(s);
+    this.#checkSettled(s);
     this.#checkPrompt(s, ids, kept);
     const gpu = this.model.gpu;
     const vocab = this.model.config.vocabSize;
@@ -217,6 +224,10 @@ export class SequenceBatch {
   /**
    * Advances each row's sequence by one token: its input is the token last picked for it (by its
    * prefill or the previous step), and a new one is picked. Returns both, read back.
+   * Everything but the read-back happens before the returned promise is first awaited, so the
+   * next steps can be queued while this one's tokens travel back (pipelining, see lookahead.ts);
+   * the read-backs resolve in step order. A sequence with steps not yet read back cannot start
+   * again (prefill, join, keepSharedPrefix) until they are.
    * `joining`: sequences that start here, as `start` starts them, their prompts' rows (all but the
    * last token) run in this step's forward call as far as maxRows allows (the rest before it);
    * give them rows too, so that their last prompt token is their input and their first new token
@@ -264,12 +275,22 @@ export class SequenceBatch {
       batch.copy(this.state.picked, sequence * PICK_STRIDE * 4, this.#out, (n + r) * 4, 4);
     });
     batch.submit();
-    // Noted as the positions advance; their ids once read back.
-    for (const { sequence } of rows) this.#advance(sequence, 1);
-    const tokens = await gpu.readU32(this.#out, 2 * n);
-    const inputs = Array.from(tokens.subarray(0, n));
-    rows.forEach(({ sequence }, r) => this.#ids[sequence].push(inputs[r]));
-    return { inputs, picks: Array.from(tokens.subarray(n)) };
+    // Noted as the positions advance; their ids once read back, after every earlier step's.
+    for (const { sequence } of rows) {
+      this.#advance(sequence, 1);
+      this.#unread[sequence] += 1;
+    }
+    const tokens = gpu.readU32(this.#out, 2 * n);
+    const read = this.#lastRead.then(() => tokens).then((tokens) => {
+      const inputs = Array.from(tokens.subarray(0, n));
+      rows.forEach(({ sequence }, r) => {
+        this.#ids[sequence].push(inputs[r]);
+        this.#unread[sequence] -= 1;
+      });
+      return { inputs, picks: Array.from(tokens.subarray(n)) };
+    });
+    this.#lastRead = read.catch(() => {});
+    return await read;
   }
 
   /** The token last picked for sequence `s`, read back (a step reads it back as its input). */
@@ -288,7 +309,7 @@ export class SequenceBatch {
   #join(joining: JoiningSequence[]): JoinRow[] {
     const taken = new Set<number>();
     for (const { sequence, ids, kept = 0 } of joining) {
-      this.#checkSequence(sequence);
+      this.#checkSettled(sequence);
       if (taken.has(sequence)) throw new RangeError(`sequence ${sequence} joins twice`);
       taken.add(sequence);
       this.#checkPrompt(sequence, ids, kept);
@@ -400,6 +421,14 @@ export class SequenceBatch {
   #checkSequence(s: number): void {
     if (!Number.isInteger(s) || s < 0 || s >= this.sequences) {
       throw new RangeError(`no sequence ${s} in a batch of ${this.sequences}`);
+    }
+  }
+
+  /** Throws unless `s` is a sequence whose steps were all read back (its ids are known). */
+  #checkSettled(s: number): void {
+    this.#checkSequence(s);
+    if (this.#unread[s] > 0) {
+      throw new RangeError(`sequence ${s} has ${this.#unread[s]} steps not yet read back`);
     }
   }
 

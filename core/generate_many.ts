@@ -5,11 +5,15 @@
 // A prompt starts in the free sequence whose cache holds most of its beginning, and keeps what
 // any cache holds of it (SequenceBatch.keepSharedPrefix): a shared system prompt or few-shot
 // examples are prefilled once per batch, not once per prompt.
+// Steps are pipelined (lookahead.ts): the next ones are queued while a step's tokens travel
+// back, so a sequence may run a few steps past its end (that work is dropped); prompts join
+// once every queued step is read back.
 
-import { type JoiningSequence, SequenceBatch } from "./batch.ts";
+import { type JoiningSequence, SequenceBatch, type StepTokens } from "./batch.ts";
 import { sharedLength } from "./forward_state.ts";
 import type { TokenPick } from "./gemma.ts";
 import { type GenerateOptions, type GenerateResult, Reply, replyResult } from "./generate.ts";
+import { Lookahead } from "./lookahead.ts";
 import { Sampler } from "./sampler.ts";
 import type { GemmaTokenizer } from "./tokenizer.ts";
 import type { Gemma } from "./weights.ts";
@@ -40,6 +44,17 @@ interface Job {
   kept: number;
 }
 
+/** A step on its way: its rows (sequence, job, position after it), joiners, and its tokens. */
+interface QueuedStep {
+  rows: { sequence: number; job: Job; position: number }[];
+  joined: Job[];
+  joinStart: number;
+  tokens: Promise<StepTokens>;
+}
+
+/** The most steps queued ahead of the one being read back. */
+const MAX_LOOKAHEAD = 8;
+
 /** Generates a reply to every request; results in input order. */
 export async function generateMany(
   model: Gemma,
@@ -62,14 +77,16 @@ export async function generateMany(
     sequences,
     contextLength: options.contextLength,
   });
+  const queued: QueuedStep[] = [];
   try {
+    const lookahead = new Lookahead(await model.gpu.readbackLatencyMs(), MAX_LOOKAHEAD);
     const active = new Map<number, Job>();
     const free = Array.from({ length: sequences }, (_, s) => sequences - 1 - s);
     while (pending.length > 0 || active.size > 0) {
       // Prompts join the next step: their rows run in its forward call, beside the other rows.
       const joining: (JoiningSequence & { job: Job })[] = [];
       const joinStart = performance.now();
-      while (free.length > 0 && pending.length > 0) {
+      while (queued.length === 0 && free.length > 0 && pending.length > 0) {
         const { request, index } = pending[0];
         const { promptIds } = request;
         // One that shares more with a prompt joining now than any cache holds waits a step, to
@@ -107,25 +124,55 @@ export async function generateMany(
         });
         active.set(s, job);
       }
-      if (active.size === 0) continue;
-      const rows = [...active];
-      const { picks } = await batch.step(
-        rows.map(([sequence, job]) => ({ sequence, pick: job.picks() })),
-        joining,
+      if (active.size === 0 && queued.length === 0) continue;
+      // Queue another step unless prompts wait for a free sequence (they join once the queue is
+      // empty) or enough are queued; a sequence whose context is full takes no more steps.
+      // (A joining sequence's position is its last request's until the step starts it.)
+      const rows = [...active].filter(([s]) =>
+        joining.some((j) => j.sequence === s) || batch.position(s) < batch.contextLength
       );
-      for (const { job } of joining) {
-        job.prefillMs = performance.now() - joinStart;
+      const waiting = free.length > 0 && pending.length > 0;
+      if (
+        rows.length > 0 &&
+        (queued.length === 0 || (!waiting && queued.length < lookahead.depth))
+      ) {
+        const tokens = batch.step(
+          rows.map(([sequence, job]) => ({ sequence, pick: job.picks() })),
+          joining,
+        );
+        queued.push({
+          rows: rows.map(([sequence, job]) => ({
+            sequence,
+            job,
+            position: batch.position(sequence),
+          })),
+          joined: joining.map((j) => j.job),
+          joinStart,
+          tokens,
+        });
+        continue;
+      }
+      const step = queued.shift();
+      // Each active sequence either can step or has its last step queued.
+      if (!step) throw new Error("generateMany: no step to read back");
+      const { picks } = await step.tokens;
+      lookahead.arrived();
+      for (const job of step.joined) {
+        job.prefillMs = performance.now() - step.joinStart;
         job.decodeStart = performance.now();
       }
-      rows.forEach(([s, job], r) => {
-        if (!job.reply.take(picks[r]) || batch.position(s) >= batch.contextLength) {
+      step.rows.forEach(({ sequence, job, position }, r) => {
+        if (active.get(sequence) !== job) return; // it ended at an earlier step
+        if (!job.reply.take(picks[r]) || position >= batch.contextLength) {
           finish(job);
-          active.delete(s);
-          free.push(s);
+          active.delete(sequence);
+          free.push(sequence);
         }
       });
     }
   } finally {
+    // Every read-back settles before the batch's buffers go.
+    await Promise.allSettled(queued.map((step) => step.tokens));
     batch.destroy();
   }
   return results;

@@ -9,6 +9,7 @@ import { rowPlacesTable } from "../kernels/row_places.ts";
 import { type ForwardState, pickLogitsRow0, recordForward, type TokenPick } from "./gemma.ts";
 import { seenBits } from "../kernels/pick_token.ts";
 import type { Gemma } from "./weights.ts";
+import { Lookahead } from "./lookahead.ts";
 import {
   checkTokenIds,
   ContextError,
@@ -214,11 +215,11 @@ export class GemmaSession {
     // Steps run (this.#position − start) = tokens appended by this call. Token n (from 0) is
     // picked after step n.
     let seen = 0;
-    const fixed = options.lookahead !== undefined;
-    let lookahead = fixed ? limit : Math.min(2, limit);
-    let interval = 0; // ms between token arrivals, smoothed
-    let lastArrival = 0;
-    const latency = await gpu.readbackLatencyMs();
+    const lookahead = new Lookahead(
+      await gpu.readbackLatencyMs(),
+      limit,
+      options.lookahead !== undefined,
+    );
     try {
       // Token 0: the plain argmax is already in state.picked (append); any other pick is made now.
       const first = gpu.batch();
@@ -227,7 +228,7 @@ export class GemmaSession {
       while (seen < maxTokens) {
         // Each step needs a free position; token n exists only if n < maxTokens.
         while (
-          inFlight.length < lookahead && this.#position - start + 1 < maxTokens &&
+          inFlight.length < lookahead.depth && this.#position - start + 1 < maxTokens &&
           this.#position < this.state.capacity
         ) {
           const batch = gpu.batch();
@@ -246,17 +247,7 @@ export class GemmaSession {
         if (!next) break; // the context is full
         const id = await next.id;
         free.push(next.buffer);
-        const now = performance.now();
-        if (lastArrival > 0 && !fixed) {
-          const gap = now - lastArrival;
-          interval = interval > 0 ? 0.7 * interval + 0.3 * gap : gap;
-          // Enough steps in flight to cover a round trip at the pace tokens arrive. That pace is
-          // the GPU's step time while the GPU is kept busy, and faster while it waits for work
-          // (ids then arrive in bursts), which raises the lookahead until it is busy.
-          const cover = Math.ceil(latency / Math.max(interval, 0.01)) + 1;
-          lookahead = Math.min(limit, Math.max(2, cover));
-        }
-        lastArrival = now;
+        lookahead.arrived();
         seen += 1;
         taken.push(id);
         if (!accept(id)) break;

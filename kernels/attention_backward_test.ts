@@ -47,7 +47,12 @@ async function check(shape: AttentionShape, spread = 1, tiled = false): Promise<
   const what = `seed ${seed}`;
   const actual = await gpu.readF32(dqkv, q.length + 2 * k.length);
   const packed = packQkv(expected.dq, expected.dk, expected.dv, shape);
-  // Each part against its own scale (dv's values are larger than dq's and dk's).
+  // Each part against its own scale (dv's values are larger than dq's and dk's), but at least a
+  // tenth of the whole gradient's: with one key per row, dq and dk are zero by cancellation
+  // (P = 1, so dS = P · (dP − rowsum(dO ⊙ O)) = 0), and only rounding is left of them, exactly
+  // 0 where both dots round alike (lavapipe), not where they do not (seen on an NVIDIA GPU).
+  let whole = 0;
+  for (const value of packed) whole = Math.max(whole, Math.abs(value));
   const part = (a: ArrayLike<number>, from: number, count: number) => {
     const width = (heads + 2 * kvHeads) * D;
     return Array.from(
@@ -62,7 +67,13 @@ async function check(shape: AttentionShape, spread = 1, tiled = false): Promise<
       kvHeads * D,
     ]] as const
   ) {
-    assertClose(part(actual, from, count), part(packed, from, count), 1e-5, `${name}, ${what}`);
+    assertClose(
+      part(actual, from, count),
+      part(packed, from, count),
+      1e-5,
+      `${name}, ${what}`,
+      whole / 10,
+    );
   }
 }
 

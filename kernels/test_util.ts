@@ -51,19 +51,22 @@ export function testSeed(): number {
 }
 
 /**
- * Asserts max |a - b| / max(|b|∞, tiny) ≤ rtol: the error relative to the reference's scale,
- * so that values near zero do not make the bound meaningless.
+ * Asserts max |a - b| / max(|b|∞, minScale) ≤ rtol: the error relative to the reference's scale,
+ * so that values near zero do not make the bound meaningless. `minScale`: the least scale, for
+ * a reference that is zero by cancellation (only rounding is left there, and its size follows
+ * the terms that cancelled, not the result).
  */
 export function assertClose(
   actual: ArrayLike<number>,
   expected: ArrayLike<number>,
   rtol: number,
   what = "values",
+  minScale = 1e-30,
 ): void {
   assert.equal(actual.length, expected.length, `${what}: length`);
   let scale = 0;
   for (let i = 0; i < expected.length; i++) scale = Math.max(scale, Math.abs(expected[i]));
-  scale = Math.max(scale, 1e-30);
+  scale = Math.max(scale, minScale);
   let worst = 0;
   let at = -1;
   for (let i = 0; i < expected.length; i++) {

@@ -8,7 +8,14 @@
 // Windows decode many at a time: continuous batching over a SequenceBatch, new windows' prompts
 // prefilled packed together (SequenceBatch.start), all advancing one token per forward call.
 
-import { type Gemma, type GemmaTokenizer, maxSequences, SequenceBatch } from "../core/mod.ts";
+import {
+  type Gemma,
+  type GemmaTokenizer,
+  Lookahead,
+  maxSequences,
+  SequenceBatch,
+  type StepTokens,
+} from "../core/mod.ts";
 import type { CorpusFile } from "./corpus.ts";
 import {
   approximateLimit,
@@ -220,22 +227,44 @@ export async function greedyContinuations(
   );
   const batch = new SequenceBatch(model, { sequences: options.parallel, contextLength: longest });
   const out: number[][] = prompts.map(() => []);
-  const active = new Map<number, { window: number; distance: EditDistanceRow }>();
+  type Continuation = { window: number; distance: EditDistanceRow };
+  const active = new Map<number, Continuation>();
   const free = Array.from({ length: options.parallel }, (_, s) => options.parallel - 1 - s);
+  // Steps pipelined as generateMany runs them (core/lookahead.ts): new prompts start once every
+  // queued step is read back, and a window may run a few steps past its end (dropped).
+  const lookahead = new Lookahead(await model.gpu.readbackLatencyMs(), 8);
+  const queued: { rows: [number, Continuation][]; tokens: Promise<StepTokens> }[] = [];
   let next = 0;
   let done = 0;
   try {
     while (next < prompts.length || active.size > 0) {
       const starting: { sequence: number; ids: number[] }[] = [];
-      while (free.length > 0 && next < prompts.length) {
+      while (queued.length === 0 && free.length > 0 && next < prompts.length) {
         const sequence = free.pop()!;
         active.set(sequence, { window: next, distance: new EditDistanceRow(truths[next]) });
         starting.push({ sequence, ids: prompts[next++] });
       }
-      const rows = [...active.keys()].map((sequence) => ({ sequence, pick: {} }));
-      const { picks } = await batch.step(rows, starting);
-      rows.forEach(({ sequence }, r) => {
-        const { window, distance } = active.get(sequence)!;
+      // (A starting sequence's position is its last window's until the step starts it.)
+      const rows = [...active].filter(([s]) =>
+        starting.some((start) => start.sequence === s) || batch.position(s) < batch.contextLength
+      );
+      const waiting = free.length > 0 && next < prompts.length;
+      if (
+        rows.length > 0 &&
+        (queued.length === 0 || (!waiting && queued.length < lookahead.depth))
+      ) {
+        const step = batch.step(rows.map(([sequence]) => ({ sequence, pick: {} })), starting);
+        queued.push({ rows, tokens: step });
+        continue;
+      }
+      const step = queued.shift();
+      // Each active window either can step or has its last step queued.
+      if (!step) throw new Error("greedyContinuations: no step to read back");
+      const { picks } = await step.tokens;
+      lookahead.arrived();
+      step.rows.forEach(([sequence, continuation], r) => {
+        if (active.get(sequence) !== continuation) return; // it ended at an earlier step
+        const { window, distance } = continuation;
         out[window].push(picks[r]);
         distance.push(picks[r]);
         const outOfReach = options.stopAbove !== undefined &&
@@ -248,6 +277,8 @@ export async function greedyContinuations(
       });
     }
   } finally {
+    // Every read-back settles before the batch's buffers go.
+    await Promise.allSettled(queued.map((step) => step.tokens));
     batch.destroy();
   }
   return out;

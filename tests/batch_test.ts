@@ -269,6 +269,34 @@ Deno.test("start prefills several prompts packed together; steps continue each g
   });
 });
 
+Deno.test("steps queued before earlier ones are read back give the same tokens, in order", async () => {
+  await withWindowedModel(13, async (model, tokenizer) => {
+    const greedy = greedyRequests(tokenizer);
+    const expected = await oneAtATime(model, tokenizer, greedy);
+    const batch = new SequenceBatch(model, { sequences: greedy.length, contextLength: CONTEXT });
+    batch.start(greedy.map((r, s) => ({ sequence: s, ids: r.promptIds })));
+    const rows = greedy.map((_, s) => ({ sequence: s, pick: {} }));
+    // All six steps queued at once, past the windows (rings of 5 wrap while steps are queued).
+    const steps = Array.from({ length: 6 }, () => batch.step(rows));
+    // Until they are read back, no sequence can start again (its ids are not all known yet).
+    assert.throws(() => batch.keepSharedPrefix(0, greedy[0].promptIds), /not yet read back/);
+    assert.throws(() => batch.prefill(1, [2, 3], {}), /not yet read back/);
+    assert.throws(() => batch.start([{ sequence: 2, ids: [2, 3] }]), /not yet read back/);
+    const read = await Promise.all(steps);
+    greedy.forEach((r, s) => {
+      assert.deepEqual(read.map((step) => step.picks[s]), expected[s].tokenIds, `prompt ${s}`);
+      // Each step's input is the previous step's pick, the first one the prompt's last token.
+      const inputs = read.map((step) => step.inputs[s]);
+      assert.deepEqual(inputs, [r.promptIds.at(-1), ...expected[s].tokenIds.slice(0, 5)]);
+      // The inputs, noted in step order, make the cache's ids: the prompt and its first picks.
+      const ids = [...r.promptIds, ...expected[s].tokenIds.slice(0, 5)];
+      assert.equal(batch.sharedPrefix(s, [...ids, 0], ids.length), ids.length);
+    });
+    batch.keepSharedPrefix(0, greedy[0].promptIds); // settled: allowed again
+    batch.destroy();
+  });
+});
+
 Deno.test("SequenceBatch keeps shared beginnings, its own or copied, where the rings allow", async () => {
   await withWindowedModel(13, async (model, tokenizer) => {
     // Chunks of 4 rows: the local layers keep rings of window 5 + 4 = 9 rows, which wrap.

@@ -11,7 +11,7 @@
 // sequence after its own --parallel-prompt tokens.
 //
 // A type may also name a known model (gemma3:270m, the real Gemma 3 270M Q4_K_M from the model
-// cache): then that file runs instead of the random checkpoint.
+// cache) or a .gguf file: then that file runs instead of the random checkpoint.
 // --drivers system,mesa25 runs the whole bench once per Vulkan driver, each in a child process
 // whose environment selects that driver for gemma and llama.cpp alike (tools/vulkan_drivers.ts;
 // mesa25 is the private lavapipe of tools/setup_mesa25.sh), and prints each driver's tables with
@@ -31,6 +31,7 @@ import {
   type Gemma,
   GemmaSession,
   loadGemma,
+  Lookahead,
   openCheckpoint,
   SequenceBatch,
 } from "../core/mod.ts";
@@ -91,7 +92,12 @@ const parallelCounts = flags.parallel ? flags.parallel.split(",").map(Number) : 
 const parallelPrompt = Number(flags["parallel-prompt"]);
 
 const cache = new URL(`../.cache/bench-gemma-2b-${layers}-layers`, import.meta.url).pathname;
-if (types.some((type) => !findKnownModel(type))) await ensureCheckpoint(cache);
+const isFile = (type: string) => type.endsWith(".gguf");
+const isRandom = (type: string) => !findKnownModel(type) && !isFile(type);
+/** A type's name in the tables: a file by its base name. */
+const label = (type: string) =>
+  isFile(type) ? type.slice(type.lastIndexOf("/") + 1, -".gguf".length) : type;
+if (types.some(isRandom)) await ensureCheckpoint(cache);
 const prompt = Array.from({ length: promptTokens }, (_, i) => 1000 + ((i * 7919) % 200000));
 prompt[0] = 2;
 
@@ -120,18 +126,21 @@ console.log(
 const freshDeviceRead = await deviceReadBandwidth(gpu);
 // Each type's decode GEMVs as a share of the plain read (printProfile fills it).
 const gemvShares = new Map<string, number>();
-const shapes = types.some((type) => !findKnownModel(type))
-  ? `the Gemma-2B shape with ${layers} layers`
-  : "";
+const shapes = types.some(isRandom) ? `the Gemma-2B shape with ${layers} layers` : "";
 console.log(
-  `models: ${[shapes, ...types.filter(findKnownModel)].filter(Boolean).join(", ")}; prompt ` +
+  `models: ${[shapes, ...types.filter((t) => !isRandom(t))].filter(Boolean).join(", ")}; ` +
+    `prompt ` +
     `${promptTokens} tokens, decode ${decodeTokens} tokens; medians of ${runs} runs, engines alternating`,
 );
 
 for (const type of types) {
   const known = findKnownModel(type);
-  const gguf = known ? await ensureModel(known) : `${cache}/model-${type}.gguf`;
-  if (!known) await ensureGguf(gguf, type as GgufOutputType);
+  const gguf = known
+    ? await ensureModel(known)
+    : isFile(type)
+    ? type
+    : `${cache}/model-${type}.gguf`;
+  if (isRandom(type)) await ensureGguf(gguf, type as GgufOutputType);
   const checkpoint = await openCheckpoint(gguf);
   // Peak resident memory while loading, against the bytes the weights take on the GPU (on a
   // software GPU both live in the same RAM; the aim is no more than 1.3× of it).
@@ -150,7 +159,9 @@ for (const type of types) {
       ? ` (+ ${(model.weightTextureBytes / 2 ** 30).toFixed(2)} GiB of weight textures)`
       : "";
     console.log(
-      `${type}: loaded ${(model.weightBytes / 2 ** 30).toFixed(2)} GiB of weights${textures} in ${
+      `${label(type)}: loaded ${
+        (model.weightBytes / 2 ** 30).toFixed(2)
+      } GiB of weights${textures} in ${
         ((performance.now() - loadStart) / 1000).toFixed(1)
       } s; peak resident memory grew by ${((peakRss - rssBefore) / 2 ** 30).toFixed(2)} GiB (${
         ((peakRss - rssBefore) / gpuBytes).toFixed(2)
@@ -176,7 +187,9 @@ for (const type of types) {
         [prefillS, decodeS] = [t.prefillMs / 1000, t.decodeMs / 1000];
       }
       // Run 0 warms up (shader compilation, first touch of the weights) and is not counted.
-      if (run > 0) record(`${type} ${engine}`, promptTokens / prefillS, decodeTokens / decodeS);
+      if (run > 0) {
+        record(`${label(type)} ${engine}`, promptTokens / prefillS, decodeTokens / decodeS);
+      }
     }
   }
   for (const n of parallelCounts) {
@@ -200,13 +213,13 @@ for (const type of types) {
         }
         const tokens = n * parallelPrompt;
         if (run > 0) {
-          record(`${type} ×${n} ${engine}`, tokens / prefillS, n * decodeTokens / decodeS);
+          record(`${label(type)} ×${n} ${engine}`, tokens / prefillS, n * decodeTokens / decodeS);
         }
       }
     }
   }
   if (session && model) {
-    await printProfile(session, type);
+    await printProfile(session, label(type));
     session.destroy();
     model.destroy();
   }
@@ -226,7 +239,10 @@ console.log(
     " | % read",
 );
 const median = (xs: number[]) => xs.slice().sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-const rowNames = types.flatMap((type) => [type, ...parallelCounts.map((n) => `${type} ×${n}`)]);
+const rowNames = types.map(label).flatMap((name) => [
+  name,
+  ...parallelCounts.map((n) => `${name} ×${n}`),
+]);
 for (const type of rowNames) {
   for (const engine of engines) {
     const r = results.get(`${type} ${engine}`);
@@ -276,7 +292,18 @@ async function timeGemmaBatch(model: Gemma, prompts: number[][]): Promise<[numbe
   await batch.readPick(prompts.length - 1); // after every prefill (the queue runs in order)
   const firstTokens = performance.now();
   const rows = prompts.map((_, sequence) => ({ sequence, pick: {} }));
-  for (let i = 0; i < decodeTokens; i++) await batch.step(rows);
+  // Pipelined as generateMany runs its steps: the next ones queue while a step's tokens travel.
+  const lookahead = new Lookahead(await model.gpu.readbackLatencyMs(), 8);
+  const queued: Promise<unknown>[] = [];
+  for (let i = 0; i < decodeTokens || queued.length > 0;) {
+    if (i < decodeTokens && queued.length < lookahead.depth) {
+      queued.push(batch.step(rows));
+      i++;
+    } else {
+      await queued.shift();
+      lookahead.arrived();
+    }
+  }
   const end = performance.now();
   batch.destroy();
   return [(firstTokens - start) / 1000, (end - firstTokens) / 1000];
