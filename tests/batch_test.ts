@@ -76,7 +76,12 @@ async function withWindowedModel(
     });
     const gpu = await createGpuContext();
     const model = await loadGemma(gpu, await openCheckpoint(dir), { dtype: "f32" });
-    await body(model, await loadTokenizer(dir));
+    try {
+      await body(model, await loadTokenizer(dir));
+    } finally {
+      model.destroy();
+      gpu.destroy();
+    }
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
@@ -167,6 +172,8 @@ for (const c of CASES) {
         });
         results.forEach((r, i) => assert.deepEqual(r.tokenIds, expectedBoth[i].tokenIds));
       });
+      model.destroy();
+      gpu.destroy();
     } finally {
       await Deno.remove(dir, { recursive: true });
     }
@@ -186,6 +193,8 @@ Deno.test("SequenceBatch rejects bad sequences and prompts", async () => {
     assert.throws(() => batch.prefill(0, [2, -1], {}), /outside the vocabulary/);
     await assert.rejects(() => batch.step([{ sequence: 5, pick: {} }]), /no sequence 5/);
     batch.destroy();
+    model.destroy();
+    gpu.destroy();
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
@@ -234,6 +243,8 @@ Deno.test("scoreBranches scores continuations as appendAndScore does, one at a t
         );
         branched.destroy();
         plain.destroy();
+        model.destroy();
+        gpu.destroy();
       } finally {
         await Deno.remove(dir, { recursive: true });
       }

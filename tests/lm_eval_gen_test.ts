@@ -317,6 +317,7 @@ Deno.test({
     } finally {
       session.destroy();
       model.destroy();
+      gpu.destroy();
       await Deno.remove(dir, { recursive: true });
     }
   },
