@@ -21,8 +21,11 @@ import {
   variantName,
 } from "./matmul.ts";
 
-/** Bumped whenever matmul.wgsl's variants change meaning: older cache entries are then ignored. */
-export const TUNE_VERSION = 2;
+/**
+ * Bumped whenever matmul.wgsl's variants change meaning, or their measurement improves (3: timed
+ * on the GPU's clock; before, a fast GPU's choices were noise): older cache entries are ignored.
+ */
+export const TUNE_VERSION = 3;
 
 /** Representative GEMV: N rows of w (output columns) of K inputs, Gemma-2B-like. */
 const TUNE_ROWS = 8192;
@@ -81,7 +84,9 @@ function lanesThatFit(gpu: GpuContext): number[] {
 /**
  * Milliseconds per matmul (the minimum over interleaved rounds) of each variant on an (n, k)
  * weight of type `dtype` (zeros: the time does not depend on the values), for `rows` rows of x
- * (default 1: a GEMV).
+ * (default 1: a GEMV). Timed by the GPU's own timestamps where the device has them: waiting for
+ * a batch on Deno ends at a device poll (~11 ms granularity), longer than a whole batch of GEMVs
+ * takes on a real GPU, so wall-clock times there would compare polls, not variants.
  */
 export async function measureMatmul(
   gpu: GpuContext,
@@ -95,9 +100,12 @@ export async function measureMatmul(
   const x = gpu.createBuffer(rows * k * 4);
   const y = gpu.createBuffer(rows * n * 4);
   try {
+    const timestamps = gpu.device.features.has("timestamp-query");
     const run = async (variant: MatmulVariant, repeat: number) => {
-      const batch = gpu.batch();
+      const batch = gpu.batch({ profile: timestamps });
+      batch.mark("matmul");
       for (let i = 0; i < repeat; i++) matmul(batch, { x, w, y, rows, variant });
+      if (timestamps) return (await batch.profile()).get("matmul")!.ms / repeat;
       const start = performance.now();
       batch.submit();
       await gpu.device.queue.onSubmittedWorkDone();
@@ -105,7 +113,7 @@ export async function measureMatmul(
     };
     // Warm-up: the first run of each variant compiles its pipeline (lavapipe compiles at the
     // first dispatch, for up to seconds), so the repeats are sized by a second run: a batch
-    // should take ≥ 50 ms, or submit latency (~11 ms granularity on lavapipe) swamps the GEMVs.
+    // should take ≥ 50 ms, or (timed from the CPU) the submit latency swamps the GEMVs.
     for (const v of variants) await run(v, 1);
     let single = Infinity;
     for (const v of variants) single = Math.min(single, await run(v, 1));

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { defaultMatmulVariant, isMatmulVariant, matmulVariant } from "./matmul.ts";
-import { adapterKey, isSoftwareAdapter, readTuneCache, tuneMatmul } from "./tune.ts";
+import { adapterKey, isSoftwareAdapter, measureMatmul, readTuneCache, tuneMatmul } from "./tune.ts";
 import { testGpu } from "./test_util.ts";
 import { GpuContext } from "./gpu.ts";
 
@@ -134,4 +134,17 @@ Deno.test("the tuning cache key tells apart adapters that differ only in limits 
   const other = new GpuContext(gpu.device, gpu.adapterInfo, gpu.maxBindingBytes, "0123abcd");
   assert.notEqual(adapterKey(other), adapterKey(gpu));
   assert.ok(adapterKey(gpu).endsWith(`|${gpu.adapterFingerprint}`));
+});
+
+Deno.test("measureMatmul times the GPU's work, not the polls that end a wait for it", async () => {
+  const gpu = await testGpu();
+  assert.ok(gpu.device.features.has("timestamp-query"), "this test needs timestamp-query");
+  // A 64 × 256 GEMV takes microseconds; waiting for a batch of them from the CPU ends at a
+  // device poll (~11 ms), which a wall-clock timing would spread over its few repeats.
+  const variant = defaultMatmulVariant("q8_0");
+  const [small] = await measureMatmul(gpu, "q8_0", [variant], { n: 64, k: 256 }, 1);
+  assert.ok(small > 0 && small < 0.5, `a 64 × 256 GEMV measured ${small} ms`);
+  // And the times follow the work: 64 times the weights take longer.
+  const [large] = await measureMatmul(gpu, "q8_0", [variant], { n: 4096, k: 256 }, 1);
+  assert.ok(large > small, `${large} ms for 4096 × 256, ${small} ms for 64 × 256`);
 });

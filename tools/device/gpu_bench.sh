@@ -80,6 +80,10 @@ wanted bench && stage bench &&
   timeout $((${BENCH_LIMIT:-240} * stretch)) deno run -A tools/bench.ts --types "$f16,$q4km" \
   --engines "${ENGINES:-gemma,llama-vulkan}" "${bench[@]}" 2>&1 | tee "$out/bench.log"
 
+# The matmul variants the tuner chose on this GPU (kernels/tune.ts), for the profile's reading.
+cat "${XDG_CACHE_HOME:-$HOME/.cache}/gemma/matmul_tune.json" 2>/dev/null | tee "$out/tune.json"
+echo
+
 wanted curve && stage curve &&
   timeout $((90 * stretch)) deno run -A tools/bench.ts --types "$q4km" --engines gemma \
   "${curve[@]}" 2>&1 | tee "$out/curve.log"
