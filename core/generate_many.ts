@@ -140,6 +140,7 @@ export async function generateMany(
           rows.map(([sequence, job]) => ({ sequence, pick: job.picks() })),
           joining,
         );
+        tokens.catch(() => {}); // a failure surfaces where it is awaited, not as unhandled
         queued.push({
           rows: rows.map(([sequence, job]) => ({
             sequence,

@@ -254,6 +254,7 @@ export async function greedyContinuations(
         (queued.length === 0 || (!waiting && queued.length < lookahead.depth))
       ) {
         const step = batch.step(rows.map(([sequence]) => ({ sequence, pick: {} })), starting);
+        step.catch(() => {}); // a failure surfaces where it is awaited, not as unhandled
         queued.push({ rows, tokens: step });
         continue;
       }
