@@ -13,7 +13,7 @@ import { type JoiningSequence, SequenceBatch, type StepTokens } from "./batch.ts
 import { sharedLength } from "./forward_state.ts";
 import type { TokenPick } from "./gemma.ts";
 import { type GenerateOptions, type GenerateResult, Reply, replyResult } from "./generate.ts";
-import { Lookahead } from "./lookahead.ts";
+import { StepQueue } from "./lookahead.ts";
 import { Sampler } from "./sampler.ts";
 import type { GemmaTokenizer } from "./tokenizer.ts";
 import type { Gemma } from "./weights.ts";
@@ -52,9 +52,6 @@ interface QueuedStep {
   tokens: Promise<StepTokens>;
 }
 
-/** The most steps queued ahead of the one being read back. */
-const MAX_LOOKAHEAD = 8;
-
 /** Generates a reply to every request; results in input order. */
 export async function generateMany(
   model: Gemma,
@@ -77,9 +74,8 @@ export async function generateMany(
     sequences,
     contextLength: options.contextLength,
   });
-  const queued: QueuedStep[] = [];
+  const queued = new StepQueue<QueuedStep>(await model.gpu.readbackLatencyMs());
   try {
-    const lookahead = new Lookahead(await model.gpu.readbackLatencyMs(), MAX_LOOKAHEAD);
     const active = new Map<number, Job>();
     const free = Array.from({ length: sequences }, (_, s) => sequences - 1 - s);
     while (pending.length > 0 || active.size > 0) {
@@ -131,16 +127,11 @@ export async function generateMany(
       const rows = [...active].filter(([s]) =>
         joining.some((j) => j.sequence === s) || batch.position(s) < batch.contextLength
       );
-      const waiting = free.length > 0 && pending.length > 0;
-      if (
-        rows.length > 0 &&
-        (queued.length === 0 || (!waiting && queued.length < lookahead.depth))
-      ) {
+      if (rows.length > 0 && queued.hasRoom(free.length > 0 && pending.length > 0)) {
         const tokens = batch.step(
           rows.map(([sequence, job]) => ({ sequence, pick: job.picks() })),
           joining,
         );
-        tokens.catch(() => {}); // a failure surfaces where it is awaited, not as unhandled
         queued.push({
           rows: rows.map(([sequence, job]) => ({
             sequence,
@@ -153,11 +144,8 @@ export async function generateMany(
         });
         continue;
       }
-      const step = queued.shift();
       // Each active sequence either can step or has its last step queued.
-      if (!step) throw new Error("generateMany: no step to read back");
-      const { picks } = await step.tokens;
-      lookahead.arrived();
+      const { step, tokens: { picks } } = await queued.next();
       for (const job of step.joined) {
         job.prefillMs = performance.now() - step.joinStart;
         job.decodeStart = performance.now();
@@ -172,8 +160,7 @@ export async function generateMany(
       });
     }
   } finally {
-    // Every read-back settles before the batch's buffers go.
-    await Promise.allSettled(queued.map((step) => step.tokens));
+    await queued.settle();
     batch.destroy();
   }
   return results;

@@ -44,3 +44,54 @@ export class Lookahead {
     this.#lastArrival = now;
   }
 }
+
+/** The most batch steps queued ahead of the one being read back (see StepQueue). */
+export const MAX_STEPS_AHEAD = 8;
+
+/**
+ * Steps of a SequenceBatch queued ahead of their read-backs, as deep as a Lookahead says: what
+ * generateMany, the memorization probe and the bench share. Each entry carries its step's
+ * `tokens` (the promise SequenceBatch.step returned) and whatever its caller notes beside them.
+ */
+export class StepQueue<T extends { tokens: Promise<unknown> }> {
+  readonly #queued: T[] = [];
+  readonly #lookahead: Lookahead;
+
+  constructor(latencyMs: number, limit = MAX_STEPS_AHEAD) {
+    this.#lookahead = new Lookahead(latencyMs, limit);
+  }
+
+  get length(): number {
+    return this.#queued.length;
+  }
+
+  /**
+   * Whether another step may be queued: always into an empty queue; otherwise not while
+   * sequences wait to start (`waiting`: starting needs every queued step read back), and only
+   * up to the lookahead's depth.
+   */
+  hasRoom(waiting: boolean): boolean {
+    const n = this.#queued.length;
+    return n === 0 || (!waiting && n < this.#lookahead.depth);
+  }
+
+  push(step: T): void {
+    step.tokens.catch(() => {}); // a failure surfaces where it is awaited, not as unhandled
+    this.#queued.push(step);
+  }
+
+  /** The oldest step, with its tokens once they arrived. */
+  async next(): Promise<{ step: T; tokens: Awaited<T["tokens"]> }> {
+    const step = this.#queued.shift();
+    // Callers read only while some sequence has its last step queued.
+    if (!step) throw new Error("no queued step to read back");
+    const tokens = await step.tokens as Awaited<T["tokens"]>;
+    this.#lookahead.arrived();
+    return { step, tokens };
+  }
+
+  /** Waits until every queued step's read-back settled (before the batch's buffers go). */
+  async settle(): Promise<void> {
+    await Promise.allSettled(this.#queued.map((step) => step.tokens));
+  }
+}

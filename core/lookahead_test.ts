@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { Lookahead } from "./lookahead.ts";
+import { Lookahead, StepQueue } from "./lookahead.ts";
 
 /** The depth after tokens arrive every `interval` ms (ten of them). */
 function settle(lookahead: Lookahead, interval: number): number {
@@ -19,4 +19,21 @@ Deno.test("the lookahead covers two poll latencies at the pace tokens arrive", (
   const fixed = new Lookahead(11, 6, true);
   assert.equal(fixed.depth, 6);
   assert.equal(settle(fixed, 100), 6);
+});
+
+Deno.test("a step queue takes steps while it has room, and hands them back in order", async () => {
+  const queue = new StepQueue<{ tokens: Promise<number>; k: number }>(11, 4);
+  assert.ok(queue.hasRoom(true)); // empty: even while sequences wait to start
+  queue.push({ tokens: Promise.resolve(10), k: 0 });
+  assert.ok(!queue.hasRoom(true)); // waiting sequences start only from an empty queue
+  assert.ok(queue.hasRoom(false));
+  queue.push({ tokens: Promise.resolve(11), k: 1 });
+  assert.ok(!queue.hasRoom(false)); // the lookahead's first depth: 2
+  queue.push({ tokens: Promise.reject(new Error("lost")), k: 2 }); // not an unhandled rejection
+  const first = await queue.next();
+  assert.deepEqual([first.step.k, first.tokens], [0, 10]);
+  assert.equal((await queue.next()).tokens, 11);
+  await assert.rejects(() => queue.next(), /lost/);
+  await queue.settle();
+  await assert.rejects(() => queue.next(), /no queued step/);
 });

@@ -26,7 +26,7 @@ export {
   type StepRow,
   type StepTokens,
 } from "./batch.ts";
-export { Lookahead } from "./lookahead.ts";
+export { Lookahead, StepQueue } from "./lookahead.ts";
 export { maxSequences } from "./forward_state.ts";
 export type { SampleDraw } from "../kernels/pick_token.ts";
 export {

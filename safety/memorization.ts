@@ -11,9 +11,9 @@
 import {
   type Gemma,
   type GemmaTokenizer,
-  Lookahead,
   maxSequences,
   SequenceBatch,
+  StepQueue,
   type StepTokens,
 } from "../core/mod.ts";
 import type { CorpusFile } from "./corpus.ts";
@@ -232,8 +232,9 @@ export async function greedyContinuations(
   const free = Array.from({ length: options.parallel }, (_, s) => options.parallel - 1 - s);
   // Steps pipelined as generateMany runs them (core/lookahead.ts): new prompts start once every
   // queued step is read back, and a window may run a few steps past its end (dropped).
-  const lookahead = new Lookahead(await model.gpu.readbackLatencyMs(), 8);
-  const queued: { rows: [number, Continuation][]; tokens: Promise<StepTokens> }[] = [];
+  const queued = new StepQueue<{ rows: [number, Continuation][]; tokens: Promise<StepTokens> }>(
+    await model.gpu.readbackLatencyMs(),
+  );
   let next = 0;
   let done = 0;
   try {
@@ -248,21 +249,13 @@ export async function greedyContinuations(
       const rows = [...active].filter(([s]) =>
         starting.some((start) => start.sequence === s) || batch.position(s) < batch.contextLength
       );
-      const waiting = free.length > 0 && next < prompts.length;
-      if (
-        rows.length > 0 &&
-        (queued.length === 0 || (!waiting && queued.length < lookahead.depth))
-      ) {
-        const step = batch.step(rows.map(([sequence]) => ({ sequence, pick: {} })), starting);
-        step.catch(() => {}); // a failure surfaces where it is awaited, not as unhandled
-        queued.push({ rows, tokens: step });
+      if (rows.length > 0 && queued.hasRoom(free.length > 0 && next < prompts.length)) {
+        const tokens = batch.step(rows.map(([sequence]) => ({ sequence, pick: {} })), starting);
+        queued.push({ rows, tokens });
         continue;
       }
-      const step = queued.shift();
       // Each active window either can step or has its last step queued.
-      if (!step) throw new Error("greedyContinuations: no step to read back");
-      const { picks } = await step.tokens;
-      lookahead.arrived();
+      const { step, tokens: { picks } } = await queued.next();
       step.rows.forEach(([sequence, continuation], r) => {
         if (active.get(sequence) !== continuation) return; // it ended at an earlier step
         const { window, distance } = continuation;
@@ -278,8 +271,7 @@ export async function greedyContinuations(
       });
     }
   } finally {
-    // Every read-back settles before the batch's buffers go.
-    await Promise.allSettled(queued.map((step) => step.tokens));
+    await queued.settle();
     batch.destroy();
   }
   return out;

@@ -31,9 +31,9 @@ import {
   type Gemma,
   GemmaSession,
   loadGemma,
-  Lookahead,
   openCheckpoint,
   SequenceBatch,
+  StepQueue,
 } from "../core/mod.ts";
 import { convertToGguf, type GgufOutputType } from "../core/convert.ts";
 import { buildTinyModel } from "../tests/fixtures.ts";
@@ -293,15 +293,13 @@ async function timeGemmaBatch(model: Gemma, prompts: number[][]): Promise<[numbe
   const firstTokens = performance.now();
   const rows = prompts.map((_, sequence) => ({ sequence, pick: {} }));
   // Pipelined as generateMany runs its steps: the next ones queue while a step's tokens travel.
-  const lookahead = new Lookahead(await model.gpu.readbackLatencyMs(), 8);
-  const queued: Promise<unknown>[] = [];
+  const queued = new StepQueue(await model.gpu.readbackLatencyMs());
   for (let i = 0; i < decodeTokens || queued.length > 0;) {
-    if (i < decodeTokens && queued.length < lookahead.depth) {
-      queued.push(batch.step(rows));
+    if (i < decodeTokens && queued.hasRoom(false)) {
+      queued.push({ tokens: batch.step(rows) });
       i++;
     } else {
-      await queued.shift();
-      lookahead.arrived();
+      await queued.next();
     }
   }
   const end = performance.now();
