@@ -33,7 +33,7 @@ trap 'kill $pid 2>/dev/null || true' EXIT
 sleep "$wait_s"
 kill -0 $pid 2>/dev/null || { echo "lavapipe_jit: the command ended within --wait ($out/command.log)" >&2 && exit 1; }
 perf record -F 1999 -p $pid -o "$out/perf.data" -- sleep "$seconds" >/dev/null 2>&1
-perf report -i "$out/perf.data" --no-children --sort sym 2>/dev/null | grep "%" | grep -v "^#" >"$out/samples.txt"
+perf report -i "$out/perf.data" --no-children --sort sym 2>/dev/null | { grep "%" | grep -v "^#" || true; } >"$out/samples.txt"
 python3 - "$pid" "$out" <<'PY'
 import re, subprocess, sys
 pid, out = sys.argv[1], sys.argv[2]
