@@ -6,16 +6,21 @@
 # gathers. For example, whether a storage-buffer load became a masked gather or a per-lane loop:
 #   bash tools/lavapipe_jit.sh [--wait 12] [--seconds 4] [--out /tmp/jit] -- COMMAND ...
 #   env $(bash tools/setup_mesa25.sh --print-env) bash tools/lavapipe_jit.sh -- ./deno run -A x.ts
-# The command must run longer than --wait + --seconds. Needs perf, objdump and python3.
+# The command must run longer than --wait + --seconds. --pid-of PATTERN samples the newest process
+# whose command line matches PATTERN instead (node-llama-cpp runs llama.cpp in a child process:
+# --pid-of tests/llama/llama.mjs). Needs perf, objdump and python3.
 set -euo pipefail
 wait_s=12
 seconds=4
 out=/tmp/jit
+pid_of=""
 while [ $# -gt 0 ]; do
   case "$1" in
-  --wait | --seconds | --out)
+  --wait | --seconds | --out | --pid-of)
     [ $# -ge 2 ] || { echo "lavapipe_jit: $1 needs a value" >&2 && exit 1; }
-    case "$1" in --wait) wait_s=$2 ;; --seconds) seconds=$2 ;; --out) out=$2 ;; esac
+    case "$1" in
+    --wait) wait_s=$2 ;; --seconds) seconds=$2 ;; --out) out=$2 ;; --pid-of) pid_of=$2 ;;
+    esac
     shift 2
     ;;
   --) shift && break ;;
@@ -32,9 +37,25 @@ pid=$!
 trap 'kill $pid 2>/dev/null || true' EXIT
 sleep "$wait_s"
 kill -0 $pid 2>/dev/null || { echo "lavapipe_jit: the command ended within --wait ($out/command.log)" >&2 && exit 1; }
-perf record -F 1999 -p $pid -o "$out/perf.data" -- sleep "$seconds" >/dev/null 2>&1
+target=$pid
+if [ -n "$pid_of" ]; then
+  # The newest matching process that descends from the command (this script's own command line
+  # holds the pattern too).
+  target=""
+  for candidate in $(pgrep -f -- "$pid_of" || true); do
+    up=$candidate
+    while [ "$up" -gt 1 ] && [ "$up" != "$pid" ]; do
+      up=$(ps -o ppid= -p "$up" 2>/dev/null | tr -d ' ') || break
+      [ -n "$up" ] || break
+    done
+    [ "$up" = "$pid" ] && target=$candidate
+  done
+  [ -n "$target" ] || { echo "lavapipe_jit: no process of the command matches \"$pid_of\"" >&2 && exit 1; }
+fi
+perf record -F 1999 -p "$target" -o "$out/perf.data" -- sleep "$seconds" >"$out/perf.log" 2>&1 ||
+  { echo "lavapipe_jit: perf record failed ($out/perf.log)" >&2 && exit 1; }
 perf report -i "$out/perf.data" --no-children --sort sym 2>/dev/null | { grep "%" | grep -v "^#" || true; } >"$out/samples.txt"
-python3 - "$pid" "$out" <<'PY'
+python3 - "$target" "$out" <<'PY'
 import re, subprocess, sys
 pid, out = sys.argv[1], sys.argv[2]
 hot = {}
