@@ -52,8 +52,12 @@ if [ -n "$pid_of" ]; then
   done
   [ -n "$target" ] || { echo "lavapipe_jit: no process of the command matches \"$pid_of\"" >&2 && exit 1; }
 fi
-perf record -F 1999 -p "$target" -o "$out/perf.data" -- sleep "$seconds" >"$out/perf.log" 2>&1 ||
-  { echo "lavapipe_jit: perf record failed ($out/perf.log)" >&2 && exit 1; }
+# perf's status is not telling when the process ends under it; what follows needs it alive (its
+# code is read from its memory).
+perf record -F 1999 -p "$target" -o "$out/perf.data" -- sleep "$seconds" >"$out/perf.log" 2>&1 || true
+kill -0 "$target" 2>/dev/null ||
+  { echo "lavapipe_jit: the process ended while sampled: make it run longer ($out/perf.log)" >&2 && exit 1; }
+[ -s "$out/perf.data" ] || { echo "lavapipe_jit: perf recorded nothing ($out/perf.log)" >&2 && exit 1; }
 perf report -i "$out/perf.data" --no-children --sort sym 2>/dev/null | { grep "%" | grep -v "^#" || true; } >"$out/samples.txt"
 python3 - "$target" "$out" <<'PY'
 import re, subprocess, sys
