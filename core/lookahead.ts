@@ -45,7 +45,7 @@ export class Lookahead {
   }
 }
 
-/** The most batch steps queued ahead of the one being read back (see StepQueue). */
+/** The most steps queued ahead of the one being read back: a session's decode, a StepQueue's. */
 export const MAX_STEPS_AHEAD = 8;
 
 /**

@@ -9,7 +9,7 @@ import { rowPlacesTable } from "../kernels/row_places.ts";
 import { type ForwardState, pickLogitsRow0, recordForward, type TokenPick } from "./gemma.ts";
 import { seenBits } from "../kernels/pick_token.ts";
 import type { Gemma } from "./weights.ts";
-import { Lookahead } from "./lookahead.ts";
+import { Lookahead, MAX_STEPS_AHEAD } from "./lookahead.ts";
 import {
   checkTokenIds,
   ContextError,
@@ -23,15 +23,12 @@ import {
 
 export { ContextError };
 
-/** Most steps `decode` keeps in flight. */
-const MAX_LOOKAHEAD = 8;
-
 export interface DecodeOptions {
   /** How each next token is picked (called once per step); default: the argmax. */
   picks?: () => TokenPick;
   /** The tokens a repetition penalty in `picks` applies to (the sequence so far). */
   seen?: Iterable<number>;
-  /** Steps in flight, fixed (at most 8 and maxBatchRows); default: adapted to the pace. */
+  /** Steps in flight, fixed (at most MAX_STEPS_AHEAD and maxBatchRows); default: adapted to the pace. */
   lookahead?: number;
 }
 
@@ -188,7 +185,10 @@ export class GemmaSession {
     const pick = () => options.picks?.() ?? {};
     if (options.seen) gpu.write(this.state.seen, seenBits(options.seen, vocab));
     const start = this.#position;
-    const limit = Math.max(1, Math.min(MAX_LOOKAHEAD, this.state.maxRows, options.lookahead ?? 8));
+    const limit = Math.max(
+      1,
+      Math.min(MAX_STEPS_AHEAD, this.state.maxRows, options.lookahead ?? MAX_STEPS_AHEAD),
+    );
     const staging = Array.from(
       { length: limit + 1 },
       () =>

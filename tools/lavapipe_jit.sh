@@ -6,9 +6,10 @@
 # gathers. For example, whether a storage-buffer load became a masked gather or a per-lane loop:
 #   bash tools/lavapipe_jit.sh [--wait 12] [--seconds 4] [--out /tmp/jit] -- COMMAND ...
 #   env $(bash tools/setup_mesa25.sh --print-env) bash tools/lavapipe_jit.sh -- ./deno run -A x.ts
-# The command must run longer than --wait + --seconds. --pid-of PATTERN samples the newest process
-# whose command line matches PATTERN instead (node-llama-cpp runs llama.cpp in a child process:
-# --pid-of tests/llama/llama.mjs). Needs perf, objdump and python3.
+# The command must run longer than --wait + --seconds. --pid-of PATTERN samples, instead of the
+# command itself, the newest of its descendant processes whose command line matches PATTERN
+# (node-llama-cpp runs llama.cpp in a child process: --pid-of tests/llama/llama.mjs). Needs
+# perf, objdump and python3.
 set -euo pipefail
 wait_s=12
 seconds=4
