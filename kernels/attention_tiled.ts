@@ -2,11 +2,11 @@
 // products, for head dims that are multiples of 8. Per sequence and kv head, the group's queries
 // (G heads of each row) are taken in blocks of rows; with Q, dO (the block's query rows, packed)
 // and K, V (the sequence's keys, packed) the forward is
-//   S = Q·Kᵀ                       matmulTiled (keys up to the block's last row only)
+//   S = Q·Kᵀ                       matmulFloatPrefill (keys up to the block's last row only)
 //   P = softmax(S)                  attention_scores.wgsl (soft-cap, causal and window masks)
 //   O = P·V                         matmulTiledKMajor
 // and the backward, recomputing S,
-//   S = Q·Kᵀ, dP = dO·Vᵀ            matmulTiled
+//   S = Q·Kᵀ, dP = dO·Vᵀ            matmulFloatPrefill
 //   P, dS, Pᵀ, dSᵀ                  attention_scores_grad.wgsl
 //   dQ = dS·K, dK += dSᵀ·Q, dV += Pᵀ·dO    matmulTiledKMajor
 // attention_rows.wgsl packs and unpacks the rows. The per-query kernels (attention.wgsl,
@@ -24,7 +24,8 @@ import {
 } from "./gpu.ts";
 import type { AttentionBackwardArgs, AttentionShape } from "./attention_backward.ts";
 import { f32Matrix } from "./matmul_backward.ts";
-import { matmulTiled, matmulTiledKMajor } from "./matmul_tiled.ts";
+import { matmulTiledKMajor } from "./matmul_tiled.ts";
+import { matmulFloatPrefill } from "./matmul_broadcast.ts";
 import rowsSource from "./attention_rows.wgsl" with { type: "text" };
 import scoresGradSource from "./attention_scores_grad.wgsl" with { type: "text" };
 import scoresSource from "./attention_scores.wgsl" with { type: "text" };
@@ -202,8 +203,8 @@ export function attentionBackwardTiled(
         const queries = queryRows(m, D, H, G, g, b * T + t0);
         moveRows(batch, "gather", args.q, ws.q, queries);
         moveRows(batch, "gather", args.dOut, ws.dOut, queries);
-        matmulTiled(batch, { x: ws.q, w: f32Matrix(ws.k, n, D), y: ws.scores, rows: m });
-        matmulTiled(batch, { x: ws.dOut, w: f32Matrix(ws.v, n, D), y: ws.dScores, rows: m });
+        matmulFloatPrefill(batch, { x: ws.q, w: f32Matrix(ws.k, n, D), y: ws.scores, rows: m });
+        matmulFloatPrefill(batch, { x: ws.dOut, w: f32Matrix(ws.v, n, D), y: ws.dScores, rows: m });
         batch.dispatch(
           scores,
           softmaxUniforms(m, n, G, t0, args),
@@ -266,7 +267,7 @@ export function attentionForwardTiled(
         const m = blockRows * G;
         const queries = queryRows(m, D, H, G, g, b * T + t0);
         moveRows(batch, "gather", args.q, ws.q, queries);
-        matmulTiled(batch, { x: ws.q, w: f32Matrix(ws.k, n, D), y: ws.scores, rows: m });
+        matmulFloatPrefill(batch, { x: ws.q, w: f32Matrix(ws.k, n, D), y: ws.scores, rows: m });
         batch.dispatch(
           scores,
           softmaxUniforms(m, n, G, t0, args),
@@ -360,7 +361,7 @@ export function attentionPrefillTiled(batch: GpuBatch, args: AttentionPrefillArg
       moveRows(batch, "gather", args.v, ws.v, { ...keys, ring });
       const queries = queryRows(m, D, H, G, g, t0);
       moveRows(batch, "gather", args.q, ws.q, queries);
-      matmulTiled(batch, { x: ws.q, w: f32Matrix(ws.k, n, D), y: ws.scores, rows: m });
+      matmulFloatPrefill(batch, { x: ws.q, w: f32Matrix(ws.k, n, D), y: ws.scores, rows: m });
       batch.dispatch(
         scores,
         softmaxUniforms(m, n, G, position0 + t0, args, first),

@@ -30,7 +30,8 @@ import {
   quantRowLayout,
 } from "./matrix.ts";
 import { matmul } from "./matmul.ts";
-import { matmulTiled, matmulTiledKMajor } from "./matmul_tiled.ts";
+import { matmulTiledKMajor } from "./matmul_tiled.ts";
+import { matmulFloatPrefill } from "./matmul_broadcast.ts";
 import { matmulInputGrad } from "./matmul_backward.ts";
 import { embed } from "./embedding.ts";
 import source from "./cross_entropy.wgsl" with { type: "text" };
@@ -210,7 +211,7 @@ export function crossEntropy(batch: GpuBatch, args: CrossEntropyArgs): void {
     const part = decodes
       ? decodeHeadRows(batch, head, i, width, ws)
       : copyHeadRows(batch, head, v0, width, ws.head);
-    if (decodes) matmulTiled(batch, { x: args.hidden, w: part, y: ws.logits, rows });
+    if (decodes) matmulFloatPrefill(batch, { x: args.hidden, w: part, y: ws.logits, rows });
     else matmul(batch, { x: args.hidden, w: part, y: ws.logits, rows });
     batch.dispatch(update, params(width, v0, i === 0), [args.targets, ws.stats, ws.logits], [rows]);
     if (!dHidden) return;

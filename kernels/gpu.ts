@@ -30,6 +30,11 @@ export class GpuContext {
   readonly adapterFingerprint: string;
   /** True when the device was created with `shader-f16`. */
   readonly hasF16: boolean;
+  /**
+   * The fewest lanes a subgroup has on the device, where it was created with `subgroups`
+   * (subgroup operations), else 0. Kernels that broadcast from 8 lanes need ≥ 8.
+   */
+  readonly subgroupLanes: number;
   /** Largest byte size one storage binding may span (≤ maxStorageBufferBindingSize). */
   readonly maxBindingBytes: number;
   readonly maxBufferBytes: number;
@@ -50,6 +55,8 @@ export class GpuContext {
     this.adapterInfo = info;
     this.adapterFingerprint = adapterFingerprint;
     this.hasF16 = device.features.has("shader-f16");
+    const minSize = (info as { subgroupMinSize?: number }).subgroupMinSize ?? 0;
+    this.subgroupLanes = device.features.has("subgroups" as GPUFeatureName) ? minSize : 0;
     this.maxBindingBytes = maxBindingBytes;
     this.maxBufferBytes = device.limits.maxBufferSize;
     this.maxWorkgroupsPerDimension = device.limits.maxComputeWorkgroupsPerDimension;
@@ -519,14 +526,17 @@ export async function createGpuContext(options: GpuContextOptions = {}): Promise
   ] as const;
   const requiredLimits: Record<string, number> = {};
   for (const name of wanted) requiredLimits[name] = adapter.limits[name];
+  // Timestamps serve only the benchmark's profile; take them where the adapter has them.
+  const features: GPUFeatureName[] = [
+    ...(hasF16 ? ["shader-f16" as const] : []),
+    ...(adapter.features.has("timestamp-query") ? ["timestamp-query" as const] : []),
+  ];
+  // Deno's adapter does not list "subgroups" among its features even where the device grants
+  // them (lavapipe does): ask, and go on without where refused.
   const device = await adapter.requestDevice({
-    // Timestamps serve only the benchmark's profile; take them where the adapter has them.
-    requiredFeatures: [
-      ...(hasF16 ? ["shader-f16" as const] : []),
-      ...(adapter.features.has("timestamp-query") ? ["timestamp-query" as const] : []),
-    ],
+    requiredFeatures: [...features, "subgroups" as GPUFeatureName],
     requiredLimits,
-  });
+  }).catch(() => adapter.requestDevice({ requiredFeatures: features, requiredLimits }));
   device.addEventListener("uncapturederror", (event) => {
     const error = (event as GPUUncapturedErrorEvent).error;
     console.error(`WebGPU error: ${error.message}`);

@@ -4,7 +4,7 @@
 
 import { type Binding, GpuBatch, type GpuContext, GpuError, workgroupGrid } from "./gpu.ts";
 import type { GpuMatrix, WeightType } from "./matrix.ts";
-import { matmulTiled } from "./matmul_tiled.ts";
+import { matmulFloatPrefill } from "./matmul_broadcast.ts";
 import { matmulBlocked } from "./matmul_blocked.ts";
 import { decodesFirst, matmulDequantized } from "./matmul_dequant.ts";
 import {
@@ -58,8 +58,8 @@ export interface MatmulVariant {
   /** Lanes per workgroup (the kernel's WG): a power of 2 from 4 to 256. */
   lanes: number;
   /**
-   * T > 1 runs matmulBlocked (workgroup-memory tiles: GPUs), not matmulTiled (f32 / f16) or
-   * matmul.wgsl's gemm loop (quantized), which suit lavapipe. Default false.
+   * T > 1 runs matmulBlocked (workgroup-memory tiles: GPUs), not matmulFloatPrefill (f32 /
+   * f16) or matmul.wgsl's gemm loop (quantized), which suit lavapipe. Default false.
    */
   blocked?: boolean;
 }
@@ -130,7 +130,7 @@ const sourcesFromTextures: FormatSources = {
 /** Rows of x up to which a forward is a batched decode step rather than a prefill. */
 const DECODE_BATCH_ROWS = 8;
 
-/** Rows of x from which float prefill goes to matmulTiled. */
+/** Rows of x from which float prefill goes to matmulFloatPrefill. */
 const TILED_MIN_ROWS = 5;
 
 /**
@@ -150,9 +150,10 @@ export function canFuseGlu(
 
 /**
  * The kernel for `rows` rows of x against w: matmulBlocked where the variant says so (T > 8);
- * matmulTiled for float prefill of 5+ rows (1.3–1.45× faster there on lavapipe, level below 5
- * rows, see matmul_tiled.ts), and for quantized prefill of 32+ rows decoded to f16 first where
- * the model's dtype allows (matmul_dequant.ts); else matmul.wgsl.
+ * matmulFloatPrefill (the subgroup-broadcast GEMM, else matmulTiled) for float prefill of 5+
+ * rows (matmulTiled alone was 1.3–1.45× matmul.wgsl there on lavapipe, level below 5 rows), and
+ * for quantized prefill of 32+ rows decoded to f16 first where the model's dtype allows
+ * (matmul_dequant.ts); else matmul.wgsl.
  */
 function kernelFor(
   gpu: GpuContext,
@@ -191,7 +192,7 @@ export function matmul(batch: GpuBatch, args: MatmulArgs): void {
     return;
   }
   if (kernel === "tiled") {
-    matmulTiled(batch, args);
+    matmulFloatPrefill(batch, args);
     return;
   }
   if (kernel === "dequantized") {

@@ -1,16 +1,16 @@
 // Prefill against quantized weights where the model's dtype is f16: each weight matrix is decoded
 // once per call into an f16 scratch matrix (the quantized embedding kernel's row decoder, which
-// reads the same blocks as matmul.wgsl) and multiplied there by matmulTiled, whose register tiles
-// reuse each loaded weight for 8 rows of x, where matmul.wgsl's gemm loop decodes every unit of a
-// quantized row again for each 4 rows of x. The decoding pass costs about what 10–20 rows of the
-// gemm loop do, so from 32 rows of x on it wins (Gemma 3 270M Q4_K_M on lavapipe, 128 rows: 1.2×
-// the prefill tokens/s). The weights are then rounded to f16, as f16 models' weights are (and as
-// llama.cpp's GPU backends decode them for their GEMMs); with dtype f32 matmul keeps them exact.
+// reads the same blocks as matmul.wgsl) and multiplied there by the float GEMM, whose register
+// tiles reuse each loaded weight for 8 rows of x, where matmul.wgsl's gemm loop decodes every unit
+// of a quantized row again for each 4 rows of x. The decoding pass costs about what 10–20 rows of
+// the gemm loop do, so from 32 rows of x on it wins (Gemma 3 270M Q4_K_M on lavapipe, 128 rows:
+// 1.2× the prefill tokens/s). The weights are then rounded to f16, as f16 models' weights are (and
+// as llama.cpp's GPU backends decode them for their GEMMs); with dtype f32 matmul keeps them exact.
 
 import type { GpuBatch, GpuContext } from "./gpu.ts";
 import { embed } from "./embedding.ts";
 import { type GpuMatrix, isQuantized } from "./matrix.ts";
-import { matmulTiled } from "./matmul_tiled.ts";
+import { matmulFloatPrefill } from "./matmul_broadcast.ts";
 import type { MatmulArgs } from "./matmul.ts";
 
 /** Rows of x from which a prefill decodes the weights first. */
@@ -31,7 +31,8 @@ export function decodesFirst(gpu: GpuContext, w: GpuMatrix, rows: number): boole
 }
 
 /**
- * matmul's y for quantized w: band by band, decoded into the scratch matrix, then matmulTiled.
+ * matmul's y for quantized w: band by band, decoded into the scratch matrix, then
+ * matmulFloatPrefill.
  * `scratchBytes` (tests): the scratch's size at most.
  */
 export function matmulDequantized(
@@ -60,7 +61,7 @@ export function matmulDequantized(
       chunks: [{ buffer: scratch.matrix, rowStart: 0, rows }],
       bytes: rows * w.cols * 2,
     };
-    matmulTiled(batch, {
+    matmulFloatPrefill(batch, {
       ...args,
       w: decoded,
       yOffset: (args.yOffset ?? 0) + start,
