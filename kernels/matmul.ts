@@ -4,7 +4,7 @@
 
 import { type Binding, GpuBatch, type GpuContext, GpuError, workgroupGrid } from "./gpu.ts";
 import type { GpuMatrix, WeightType } from "./matrix.ts";
-import { matmulFloatPrefill } from "./matmul_broadcast.ts";
+import { matmulBroadcast, matmulFloatPrefill, takesBroadcast } from "./matmul_broadcast.ts";
 import { matmulBlocked } from "./matmul_blocked.ts";
 import { decodesFirst, matmulDequantized } from "./matmul_dequant.ts";
 import {
@@ -62,6 +62,11 @@ export interface MatmulVariant {
    * f16) or matmul.wgsl's gemm loop (quantized), which suit lavapipe. Default false.
    */
   blocked?: boolean;
+  /**
+   * T = 1 with f32 / f16 weights runs matmulBroadcast (lanes own rows of w, x reaches them by
+   * subgroup broadcasts) where the device has subgroups of 8+ lanes. Default true for f32 / f16.
+   */
+  broadcast?: boolean;
 }
 
 /** Rows of w per workgroup of the gemm loop (the kernel's R). */
@@ -69,31 +74,37 @@ const GEMM_ROWS = 8;
 const GEMV_ROWS = [4, 8, 16, 32];
 
 /**
- * The variant used untuned: lavapipe's best (its SIMD width is 8 lanes). Quantized decode uses
- * the gemv loop; it lost to the gemm loop for f32/f16, whose 8-value units are too small to
+ * The variant used untuned: lavapipe's best (its SIMD width is 8 lanes). f32 / f16 decode goes
+ * to matmulBroadcast where the device has subgroups (Gemma-2B-shaped F16 decode on lavapipe: the
+ * GEMVs from 58% to 75% of a plain read on Mesa 22.3, 43% to 61% on Mesa 25), else the gemm loop.
+ * Quantized decode uses the gemv loop; it lost to the gemm loop for f32/f16, whose 8-value units are too small to
  * amortize it. 16 rows, not 32: lavapipe compiles the 32-row GEMV in ~2.5 s per weight type
  * against ~0.5 s (Gemma 3 270M has four types: ~8 s before its first tokens), and decodes the
  * real model at the same speed within noise (9.7 against 10.3 tok/s).
  */
 export function defaultMatmulVariant(dtype: WeightType): MatmulVariant {
   return dtype === "f32" || dtype === "f16"
-    ? { gemv: false, rows: GEMM_ROWS, lanes: 8 }
+    ? { gemv: false, rows: GEMM_ROWS, lanes: 8, broadcast: true }
     : { gemv: true, rows: 16, lanes: 8 };
 }
 
 /** Whether `v` is a variant the kernel supports (e.g. one read back from a cache file). */
 export function isMatmulVariant(v: unknown): v is MatmulVariant {
   if (typeof v !== "object" || v === null) return false;
-  const { gemv, rows, lanes, blocked } = v as Record<string, unknown>;
+  const { gemv, rows, lanes, blocked, broadcast } = v as Record<string, unknown>;
   return typeof gemv === "boolean" && typeof rows === "number" && typeof lanes === "number" &&
     (blocked === undefined || typeof blocked === "boolean") &&
+    (broadcast === undefined || typeof broadcast === "boolean") &&
     (gemv ? GEMV_ROWS.includes(rows) : rows === GEMM_ROWS) &&
     [4, 8, 16, 32, 64, 128, 256].includes(lanes);
 }
 
 /** A short name for reports, e.g. "gemv 32×8" (rows × lanes). */
 export function variantName(v: MatmulVariant): string {
-  return `${v.gemv ? "gemv" : "gemm"} ${v.rows}×${v.lanes}${v.blocked ? ", blocked prefill" : ""}`;
+  const kernel = v.broadcast ? "broadcast, else " : "";
+  return `${kernel}${v.gemv ? "gemv" : "gemm"} ${v.rows}×${v.lanes}${
+    v.blocked ? ", blocked prefill" : ""
+  }`;
 }
 
 /** The variants chosen per GpuContext and weight type (by tune.ts). */
@@ -160,11 +171,11 @@ function kernelFor(
   w: GpuMatrix,
   rows: number,
   variant?: MatmulVariant,
-): "blocked" | "tiled" | "dequantized" | "template" {
+): "blocked" | "broadcast" | "tiled" | "dequantized" | "template" {
+  const chosen = variant ?? matmulVariant(gpu, w.dtype);
   // The blocked GEMM's 64-row tiles are for prefill, not a batched decode step's few rows.
-  if (rows > DECODE_BATCH_ROWS && (variant ?? matmulVariant(gpu, w.dtype)).blocked) {
-    return "blocked";
-  }
+  if (rows > DECODE_BATCH_ROWS && chosen.blocked) return "blocked";
+  if (rows === 1 && chosen.broadcast && takesBroadcast(gpu, w)) return "broadcast";
   if (rows >= TILED_MIN_ROWS && (w.dtype === "f32" || w.dtype === "f16")) return "tiled";
   if (decodesFirst(gpu, w, rows)) return "dequantized";
   return "template";
@@ -189,6 +200,10 @@ export function matmul(batch: GpuBatch, args: MatmulArgs): void {
   const kernel = kernelFor(batch.gpu, w, rows, args.variant);
   if (kernel === "blocked") {
     matmulBlocked(batch, args);
+    return;
+  }
+  if (kernel === "broadcast") {
+    matmulBroadcast(batch, args);
     return;
   }
   if (kernel === "tiled") {

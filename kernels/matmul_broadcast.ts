@@ -1,7 +1,8 @@
-// The prefill GEMM for devices with subgroups of 8+ lanes: `matmul`'s y = x·wᵀ for f32 / f16
-// weights, each lane summing its own rows of w over all of K while the rows of x reach it through
-// subgroup broadcasts (see matmul_broadcast.wgsl). On lavapipe 1.7× matmulTiled on Mesa 22.3 and
-// 2.8× on Mesa 25 (128 × 4096 × 2048, F16).
+// The float GEMM and GEMV for devices with subgroups of 8+ lanes: `matmul`'s y = x·wᵀ for f32 /
+// f16 weights, each lane summing its own rows of w over all of K while the rows of x reach it
+// through subgroup broadcasts (see matmul_broadcast.wgsl). On lavapipe, prefill (128 rows of
+// Gemma-2B's MLP shapes, F16) 1.6–1.75× matmulTiled on Mesa 22.3 and 3.3× on Mesa 25; decode
+// (one row) 1.17× / 1.25× matmul.wgsl's gemm loop on the 16384 × 2048 shape.
 
 import { type GpuBatch, type GpuContext, GpuError, Uniforms, workgroupGrid } from "./gpu.ts";
 import type { MatmulArgs } from "./matmul.ts";
@@ -20,15 +21,19 @@ const LANES = 8;
 
 /** A tile of matmul_broadcast.wgsl (its pipeline constants). */
 export interface BroadcastTile {
-  /** Rows of x (and y) per workgroup: 4 or 8 (the kernel's TM). */
+  /** Rows of x (and y) per workgroup: 1, 4 or 8 (the kernel's TM). */
   rows: number;
   /** Rows of w per lane: 4 or 8 (the kernel's RL); a workgroup covers 8 times as many. */
   wRows: number;
 }
 
-/** The tile used for `rows` rows of x: for T ≤ 4 a tile of 4 rows wastes nothing. */
+/**
+ * The tile used for `rows` rows of x: 4 rows of w per lane (on Mesa 25's lavapipe 1.14× 8 rows,
+ * on Mesa 22.3 0.87×: 4 favours the driver that was behind); a decode GEMV takes one row of x,
+ * and T ≤ 4 a tile of 4 rows, which wastes nothing.
+ */
 export function defaultBroadcastTile(rows: number): BroadcastTile {
-  return { rows: rows <= 4 ? 4 : 8, wRows: 4 };
+  return { rows: rows === 1 ? 1 : rows <= 4 ? 4 : 8, wRows: 4 };
 }
 
 /**
@@ -55,7 +60,7 @@ export function matmulBroadcast(
       `matmulBroadcast: a ${w.dtype} ${w.rows}×${w.cols} matrix (stride ${w.stride}) on a device with subgroups of ${batch.gpu.subgroupLanes} lanes (f32 / f16, K and stride multiples of 8, 8+ lanes)`,
     );
   }
-  if (![4, 8].includes(tile.rows) || ![4, 8].includes(tile.wRows)) {
+  if (![1, 4, 8].includes(tile.rows) || ![4, 8].includes(tile.wRows)) {
     throw new GpuError(`matmulBroadcast: invalid tile ${JSON.stringify(tile)}`);
   }
   const yOffset = args.yOffset ?? 0;

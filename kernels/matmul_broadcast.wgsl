@@ -1,12 +1,13 @@
 // y[t, yCol + n] (+)= scale · Σ_k x[t, k] · w[n, k] for one row chunk of an f32 or f16 weight
-// matrix: the prefill GEMM (T > 1) for devices with subgroups of 8 or more lanes.
+// matrix: the float GEMM (and GEMV) for devices with subgroups of 8 or more lanes.
 //
 // A workgroup is 8 lanes (one subgroup) and owns a TM × 8·RL tile of y: lane l takes RL rows of
 // w (n0 + RL·l …) and all of K, for the same TM rows of x. Per unit of 8 columns k … k + 7 a
 // lane loads its RL rows' units of w and, from each of the TM rows of x, the one value x[t, k + l];
 // subgroupBroadcast then hands every lane the 8 values of each row, lane j's at column k + j. So a
 // lane loads 4·RL + TM 32-bit components (f16 w) per 8·TM·RL multiply-adds, where
-// matmul_tiled.wgsl, whose lanes each load their own x, loads 32 + 8·TM per 64·TM.
+// matmul_tiled.wgsl, whose lanes each load their own x, loads 32 + 8·TM per 64·TM. TM = 1 makes
+// it a decode GEMV (matmul.wgsl's gemm loop, lanes along K: 40 components per 64).
 //
 // Why it matters on lavapipe: it loads every storage-buffer component per lane in a loop (a bounds
 // check and a branch each; Mesa 25 reloads the descriptor per lane too), and a broadcast from a
@@ -32,7 +33,7 @@ struct Params {
   scale: f32, // multiplies the products (not what accumulate adds to)
 }
 
-override TM: u32 = 8u; // rows of x per workgroup: 4 or 8
+override TM: u32 = 8u; // rows of x per workgroup: 1 (a decode GEMV), 4 or 8
 override RL: u32 = 4u; // rows of w per lane: 4 or 8
 const LANES = 8u;
 
@@ -110,6 +111,7 @@ fn main(
   @builtin(workgroup_id) wid: vec3<u32>,
   @builtin(num_workgroups) groups: vec3<u32>,
   @builtin(local_invocation_index) lane: u32,
+  @builtin(subgroup_invocation_id) sid: u32,
 ) {
   // Row tiles of x run along x (neighbouring workgroups reuse the same rows of w from cache);
   // groups of w rows along y, folded into z past 65535.
@@ -129,15 +131,16 @@ fn main(
   let w7 = min(n0 + 7u, last) * p.wStride;
   let t0 = wid.x * TM;
   let lastT = p.rows - 1u;
-  // Where this lane's value of each row of x is: column k + lane.
-  let x0 = min(t0, lastT) * p.xStride + p.xCol + lane;
-  let x1 = min(t0 + 1u, lastT) * p.xStride + p.xCol + lane;
-  let x2 = min(t0 + 2u, lastT) * p.xStride + p.xCol + lane;
-  let x3 = min(t0 + 3u, lastT) * p.xStride + p.xCol + lane;
-  let x4 = min(t0 + 4u, lastT) * p.xStride + p.xCol + lane;
-  let x5 = min(t0 + 5u, lastT) * p.xStride + p.xCol + lane;
-  let x6 = min(t0 + 6u, lastT) * p.xStride + p.xCol + lane;
-  let x7 = min(t0 + 7u, lastT) * p.xStride + p.xCol + lane;
+  // Where this lane's value of each row of x is: column k + sid, sid being the lane that
+  // subgroupBroadcast(·, sid) reads (the same as `lane` on lavapipe).
+  let x0 = min(t0, lastT) * p.xStride + p.xCol + sid;
+  let x1 = min(t0 + 1u, lastT) * p.xStride + p.xCol + sid;
+  let x2 = min(t0 + 2u, lastT) * p.xStride + p.xCol + sid;
+  let x3 = min(t0 + 3u, lastT) * p.xStride + p.xCol + sid;
+  let x4 = min(t0 + 4u, lastT) * p.xStride + p.xCol + sid;
+  let x5 = min(t0 + 5u, lastT) * p.xStride + p.xCol + sid;
+  let x6 = min(t0 + 6u, lastT) * p.xStride + p.xCol + sid;
+  let x7 = min(t0 + 7u, lastT) * p.xStride + p.xCol + sid;
 
   // aI: row t0 + I against rows n0 … n0 + 3 of w; bI: against n0 + 4 … n0 + 7 (RL = 8).
   var a0 = vec4<f32>(0.0);
@@ -163,14 +166,19 @@ fn main(
     let u3 = weightUnit(w3 + k);
     let lo = columns(u0, u1, u2, u3);
     let xl0 = xAt(x0 + k);
-    let xl1 = xAt(x1 + k);
-    let xl2 = xAt(x2 + k);
-    let xl3 = xAt(x3 + k);
     a0 = rowStep(a0, xl0, lo);
-    a1 = rowStep(a1, xl1, lo);
-    a2 = rowStep(a2, xl2, lo);
-    a3 = rowStep(a3, xl3, lo);
     // TM and RL are pipeline constants: the compiler drops these branches.
+    var xl1 = 0.0;
+    var xl2 = 0.0;
+    var xl3 = 0.0;
+    if (TM > 1u) {
+      xl1 = xAt(x1 + k);
+      xl2 = xAt(x2 + k);
+      xl3 = xAt(x3 + k);
+      a1 = rowStep(a1, xl1, lo);
+      a2 = rowStep(a2, xl2, lo);
+      a3 = rowStep(a3, xl3, lo);
+    }
     var xl4 = 0.0;
     var xl5 = 0.0;
     var xl6 = 0.0;
@@ -192,9 +200,11 @@ fn main(
       let u7 = weightUnit(w7 + k);
       let hi = columns(u4, u5, u6, u7);
       b0 = rowStep(b0, xl0, hi);
-      b1 = rowStep(b1, xl1, hi);
-      b2 = rowStep(b2, xl2, hi);
-      b3 = rowStep(b3, xl3, hi);
+      if (TM > 1u) {
+        b1 = rowStep(b1, xl1, hi);
+        b2 = rowStep(b2, xl2, hi);
+        b3 = rowStep(b3, xl3, hi);
+      }
       if (TM > 4u) {
         b4 = rowStep(b4, xl4, hi);
         b5 = rowStep(b5, xl5, hi);
@@ -205,9 +215,11 @@ fn main(
   }
 
   store(t0, n0, a0);
-  store(t0 + 1u, n0, a1);
-  store(t0 + 2u, n0, a2);
-  store(t0 + 3u, n0, a3);
+  if (TM > 1u) {
+    store(t0 + 1u, n0, a1);
+    store(t0 + 2u, n0, a2);
+    store(t0 + 3u, n0, a3);
+  }
   if (TM > 4u) {
     store(t0 + 4u, n0, a4);
     store(t0 + 5u, n0, a5);
@@ -216,9 +228,11 @@ fn main(
   }
   if (RL > 4u) {
     store(t0, n0 + 4u, b0);
-    store(t0 + 1u, n0 + 4u, b1);
-    store(t0 + 2u, n0 + 4u, b2);
-    store(t0 + 3u, n0 + 4u, b3);
+    if (TM > 1u) {
+      store(t0 + 1u, n0 + 4u, b1);
+      store(t0 + 2u, n0 + 4u, b2);
+      store(t0 + 3u, n0 + 4u, b3);
+    }
     if (TM > 4u) {
       store(t0 + 4u, n0 + 4u, b4);
       store(t0 + 5u, n0 + 4u, b5);

@@ -74,6 +74,8 @@ async function check(gpu: GpuContext, c: Case): Promise<void> {
 }
 
 const tiles: BroadcastTile[] = [
+  { rows: 1, wRows: 4 },
+  { rows: 1, wRows: 8 },
   { rows: 8, wRows: 4 },
   { rows: 8, wRows: 8 },
   { rows: 4, wRows: 4 },
@@ -130,7 +132,7 @@ for (const dtype of ["f32", "f16"] as const) {
     try {
       await check(gpu, { rows: 2, n: 1000, k: 64, dtype });
       await check(gpu, { rows: 35, n: 999, k: 64, dtype, yOffset: 7, yStride: 1010 });
-      await check(gpu, { rows: 13, n: 333, k: 32, dtype, accumulate: true, tile: tiles[1] });
+      await check(gpu, { rows: 13, n: 333, k: 32, dtype, accumulate: true, tile: tiles[3] });
     } finally {
       gpu.destroy();
     }

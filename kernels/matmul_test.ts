@@ -20,6 +20,7 @@ import {
 import { geluMulReference } from "./gelu_mul.ts";
 import { GpuError } from "./gpu.ts";
 import { matmulCandidates } from "./tune.ts";
+import { takesBroadcast } from "./matmul_broadcast.ts";
 import {
   BLOCK_ELEMENTS,
   dequantize,
@@ -325,12 +326,31 @@ for (const dtype of ["f32", "f16", ...QUANT_TYPES] as const) {
   });
 }
 
-Deno.test("glu needs paired rows in one chunk and no tiled kernel", async () => {
+// A decode GEMV (T = 1) of aligned f32 / f16 rows takes matmulBroadcast by default where the device
+// has subgroups (lavapipe does), the gemm loop otherwise: the same y either way.
+for (const dtype of ["f32", "f16"] as const) {
+  Deno.test({
+    name: `matmul ${dtype} decodes aligned rows with the default and the gemm variant alike`,
+    ignore: dtype === "f16" && !deviceHasF16,
+  }, async () => {
+    const gpu = await testGpu();
+    for (const variant of [undefined, { gemv: false, rows: 8, lanes: 8 }]) {
+      await check(gpu, { rows: 1, n: 70, k: 136, dtype, variant });
+      await check(gpu, { rows: 1, n: 33, k: 64, dtype, variant, yOffset: 3, yStride: 40 });
+      await check(gpu, { rows: 1, n: 8, k: 1024, dtype, variant, accumulate: true });
+    }
+  });
+}
+
+Deno.test("glu needs paired rows in one chunk and matmul.wgsl's loops", async () => {
   const gpu = await testGpu({ maxBindingBytes: 4096 });
   try {
     const w = uploadMatrix(gpu, new Float32Array(16 * 32), 16, 32, "f32");
     const chunked = uploadMatrix(gpu, new Float32Array(100 * 32), 100, 32, "f32");
-    assert.ok(canFuseGlu(gpu, w, 1) && canFuseGlu(gpu, w, 4));
+    const gemm = { gemv: false, rows: 8, lanes: 8 };
+    assert.ok(canFuseGlu(gpu, w, 1, gemm) && canFuseGlu(gpu, w, 4));
+    // The default f32 variant decodes through matmulBroadcast where the device can.
+    assert.equal(canFuseGlu(gpu, w, 1), !takesBroadcast(gpu, w), "T = 1, broadcast");
     assert.ok(!canFuseGlu(gpu, w, 5), "5 rows of x go to the tiled kernel");
     assert.ok(!canFuseGlu(gpu, chunked, 1), `${chunked.chunks.length} chunks`);
     const blocked = { gemv: false, rows: 8, lanes: 8, blocked: true };
