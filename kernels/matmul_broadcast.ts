@@ -4,10 +4,10 @@
 // Gemma-2B's MLP shapes, F16) 1.6–1.75× matmulTiled on Mesa 22.3 and 3.3× on Mesa 25; decode
 // (one row) 1.17× / 1.25× matmul.wgsl's gemm loop on the 16384 × 2048 shape.
 
-import { type GpuBatch, type GpuContext, GpuError, Uniforms, workgroupGrid } from "./gpu.ts";
+import { type GpuBatch, type GpuContext, GpuError, workgroupGrid } from "./gpu.ts";
 import type { MatmulArgs } from "./matmul.ts";
 import type { GpuMatrix } from "./matrix.ts";
-import { matmulTiled } from "./matmul_tiled.ts";
+import { floatGemmParams, matmulTiled } from "./matmul_tiled.ts";
 import broadcast from "./matmul_broadcast.wgsl" with { type: "text" };
 import floatWeights from "./float_weights.wgsl" with { type: "text" };
 import loads from "./matmul_loads.wgsl" with { type: "text" };
@@ -82,18 +82,7 @@ export function matmulBroadcast(
   });
   for (const chunk of w.chunks) {
     const groups = Math.ceil(chunk.rows / (LANES * tile.wRows));
-    const uniforms = new Uniforms()
-      .u32(rows)
-      .u32(w.cols)
-      .u32(chunk.rows)
-      .u32(w.stride)
-      .u32(yStride)
-      .u32(yOffset + chunk.rowStart)
-      .u32(args.accumulate ? 1 : 0)
-      .u32(groups)
-      .u32(w.cols)
-      .u32(0)
-      .f32(1);
+    const uniforms = floatGemmParams(args, chunk, groups);
     const [gy, gz] = workgroupGrid(batch.gpu, groups);
     batch.dispatch(pipeline, uniforms, [args.x, chunk.buffer, args.y], [tiles, gy, gz]);
   }

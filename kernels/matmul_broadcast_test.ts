@@ -1,76 +1,30 @@
 import assert from "node:assert/strict";
-import type { Binding, GpuContext } from "./gpu.ts";
-import { roundToF16 } from "./gpu.ts";
+import { checkFloatMatmul, type FloatMatmulCase } from "./float_matmul_check.ts";
+import type { GpuContext } from "./gpu.ts";
 import { destroyMatrix, uploadMatrix } from "./matrix.ts";
-import { matmulReference } from "./matmul.ts";
 import {
   type BroadcastTile,
   matmulBroadcast,
   matmulFloatPrefill,
   takesBroadcast,
 } from "./matmul_broadcast.ts";
-import {
-  assertClose,
-  deviceHasF16,
-  expectedBand,
-  randomArray,
-  seededRandom,
-  testGpu,
-  testSeed,
-} from "./test_util.ts";
+import { deviceHasF16, testGpu } from "./test_util.ts";
 
 /** Whether the test device runs the kernel at all (subgroups of 8+ lanes; lavapipe does). */
 const hasBroadcast = (await testGpu()).subgroupLanes >= 8;
 
-interface Case {
-  rows: number;
-  n: number;
-  k: number;
-  dtype: "f32" | "f16";
-  yOffset?: number;
-  yStride?: number;
-  accumulate?: boolean;
-  /** Bind x as a byte range starting this many elements into its buffer. */
-  xOffset?: number;
+interface Case extends FloatMatmulCase {
   tile?: BroadcastTile;
 }
 
 /** Runs one matmulBroadcast on seeded inputs and checks it against matmulReference. */
-async function check(gpu: GpuContext, c: Case): Promise<void> {
-  const seed = testSeed();
-  const random = seededRandom(seed);
-  const { rows, n, k, dtype } = c;
-  const yOffset = c.yOffset ?? 0;
-  const yStride = c.yStride ?? n;
-  const xOffset = c.xOffset ?? 0;
-  const x = randomArray(random, rows * k, 2);
-  const w = randomArray(random, n * k, 1);
-  const y0 = randomArray(random, rows * yStride, 5);
-  const matrix = uploadMatrix(gpu, w, n, k, dtype);
-  // x inside a larger buffer, with garbage before and after it.
-  const xBuffer = gpu.upload(randomArray(random, xOffset + rows * k + 64, 100));
-  gpu.write(xBuffer, x, xOffset * 4);
-  const xBinding: Binding = xOffset === 0
-    ? xBuffer
-    : { buffer: xBuffer, offset: xOffset * 4, size: rows * k * 4 };
-  const y = gpu.upload(y0);
-  const batch = gpu.batch();
-  const args = { x: xBinding, w: matrix, y, rows, yOffset, yStride, accumulate: c.accumulate };
-  matmulBroadcast(batch, args, c.tile);
-  batch.submit();
-  const actual = await gpu.readF32(y, rows * yStride);
-  destroyMatrix(matrix);
-  xBuffer.destroy();
-  y.destroy();
-
-  const expect = (product: Float32Array) =>
-    expectedBand(y0, product, { rows, n, yOffset, yStride, accumulate: c.accumulate });
-  const what = `seed ${seed}, T=${rows} N=${n} K=${k}${c.tile ? ` ${JSON.stringify(c.tile)}` : ""}`;
-  if (dtype === "f16") {
-    assertClose(actual, expect(matmulReference(x, roundToF16(w), rows, n, k)), 1e-4, what);
-  } else {
-    assertClose(actual, expect(matmulReference(x, w, rows, n, k)), 1e-5, what);
-  }
+function check(gpu: GpuContext, c: Case): Promise<void> {
+  const label = c.tile ? JSON.stringify(c.tile) : undefined;
+  return checkFloatMatmul(
+    gpu,
+    { ...c, label },
+    (batch, args) => matmulBroadcast(batch, args, c.tile),
+  );
 }
 
 const tiles: BroadcastTile[] = [

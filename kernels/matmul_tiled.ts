@@ -13,7 +13,7 @@ import {
   workgroupGrid,
 } from "./gpu.ts";
 import type { MatmulArgs } from "./matmul.ts";
-import type { GpuMatrix } from "./matrix.ts";
+import type { GpuMatrix, MatrixChunk } from "./matrix.ts";
 import tiled from "./matmul_tiled.wgsl" with { type: "text" };
 import floatWeights from "./float_weights.wgsl" with { type: "text" };
 import loads from "./matmul_loads.wgsl" with { type: "text" };
@@ -74,6 +74,27 @@ const xUnalignedSource = source
   .replace("alias XElem = vec4<f32>; const XP = 4u;", "alias XElem = f32; const XP = 1u;");
 
 /**
+ * The Params block of matmul_tiled.wgsl and matmul_broadcast.wgsl for one chunk of w, with
+ * `groups` workgroups along N, under `matmul`'s arguments: x read from column 0 of rows of K,
+ * the products unscaled.
+ */
+export function floatGemmParams(args: MatmulArgs, chunk: MatrixChunk, groups: number): Uniforms {
+  const { w } = args;
+  return new Uniforms()
+    .u32(args.rows)
+    .u32(w.cols)
+    .u32(chunk.rows)
+    .u32(w.stride)
+    .u32(args.yStride ?? w.rows)
+    .u32((args.yOffset ?? 0) + chunk.rowStart)
+    .u32(args.accumulate ? 1 : 0)
+    .u32(groups)
+    .u32(w.cols)
+    .u32(0)
+    .f32(1);
+}
+
+/**
  * y[t, yOffset + n] (+)= Σ_k x[t, k] · w[n, k] for f32 / f16 weights: `matmul`'s semantics (one
  * dispatch per chunk of w, writing its band of columns), any T, N and K.
  */
@@ -114,18 +135,7 @@ export function matmulTiled(
   }
   for (const chunk of w.chunks) {
     const groups = Math.ceil(chunk.rows / columnsPerGroup);
-    const uniforms = new Uniforms()
-      .u32(rows)
-      .u32(w.cols)
-      .u32(chunk.rows)
-      .u32(w.stride)
-      .u32(yStride)
-      .u32(yOffset + chunk.rowStart)
-      .u32(args.accumulate ? 1 : 0)
-      .u32(groups)
-      .u32(w.cols)
-      .u32(0)
-      .f32(1);
+    const uniforms = floatGemmParams(args, chunk, groups);
     const [gy, gz] = workgroupGrid(batch.gpu, groups);
     batch.dispatch(pipeline, uniforms, [args.x, chunk.buffer, args.y], [tiles, gy, gz]);
   }
