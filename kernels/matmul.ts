@@ -63,7 +63,7 @@ export interface MatmulVariant {
    */
   blocked?: boolean;
   /**
-   * T = 1 with f32 / f16 weights runs matmulBroadcast (lanes own rows of w, x reaches them by
+   * T = 1 … 4 with f32 / f16 weights runs matmulBroadcast (lanes own rows of w, x reaches them by
    * subgroup broadcasts) where the device has subgroups of 8+ lanes. Default true for f32 / f16.
    */
   broadcast?: boolean;
@@ -161,8 +161,10 @@ export function canFuseGlu(
 
 /**
  * The kernel for `rows` rows of x against w: matmulBlocked where the variant says so (T > 8);
- * matmulFloatPrefill (the subgroup-broadcast GEMM, else matmulTiled) for float prefill of 5+
- * rows (matmulTiled alone was 1.3–1.45× matmul.wgsl there on lavapipe, level below 5 rows), and
+ * matmulBroadcast for float rows up to 4 where the variant and the device allow it (lavapipe,
+ * Gemma-2B shapes: 1.2–1.25× the gemm loop for T = 1, 1.3–1.9× for T = 2–4), and
+ * matmulFloatPrefill (the same kernel, else matmulTiled) for float prefill of 5+ rows
+ * (matmulTiled alone was 1.3–1.45× matmul.wgsl there on lavapipe, level below 5 rows), and
  * for quantized prefill of 32+ rows decoded to f16 first where the model's dtype allows
  * (matmul_dequant.ts); else matmul.wgsl.
  */
@@ -175,7 +177,7 @@ function kernelFor(
   const chosen = variant ?? matmulVariant(gpu, w.dtype);
   // The blocked GEMM's 64-row tiles are for prefill, not a batched decode step's few rows.
   if (rows > DECODE_BATCH_ROWS && chosen.blocked) return "blocked";
-  if (rows === 1 && chosen.broadcast && takesBroadcast(gpu, w)) return "broadcast";
+  if (rows < TILED_MIN_ROWS && chosen.broadcast && takesBroadcast(gpu, w)) return "broadcast";
   if (rows >= TILED_MIN_ROWS && (w.dtype === "f32" || w.dtype === "f16")) return "tiled";
   if (decodesFirst(gpu, w, rows)) return "dequantized";
   return "template";

@@ -326,16 +326,18 @@ for (const dtype of ["f32", "f16", ...QUANT_TYPES] as const) {
   });
 }
 
-// A decode GEMV (T = 1) of aligned f32 / f16 rows takes matmulBroadcast by default where the device
-// has subgroups (lavapipe does), the gemm loop otherwise: the same y either way.
+// A decode GEMV (T = 1) or a few rows of x against aligned f32 / f16 rows take matmulBroadcast by
+// default where the device has subgroups (lavapipe does), the gemm loop otherwise: the same y.
 for (const dtype of ["f32", "f16"] as const) {
   Deno.test({
-    name: `matmul ${dtype} decodes aligned rows with the default and the gemm variant alike`,
+    name: `matmul ${dtype} takes 1 to 4 aligned rows with the default and the gemm variant alike`,
     ignore: dtype === "f16" && !deviceHasF16,
   }, async () => {
     const gpu = await testGpu();
     for (const variant of [undefined, { gemv: false, rows: 8, lanes: 8 }]) {
       await check(gpu, { rows: 1, n: 70, k: 136, dtype, variant });
+      await check(gpu, { rows: 3, n: 45, k: 48, dtype, variant });
+      await check(gpu, { rows: 4, n: 19, k: 256, dtype, variant, accumulate: true });
       await check(gpu, { rows: 1, n: 33, k: 64, dtype, variant, yOffset: 3, yStride: 40 });
       await check(gpu, { rows: 1, n: 8, k: 1024, dtype, variant, accumulate: true });
     }
@@ -348,9 +350,11 @@ Deno.test("glu needs paired rows in one chunk and matmul.wgsl's loops", async ()
     const w = uploadMatrix(gpu, new Float32Array(16 * 32), 16, 32, "f32");
     const chunked = uploadMatrix(gpu, new Float32Array(100 * 32), 100, 32, "f32");
     const gemm = { gemv: false, rows: 8, lanes: 8 };
-    assert.ok(canFuseGlu(gpu, w, 1, gemm) && canFuseGlu(gpu, w, 4));
-    // The default f32 variant decodes through matmulBroadcast where the device can.
-    assert.equal(canFuseGlu(gpu, w, 1), !takesBroadcast(gpu, w), "T = 1, broadcast");
+    assert.ok(canFuseGlu(gpu, w, 1, gemm) && canFuseGlu(gpu, w, 4, gemm));
+    // The default f32 variant takes up to 4 rows through matmulBroadcast where the device can.
+    for (const rows of [1, 4]) {
+      assert.equal(canFuseGlu(gpu, w, rows), !takesBroadcast(gpu, w), `T = ${rows}, broadcast`);
+    }
     assert.ok(!canFuseGlu(gpu, w, 5), "5 rows of x go to the tiled kernel");
     assert.ok(!canFuseGlu(gpu, chunked, 1), `${chunked.chunks.length} chunks`);
     const blocked = { gemv: false, rows: 8, lanes: 8, blocked: true };
