@@ -78,9 +78,9 @@ const GEMV_ROWS = [4, 8, 16, 32];
  * to matmulBroadcast where the device has subgroups (Gemma-2B-shaped F16 decode on lavapipe: the
  * GEMVs from 58% to 75% of a plain read on Mesa 22.3, 43% to 61% on Mesa 25), else the gemm loop.
  * Quantized decode uses the gemv loop; it lost to the gemm loop for f32/f16, whose 8-value units
- * are too small to amortize it. 16 rows, not 32: lavapipe compiles the 32-row GEMV in ~2.5 s per weight type
- * against ~0.5 s (Gemma 3 270M has four types: ~8 s before its first tokens), and decodes the
- * real model at the same speed within noise (9.7 against 10.3 tok/s).
+ * are too small to amortize it. 16 rows, not 32: lavapipe compiles the 32-row GEMV in ~2.5 s per
+ * weight type against ~0.5 s (Gemma 3 270M has four types: ~8 s before its first tokens), and
+ * decodes the real model at the same speed within noise (9.7 against 10.3 tok/s).
  */
 export function defaultMatmulVariant(dtype: WeightType): MatmulVariant {
   return dtype === "f32" || dtype === "f16"
@@ -163,10 +163,9 @@ export function canFuseGlu(
  * The kernel for `rows` rows of x against w: matmulBlocked where the variant says so (T > 8);
  * matmulBroadcast for float rows up to 4 where the variant and the device allow it (lavapipe:
  * Gemma-2B-shaped F16 decode steps 1.3× the gemm loop's on Mesa 22.3, 1.5× on Mesa 25; T = 2–4
- * 1.3–1.9×), and
- * matmulFloatPrefill (the same kernel, else matmulTiled) for float prefill of 5+ rows
- * (matmulTiled alone was 1.3–1.45× matmul.wgsl there on lavapipe, level below 5 rows), and
- * for quantized prefill of 32+ rows decoded to f16 first where the model's dtype allows
+ * 1.3–1.9×); matmulFloatPrefill (the same kernel, else matmulTiled) for float prefill of 5+ rows
+ * (matmulTiled alone was 1.3–1.45× matmul.wgsl there on lavapipe, level below 5 rows), and for
+ * quantized prefill of 32+ rows decoded to f16 first where the model's dtype allows
  * (matmul_dequant.ts); else matmul.wgsl.
  */
 function kernelFor(

@@ -7,7 +7,7 @@
 import { type GpuBatch, type GpuContext, GpuError, workgroupGrid } from "./gpu.ts";
 import type { MatmulArgs } from "./matmul.ts";
 import type { GpuMatrix } from "./matrix.ts";
-import { floatGemmParams, matmulTiled } from "./matmul_tiled.ts";
+import { checkColumnBand, floatGemmParams, matmulTiled } from "./matmul_tiled.ts";
 import broadcast from "./matmul_broadcast.wgsl" with { type: "text" };
 import floatWeights from "./float_weights.wgsl" with { type: "text" };
 import loads from "./matmul_loads.wgsl" with { type: "text" };
@@ -63,13 +63,7 @@ export function matmulBroadcast(
   if (![1, 4, 8].includes(tile.rows) || ![4, 8].includes(tile.wRows)) {
     throw new GpuError(`matmulBroadcast: invalid tile ${JSON.stringify(tile)}`);
   }
-  const yOffset = args.yOffset ?? 0;
-  const yStride = args.yStride ?? w.rows;
-  if (yOffset + w.rows > yStride) {
-    throw new GpuError(
-      `matmulBroadcast: ${w.rows} output columns from offset ${yOffset} exceed the row stride ${yStride}`,
-    );
-  }
+  checkColumnBand("matmulBroadcast", args);
   if (rows === 0 || w.rows === 0) return;
   const tiles = Math.ceil(rows / tile.rows);
   if (tiles > batch.gpu.maxWorkgroupsPerDimension) {

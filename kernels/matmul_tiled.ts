@@ -73,6 +73,17 @@ if (unalignedSource === source) throw new Error("matmul_tiled.wgsl: element type
 const xUnalignedSource = source
   .replace("alias XElem = vec4<f32>; const XP = 4u;", "alias XElem = f32; const XP = 1u;");
 
+/** Throws unless w's output columns from yOffset fit y's rows (`kernel` names the caller). */
+export function checkColumnBand(kernel: string, args: MatmulArgs): void {
+  const yOffset = args.yOffset ?? 0;
+  const yStride = args.yStride ?? args.w.rows;
+  if (yOffset + args.w.rows > yStride) {
+    throw new GpuError(
+      `${kernel}: ${args.w.rows} output columns from offset ${yOffset} exceed the row stride ${yStride}`,
+    );
+  }
+}
+
 /**
  * The Params block of matmul_tiled.wgsl and matmul_broadcast.wgsl for one chunk of w, with
  * `groups` workgroups along N, under `matmul`'s arguments: x read from column 0 of rows of K,
@@ -107,13 +118,7 @@ export function matmulTiled(
   if (w.dtype !== "f32" && w.dtype !== "f16") {
     throw new GpuError(`matmulTiled: weights of type ${w.dtype} are not supported (f32, f16)`);
   }
-  const yOffset = args.yOffset ?? 0;
-  const yStride = args.yStride ?? w.rows;
-  if (yOffset + w.rows > yStride) {
-    throw new GpuError(
-      `matmulTiled: ${w.rows} output columns from offset ${yOffset} exceed the row stride ${yStride}`,
-    );
-  }
+  checkColumnBand("matmulTiled", args);
   const tile = options.tile ?? defaultMatmulTile(rows);
   if (!isMatmulTile(batch.gpu, tile)) {
     throw new GpuError(`matmulTiled: invalid tile ${JSON.stringify(tile)} for this device`);
