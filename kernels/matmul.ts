@@ -3,7 +3,7 @@
 // decoded in registers); every chunk is one dispatch that writes its own band of output columns.
 
 import { type Binding, GpuBatch, type GpuContext, GpuError, workgroupGrid } from "./gpu.ts";
-import type { GpuMatrix, WeightType } from "./matrix.ts";
+import { type GpuMatrix, isQuantized, type WeightType } from "./matrix.ts";
 import { matmulBroadcast, matmulFloatPrefill, takesBroadcast } from "./matmul_broadcast.ts";
 import { matmulBlocked } from "./matmul_blocked.ts";
 import { decodesFirst, matmulDequantized } from "./matmul_dequant.ts";
@@ -16,6 +16,8 @@ import {
 import { hasWeightTextures, texturedSources } from "./weight_texture.ts";
 import template from "./matmul.wgsl" with { type: "text" };
 import gelu from "./gelu.wgsl" with { type: "text" };
+import gemvSlots from "./gemv_slots.wgsl" with { type: "text" };
+import gemvSlotsBroadcast from "./gemv_slots_broadcast.wgsl" with { type: "text" };
 
 export interface MatmulArgs {
   /** (rows, w.cols) f32 input. */
@@ -63,8 +65,10 @@ export interface MatmulVariant {
    */
   blocked?: boolean;
   /**
-   * T = 1 … 4 with f32 / f16 weights runs matmulBroadcast (lanes own rows of w, x reaches them by
-   * subgroup broadcasts) where the device has subgroups of 8+ lanes. Default true for f32 / f16.
+   * Where the device has subgroups of 8+ lanes, x reaches lanes that own whole rows of w by
+   * subgroup broadcasts: T = 1 … 4 with f32 / f16 weights runs matmulBroadcast, and the gemv
+   * loop (quantized) walks K with every lane together (gemv_slots_broadcast.wgsl). Absent: false
+   * (defaultMatmulVariant sets it).
    */
   broadcast?: boolean;
 }
@@ -77,15 +81,15 @@ const GEMV_ROWS = [4, 8, 16, 32];
  * The variant used untuned: lavapipe's best (its SIMD width is 8 lanes). f32 / f16 decode goes
  * to matmulBroadcast where the device has subgroups (Gemma-2B-shaped F16 decode on lavapipe: the
  * GEMVs from 58% to 75% of a plain read on Mesa 22.3, 43% to 61% on Mesa 25), else the gemm loop.
- * Quantized decode uses the gemv loop; it lost to the gemm loop for f32/f16, whose 8-value units
- * are too small to amortize it. 16 rows, not 32: lavapipe compiles the 32-row GEMV in ~2.5 s per
- * weight type against ~0.5 s (Gemma 3 270M has four types: ~8 s before its first tokens), and
- * decodes the real model at the same speed within noise (9.7 against 10.3 tok/s).
+ * Quantized decode uses the gemv loop (it lost to the gemm loop for f32/f16, whose 8-value units
+ * are too small to amortize it) with x broadcast and 8 rows per lane: on lavapipe 1.45–1.9× its
+ * split-K form with 16 rows (q4_0 … q6_k, Gemma-2B and Gemma 3 270M shapes, both Mesa drivers;
+ * K = 16384 1.0–1.7×). Not 32 rows: lavapipe compiles that GEMV in ~2.5 s per weight type.
  */
 export function defaultMatmulVariant(dtype: WeightType): MatmulVariant {
   return dtype === "f32" || dtype === "f16"
     ? { gemv: false, rows: GEMM_ROWS, lanes: 8, broadcast: true }
-    : { gemv: true, rows: 16, lanes: 8 };
+    : { gemv: true, rows: 8, lanes: 8, broadcast: true };
 }
 
 /** Whether `v` is a variant the kernel supports (e.g. one read back from a cache file). */
@@ -101,10 +105,10 @@ export function isMatmulVariant(v: unknown): v is MatmulVariant {
 
 /** A short name for reports, e.g. "gemv 32×8" (rows × lanes). */
 export function variantName(v: MatmulVariant): string {
-  const kernel = v.broadcast ? "broadcast, else " : "";
+  const kernel = v.broadcast && !v.gemv ? "broadcast, else " : "";
   return `${kernel}${v.gemv ? "gemv" : "gemm"} ${v.rows}×${v.lanes}${
-    v.blocked ? ", blocked prefill" : ""
-  }`;
+    v.broadcast && v.gemv ? ", x broadcast" : ""
+  }${v.blocked ? ", blocked prefill" : ""}`;
 }
 
 /** The variants chosen per GpuContext and weight type (by tune.ts). */
@@ -130,13 +134,50 @@ export function matmulVariant(gpu: GpuContext, dtype: WeightType): MatmulVariant
 }
 
 /** The template joined with every weight format (gelu.wgsl for the GeGLU epilogue). */
-const sources = formatSources(template, gelu);
+const sources = formatSources(template, gelu + gemvSlots);
 
 /** The same, reading quantized weights from their textures (weight_texture.ts). */
 const sourcesFromTextures: FormatSources = {
   ...sources,
   quantized: texturedSources(sources.quantized),
 };
+
+/** The quantized sources whose gemv loop shares x by subgroup broadcasts, by weight source. */
+const broadcastSources = {
+  buffer: gemvBroadcastSources(sources),
+  texture: gemvBroadcastSources(sourcesFromTextures),
+};
+
+/**
+ * `formats` with gemv_slots_broadcast.wgsl in place of gemv_slots.wgsl, and the entry point
+ * telling it each lane's place in its subgroup.
+ */
+function gemvBroadcastSources(formats: FormatSources): FormatSources {
+  const entry = "  @builtin(local_invocation_index) lid: u32,\n) {\n";
+  const toBroadcast = (source: string) => {
+    if (!source.includes(gemvSlots) || !source.includes(entry)) {
+      throw new Error("gemvBroadcastSources: gemv_slots.wgsl or the entry point not found");
+    }
+    return source.replace(gemvSlots, gemvSlotsBroadcast).replace(
+      entry,
+      "  @builtin(local_invocation_index) lid: u32,\n" +
+        "  @builtin(subgroup_invocation_id) subgroupLane: u32,\n) {\n" +
+        "  slotLane = subgroupLane % 8u;\n",
+    );
+  };
+  const quantized = Object.fromEntries(
+    Object.entries(formats.quantized).map(([type, source]) => [type, toBroadcast(source)]),
+  ) as FormatSources["quantized"];
+  return { ...formats, quantized };
+}
+
+/**
+ * Whether the gemv loop can share x by subgroup broadcasts for w on `gpu`: quantized weights (the
+ * f32 / f16 broadcast is matmulBroadcast) and subgroups of 8+ lanes.
+ */
+export function takesGemvBroadcast(gpu: GpuContext, w: GpuMatrix): boolean {
+  return isQuantized(w) && gpu.subgroupLanes >= 8;
+}
 
 /** Rows of x up to which a forward is a batched decode step rather than a prefill. */
 const DECODE_BATCH_ROWS = 8;
@@ -242,7 +283,11 @@ function templatePipeline(gpu: GpuContext, w: GpuMatrix, rows: number, chosen?: 
     ? chosen ?? matmulVariant(gpu, w.dtype)
     : { gemv: false, rows: GEMM_ROWS, lanes: 8 };
   const unit = w.dtype === "f32" || w.dtype === "f16" ? 8 : 64;
-  const alongK = lanesAlongK(variant.lanes, Math.floor(w.cols / unit), w.rows, variant.rows);
+  // Broadcasting x needs every lane of a subgroup at the same unit: lanes along K = 1.
+  const broadcastX = variant.gemv && (variant.broadcast ?? false) && takesGemvBroadcast(gpu, w);
+  const alongK = broadcastX
+    ? 1
+    : lanesAlongK(variant.lanes, Math.floor(w.cols / unit), w.rows, variant.rows);
   const constants = {
     TT: tt,
     GEMV: variant.gemv ? 1 : 0,
@@ -252,7 +297,11 @@ function templatePipeline(gpu: GpuContext, w: GpuMatrix, rows: number, chosen?: 
   };
   const rowsPerGroup = variant.rows * (variant.lanes / alongK);
   const textured = hasWeightTextures(w);
-  const formats = textured ? sourcesFromTextures : sources;
+  const formats = broadcastX
+    ? broadcastSources[textured ? "texture" : "buffer"]
+    : textured
+    ? sourcesFromTextures
+    : sources;
   return { variant, tt, rowsPerGroup, textured, ...formatPipeline(gpu, formats, w, constants) };
 }
 

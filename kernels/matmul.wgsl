@@ -16,6 +16,8 @@
 //   gemv (T = 1, GEMV): RV rows of w per block; a lane loads the x of a unit into registers
 //     once and streams that unit of all RV rows past it, dotting the integer codes with x and
 //     applying each group's scale and bias once per group (see rowDot).
+//     With KL = 1 every lane of a subgroup walks the same units, and the broadcast variant
+//     (gemv_slots_broadcast.wgsl) loads each x value once per 8 lanes: the lanes own whole rows.
 // For T = 1 the loop (GEMV), RV and WG are pipeline constants that tune.ts measures per device
 // (matmul.ts holds the defaults: on lavapipe the gemm loop for f32/f16, gemv with RV = 32 for the
 // quantized formats, and WG = 8).
@@ -24,7 +26,8 @@
 // Row and Packet of weight_rows.wgsl, then float_weights.wgsl + matmul_float.wgsl for f32/f16, or
 // quant.wgsl + the format's files (quant_shader.ts) for GGUF blocks, which stay quantized in
 // memory and are decoded in registers), then matmul_loads.wgsl (xAt, x4, wordAt, words4),
-// packet_weights.wgsl (weights) and gelu.wgsl (geluTanh). A format reads `w` (and `wScales`,
+// packet_weights.wgsl (weights), gelu.wgsl (geluTanh) and gemv_slots.wgsl (loadSlots, x's slots
+// of a unit; gemv_slots_broadcast.wgsl in the broadcast variant). A format reads `w` (and `wScales`,
 // `wHigh`) and defines
 //   const UNIT, PACKETS, XSLOTS, GROUPS: u32   values per unit; packets of 8 values per unit;
 //                                     vec4 slots of x per unit (UNIT / 4); scale groups per unit
@@ -170,9 +173,7 @@ fn gemv(group: u32, lid: u32) {
   let units = p.k / UNIT;
   for (var u = kl; u < units; u += KL) {
     var xs: array<vec4<f32>, XSLOTS>;
-    for (var s = 0u; s < XSLOTS; s++) {
-      xs[s] = x4(xCol(u, s));
-    }
+    loadSlots(&xs, u);
     // Σ x per group, for the biases. Zeroed by hand: naga initializes a `var` once per function
     // call, not once per loop iteration.
     var xg: array<f32, GROUPS>;

@@ -15,6 +15,8 @@ import {
   matmul,
   matmulReference,
   type MatmulVariant,
+  matmulVariant,
+  takesGemvBroadcast,
   variantName,
 } from "./matmul.ts";
 import { geluMulReference } from "./gelu_mul.ts";
@@ -343,6 +345,36 @@ for (const dtype of ["f32", "f16"] as const) {
     }
   });
 }
+
+// Quantized decode by default: the gemv loop with x broadcast where the device has subgroups of 8+
+// lanes (lavapipe does), whose lanes own whole rows; the same y as the split-K gemv loop.
+const hasSubgroups = (await testGpu()).subgroupLanes >= 8;
+Deno.test({
+  name: "matmul quantized decode shares x by subgroup broadcasts by default",
+  ignore: !hasSubgroups,
+}, async () => {
+  const gpu = await testGpu();
+  for (const dtype of ["q4_0", "q5_1", "q8_0", "q4_k", "q6_k"] as const) {
+    const probe = createMatrix(gpu, 8, 256, dtype);
+    assert.ok(takesGemvBroadcast(gpu, probe) && matmulVariant(gpu, dtype).broadcast, dtype);
+    destroyMatrix(probe);
+    const k = superBlock(dtype) ? 768 : 160; // 160: 5 blocks, the last one the tail loop's
+    for (const variant of [undefined, { gemv: true, rows: 16, lanes: 8 }]) {
+      await check(gpu, { rows: 1, n: 131, k, dtype, variant, blocks: "random" });
+      await check(gpu, { rows: 1, n: 74, k, dtype, variant, glu: true });
+      await check(gpu, {
+        rows: 1,
+        n: 9,
+        k,
+        dtype,
+        variant,
+        yOffset: 2,
+        yStride: 12,
+        accumulate: true,
+      });
+    }
+  }
+});
 
 Deno.test("glu needs paired rows in one chunk and matmul.wgsl's loops", async () => {
   const gpu = await testGpu({ maxBindingBytes: 4096 });

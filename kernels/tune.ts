@@ -54,13 +54,18 @@ const GEMV_ROWS = [8, 16, 32];
 /**
  * Every T = 1 variant `tuneMatmul` may try for weights of `dtype` on `gpu` (those whose
  * workgroup fits the device's limits), the default first: the gemm loop and the gemv loop with
- * 8, 16 or 32 rows, each with 8, 32, 64 or 128 lanes.
+ * 8, 16 or 32 rows, each with 8, 32, 64 or 128 lanes; for quantized weights on a device with
+ * subgroups, also the gemv loop with x broadcast, 8 or 16 rows.
  */
 export function matmulCandidates(gpu: GpuContext, dtype: WeightType): MatmulVariant[] {
   const all: MatmulVariant[] = [defaultMatmulVariant(dtype)];
+  const quantized = dtype !== "f32" && dtype !== "f16";
   for (const lanes of lanesThatFit(gpu)) {
     all.push({ gemv: false, rows: 8, lanes });
     for (const rows of GEMV_ROWS) all.push({ gemv: true, rows, lanes });
+    if (quantized && gpu.subgroupLanes >= 8) {
+      for (const rows of [8, 16]) all.push({ gemv: true, rows, lanes, broadcast: true });
+    }
   }
   const seen = new Set<string>();
   return all.filter((v) => {
@@ -249,7 +254,8 @@ export async function tuneMatmul(
 /**
  * The fastest variant for `dtype`, in two stages to keep compiles few (a quantized gemv pipeline
  * with 32 rows takes ~1 s to compile on lavapipe, a gemm one ~0.1 s): the cheap gemm loop finds
- * the best lanes per workgroup, then the gemv loop's row counts are tried with those lanes.
+ * the best lanes per workgroup, then the gemv loop's row counts are tried with those lanes (and,
+ * for quantized weights on a device with subgroups, its x-broadcast form with 8 and 16 rows).
  * The default wins unless another variant is faster by more than the noise margin.
  */
 async function search(
@@ -276,6 +282,9 @@ async function search(
     if (times.has(variantName(v)) && msOf(v) < best) [best, lanes] = [msOf(v), v.lanes];
   }
   await measure(GEMV_ROWS.map((rows) => ({ gemv: true, rows, lanes })));
+  if (dtype !== "f32" && dtype !== "f16" && gpu.subgroupLanes >= 8) {
+    await measure([8, 16].map((rows) => ({ gemv: true, rows, lanes, broadcast: true })));
+  }
   let choice = times.get(variantName(fallback))!;
   const threshold = choice.ms * MARGIN;
   for (const entry of times.values()) {
