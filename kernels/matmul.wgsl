@@ -19,16 +19,16 @@
 //     With KL = 1 every lane of a subgroup walks the same units, and the broadcast variant
 //     (gemv_slots_broadcast.wgsl) loads each x value once per 8 lanes: the lanes own whole rows.
 // For T = 1 the loop (GEMV), RV and WG are pipeline constants that tune.ts measures per device
-// (matmul.ts holds the defaults: on lavapipe the gemm loop for f32/f16, gemv with RV = 32 for the
-// quantized formats, and WG = 8).
+// (matmul.ts holds the defaults: on lavapipe the gemm loop for f32/f16, gemv with RV = 8 and x
+// broadcast for the quantized formats, and WG = 8).
 //
 // This file is a template: weight_formats.ts puts one weight format in front of it (the structs
 // Row and Packet of weight_rows.wgsl, then float_weights.wgsl + matmul_float.wgsl for f32/f16, or
 // quant.wgsl + the format's files (quant_shader.ts) for GGUF blocks, which stay quantized in
 // memory and are decoded in registers), then matmul_loads.wgsl (xAt, x4, wordAt, words4),
 // packet_weights.wgsl (weights), gelu.wgsl (geluTanh) and gemv_slots.wgsl (loadSlots, x's slots
-// of a unit; gemv_slots_broadcast.wgsl in the broadcast variant). A format reads `w` (and `wScales`,
-// `wHigh`) and defines
+// of a unit; gemv_slots_broadcast.wgsl in the broadcast variant). A format reads `w` (and
+// `wScales`, `wHigh`) and defines
 //   const UNIT, PACKETS, XSLOTS, GROUPS: u32   values per unit; packets of 8 values per unit;
 //                                     vec4 slots of x per unit (UNIT / 4); scale groups per unit
 //   const SPAN: u32                    values of the fewest whole units whose columns form one
