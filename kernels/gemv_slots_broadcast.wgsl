@@ -2,7 +2,7 @@
 // units (KL = 1, lanes owning whole rows): lane l loads slots l, l + 8, … and subgroupBroadcast
 // hands each to the others. lavapipe loads a storage buffer one component per lane, behind a
 // bounds check and a branch, even where every lane asks for the same address; the broadcast is
-// one register permute. Replaces gemv_slots.wgsl (gemvBroadcastSource, matmul.ts), which also
+// one register permute. Replaces gemv_slots.wgsl (gemvBroadcastSources, matmul.ts), which also
 // sets slotLane, this lane's place among 8 (subgroups of 16 or 32 lanes repeat the loads).
 
 var<private> slotLane: u32;

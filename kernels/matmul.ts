@@ -3,7 +3,8 @@
 // decoded in registers); every chunk is one dispatch that writes its own band of output columns.
 
 import { type Binding, GpuBatch, type GpuContext, GpuError, workgroupGrid } from "./gpu.ts";
-import { type GpuMatrix, isQuantized, type WeightType } from "./matrix.ts";
+import type { GpuMatrix, WeightType } from "./matrix.ts";
+import { isQuantType } from "./quant.ts";
 import { matmulBroadcast, matmulFloatPrefill, takesBroadcast } from "./matmul_broadcast.ts";
 import { matmulBlocked } from "./matmul_blocked.ts";
 import { decodesFirst, matmulDequantized } from "./matmul_dequant.ts";
@@ -172,11 +173,16 @@ function gemvBroadcastSources(formats: FormatSources): FormatSources {
 }
 
 /**
- * Whether the gemv loop can share x by subgroup broadcasts for w on `gpu`: quantized weights (the
- * f32 / f16 broadcast is matmulBroadcast) and subgroups of 8+ lanes.
+ * Whether the gemv loop can share x by subgroup broadcasts for weights of `dtype` on `gpu`:
+ * quantized weights (the f32 / f16 broadcast is matmulBroadcast) and subgroups of 8+ lanes.
  */
+export function gemvBroadcastsFor(gpu: GpuContext, dtype: WeightType): boolean {
+  return isQuantType(dtype) && gpu.subgroupLanes >= 8;
+}
+
+/** gemvBroadcastsFor, for the matrix w. */
 export function takesGemvBroadcast(gpu: GpuContext, w: GpuMatrix): boolean {
-  return isQuantized(w) && gpu.subgroupLanes >= 8;
+  return gemvBroadcastsFor(gpu, w.dtype);
 }
 
 /** Rows of x up to which a forward is a batched decode step rather than a prefill. */

@@ -13,6 +13,7 @@ import { BLOCK_BYTES, BLOCK_ELEMENTS, isQuantType } from "./quant.ts";
 import { canUseBlockedMatmul } from "./matmul_blocked.ts";
 import {
   defaultMatmulVariant,
+  gemvBroadcastsFor,
   isMatmulVariant,
   matmul,
   type MatmulVariant,
@@ -59,11 +60,10 @@ const GEMV_ROWS = [8, 16, 32];
  */
 export function matmulCandidates(gpu: GpuContext, dtype: WeightType): MatmulVariant[] {
   const all: MatmulVariant[] = [defaultMatmulVariant(dtype)];
-  const quantized = dtype !== "f32" && dtype !== "f16";
   for (const lanes of lanesThatFit(gpu)) {
     all.push({ gemv: false, rows: 8, lanes });
     for (const rows of GEMV_ROWS) all.push({ gemv: true, rows, lanes });
-    if (quantized && gpu.subgroupLanes >= 8) {
+    if (gemvBroadcastsFor(gpu, dtype)) {
       for (const rows of [8, 16]) all.push({ gemv: true, rows, lanes, broadcast: true });
     }
   }
@@ -282,7 +282,7 @@ async function search(
     if (times.has(variantName(v)) && msOf(v) < best) [best, lanes] = [msOf(v), v.lanes];
   }
   await measure(GEMV_ROWS.map((rows) => ({ gemv: true, rows, lanes })));
-  if (dtype !== "f32" && dtype !== "f16" && gpu.subgroupLanes >= 8) {
+  if (gemvBroadcastsFor(gpu, dtype)) {
     await measure([8, 16].map((rows) => ({ gemv: true, rows, lanes, broadcast: true })));
   }
   let choice = times.get(variantName(fallback))!;
